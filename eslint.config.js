@@ -1,0 +1,72 @@
+// @ts-check
+import nx from "@nx/eslint-plugin";
+import tseslint from "typescript-eslint";
+
+/**
+ * Layer rules from DESIGN.md, enforced with nx tags (each package.json has
+ * "nx": { "tags": [...] }). Dependencies point down only:
+ *   app  ->  runtime (client-node, client-web)  ->  sdk (client, server)
+ *        ->  driver  ->  transport  ->  protocol  ->  core
+ * Nothing imports an app. core imports no other package at all.
+ */
+const depConstraints = [
+  { sourceTag: "layer:core", onlyDependOnLibsWithTags: ["layer:core"] },
+  { sourceTag: "layer:protocol", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol"] },
+  { sourceTag: "layer:driver", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver"] },
+  { sourceTag: "layer:transport", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport"] },
+  { sourceTag: "layer:sdk", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk"] },
+  { sourceTag: "layer:runtime", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk"] },
+  { sourceTag: "layer:app", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime"] },
+  { sourceTag: "layer:tool", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime"] },
+];
+
+/** Globals a sans-IO, isomorphic core must not touch: I/O, timers, clocks, DOM, Node. */
+const coreForbiddenGlobals = [
+  "setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate", "queueMicrotask",
+  "performance", "fetch", "WebSocket", "XMLHttpRequest", "window", "document", "navigator", "location",
+  "localStorage", "sessionStorage", "process", "Buffer", "require", "__dirname", "__filename", "global",
+].map((name) => ({ name, message: `packages/core is sans-IO and isomorphic: the caller owns ${name}.` }));
+
+export default tseslint.config(
+  { ignores: ["**/dist/**", "**/node_modules/**", "**/src/gen/**", "**/.nx/**", "**/coverage/**"] },
+  ...nx.configs["flat/base"],
+  ...nx.configs["flat/typescript"],
+  {
+    files: ["**/*.ts", "**/*.mts", "**/*.js", "**/*.mjs"],
+    rules: {
+      "@nx/enforce-module-boundaries": [
+        "error",
+        { enforceBuildableLibDependency: false, allow: [], depConstraints, banTransitiveDependencies: false },
+      ],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+    },
+  },
+  {
+    files: ["packages/core/src/**/*.ts"],
+    ignores: ["packages/core/src/**/*.spec.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["node:*"], message: "packages/core must not import Node built-ins (sans-IO, isomorphic)." },
+            { group: ["ws", "ws/*"], message: "packages/core must not import a socket library." },
+            { group: ["@connectrpc/*"], message: "packages/core must not import Connect: transports live above it." },
+            { group: ["@sluice/*"], message: "packages/core imports no other Sluice package." },
+          ],
+        },
+      ],
+      "no-restricted-globals": ["error", ...coreForbiddenGlobals],
+      "no-restricted-properties": [
+        "error",
+        { object: "Date", property: "now", message: "packages/core takes `now` from its caller." },
+        { object: "Math", property: "random", message: "packages/core takes randomness from its caller (seeded tests)." },
+      ],
+      "no-restricted-syntax": [
+        "error",
+        { selector: "NewExpression[callee.name='Date']", message: "packages/core takes `now` from its caller." },
+      ],
+    },
+  },
+);

@@ -1,0 +1,161 @@
+/**
+ * Packs consecutive items into chunks (PROTOCOL.md §5).
+ *
+ * A chunk closes at `maxItems`, when it reaches `maxBytes`, at its flush
+ * deadline (opened + `flushDelayMs`, bounding latency), or when the caller
+ * closes it (the sender does so when credit runs out: nothing more could join
+ * it anyway). An item larger than `maxBytes` goes out as fragments of at most
+ * `maxBytes` each, one per chunk.
+ *
+ * 32 KiB is the default byte threshold: the seeds measured it as the point
+ * where per-frame overhead stops mattering while latency and head-of-line
+ * blocking on a shared HTTP/2 connection stay small.
+ */
+import { EMPTY_BYTES, type ChunkFrame, type Gap } from "./frames.js";
+
+export interface ChunkOptions {
+  /** Close a chunk at this many items. */
+  readonly maxItems: number;
+  /** Close a chunk once its payload reaches this many bytes; also the fragment size. */
+  readonly maxBytes: number;
+  /** Close a non-empty chunk this long after its first item. */
+  readonly flushDelayMs: number;
+}
+
+export const DEFAULT_CHUNK_OPTIONS: ChunkOptions = {
+  maxItems: 4096,
+  maxBytes: 32 * 1024,
+  flushDelayMs: 5,
+};
+
+export class ChunkAssembler {
+  readonly options: ChunkOptions;
+  readonly #ready: ChunkFrame[] = [];
+  #readyHead = 0;
+  #items: Uint8Array[] = [];
+  #firstSeq = 0;
+  #bytes = 0;
+  #cursor: Uint8Array = EMPTY_BYTES;
+  #openedAt = 0;
+  #gap: Gap | undefined;
+
+  constructor(options: Partial<ChunkOptions> = {}) {
+    this.options = { ...DEFAULT_CHUNK_OPTIONS, ...options };
+    if (!(this.options.maxItems >= 1) || !(this.options.maxBytes >= 1) || !(this.options.flushDelayMs >= 0)) {
+      throw new RangeError(`invalid chunk options: ${JSON.stringify(this.options)}`);
+    }
+  }
+
+  /** Items in the open chunk. */
+  get openItems(): number {
+    return this.#items.length;
+  }
+
+  /** When the open chunk must be flushed, if one is open. */
+  get deadline(): number | undefined {
+    return this.#items.length > 0 ? this.#openedAt + this.options.flushDelayMs : undefined;
+  }
+
+  /** Closed chunks waiting to be taken. */
+  get readyCount(): number {
+    return this.#ready.length - this.#readyHead;
+  }
+
+  /**
+   * Adds item `seq` (the next seq after the previous item or gap). `cursor`
+   * is the source position after this item (empty when the source has none).
+   */
+  add(seq: number, data: Uint8Array, cursor: Uint8Array, now: number): void {
+    const { maxBytes, maxItems } = this.options;
+    if (data.byteLength > maxBytes) {
+      this.close();
+      this.#fragment(seq, data, cursor);
+      return;
+    }
+    if (this.#items.length > 0 && this.#bytes + data.byteLength > maxBytes) this.close();
+    if (this.#items.length === 0) {
+      this.#firstSeq = seq;
+      this.#openedAt = now;
+    }
+    this.#items.push(data);
+    this.#bytes += data.byteLength;
+    this.#cursor = cursor;
+    if (this.#items.length >= maxItems || this.#bytes >= maxBytes) this.close();
+  }
+
+  /** Records that `gap` precedes the next item; it rides on the next chunk. */
+  addGap(gap: Gap): void {
+    this.close();
+    if (this.#gap) {
+      // Two gaps in a row with nothing between them merge into one.
+      this.#gap = { fromSeq: this.#gap.fromSeq, count: this.#gap.count + gap.count, reason: gap.reason };
+    } else {
+      this.#gap = gap;
+    }
+  }
+
+  /** Closes the open chunk now. A pending gap with no items goes out alone. */
+  close(): void {
+    if (this.#items.length > 0) {
+      this.#ready.push({
+        type: "chunk",
+        firstSeq: this.#firstSeq,
+        items: this.#items,
+        cursor: this.#cursor,
+        gap: this.#gap,
+      });
+      this.#gap = undefined;
+      this.#items = [];
+      this.#bytes = 0;
+      this.#cursor = EMPTY_BYTES;
+    } else if (this.#gap) {
+      const gap = this.#gap;
+      this.#ready.push({ type: "chunk", firstSeq: gap.fromSeq + gap.count, items: [], cursor: EMPTY_BYTES, gap });
+      this.#gap = undefined;
+    }
+  }
+
+  /** Closes the open chunk if its flush deadline has passed. */
+  handleTimeout(now: number): void {
+    const deadline = this.deadline;
+    if (deadline !== undefined && now >= deadline) this.close();
+  }
+
+  /** The oldest closed chunk, or undefined. */
+  take(): ChunkFrame | undefined {
+    if (this.#readyHead >= this.#ready.length) return undefined;
+    const chunk = this.#ready[this.#readyHead++];
+    if (this.#readyHead === this.#ready.length) {
+      this.#ready.length = 0;
+      this.#readyHead = 0;
+    }
+    return chunk;
+  }
+
+  /** Drops everything not yet taken (cancel). */
+  discard(): void {
+    this.#ready.length = 0;
+    this.#readyHead = 0;
+    this.#items = [];
+    this.#bytes = 0;
+    this.#gap = undefined;
+  }
+
+  #fragment(seq: number, data: Uint8Array, cursor: Uint8Array): void {
+    const size = this.options.maxBytes;
+    const total = data.byteLength;
+    for (let offset = 0; offset < total; offset += size) {
+      const end = Math.min(total, offset + size);
+      this.#ready.push({
+        type: "chunk",
+        firstSeq: seq,
+        items: [],
+        fragment: { totalBytes: total, offset, data: data.subarray(offset, end) },
+        // The cursor belongs with the fragment that completes the item.
+        cursor: end === total ? cursor : EMPTY_BYTES,
+        gap: offset === 0 ? this.#gap : undefined,
+      });
+    }
+    this.#gap = undefined;
+  }
+}

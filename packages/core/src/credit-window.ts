@@ -1,0 +1,198 @@
+/**
+ * Flow control as a small pure accountant (STYLE.md §15, h2 `windows.py`,
+ * quinn `streams/recv.rs`), in both directions.
+ *
+ * Credits are absolute (PROTOCOL.md §4): "items up to seq N, session payload
+ * up to byte offset B". A smaller limit than one already known is ignored, so
+ * duplicated, reordered or resent credit frames are harmless.
+ *
+ * The byte rule, written once here for sender and receiver alike: an item of
+ * `size` bytes starting at session offset `offset` may begin when
+ *   seq <= maxSeq  and  (offset + size <= maxBytes  or  offset <= maxBytes - window.bytes)
+ * The second clause lets an item larger than the whole byte window through
+ * once everything before it has been consumed (maxBytes - window.bytes is the
+ * consumed offset the receiver last reported), so a window smaller than an
+ * item never deadlocks, and the receiver never buffers more than
+ * max(window.bytes, one item).
+ */
+import { SluiceError } from "./errors.js";
+import type { Credit, Window } from "./frames.js";
+
+/** Whether the item may begin under `credit` (see the module comment). */
+export function mayBeginItem(credit: Credit, window: Window, seq: number, offset: number, size: number): boolean {
+  if (seq > credit.maxSeq) return false;
+  return offset + size <= credit.maxBytes || offset <= credit.maxBytes - window.bytes;
+}
+
+/** The initial credit a window implies for a session that starts at `firstSeq`. */
+export function initialCredit(window: Window, firstSeq: number): Credit {
+  return { maxSeq: firstSeq - 1 + window.items, maxBytes: window.bytes };
+}
+
+/** The sender's view: what it may send. */
+export class SendCredit {
+  #maxSeq: number;
+  #maxBytes: number;
+  readonly window: Window;
+
+  constructor(window: Window, firstSeq: number) {
+    this.window = window;
+    const credit = initialCredit(window, firstSeq);
+    this.#maxSeq = credit.maxSeq;
+    this.#maxBytes = credit.maxBytes;
+  }
+
+  get maxSeq(): number {
+    return this.#maxSeq;
+  }
+
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
+  /** Applies an absolute credit. Returns true when it raised a limit. */
+  grant(credit: Credit): boolean {
+    let grew = false;
+    if (credit.maxSeq > this.#maxSeq) {
+      this.#maxSeq = credit.maxSeq;
+      grew = true;
+    }
+    if (credit.maxBytes > this.#maxBytes) {
+      this.#maxBytes = credit.maxBytes;
+      grew = true;
+    }
+    return grew;
+  }
+
+  allows(seq: number, offset: number, size: number): boolean {
+    return mayBeginItem({ maxSeq: this.#maxSeq, maxBytes: this.#maxBytes }, this.window, seq, offset, size);
+  }
+}
+
+export interface ReceiveWindowOptions {
+  readonly window: Window;
+  /** First seq of the session (Opened.next_seq). */
+  readonly firstSeq: number;
+  /**
+   * Fraction of the window consumed before a new grant is sent. 0.5 halves the
+   * number of credit frames against 0.25 while never letting the pipe run dry
+   * when the RTT is below half the window's drain time.
+   */
+  readonly grantThreshold?: number;
+}
+
+/**
+ * The receiver's view: what it has granted, received and consumed in one
+ * session. `receive` throws on a credit violation; `consume` and `skip` return
+ * a new grant when enough of the window has been freed, or undefined.
+ */
+export class ReceiveWindow {
+  readonly window: Window;
+  readonly #thresholdItems: number;
+  readonly #thresholdBytes: number;
+  /** Last granted absolute limits. */
+  #grantedSeq: number;
+  #grantedBytes: number;
+  /** Highest seq received (items and gaps) and session payload received. */
+  #receivedSeq: number;
+  #receivedBytes = 0;
+  /** Highest seq consumed (delivered to the app, or skipped by a gap) and payload consumed. */
+  #consumedSeq: number;
+  #consumedBytes = 0;
+
+  constructor(options: ReceiveWindowOptions) {
+    const { window, firstSeq } = options;
+    if (!(window.items >= 1) || !(window.bytes >= 1)) {
+      throw new SluiceError("invalid_argument", `window must be at least 1 item and 1 byte, got ${window.items} items / ${window.bytes} bytes`, { field: "window" });
+    }
+    this.window = window;
+    const threshold = options.grantThreshold ?? 0.5;
+    this.#thresholdItems = Math.max(1, Math.floor(window.items * threshold));
+    this.#thresholdBytes = Math.max(1, Math.floor(window.bytes * threshold));
+    const credit = initialCredit(window, firstSeq);
+    this.#grantedSeq = credit.maxSeq;
+    this.#grantedBytes = credit.maxBytes;
+    this.#receivedSeq = firstSeq - 1;
+    this.#consumedSeq = firstSeq - 1;
+  }
+
+  /** The current absolute grant (what a heartbeat-time credit repeat carries). */
+  get granted(): Credit {
+    return { maxSeq: this.#grantedSeq, maxBytes: this.#grantedBytes };
+  }
+
+  get receivedSeq(): number {
+    return this.#receivedSeq;
+  }
+
+  get receivedBytes(): number {
+    return this.#receivedBytes;
+  }
+
+  get consumedSeq(): number {
+    return this.#consumedSeq;
+  }
+
+  /** Payload received but not yet consumed. */
+  get bufferedBytes(): number {
+    return this.#receivedBytes - this.#consumedBytes;
+  }
+
+  /**
+   * Accounts for the start of item `seq` of `size` bytes. Throws a
+   * credit_violation (blame: remote) if the sender had no credit for it.
+   */
+  beginItem(seq: number, size: number): void {
+    const credit = this.granted;
+    if (!mayBeginItem(credit, this.window, seq, this.#receivedBytes, size)) {
+      throw new SluiceError(
+        "credit_violation",
+        seq > credit.maxSeq
+          ? `item ${seq} is beyond the granted max_seq ${credit.maxSeq}`
+          : `item ${seq} (${size} bytes at offset ${this.#receivedBytes}) is beyond the granted max_bytes ${credit.maxBytes}`,
+        { blame: "remote" },
+      );
+    }
+    this.#receivedSeq = seq;
+    this.#receivedBytes += size;
+  }
+
+  /** Accounts for a gap received: seqs up to `lastSeq` will never come. */
+  receiveGap(lastSeq: number): void {
+    if (lastSeq > this.#receivedSeq) this.#receivedSeq = lastSeq;
+  }
+
+  /** The app consumed item `seq` of `size` bytes. Returns a grant when due. */
+  consume(seq: number, size: number): Credit | undefined {
+    this.#consumedSeq = seq;
+    this.#consumedBytes += size;
+    return this.#grantIfDue();
+  }
+
+  /** The app passed a gap ending at `lastSeq`: those seqs count as consumed. */
+  skip(lastSeq: number): Credit | undefined {
+    if (lastSeq > this.#consumedSeq) this.#consumedSeq = lastSeq;
+    return this.#grantIfDue();
+  }
+
+  #grantIfDue(): Credit | undefined {
+    const maxSeq = this.#consumedSeq + this.window.items;
+    const maxBytes = this.#consumedBytes + this.window.bytes;
+    const grows = maxSeq > this.#grantedSeq || maxBytes > this.#grantedBytes;
+    // Grant at the threshold, and always once everything received has been
+    // consumed: otherwise a sender waiting for room for its next item (which
+    // does not fit the remaining bytes) and a receiver waiting for the
+    // threshold would wait for each other forever.
+    const drained = this.#consumedSeq >= this.#receivedSeq;
+    if (
+      maxSeq - this.#grantedSeq >= this.#thresholdItems ||
+      maxBytes - this.#grantedBytes >= this.#thresholdBytes ||
+      (drained && grows)
+    ) {
+      this.#grantedSeq = Math.max(this.#grantedSeq, maxSeq);
+      this.#grantedBytes = Math.max(this.#grantedBytes, maxBytes);
+      return this.granted;
+    }
+    return undefined;
+  }
+}

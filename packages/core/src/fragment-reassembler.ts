@@ -1,0 +1,76 @@
+/**
+ * Rebuilds items sent as fragments (PROTOCOL.md §5.3), bounded by a maximum
+ * item size that is checked before anything is allocated.
+ */
+import { SluiceError } from "./errors.js";
+import type { Fragment } from "./frames.js";
+
+export type FragmentResult =
+  | { readonly kind: "partial" }
+  | { readonly kind: "complete"; readonly data: Uint8Array }
+  /** A fragment of the current item that was already received (a resent frame). */
+  | { readonly kind: "duplicate" };
+
+export class FragmentReassembler {
+  readonly maxItemBytes: number;
+  #seq = 0;
+  #buffer: Uint8Array | undefined;
+  #received = 0;
+
+  constructor(maxItemBytes: number) {
+    this.maxItemBytes = maxItemBytes;
+  }
+
+  /** The seq being reassembled, or 0. */
+  get seq(): number {
+    return this.#buffer ? this.#seq : 0;
+  }
+
+  /** Bytes held for the partial item. */
+  get bufferedBytes(): number {
+    return this.#received;
+  }
+
+  /**
+   * Adds a fragment of item `seq`. Throws (blame: remote) on an oversized
+   * item, a fragment that does not continue the item, or inconsistent sizes.
+   */
+  add(seq: number, fragment: Fragment): FragmentResult {
+    const { totalBytes, offset, data } = fragment;
+    if (totalBytes > this.maxItemBytes) {
+      throw new SluiceError("limit_exceeded", `item ${seq} is ${totalBytes} bytes, over the max item size ${this.maxItemBytes}`, { blame: "remote" });
+    }
+    if (data.byteLength === 0 || offset + data.byteLength > totalBytes) {
+      throw new SluiceError("protocol_violation", `fragment of item ${seq} at offset ${offset} with ${data.byteLength} bytes does not fit total_bytes ${totalBytes}`, { blame: "remote" });
+    }
+    if (!this.#buffer) {
+      if (offset !== 0) {
+        throw new SluiceError("protocol_violation", `fragment of item ${seq} starts at offset ${offset}, expected 0`, { blame: "remote" });
+      }
+      if (data.byteLength === totalBytes) return { kind: "complete", data };
+      this.#seq = seq;
+      this.#buffer = new Uint8Array(totalBytes);
+      this.#received = 0;
+    } else {
+      if (seq !== this.#seq || totalBytes !== this.#buffer.byteLength) {
+        throw new SluiceError("protocol_violation", `fragment of item ${seq} (${totalBytes} bytes) interrupts item ${this.#seq} (${this.#buffer.byteLength} bytes)`, { blame: "remote" });
+      }
+      if (offset < this.#received) return { kind: "duplicate" };
+      if (offset > this.#received) {
+        throw new SluiceError("protocol_violation", `fragment of item ${seq} at offset ${offset} skips bytes ${this.#received}..${offset}`, { blame: "remote", retryable: true });
+      }
+    }
+    this.#buffer.set(data, offset);
+    this.#received += data.byteLength;
+    if (this.#received < totalBytes) return { kind: "partial" };
+    const complete = this.#buffer;
+    this.reset();
+    return { kind: "complete", data: complete };
+  }
+
+  reset(): void {
+    this.#buffer = undefined;
+    this.#received = 0;
+    this.#seq = 0;
+  }
+}

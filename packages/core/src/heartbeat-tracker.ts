@@ -1,0 +1,89 @@
+/**
+ * Liveness for one connection (PROTOCOL.md §6), sans-IO: the caller reports
+ * traffic with `now` and asks for the next deadline.
+ *
+ * - A ping goes out every `intervalMs` (not only when idle) so the RTT stays
+ *   measured on busy streams too; it costs one tiny frame per interval.
+ * - Any inbound frame proves liveness: a busy peer never times out because a
+ *   heartbeat queued behind its data.
+ * - Silence for `timeoutMs` means the peer is dead; the caller closes the
+ *   connection and resumes. It is an event, never a crash.
+ */
+
+export interface HeartbeatOptions {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 5_000, timeoutMs: 15_000 };
+
+export type HeartbeatAction =
+  | { readonly kind: "ping"; readonly id: number }
+  | { readonly kind: "timeout"; readonly silentMs: number };
+
+export class HeartbeatTracker {
+  readonly options: HeartbeatOptions;
+  #lastInbound: number;
+  #nextPingAt: number;
+  #nextPingId = 1;
+  /** Outstanding ping: id and when it left. */
+  #pendingId = 0;
+  #pendingSentAt = 0;
+  #rttMs: number | undefined;
+  #timedOut = false;
+
+  constructor(options: HeartbeatOptions, now: number) {
+    if (!(options.intervalMs > 0) || !(options.timeoutMs > options.intervalMs)) {
+      throw new RangeError(`heartbeat timeout (${options.timeoutMs} ms) must exceed a positive interval (${options.intervalMs} ms)`);
+    }
+    this.options = options;
+    this.#lastInbound = now;
+    this.#nextPingAt = now + options.intervalMs;
+  }
+
+  /** Latest measured round-trip time, if any. */
+  get rttMs(): number | undefined {
+    return this.#rttMs;
+  }
+
+  get lastInbound(): number {
+    return this.#lastInbound;
+  }
+
+  /** Any frame arrived. */
+  onInbound(now: number): void {
+    this.#lastInbound = now;
+  }
+
+  /** A pong arrived; returns the RTT when it answers our outstanding ping. */
+  onPong(id: number, now: number): number | undefined {
+    if (id === 0 || id !== this.#pendingId) return undefined;
+    this.#pendingId = 0;
+    this.#rttMs = now - this.#pendingSentAt;
+    return this.#rttMs;
+  }
+
+  /** Next time `poll` has something to do. */
+  get deadline(): number | undefined {
+    if (this.#timedOut) return undefined;
+    return Math.min(this.#nextPingAt, this.#lastInbound + this.options.timeoutMs);
+  }
+
+  /** What is due at `now`: a timeout wins over a ping. */
+  poll(now: number): HeartbeatAction | undefined {
+    if (this.#timedOut) return undefined;
+    const silentMs = now - this.#lastInbound;
+    if (silentMs >= this.options.timeoutMs) {
+      this.#timedOut = true;
+      return { kind: "timeout", silentMs };
+    }
+    if (now >= this.#nextPingAt) {
+      this.#nextPingAt = now + this.options.intervalMs;
+      const id = this.#nextPingId++;
+      this.#pendingId = id;
+      this.#pendingSentAt = now;
+      return { kind: "ping", id };
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * @sluice/core: the Sluice protocol as sans-IO state machines. No sockets, no
+ * timers, no clocks: callers pass `now` and drain frames, events and
+ * deadlines. See PROTOCOL.md for the rules these implement.
+ */
+export { StreamSender, type StreamSenderOptions, type AcceptArgs, type SenderEvent } from "./stream-sender.js";
+export { StreamReceiver, type StreamReceiverOptions, type Delivery, type ReceiverEvent } from "./stream-receiver.js";
+export { SluiceError, isSluiceError, ERROR_CODES, ERROR_CODE_INFO, type ErrorCode, type ConnectCodeName, type Blame, type SluiceErrorOptions } from "./errors.js";
+export type {
+  ClientFrame,
+  ServerFrame,
+  OpenFrame,
+  CreditFrame,
+  AckFrame,
+  HeartbeatFrame,
+  CancelFrame,
+  OpenedFrame,
+  ChunkFrame,
+  EndFrame,
+  ErrorFrame,
+  Window,
+  Credit,
+  ResumePosition,
+  ResumeResult,
+  Gap,
+  GapReason,
+  Fragment,
+  Limits,
+  JsonValue,
+  JsonObject,
+} from "./frames.js";
+export { EMPTY_BYTES, chunkPayloadBytes } from "./frames.js";
+export { SendCredit, ReceiveWindow, mayBeginItem, initialCredit, type ReceiveWindowOptions } from "./credit-window.js";
+export { ChunkAssembler, DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-assembler.js";
+export { FragmentReassembler, type FragmentResult } from "./fragment-reassembler.js";
+export { ReplayBuffer, type ReplayEntry, type ReplayCapacity } from "./replay-buffer.js";
+export { HeartbeatTracker, DEFAULT_HEARTBEAT, type HeartbeatOptions, type HeartbeatAction } from "./heartbeat-tracker.js";
+export { Backoff, DEFAULT_BACKOFF, classifyError, type BackoffOptions, type RetryClass } from "./backoff.js";
+export { CircuitBreaker, DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions, type CircuitState } from "./circuit-breaker.js";
+export { BoundedPriorityQueue, Priority, type OverflowPolicy, type PriorityQueueOptions, type OfferResult } from "./priority-queue.js";
+export { createStreamCounters, type StreamCounters } from "./counters.js";
+export { acceptOpen, DEFAULT_LIMITS, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS, type AcceptedOpen } from "./limits.js";
+export { SENDER_TRANSITIONS, RECEIVER_TRANSITIONS, senderTransition, receiverTransition, type SenderState, type ReceiverState, type Transition } from "./state.js";

@@ -1,0 +1,55 @@
+/**
+ * Default limits and the Open validation every server runs (PROTOCOL.md §10).
+ */
+import { SluiceError } from "./errors.js";
+import type { Limits, OpenFrame, Window } from "./frames.js";
+
+export const DEFAULT_LIMITS: Limits = {
+  // 4 MiB: connect-es' default max message size; a frame never needs more
+  // because chunks close at 32 KiB and big items are fragmented.
+  maxFrameBytes: 4 * 1024 * 1024,
+  maxItemBytes: 16 * 1024 * 1024,
+  maxWindowItems: 1_000_000,
+  maxWindowBytes: 64 * 1024 * 1024,
+  heartbeatIntervalMs: 5_000,
+  heartbeatTimeoutMs: 15_000,
+};
+
+export const MAX_STREAM_NAME_LENGTH = 256;
+/** Heartbeats more often than this are clamped: they would cost more than they tell. */
+export const MIN_HEARTBEAT_INTERVAL_MS = 50;
+
+export interface AcceptedOpen {
+  /** The window clamped to the server's limits. */
+  readonly window: Window;
+  /** The limits this session runs under, as announced in Opened. */
+  readonly limits: Limits;
+}
+
+/**
+ * Validates an Open against the server's limits. Throws invalid_argument
+ * naming the field; clamps (does not reject) a window larger than allowed.
+ */
+export function acceptOpen(open: OpenFrame, limits: Limits): AcceptedOpen {
+  const bad = (field: string, message: string) => new SluiceError("invalid_argument", `${field}: ${message}`, { field, blame: "remote" });
+  if (open.stream.length === 0) throw bad("stream", "required");
+  if (open.stream.length > MAX_STREAM_NAME_LENGTH) throw bad("stream", `longer than ${MAX_STREAM_NAME_LENGTH} characters`);
+  if (!(open.window.items >= 1)) throw bad("window.items", `must be at least 1, got ${open.window.items}`);
+  if (!(open.window.bytes >= 1)) throw bad("window.bytes", `must be at least 1, got ${open.window.bytes}`);
+  const resume = open.resume;
+  if (resume && resume.cursorSeq > resume.seq) {
+    throw bad("resume.cursor_seq", `${resume.cursorSeq} is after resume.seq ${resume.seq}`);
+  }
+  const window: Window = {
+    items: Math.min(open.window.items, limits.maxWindowItems),
+    bytes: Math.min(open.window.bytes, limits.maxWindowBytes),
+  };
+  let { heartbeatIntervalMs, heartbeatTimeoutMs } = limits;
+  if (open.heartbeatIntervalMs > 0) {
+    // Keep the server's timeout/interval ratio for the interval the client asked for.
+    const ratio = limits.heartbeatTimeoutMs / limits.heartbeatIntervalMs;
+    heartbeatIntervalMs = Math.max(MIN_HEARTBEAT_INTERVAL_MS, open.heartbeatIntervalMs);
+    heartbeatTimeoutMs = Math.ceil(heartbeatIntervalMs * ratio);
+  }
+  return { window, limits: { ...limits, heartbeatIntervalMs, heartbeatTimeoutMs } };
+}

@@ -1,0 +1,160 @@
+/**
+ * A bounded queue with four priority levels and an overflow policy, counting
+ * every drop (DESIGN.md "Ingest": the publisher's outbound queue).
+ *
+ * Dequeue order is weighted round robin (8:4:2:1 by default): while several
+ * levels hold items, each gets turns in proportion to its weight, so LOW is
+ * never starved by a steady flow of CRITICAL (it gets at least 1 of every 15
+ * dequeues), yet higher levels go first.
+ */
+import { SluiceError } from "./errors.js";
+
+export const Priority = { CRITICAL: 0, HIGH: 1, NORMAL: 2, LOW: 3 } as const;
+export type Priority = (typeof Priority)[keyof typeof Priority];
+const LEVELS = 4;
+
+/**
+ * - drop_oldest: make room by evicting the oldest item of the least important
+ *   non-empty level; if that level is more important than the new item, the
+ *   new item is dropped instead (never evict CRITICAL for LOW).
+ * - drop_newest: the new item is dropped.
+ * - block: nothing is dropped; `offer` answers "blocked" and the caller waits
+ *   for room (`size < capacity`), e.g. by pausing its producer.
+ * - error: `offer` throws limit_exceeded.
+ */
+export type OverflowPolicy = "drop_oldest" | "drop_newest" | "block" | "error";
+
+export interface PriorityQueueOptions {
+  readonly capacity: number;
+  readonly policy: OverflowPolicy;
+  /** Turns per round for CRITICAL, HIGH, NORMAL, LOW. */
+  readonly weights?: readonly [number, number, number, number];
+}
+
+export type OfferResult<T> =
+  | { readonly kind: "accepted" }
+  | { readonly kind: "accepted_evicted"; readonly evicted: T; readonly evictedPriority: Priority }
+  | { readonly kind: "dropped" }
+  | { readonly kind: "blocked" };
+
+/** A FIFO with O(1) shift that compacts itself. */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head]!;
+    this.#items[this.#head] = undefined as T;
+    this.#head++;
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+export class BoundedPriorityQueue<T> {
+  readonly capacity: number;
+  readonly policy: OverflowPolicy;
+  readonly weights: readonly [number, number, number, number];
+  readonly #levels: Fifo<T>[] = Array.from({ length: LEVELS }, () => new Fifo<T>());
+  readonly #turns: number[];
+  #size = 0;
+  /** Items dropped, per level (the level of the item that was lost). */
+  readonly dropped: number[] = [0, 0, 0, 0];
+  /** Offers refused by the block policy, and by the error policy. */
+  blocked = 0;
+  rejected = 0;
+  accepted = 0;
+  dequeued = 0;
+
+  constructor(options: PriorityQueueOptions) {
+    if (!Number.isInteger(options.capacity) || options.capacity < 1) {
+      throw new RangeError(`queue capacity must be a positive integer, got ${options.capacity}`);
+    }
+    this.capacity = options.capacity;
+    this.policy = options.policy;
+    this.weights = options.weights ?? [8, 4, 2, 1];
+    if (this.weights.some((w) => !Number.isInteger(w) || w < 1)) {
+      throw new RangeError(`queue weights must be positive integers, got ${this.weights.join(",")}`);
+    }
+    this.#turns = [...this.weights];
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get droppedTotal(): number {
+    return this.dropped[0]! + this.dropped[1]! + this.dropped[2]! + this.dropped[3]!;
+  }
+
+  sizeOf(priority: Priority): number {
+    return this.#levels[priority]!.length;
+  }
+
+  offer(item: T, priority: Priority = Priority.NORMAL): OfferResult<T> {
+    if (!(priority >= 0 && priority < LEVELS && Number.isInteger(priority))) {
+      throw new RangeError(`priority must be 0..3, got ${priority}`);
+    }
+    if (this.#size < this.capacity) {
+      this.#push(item, priority);
+      return { kind: "accepted" };
+    }
+    switch (this.policy) {
+      case "drop_newest":
+        this.dropped[priority]!++;
+        return { kind: "dropped" };
+      case "block":
+        this.blocked++;
+        return { kind: "blocked" };
+      case "error":
+        this.rejected++;
+        throw new SluiceError("limit_exceeded", `queue full: capacity ${this.capacity} items`);
+      case "drop_oldest": {
+        let victimLevel = LEVELS - 1;
+        while (this.#levels[victimLevel]!.length === 0) victimLevel--;
+        if (victimLevel < priority) {
+          this.dropped[priority]!++;
+          return { kind: "dropped" };
+        }
+        const evicted = this.#levels[victimLevel]!.shift() as T;
+        this.#size--;
+        this.dropped[victimLevel]!++;
+        this.#push(item, priority);
+        return { kind: "accepted_evicted", evicted, evictedPriority: victimLevel as Priority };
+      }
+    }
+  }
+
+  /** The next item by weighted round robin, or undefined when empty. */
+  poll(): T | undefined {
+    if (this.#size === 0) return undefined;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let level = 0; level < LEVELS; level++) {
+        if (this.#turns[level]! > 0 && this.#levels[level]!.length > 0) {
+          this.#turns[level]!--;
+          this.#size--;
+          this.dequeued++;
+          return this.#levels[level]!.shift();
+        }
+      }
+      // Every non-empty level used its turns: start a new round.
+      for (let level = 0; level < LEVELS; level++) this.#turns[level] = this.weights[level]!;
+    }
+    return undefined;
+  }
+
+  #push(item: T, priority: Priority): void {
+    this.#levels[priority]!.push(item);
+    this.#size++;
+    this.accepted++;
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * The receiving side of one subscription (the client's half), across all
+ * the sessions (connections) it takes, sans-IO (STYLE.md §13).
+ *
+ * It keeps what must survive a reconnect: the last seq delivered to the app,
+ * the last acked seq and the cursor that goes with it. Each `connect()` starts
+ * a session: an Open (with a resume position after the first), then the
+ * server's frames go to `handleFrame`. The app pulls with `read()`, which is
+ * what grants credit (pull-based flow control); `ack()` follows processing.
+ *
+ * Guarantee (PROTOCOL.md §7): the app sees every seq once and in order; items
+ * lost by the server's policy arrive as explicit gap deliveries.
+ */
+import { createStreamCounters, type StreamCounters } from "./counters.js";
+import { ReceiveWindow } from "./credit-window.js";
+import { SluiceError } from "./errors.js";
+import { EMPTY_BYTES, type ChunkFrame, type ClientFrame, type EndFrame, type Gap, type JsonObject, type OpenedFrame, type ResumePosition, type ServerFrame, type Window } from "./frames.js";
+import { FragmentReassembler } from "./fragment-reassembler.js";
+import { DEFAULT_HEARTBEAT, HeartbeatTracker, type HeartbeatOptions } from "./heartbeat-tracker.js";
+import { receiverTransition, type ReceiverState } from "./state.js";
+
+export interface StreamReceiverOptions {
+  readonly stream: string;
+  readonly params?: JsonObject;
+  readonly window: Window;
+  /** Heartbeat interval to ask the server for; 0 lets it choose. */
+  readonly heartbeatIntervalMs?: number;
+  /** Used until Opened announces the session's values (covers a lost Opened). */
+  readonly heartbeat?: HeartbeatOptions;
+  /** Local cap on reassembled items; the server's limit applies too. */
+  readonly maxItemBytes?: number;
+  readonly clientInfo?: string;
+  /** Send an Ack once this many processed items are unacked (default window/4). */
+  readonly ackEveryItems?: number;
+  /** ... or once the oldest unacked item is this old. */
+  readonly ackDelayMs?: number;
+  readonly grantThreshold?: number;
+}
+
+export type Delivery =
+  | { readonly kind: "item"; readonly seq: number; readonly data: Uint8Array }
+  | { readonly kind: "gap"; readonly gap: Gap }
+  | { readonly kind: "end"; readonly end: EndFrame }
+  | { readonly kind: "error"; readonly error: SluiceError };
+
+export type ReceiverEvent =
+  | { readonly type: "opened"; readonly opened: OpenedFrame }
+  | { readonly type: "rtt"; readonly rttMs: number }
+  /** The session broke but may be resumed: wait (backoff, retryAfterMs) and connect() again. */
+  | { readonly type: "session_lost"; readonly error: SluiceError }
+  /** Nothing more will come: the last delivery (end or error) is queued. */
+  | { readonly type: "finished" };
+
+type Queued = Delivery;
+
+export class StreamReceiver {
+  readonly options: StreamReceiverOptions;
+  readonly counters: StreamCounters = createStreamCounters();
+  #state: ReceiverState = "idle";
+  #sessions = 0;
+  #session: ReceiveWindow | undefined;
+  #sessionId = "";
+  #heartbeat: HeartbeatTracker | undefined;
+  #reassembler: FragmentReassembler;
+  /** App-level positions, kept across sessions. */
+  #deliveredSeq = 0;
+  #ackedSeq = 0;
+  #ackSentSeq = 0;
+  #ackDueAt: number | undefined;
+  /** (seq, cursor) of received chunks; the newest at or below the ack is the resume cursor. */
+  #checkpoints: { seq: number; cursor: Uint8Array }[] = [];
+  #resumeCursor: { seq: number; cursor: Uint8Array } = { seq: 0, cursor: EMPTY_BYTES };
+  #queue: Queued[] = [];
+  #queueHead = 0;
+  readonly #transmit: ClientFrame[] = [];
+  readonly #events: ReceiverEvent[] = [];
+  #finished = false;
+
+  constructor(options: StreamReceiverOptions) {
+    this.options = options;
+    this.#reassembler = new FragmentReassembler(options.maxItemBytes ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  get state(): ReceiverState {
+    return this.#state;
+  }
+
+  /** Last seq delivered to the app (items and gaps). */
+  get deliveredSeq(): number {
+    return this.#deliveredSeq;
+  }
+
+  get ackedSeq(): number {
+    return this.#ackedSeq;
+  }
+
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  get rttMs(): number | undefined {
+    return this.#heartbeat?.rttMs;
+  }
+
+  /** Deliveries waiting for the app. */
+  get buffered(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  /** Payload received and not yet consumed in this session. */
+  get bufferedBytes(): number {
+    // A fragmented item counts whole from its first fragment (its buffer is allocated whole).
+    return this.#session?.bufferedBytes ?? 0;
+  }
+
+  /** True once end or a terminal error is queued (or delivered). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Where a new session resumes: after the last acked seq. */
+  get resumePosition(): ResumePosition | undefined {
+    if (this.#sessions === 0) return undefined;
+    return { seq: this.#ackedSeq, cursor: this.#resumeCursor.cursor, cursorSeq: this.#resumeCursor.seq, sessionId: this.#sessionId };
+  }
+
+  // ---- inputs ----------------------------------------------------------------
+
+  /** Starts a session: queues Open (resuming after the first session). */
+  connect(now: number): void {
+    if (this.#finished) throw new Error("connect() after the stream finished");
+    if (this.#state !== "idle") throw new Error(`connect() while ${this.#state}`);
+    const resume = this.resumePosition;
+    if (resume) this.counters.resumes++;
+    this.#sessions++;
+    this.#state = "opening";
+    this.#session = undefined;
+    this.#reassembler.reset();
+    this.#heartbeat = new HeartbeatTracker(this.options.heartbeat ?? DEFAULT_HEARTBEAT, now);
+    this.#transmit.length = 0;
+    this.#transmit.push({
+      type: "open",
+      stream: this.options.stream,
+      params: this.options.params ?? {},
+      window: this.options.window,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 0,
+      resume,
+      clientInfo: this.options.clientInfo ?? "",
+    });
+  }
+
+  /** The transport failed (socket closed, stream reset): the session is lost. */
+  connectionLost(error: SluiceError, _now: number): void {
+    if (this.#state === "opening" || this.#state === "streaming") this.#loseSession(error);
+    else if (this.#state === "cancelling") this.#finish({ kind: "end", end: { type: "end", lastSeq: this.#deliveredSeq, cursor: EMPTY_BYTES, sessionItems: 0, sessionBytes: 0 } });
+  }
+
+  handleFrame(frame: ServerFrame, now: number): void {
+    this.#heartbeat?.onInbound(now);
+    const transition = receiverTransition(this.#state, frame);
+    if (transition.kind === "ignore") return;
+    if (transition.kind === "violation") {
+      // Data before Opened can only mean a lost or reordered Opened: resume.
+      // Anything else out of place is a broken server.
+      const error = new SluiceError("protocol_violation", transition.message, { blame: "remote", retryable: this.#state === "opening" && (frame.type === "chunk" || frame.type === "end") });
+      if (error.retryable) this.#loseSession(error);
+      else this.#fail(error);
+      return;
+    }
+    try {
+      this.#apply(frame, now);
+    } catch (error) {
+      if (!(error instanceof SluiceError)) throw error;
+      if (error.retryable) this.#loseSession(error);
+      else this.#fail(error);
+    }
+  }
+
+  /**
+   * Takes the next delivery for the app, or undefined if none is buffered.
+   * Taking an item consumes it: this is what grants credit.
+   */
+  read(now: number): Delivery | undefined {
+    while (this.#queueHead < this.#queue.length) {
+      const next = this.#queue[this.#queueHead]!;
+      this.#queue[this.#queueHead++] = undefined as unknown as Queued;
+      if (this.#queueHead === this.#queue.length) {
+        this.#queue = [];
+        this.#queueHead = 0;
+      }
+      switch (next.kind) {
+        case "item": {
+          this.#grant(this.#session?.consume(next.seq, next.data.byteLength));
+          this.#deliveredSeq = next.seq;
+          return next;
+        }
+        case "gap": {
+          const last = next.gap.fromSeq + next.gap.count - 1;
+          this.#grant(this.#session?.skip(last));
+          this.#deliveredSeq = last;
+          // Nothing to process in a gap: it counts as acked at once.
+          this.#ackUpTo(last, now);
+          return next;
+        }
+        default:
+          return next;
+      }
+    }
+    return undefined;
+  }
+
+  /** The app processed everything up to `seq` (cumulative). */
+  ack(seq: number, now: number): void {
+    if (seq > this.#deliveredSeq) throw new RangeError(`ack(${seq}) beyond the last delivered seq ${this.#deliveredSeq}`);
+    this.#ackUpTo(seq, now);
+  }
+
+  /** The app no longer wants the stream. */
+  cancel(reason: string, _now: number): void {
+    this.#queue = [];
+    this.#queueHead = 0;
+    if (this.#state === "streaming" || this.#state === "opening") {
+      this.#transmit.push({ type: "cancel", reason });
+      this.#state = "cancelling";
+    } else if (!this.#finished) {
+      this.#state = "closed";
+      this.#finished = true;
+      this.#events.push({ type: "finished" });
+    }
+  }
+
+  handleTimeout(now: number): void {
+    if (this.#state === "idle" || this.#state === "closed") return;
+    const beat = this.#heartbeat?.poll(now);
+    if (beat?.kind === "timeout") {
+      this.#loseSession(new SluiceError("heartbeat_timeout", `server silent for ${beat.silentMs} ms (timeout ${this.#heartbeat!.options.timeoutMs} ms)`));
+      return;
+    }
+    // No pings before Opened: the first frame of a session must be Open, and
+    // a missing Opened is caught by the timeout alone.
+    if (beat?.kind === "ping" && this.#state !== "opening") {
+      this.#transmit.push({ type: "heartbeat", ping: beat.id, pong: 0 });
+      this.counters.heartbeatsSent++;
+      // Credits and acks are absolute, so repeating them with each ping is
+      // free and heals any that a lossy path dropped.
+      if (this.#session && this.#state === "streaming") this.#transmit.push({ type: "credit", ...this.#session.granted });
+      if (this.#ackSentSeq > 0 && this.#state === "streaming") this.#transmit.push({ type: "ack", seq: this.#ackSentSeq });
+    }
+    if (this.#ackDueAt !== undefined && now >= this.#ackDueAt) this.#flushAck();
+  }
+
+  // ---- outputs ---------------------------------------------------------------
+
+  pollTransmit(): ClientFrame | undefined {
+    return this.#transmit.shift();
+  }
+
+  pollEvent(): ReceiverEvent | undefined {
+    return this.#events.shift();
+  }
+
+  pollTimeout(): number | undefined {
+    if (this.#state === "idle" || this.#state === "closed") return undefined;
+    const beat = this.#heartbeat?.deadline;
+    if (this.#ackDueAt === undefined) return beat;
+    return beat === undefined ? this.#ackDueAt : Math.min(beat, this.#ackDueAt);
+  }
+
+  // ---- internals -------------------------------------------------------------
+
+  #apply(frame: ServerFrame, now: number): void {
+    switch (frame.type) {
+      case "opened":
+        if (this.#state === "streaming") {
+          // A resent Opened of this session is harmless; another session's is not.
+          if (frame.sessionId === this.#sessionId) return;
+          throw new SluiceError("protocol_violation", `second Opened (session ${frame.sessionId}) on session ${this.#sessionId}`, { blame: "remote" });
+        }
+        return this.#onOpened(frame);
+      case "chunk":
+        if (this.#state === "streaming") this.#onChunk(frame);
+        return;
+      case "heartbeat":
+        this.counters.heartbeatsReceived++;
+        if (frame.ping !== 0) this.#transmit.push({ type: "heartbeat", ping: 0, pong: frame.ping });
+        if (frame.pong !== 0) {
+          const rttMs = this.#heartbeat?.onPong(frame.pong, now);
+          if (rttMs !== undefined) this.#events.push({ type: "rtt", rttMs });
+        }
+        return;
+      case "end":
+        if (this.#state === "streaming") {
+          const partial = this.#reassembler.seq;
+          const complete = partial !== 0 ? partial - 1 : this.#session!.receivedSeq;
+          if (frame.lastSeq > complete) {
+            throw new SluiceError("protocol_violation", `end says last seq ${frame.lastSeq} but only ${complete} arrived whole`, { blame: "remote", retryable: true });
+          }
+        }
+        this.#finish({ kind: "end", end: frame });
+        return;
+      case "error": {
+        const error = SluiceError.fromFrame(frame);
+        if (error.retryable && this.#state !== "cancelling") this.#loseSession(error);
+        else this.#finish({ kind: "error", error });
+        return;
+      }
+    }
+  }
+
+  #onOpened(opened: OpenedFrame): void {
+    const { limits } = opened;
+    const window: Window = {
+      items: Math.min(this.options.window.items, limits.maxWindowItems),
+      bytes: Math.min(this.options.window.bytes, limits.maxWindowBytes),
+    };
+    const resumed = this.#sessions > 1;
+    if (resumed) {
+      // Items after our ack may be resent (we filter them); items after what we
+      // delivered may only be skipped with an explained gap.
+      const gap = opened.resume?.gap;
+      const explained = gap ? gap.fromSeq + gap.count : this.#ackedSeq + 1;
+      if (opened.nextSeq > Math.max(explained, this.#ackedSeq + 1)) {
+        throw new SluiceError("protocol_violation", `resumed at seq ${opened.nextSeq} after ack ${this.#ackedSeq} without a gap`, { blame: "remote" });
+      }
+      if (gap && gap.fromSeq + gap.count - 1 > this.#deliveredSeq) {
+        const from = Math.max(gap.fromSeq, this.#deliveredSeq + 1);
+        this.#enqueue({ kind: "gap", gap: { fromSeq: from, count: gap.fromSeq + gap.count - from, reason: gap.reason } });
+        this.counters.gaps++;
+      }
+    } else {
+      // A fresh subscription starts wherever the stream is (a live topic's head).
+      this.#deliveredSeq = opened.nextSeq - 1;
+      this.#ackedSeq = opened.nextSeq - 1;
+      this.#ackSentSeq = 0;
+    }
+    this.#session = new ReceiveWindow({ window, firstSeq: opened.nextSeq, grantThreshold: this.options.grantThreshold });
+    this.#sessionId = opened.sessionId;
+    const local = this.options.maxItemBytes ?? Number.MAX_SAFE_INTEGER;
+    this.#reassembler = new FragmentReassembler(Math.min(local, limits.maxItemBytes));
+    this.#heartbeat = new HeartbeatTracker({ intervalMs: limits.heartbeatIntervalMs, timeoutMs: limits.heartbeatTimeoutMs }, this.#heartbeat?.lastInbound ?? 0);
+    this.#state = "streaming";
+    this.#events.push({ type: "opened", opened });
+  }
+
+  #onChunk(chunk: ChunkFrame): void {
+    const session = this.#session!;
+    this.counters.chunksReceived++;
+    const fragment = chunk.fragment;
+    if (fragment && chunk.firstSeq === this.#reassembler.seq) {
+      this.#addFragment(chunk.firstSeq, chunk);
+      return;
+    }
+    const itemCount = fragment ? 1 : chunk.items.length;
+    const partialSeq = this.#reassembler.seq;
+    if (partialSeq !== 0) {
+      // An item is half reassembled: only its next fragment may follow.
+      if (chunk.firstSeq + itemCount - 1 < partialSeq) {
+        this.counters.duplicatesIgnored++;
+        return;
+      }
+      throw new SluiceError("protocol_violation", `chunk at seq ${chunk.firstSeq} interrupts the fragments of item ${partialSeq}`, { blame: "remote", retryable: true });
+    }
+    const gap = chunk.gap;
+    if (gap && gap.fromSeq + gap.count !== chunk.firstSeq) {
+      throw new SluiceError("protocol_violation", `gap ${gap.fromSeq}+${gap.count} does not end right before chunk seq ${chunk.firstSeq}`, { blame: "remote" });
+    }
+    const start = gap ? gap.fromSeq : chunk.firstSeq;
+    const lastSeq = chunk.firstSeq + itemCount - 1;
+    const expected = session.receivedSeq + 1;
+    if (start > expected) {
+      // Only a lost frame explains this on a reliable transport: resume.
+      throw new SluiceError("protocol_violation", `chunk starts at seq ${start}, expected ${expected}`, { blame: "remote", retryable: true });
+    }
+    if (Math.max(lastSeq, chunk.firstSeq - 1) < expected) {
+      this.counters.duplicatesIgnored++;
+      return;
+    }
+    if (gap && chunk.firstSeq > expected) {
+      const from = Math.max(gap.fromSeq, expected);
+      session.receiveGap(chunk.firstSeq - 1);
+      this.counters.gaps++;
+      this.counters.itemsSkippedByGaps += chunk.firstSeq - from;
+      this.#enqueue({ kind: "gap", gap: { fromSeq: from, count: chunk.firstSeq - from, reason: gap.reason } });
+    }
+    if (fragment) {
+      this.#addFragment(chunk.firstSeq, chunk);
+      return;
+    }
+    const items = chunk.items;
+    for (let i = 0; i < items.length; i++) {
+      const seq = chunk.firstSeq + i;
+      if (seq < expected) continue;
+      const data = items[i]!;
+      session.beginItem(seq, data.byteLength);
+      this.counters.itemsReceived++;
+      this.counters.bytesReceived += data.byteLength;
+      this.#enqueueItem(seq, data);
+    }
+    if (chunk.cursor.byteLength > 0 && lastSeq >= expected) this.#checkpoints.push({ seq: lastSeq, cursor: chunk.cursor });
+  }
+
+  #addFragment(seq: number, chunk: ChunkFrame): void {
+    const fragment = chunk.fragment!;
+    if (this.#reassembler.seq !== seq) {
+      if (fragment.offset !== 0) {
+        throw new SluiceError("protocol_violation", `fragment of item ${seq} starts at offset ${fragment.offset}, expected 0`, { blame: "remote", retryable: true });
+      }
+      if (fragment.totalBytes > this.#reassembler.maxItemBytes) {
+        throw new SluiceError("limit_exceeded", `item ${seq} is ${fragment.totalBytes} bytes, over the max item size ${this.#reassembler.maxItemBytes}`, { blame: "remote" });
+      }
+      this.#session!.beginItem(seq, fragment.totalBytes);
+    }
+    const result = this.#reassembler.add(seq, fragment);
+    if (result.kind === "duplicate") {
+      this.counters.duplicatesIgnored++;
+      return;
+    }
+    if (result.kind === "complete") {
+      this.counters.itemsReceived++;
+      this.counters.bytesReceived += result.data.byteLength;
+      this.#enqueueItem(seq, result.data);
+      if (chunk.cursor.byteLength > 0) this.#checkpoints.push({ seq, cursor: chunk.cursor });
+    }
+  }
+
+  #enqueueItem(seq: number, data: Uint8Array): void {
+    if (seq <= this.#deliveredSeq) {
+      // Resent after a resume from the ack: the app has it already.
+      this.#grant(this.#session!.consume(seq, data.byteLength));
+      this.counters.duplicatesIgnored++;
+      return;
+    }
+    this.#queue.push({ kind: "item", seq, data });
+  }
+
+  #enqueue(delivery: Delivery): void {
+    this.#queue.push(delivery);
+  }
+
+  #grant(credit: { maxSeq: number; maxBytes: number } | undefined): void {
+    if (!credit || this.#state !== "streaming") return;
+    this.#transmit.push({ type: "credit", maxSeq: credit.maxSeq, maxBytes: credit.maxBytes });
+    this.counters.creditFrames++;
+    // Piggyback a pending ack: one more small frame now saves one later.
+    if (this.#ackedSeq > this.#ackSentSeq) this.#flushAck();
+  }
+
+  #ackUpTo(seq: number, now: number): void {
+    if (seq <= this.#ackedSeq) return;
+    this.#ackedSeq = seq;
+    // The newest checkpoint at or below the ack becomes the resume cursor.
+    let keep = 0;
+    while (keep < this.#checkpoints.length && this.#checkpoints[keep]!.seq <= seq) keep++;
+    if (keep > 0) {
+      this.#resumeCursor = this.#checkpoints[keep - 1]!;
+      this.#checkpoints.splice(0, keep);
+    }
+    const every = this.options.ackEveryItems ?? Math.max(1, Math.floor(this.options.window.items / 4));
+    if (this.#ackedSeq - this.#ackSentSeq >= every) this.#flushAck();
+    else this.#ackDueAt ??= now + (this.options.ackDelayMs ?? 50);
+  }
+
+  #flushAck(): void {
+    this.#ackDueAt = undefined;
+    if (this.#ackedSeq <= this.#ackSentSeq) return;
+    this.#ackSentSeq = this.#ackedSeq;
+    if (this.#state === "streaming") {
+      this.#transmit.push({ type: "ack", seq: this.#ackedSeq });
+      this.counters.acks++;
+    }
+  }
+
+  #loseSession(error: SluiceError): void {
+    this.#state = "idle";
+    this.#session = undefined;
+    this.#reassembler.reset();
+    this.#transmit.length = 0;
+    this.#ackDueAt = undefined;
+    // Undelivered items are dropped: the resumed session brings them again.
+    const kept: Queued[] = [];
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      const q = this.#queue[i]!;
+      if (q.kind !== "item" && q.kind !== "gap") kept.push(q);
+    }
+    this.#queue = kept;
+    this.#queueHead = 0;
+    this.#checkpoints = this.#checkpoints.filter((c) => c.seq <= this.#deliveredSeq);
+    // The ack position moves no further than what the app has seen.
+    this.#ackSentSeq = Math.min(this.#ackSentSeq, this.#ackedSeq);
+    this.#events.push({ type: "session_lost", error });
+  }
+
+  #fail(error: SluiceError): void {
+    this.#finish({ kind: "error", error });
+  }
+
+  #finish(last: Delivery): void {
+    this.#state = "closed";
+    this.#session = undefined;
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#queue.push(last);
+    this.#events.push({ type: "finished" });
+  }
+}

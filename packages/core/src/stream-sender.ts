@@ -1,0 +1,413 @@
+/**
+ * The sending side of one subscription session (the server's half), sans-IO
+ * in the shape of quinn-proto (STYLE.md §13): inputs are calls that carry
+ * `now`; outputs are drained with pollTransmit / pollEvent / pollTimeout.
+ *
+ * The caller (the server's driver) pulls from its source only while `demand`
+ * is above zero and hands each item to `push`. Everything else, credit
+ * accounting, chunking, heartbeats, stall and yield timeouts, cancellation,
+ * lives here (PROTOCOL.md §4-§8).
+ */
+import { ChunkAssembler, type ChunkOptions } from "./chunk-assembler.js";
+import { createStreamCounters, type StreamCounters } from "./counters.js";
+import { SendCredit } from "./credit-window.js";
+import { SluiceError } from "./errors.js";
+import { EMPTY_BYTES, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type ServerFrame, type Window } from "./frames.js";
+import { HeartbeatTracker } from "./heartbeat-tracker.js";
+import { acceptOpen, DEFAULT_LIMITS } from "./limits.js";
+import { ReplayBuffer, type ReplayCapacity } from "./replay-buffer.js";
+import { senderTransition, type SenderState } from "./state.js";
+
+export interface StreamSenderOptions {
+  readonly limits?: Limits;
+  readonly chunk?: Partial<ChunkOptions>;
+  /** Fail with stall_timeout after this long without credit; 0 disables. */
+  readonly stallTimeoutMs?: number;
+  /** Fail with yield_timeout when the source yields nothing this long while there is credit; 0 disables. */
+  readonly yieldTimeoutMs?: number;
+  /** Keep sent, unacked items for resume from this session; omitted: no replay buffer. */
+  readonly replay?: ReplayCapacity;
+}
+
+export interface AcceptArgs {
+  readonly sessionId: string;
+  readonly sessionSecret: Uint8Array;
+  /** Seq of the first item this session sends. */
+  readonly nextSeq: number;
+  readonly contentType: string;
+  readonly resume?: ResumeResult;
+}
+
+export type SenderEvent =
+  /** Open arrived and is valid: resolve the source, then call accept() or fail(). */
+  | { readonly type: "open"; readonly open: OpenFrame; readonly window: Window }
+  /** Credit grew: demand may be positive again. */
+  | { readonly type: "credit" }
+  | { readonly type: "acked"; readonly seq: number }
+  | { readonly type: "rtt"; readonly rttMs: number }
+  /** The client cancelled: stop the source (its return()/finally). */
+  | { readonly type: "cancelled"; readonly reason: string }
+  /** End or Error is queued; once it is transmitted, close the call. */
+  | { readonly type: "closed"; readonly error?: SluiceError };
+
+export class StreamSender {
+  readonly limits: Limits;
+  readonly counters: StreamCounters = createStreamCounters();
+  readonly #options: StreamSenderOptions;
+  #state: SenderState = "awaiting_open";
+  #window: Window = { items: 1, bytes: 1 };
+  #credit: SendCredit | undefined;
+  #assembler: ChunkAssembler;
+  #heartbeat: HeartbeatTracker | undefined;
+  #replay: ReplayBuffer | undefined;
+  readonly #control: ServerFrame[] = [];
+  #data: ServerFrame[] = [];
+  #dataHead = 0;
+  readonly #events: SenderEvent[] = [];
+  /** Next seq to assign to a pushed item or gap. */
+  #nextSeq = 1;
+  /** Last seq handed to the assembler (sent or about to be). */
+  #emittedSeq = 0;
+  /** Last item seq transmitted. */
+  #transmittedSeq = 0;
+  #sessionBytes = 0;
+  #sessionItems = 0;
+  #ackedSeq = 0;
+  #pending: { seq: number; data: Uint8Array; cursor: Uint8Array } | undefined;
+  #endCursor: Uint8Array | undefined;
+  #lastCursor: Uint8Array = EMPTY_BYTES;
+  #stalledSince: number | undefined;
+  #idleSince = 0;
+
+  constructor(options: StreamSenderOptions = {}) {
+    this.#options = options;
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.#assembler = new ChunkAssembler(options.chunk);
+  }
+
+  get state(): SenderState {
+    return this.#state;
+  }
+
+  /** The window in force (after clamping). */
+  get window(): Window {
+    return this.#window;
+  }
+
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  get ackedSeq(): number {
+    return this.#ackedSeq;
+  }
+
+  get rttMs(): number | undefined {
+    return this.#heartbeat?.rttMs;
+  }
+
+  get replay(): ReplayBuffer | undefined {
+    return this.#replay;
+  }
+
+  /** How many items the caller may push now. */
+  get demand(): number {
+    if (this.#state !== "streaming" || this.#pending || this.#endCursor || !this.#credit) return 0;
+    if (this.#sessionBytes >= this.#credit.maxBytes) return 0;
+    return Math.max(0, this.#credit.maxSeq - this.#nextSeq + 1);
+  }
+
+  // ---- inputs ----------------------------------------------------------------
+
+  handleFrame(frame: ClientFrame, now: number): void {
+    this.#heartbeat?.onInbound(now);
+    const transition = senderTransition(this.#state, frame);
+    if (transition.kind === "ignore") return;
+    if (transition.kind === "violation") {
+      this.fail(new SluiceError("protocol_violation", transition.message, { blame: "remote" }), now);
+      return;
+    }
+    try {
+      this.#apply(frame, now);
+    } catch (error) {
+      if (error instanceof SluiceError) this.fail(error, now);
+      else throw error;
+    }
+  }
+
+  /** The source is resolved and authorised: send Opened and start streaming. */
+  accept(args: AcceptArgs, now: number): boolean {
+    // The client may have cancelled (or broken a rule) while the source was resolved.
+    if (this.#state === "closed") return false;
+    if (this.#state !== "accepting") throw new Error(`accept() while ${this.#state}`);
+    this.#state = "streaming";
+    this.#nextSeq = args.nextSeq;
+    this.#emittedSeq = args.nextSeq - 1;
+    this.#transmittedSeq = args.nextSeq - 1;
+    this.#ackedSeq = args.nextSeq - 1;
+    this.#credit = new SendCredit(this.#window, args.nextSeq);
+    this.#heartbeat = new HeartbeatTracker({ intervalMs: this.limits.heartbeatIntervalMs, timeoutMs: this.limits.heartbeatTimeoutMs }, now);
+    if (this.#options.replay) this.#replay = new ReplayBuffer(this.#options.replay);
+    this.#idleSince = now;
+    this.#control.push({
+      type: "opened",
+      sessionId: args.sessionId,
+      sessionSecret: args.sessionSecret,
+      nextSeq: args.nextSeq,
+      limits: this.limits,
+      contentType: args.contentType,
+      resume: args.resume,
+    });
+    return true;
+  }
+
+  /**
+   * Hands over the next item from the source. `cursor` is the source position
+   * after it (empty when the source has none). Only while demand > 0.
+   */
+  push(data: Uint8Array, cursor: Uint8Array, now: number): void {
+    if (this.#state !== "streaming") throw new Error(`push() while ${this.#state}`);
+    if (this.demand <= 0) throw new Error("push() without demand");
+    const seq = this.#nextSeq;
+    if (data.byteLength > this.limits.maxItemBytes) {
+      throw new SluiceError("limit_exceeded", `item ${seq} is ${data.byteLength} bytes, over the max item size ${this.limits.maxItemBytes}`);
+    }
+    this.#nextSeq = seq + 1;
+    this.#idleSince = now;
+    if (this.#credit!.allows(seq, this.#sessionBytes, data.byteLength)) {
+      this.#emit(seq, data, cursor, now);
+    } else {
+      this.#pending = { seq, data, cursor };
+    }
+    if (this.demand === 0) this.#creditExhausted(now);
+  }
+
+  /** `count` items were dropped here (topic overflow): the client gets a gap. */
+  pushGap(count: number, reason: GapReason, now: number): void {
+    if (this.#state !== "streaming" || this.#pending) throw new Error("pushGap() needs a streaming sender with nothing pending");
+    if (count <= 0) return;
+    this.#assembler.addGap({ fromSeq: this.#nextSeq, count, reason });
+    this.#nextSeq += count;
+    this.#emittedSeq = this.#nextSeq - 1;
+    this.counters.gaps++;
+    this.counters.itemsSkippedByGaps += count;
+    if (this.demand === 0) this.#creditExhausted(now);
+  }
+
+  /** The source is exhausted: End follows the last item (once credit lets it out). */
+  end(cursor: Uint8Array, now: number): void {
+    if (this.#state !== "streaming") return;
+    this.#endCursor = cursor.byteLength > 0 ? cursor : this.#lastCursor;
+    this.#state = "ending";
+    this.#finishIfDrained(now);
+  }
+
+  /** Ends the session with an error, after the chunks already credited. */
+  fail(error: SluiceError, _now: number): void {
+    if (this.#state === "closed") return;
+    this.#pending = undefined;
+    this.#assembler.close();
+    this.#moveChunks();
+    this.#data.push(error.toFrame());
+    this.#close(error);
+  }
+
+  handleTimeout(now: number): void {
+    if (this.#state === "closed" || this.#state === "awaiting_open") return;
+    const beat = this.#heartbeat?.poll(now);
+    if (beat?.kind === "timeout") {
+      this.fail(new SluiceError("heartbeat_timeout", `client silent for ${beat.silentMs} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
+      return;
+    }
+    if (beat?.kind === "ping") {
+      this.#control.push({ type: "heartbeat", ping: beat.id, pong: 0 });
+      this.counters.heartbeatsSent++;
+    }
+    this.#assembler.handleTimeout(now);
+    this.#moveChunks();
+    const { stallTimeoutMs = 0, yieldTimeoutMs = 0 } = this.#options;
+    if (stallTimeoutMs > 0 && this.#stalledSince !== undefined && now - this.#stalledSince >= stallTimeoutMs) {
+      this.fail(new SluiceError("stall_timeout", `no credit from the client for ${now - this.#stalledSince} ms (stall timeout ${stallTimeoutMs} ms)`), now);
+      return;
+    }
+    if (yieldTimeoutMs > 0 && this.demand > 0 && now - this.#idleSince >= yieldTimeoutMs) {
+      this.fail(new SluiceError("yield_timeout", `source yielded nothing for ${now - this.#idleSince} ms (yield timeout ${yieldTimeoutMs} ms)`), now);
+    }
+  }
+
+  // ---- outputs ---------------------------------------------------------------
+
+  /** The next frame to send. Heartbeats never queue behind data. */
+  pollTransmit(): ServerFrame | undefined {
+    const control = this.#control.shift();
+    if (control) return control;
+    if (this.#dataHead >= this.#data.length) return undefined;
+    const frame = this.#data[this.#dataHead]!;
+    this.#data[this.#dataHead++] = undefined as unknown as ServerFrame;
+    if (this.#dataHead === this.#data.length) {
+      this.#data = [];
+      this.#dataHead = 0;
+    }
+    if (frame.type === "chunk") {
+      this.counters.chunksSent++;
+      const last = frame.fragment ? (frame.fragment.offset + frame.fragment.data.byteLength === frame.fragment.totalBytes ? frame.firstSeq : frame.firstSeq - 1) : frame.firstSeq + frame.items.length - 1;
+      if (last > this.#transmittedSeq) this.#transmittedSeq = last;
+    }
+    return frame;
+  }
+
+  pollEvent(): SenderEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /** The earliest time handleTimeout has work, if any. */
+  pollTimeout(): number | undefined {
+    if (this.#state === "closed" || this.#state === "awaiting_open") return undefined;
+    let deadline = this.#heartbeat?.deadline;
+    const min = (t: number | undefined) => {
+      if (t !== undefined && (deadline === undefined || t < deadline)) deadline = t;
+    };
+    min(this.#assembler.deadline);
+    const { stallTimeoutMs = 0, yieldTimeoutMs = 0 } = this.#options;
+    if (stallTimeoutMs > 0 && this.#stalledSince !== undefined) min(this.#stalledSince + stallTimeoutMs);
+    if (yieldTimeoutMs > 0 && this.demand > 0) min(this.#idleSince + yieldTimeoutMs);
+    return deadline;
+  }
+
+  // ---- internals -------------------------------------------------------------
+
+  #apply(frame: ClientFrame, now: number): void {
+    switch (frame.type) {
+      case "open": {
+        const accepted = acceptOpen(frame, this.limits);
+        this.#window = accepted.window;
+        (this as { limits: Limits }).limits = accepted.limits;
+        this.#state = "accepting";
+        this.#events.push({ type: "open", open: frame, window: accepted.window });
+        return;
+      }
+      case "credit":
+        return this.#applyCredit(frame.maxSeq, frame.maxBytes, now);
+      case "ack": {
+        if (frame.seq > this.#emittedSeq) {
+          throw new SluiceError("protocol_violation", `ack ${frame.seq} is beyond the last sent seq ${this.#emittedSeq}`, { blame: "remote" });
+        }
+        if (frame.seq > this.#ackedSeq) {
+          this.#ackedSeq = frame.seq;
+          this.#replay?.ack(frame.seq);
+          this.counters.acks++;
+          this.#events.push({ type: "acked", seq: frame.seq });
+        }
+        return;
+      }
+      case "heartbeat": {
+        this.counters.heartbeatsReceived++;
+        if (frame.ping !== 0) this.#control.push({ type: "heartbeat", ping: 0, pong: frame.ping });
+        if (frame.pong !== 0) {
+          const rttMs = this.#heartbeat?.onPong(frame.pong, now);
+          if (rttMs !== undefined) this.#events.push({ type: "rtt", rttMs });
+        }
+        return;
+      }
+      case "cancel": {
+        this.#pending = undefined;
+        this.#assembler.discard();
+        this.#data = [];
+        this.#dataHead = 0;
+        this.#data.push(this.#endFrame(this.#lastCursor, this.#transmittedSeq));
+        this.#events.push({ type: "cancelled", reason: frame.reason });
+        this.#close(undefined);
+        return;
+      }
+    }
+  }
+
+  #applyCredit(maxSeq: number, maxBytes: number, now: number): void {
+    if (!this.#credit) return;
+    // The receiver cannot have consumed more than it was sent, so a grant
+    // beyond sent + window is a broken or hostile client.
+    const seqCeiling = this.#nextSeq - 1 + this.#window.items;
+    const byteCeiling = this.#sessionBytes + (this.#pending?.data.byteLength ?? 0) + this.#window.bytes;
+    if (maxSeq > seqCeiling) {
+      throw new SluiceError("credit_violation", `credit max_seq ${maxSeq} exceeds sent seq ${this.#nextSeq - 1} + window ${this.#window.items}`, { blame: "remote" });
+    }
+    if (maxBytes > byteCeiling) {
+      throw new SluiceError("credit_violation", `credit max_bytes ${maxBytes} exceeds sent bytes ${byteCeiling - this.#window.bytes} + window ${this.#window.bytes}`, { blame: "remote" });
+    }
+    this.counters.creditFrames++;
+    if (!this.#credit.grant({ maxSeq, maxBytes })) return;
+    const pending = this.#pending;
+    if (pending && this.#credit.allows(pending.seq, this.#sessionBytes, pending.data.byteLength)) {
+      this.#pending = undefined;
+      this.#emit(pending.seq, pending.data, pending.cursor, now);
+    }
+    if (this.#state === "ending") {
+      this.#finishIfDrained(now);
+      return;
+    }
+    if (this.demand > 0) {
+      if (this.#stalledSince !== undefined) {
+        this.counters.creditStallMs += now - this.#stalledSince;
+        this.#stalledSince = undefined;
+      }
+      this.#idleSince = now;
+      this.#events.push({ type: "credit" });
+    } else {
+      this.#creditExhausted(now);
+    }
+  }
+
+  #emit(seq: number, data: Uint8Array, cursor: Uint8Array, now: number): void {
+    this.#assembler.add(seq, data, cursor, now);
+    this.#emittedSeq = seq;
+    this.#sessionBytes += data.byteLength;
+    this.#sessionItems++;
+    this.counters.itemsSent++;
+    this.counters.bytesSent += data.byteLength;
+    if (cursor.byteLength > 0) this.#lastCursor = cursor;
+    this.#replay?.append({ seq, data, cursor });
+    this.#moveChunks();
+  }
+
+  /** Credit ran out: flush the open chunk now (nothing more can join it). */
+  #creditExhausted(now: number): void {
+    this.#assembler.close();
+    this.#moveChunks();
+    if (this.#stalledSince === undefined && this.#state === "streaming") {
+      this.#stalledSince = now;
+      this.counters.creditStalls++;
+    }
+  }
+
+  #finishIfDrained(now: number): void {
+    if (this.#state !== "ending" || this.#pending) {
+      if (this.#pending) this.#creditExhausted(now);
+      return;
+    }
+    this.#assembler.close();
+    this.#moveChunks();
+    this.#data.push(this.#endFrame(this.#endCursor ?? EMPTY_BYTES, this.#emittedSeq));
+    this.#close(undefined);
+  }
+
+  #endFrame(cursor: Uint8Array, lastSeq: number): ServerFrame {
+    return {
+      type: "end",
+      lastSeq,
+      cursor,
+      sessionItems: this.#sessionItems,
+      sessionBytes: this.#sessionBytes,
+    };
+  }
+
+  #moveChunks(): void {
+    for (let chunk = this.#assembler.take(); chunk; chunk = this.#assembler.take()) {
+      this.#data.push(chunk);
+    }
+  }
+
+  #close(error: SluiceError | undefined): void {
+    this.#state = "closed";
+    this.#events.push(error ? { type: "closed", error } : { type: "closed" });
+  }
+}

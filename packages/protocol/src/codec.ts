@@ -1,0 +1,302 @@
+/**
+ * Maps @sluice/core frames to the generated wire messages and back, and
+ * encodes/decodes the stream messages with a size check before decoding.
+ *
+ * uint64 fields arrive as bigint; core uses JS numbers, so anything above
+ * 2^53 - 1 is rejected as a protocol violation naming the field
+ * (PROTOCOL.md §2) instead of silently losing precision.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  EMPTY_BYTES,
+  ERROR_CODES,
+  SluiceError,
+  type ClientFrame,
+  type ErrorCode,
+  type Gap,
+  type GapReason,
+  type Limits,
+  type ServerFrame,
+} from "@sluice/core";
+import { ErrorCode as WireErrorCode } from "./gen/sluice/v1/errors_pb.js";
+import {
+  ClientFrameSchema,
+  GapReason as WireGapReason,
+  ServerFrameSchema,
+  type ClientFrame as WireClientFrame,
+  type Gap as WireGap,
+  type Limits as WireLimits,
+  type ServerFrame as WireServerFrame,
+} from "./gen/sluice/v1/frames_pb.js";
+import { SubscribeRequestSchema, SubscribeResponseSchema } from "./gen/sluice/v1/service_pb.js";
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function num(value: bigint, field: string): number {
+  if (value > MAX_SAFE) {
+    throw new SluiceError("protocol_violation", `${field} is ${value}, above 2^53-1`, { blame: "remote", field });
+  }
+  return Number(value);
+}
+
+const GAP_REASONS: Record<WireGapReason, GapReason> = {
+  [WireGapReason.UNSPECIFIED]: "unspecified",
+  [WireGapReason.DROPPED_OLDEST]: "dropped_oldest",
+  [WireGapReason.DROPPED_NEWEST]: "dropped_newest",
+  [WireGapReason.HISTORY_EXPIRED]: "history_expired",
+};
+const WIRE_GAP_REASONS: Record<GapReason, WireGapReason> = {
+  unspecified: WireGapReason.UNSPECIFIED,
+  dropped_oldest: WireGapReason.DROPPED_OLDEST,
+  dropped_newest: WireGapReason.DROPPED_NEWEST,
+  history_expired: WireGapReason.HISTORY_EXPIRED,
+};
+
+/** Core error code for a wire enum value (enum value n is ERROR_CODES[n-1]). */
+export function errorCodeFromWire(code: WireErrorCode): ErrorCode {
+  return ERROR_CODES[code - 1] ?? "internal";
+}
+
+export function errorCodeToWire(code: ErrorCode): WireErrorCode {
+  return (ERROR_CODES.indexOf(code) + 1) as WireErrorCode;
+}
+
+function gapFromWire(gap: WireGap | undefined, field: string): Gap | undefined {
+  if (!gap) return undefined;
+  return { fromSeq: num(gap.fromSeq, `${field}.from_seq`), count: num(gap.count, `${field}.count`), reason: GAP_REASONS[gap.reason] ?? "unspecified" };
+}
+
+function gapToWire(gap: Gap | undefined) {
+  return gap ? { fromSeq: BigInt(gap.fromSeq), count: BigInt(gap.count), reason: WIRE_GAP_REASONS[gap.reason] } : undefined;
+}
+
+function limitsFromWire(l: WireLimits | undefined): Limits {
+  if (!l) throw new SluiceError("protocol_violation", "opened.limits: required", { blame: "remote", field: "opened.limits" });
+  return {
+    maxFrameBytes: l.maxFrameBytes,
+    maxItemBytes: l.maxItemBytes,
+    maxWindowItems: l.maxWindowItems,
+    maxWindowBytes: num(l.maxWindowBytes, "opened.limits.max_window_bytes"),
+    heartbeatIntervalMs: l.heartbeatIntervalMs,
+    heartbeatTimeoutMs: l.heartbeatTimeoutMs,
+  };
+}
+
+/** Core client frame -> wire init object (for `create`). */
+export function clientFrameToWire(frame: ClientFrame): WireClientFrame {
+  switch (frame.type) {
+    case "open":
+      return create(ClientFrameSchema, {
+        kind: {
+          case: "open",
+          value: {
+            stream: frame.stream,
+            params: frame.params,
+            window: { items: frame.window.items, bytes: BigInt(frame.window.bytes) },
+            heartbeatIntervalMs: frame.heartbeatIntervalMs,
+            resume: frame.resume && {
+              seq: BigInt(frame.resume.seq),
+              cursor: frame.resume.cursor,
+              cursorSeq: BigInt(frame.resume.cursorSeq),
+              sessionId: frame.resume.sessionId,
+            },
+            clientInfo: frame.clientInfo,
+          },
+        },
+      });
+    case "credit":
+      return create(ClientFrameSchema, { kind: { case: "credit", value: { maxSeq: BigInt(frame.maxSeq), maxBytes: BigInt(frame.maxBytes) } } });
+    case "ack":
+      return create(ClientFrameSchema, { kind: { case: "ack", value: { seq: BigInt(frame.seq) } } });
+    case "heartbeat":
+      return create(ClientFrameSchema, { kind: { case: "heartbeat", value: { ping: BigInt(frame.ping), pong: BigInt(frame.pong) } } });
+    case "cancel":
+      return create(ClientFrameSchema, { kind: { case: "cancel", value: { reason: frame.reason } } });
+  }
+}
+
+/** Wire client frame -> core frame. Throws protocol_violation (blame remote) on an empty or out-of-range frame. */
+export function clientFrameFromWire(wire: WireClientFrame): ClientFrame {
+  const kind = wire.kind;
+  switch (kind.case) {
+    case "open": {
+      const o = kind.value;
+      if (!o.window) throw new SluiceError("invalid_argument", "window: required", { blame: "remote", field: "window" });
+      return {
+        type: "open",
+        stream: o.stream,
+        params: o.params ?? {},
+        window: { items: o.window.items, bytes: num(o.window.bytes, "window.bytes") },
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        resume: o.resume && {
+          seq: num(o.resume.seq, "resume.seq"),
+          cursor: o.resume.cursor,
+          cursorSeq: num(o.resume.cursorSeq, "resume.cursor_seq"),
+          sessionId: o.resume.sessionId,
+        },
+        clientInfo: o.clientInfo,
+      };
+    }
+    case "credit":
+      return { type: "credit", maxSeq: num(kind.value.maxSeq, "credit.max_seq"), maxBytes: num(kind.value.maxBytes, "credit.max_bytes") };
+    case "ack":
+      return { type: "ack", seq: num(kind.value.seq, "ack.seq") };
+    case "heartbeat":
+      return { type: "heartbeat", ping: num(kind.value.ping, "heartbeat.ping"), pong: num(kind.value.pong, "heartbeat.pong") };
+    case "cancel":
+      return { type: "cancel", reason: kind.value.reason };
+    case undefined:
+      throw new SluiceError("protocol_violation", "client frame has no kind set (empty or unknown frame)", { blame: "remote" });
+  }
+}
+
+export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
+  switch (frame.type) {
+    case "opened":
+      return create(ServerFrameSchema, {
+        kind: {
+          case: "opened",
+          value: {
+            sessionId: frame.sessionId,
+            sessionSecret: frame.sessionSecret,
+            nextSeq: BigInt(frame.nextSeq),
+            limits: { ...frame.limits, maxWindowBytes: BigInt(frame.limits.maxWindowBytes) },
+            contentType: frame.contentType,
+            resume: frame.resume && {
+              requestedSeq: BigInt(frame.resume.requestedSeq),
+              nextSeq: BigInt(frame.resume.nextSeq),
+              replayed: BigInt(frame.resume.replayed),
+              gap: gapToWire(frame.resume.gap),
+            },
+          },
+        },
+      });
+    case "chunk":
+      return create(ServerFrameSchema, {
+        kind: {
+          case: "chunk",
+          value: {
+            firstSeq: BigInt(frame.firstSeq),
+            items: frame.items as Uint8Array[],
+            fragment: frame.fragment && { totalBytes: BigInt(frame.fragment.totalBytes), offset: BigInt(frame.fragment.offset), data: frame.fragment.data },
+            cursor: frame.cursor,
+            gap: gapToWire(frame.gap),
+          },
+        },
+      });
+    case "heartbeat":
+      return create(ServerFrameSchema, { kind: { case: "heartbeat", value: { ping: BigInt(frame.ping), pong: BigInt(frame.pong) } } });
+    case "end":
+      return create(ServerFrameSchema, {
+        kind: { case: "end", value: { lastSeq: BigInt(frame.lastSeq), cursor: frame.cursor, sessionItems: BigInt(frame.sessionItems), sessionBytes: BigInt(frame.sessionBytes) } },
+      });
+    case "error":
+      return create(ServerFrameSchema, {
+        kind: { case: "error", value: { code: errorCodeToWire(frame.code), message: frame.message, retryable: frame.retryable, retryAfterMs: frame.retryAfterMs, field: frame.field } },
+      });
+  }
+}
+
+export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
+  const kind = wire.kind;
+  switch (kind.case) {
+    case "opened": {
+      const o = kind.value;
+      return {
+        type: "opened",
+        sessionId: o.sessionId,
+        sessionSecret: o.sessionSecret,
+        nextSeq: num(o.nextSeq, "opened.next_seq"),
+        limits: limitsFromWire(o.limits),
+        contentType: o.contentType,
+        resume: o.resume && {
+          requestedSeq: num(o.resume.requestedSeq, "opened.resume.requested_seq"),
+          nextSeq: num(o.resume.nextSeq, "opened.resume.next_seq"),
+          replayed: num(o.resume.replayed, "opened.resume.replayed"),
+          gap: gapFromWire(o.resume.gap, "opened.resume.gap"),
+        },
+      };
+    }
+    case "chunk": {
+      const c = kind.value;
+      const f = c.fragment;
+      if (f && c.items.length > 0) {
+        throw new SluiceError("protocol_violation", "chunk carries both items and a fragment", { blame: "remote" });
+      }
+      return {
+        type: "chunk",
+        firstSeq: num(c.firstSeq, "chunk.first_seq"),
+        items: c.items,
+        fragment: f && { totalBytes: num(f.totalBytes, "chunk.fragment.total_bytes"), offset: num(f.offset, "chunk.fragment.offset"), data: f.data },
+        cursor: c.cursor.byteLength > 0 ? c.cursor : EMPTY_BYTES,
+        gap: gapFromWire(c.gap, "chunk.gap"),
+      };
+    }
+    case "heartbeat":
+      return { type: "heartbeat", ping: num(kind.value.ping, "heartbeat.ping"), pong: num(kind.value.pong, "heartbeat.pong") };
+    case "end":
+      return {
+        type: "end",
+        lastSeq: num(kind.value.lastSeq, "end.last_seq"),
+        cursor: kind.value.cursor,
+        sessionItems: num(kind.value.sessionItems, "end.session_items"),
+        sessionBytes: num(kind.value.sessionBytes, "end.session_bytes"),
+      };
+    case "error":
+      return {
+        type: "error",
+        code: errorCodeFromWire(kind.value.code),
+        message: kind.value.message,
+        retryable: kind.value.retryable,
+        retryAfterMs: kind.value.retryAfterMs,
+        field: kind.value.field,
+      };
+    case undefined:
+      throw new SluiceError("protocol_violation", "server frame has no kind set (empty or unknown frame)", { blame: "remote" });
+  }
+}
+
+function checkSize(bytes: Uint8Array, maxFrameBytes: number): void {
+  if (bytes.byteLength > maxFrameBytes) {
+    throw new SluiceError("limit_exceeded", `frame of ${bytes.byteLength} bytes exceeds the max frame size ${maxFrameBytes}`, { blame: "remote" });
+  }
+}
+
+function malformed(what: string, cause: unknown): SluiceError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new SluiceError("protocol_violation", `malformed ${what}: ${detail}`, { blame: "remote", cause });
+}
+
+/** Encodes a client frame as a SubscribeRequest message (the bytes on the wire). */
+export function encodeClientFrame(frame: ClientFrame): Uint8Array {
+  return toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { frame: clientFrameToWire(frame) }));
+}
+
+/** Decodes a SubscribeRequest; checks the size first, then the frame's contents. */
+export function decodeClientFrame(bytes: Uint8Array, maxFrameBytes: number): ClientFrame {
+  checkSize(bytes, maxFrameBytes);
+  let message;
+  try {
+    message = fromBinary(SubscribeRequestSchema, bytes, { readUnknownFields: false });
+  } catch (cause) {
+    throw malformed("client frame", cause);
+  }
+  if (!message.frame) throw new SluiceError("protocol_violation", "client frame missing", { blame: "remote" });
+  return clientFrameFromWire(message.frame);
+}
+
+export function encodeServerFrame(frame: ServerFrame): Uint8Array {
+  return toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }));
+}
+
+export function decodeServerFrame(bytes: Uint8Array, maxFrameBytes: number): ServerFrame {
+  checkSize(bytes, maxFrameBytes);
+  let message;
+  try {
+    message = fromBinary(SubscribeResponseSchema, bytes, { readUnknownFields: false });
+  } catch (cause) {
+    throw malformed("server frame", cause);
+  }
+  if (!message.frame) throw new SluiceError("protocol_violation", "server frame missing", { blame: "remote" });
+  return serverFrameFromWire(message.frame);
+}

@@ -1,0 +1,19 @@
+/**
+ * @sluice/protocol: the generated Sluice v1 messages and services, and the
+ * codec between them and @sluice/core's frames.
+ */
+export {
+  encodeClientFrame,
+  decodeClientFrame,
+  encodeServerFrame,
+  decodeServerFrame,
+  clientFrameToWire,
+  clientFrameFromWire,
+  serverFrameToWire,
+  serverFrameFromWire,
+  errorCodeToWire,
+  errorCodeFromWire,
+} from "./codec.js";
+export * from "./gen/sluice/v1/frames_pb.js";
+export * from "./gen/sluice/v1/errors_pb.js";
+export * from "./gen/sluice/v1/service_pb.js";
