@@ -4,6 +4,7 @@
  * in @sluice/protocol fails if they drift), each mapped to one Connect code
  * and a default retryability (PROTOCOL.md §9).
  */
+import type { ErrorFrame } from "./frames.js";
 
 /** Connect's error codes, by their wire names (connectrpc.com/docs/protocol#error-codes). */
 export type ConnectCodeName =
@@ -101,7 +102,7 @@ export class SluiceError extends Error {
     });
   }
 
-  toFrame(): import("./frames.js").ErrorFrame {
+  toFrame(): ErrorFrame {
     return {
       type: "error",
       code: this.code,

@@ -6,6 +6,7 @@
  * hard limit for JS peers), carry no reflection metadata, and keep core free
  * of any dependency. `@sluice/protocol` maps them to and from the wire.
  */
+import type { ErrorCode } from "./errors.js";
 
 /** A JSON value, as carried by `Open.params` (a protobuf Struct on the wire). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -131,7 +132,7 @@ export interface EndFrame {
 
 export interface ErrorFrame {
   readonly type: "error";
-  readonly code: import("./errors.js").ErrorCode;
+  readonly code: ErrorCode;
   readonly message: string;
   readonly retryable: boolean;
   readonly retryAfterMs: number;

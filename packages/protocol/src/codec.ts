@@ -18,7 +18,7 @@ import {
   type Limits,
   type ServerFrame,
 } from "@sluice/core";
-import { ErrorCode as WireErrorCode } from "./gen/sluice/v1/errors_pb.js";
+import type { ErrorCode as WireErrorCode } from "./gen/sluice/v1/errors_pb.js";
 import {
   ClientFrameSchema,
   GapReason as WireGapReason,
