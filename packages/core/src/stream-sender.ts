@@ -78,6 +78,7 @@ export class StreamSender {
   #lastCursor: Uint8Array = EMPTY_BYTES;
   #stalledSince: number | undefined;
   #idleSince = 0;
+  #error: SluiceError | undefined;
 
   constructor(options: StreamSenderOptions = {}) {
     this.#options = options;
@@ -104,6 +105,11 @@ export class StreamSender {
 
   get rttMs(): number | undefined {
     return this.#heartbeat?.rttMs;
+  }
+
+  /** The error the session ended with, once closed by one. */
+  get error(): SluiceError | undefined {
+    return this.#error;
   }
 
   get replay(): ReplayBuffer | undefined {
@@ -408,6 +414,7 @@ export class StreamSender {
 
   #close(error: SluiceError | undefined): void {
     this.#state = "closed";
+    this.#error = error;
     this.#events.push(error ? { type: "closed", error } : { type: "closed" });
   }
 }

@@ -1,0 +1,96 @@
+/**
+ * The contract between the driver and a transport (STYLE.md §22): inbound
+ * frames as an async iterable, a `send` whose promise is the transport's
+ * backpressure, and `close`. HTTP/2 bidi, half-duplex fetch and WebSocket all
+ * reduce to this; none of them re-implements windows, acks or heartbeats.
+ */
+import type { SluiceError } from "@sluice/core";
+
+export interface FramePipe<In, Out> {
+  /** Frames from the peer. Ends when the peer half-closes; throws on transport failure. */
+  readonly inbound: AsyncIterable<In>;
+  /** Queues a frame; the promise settles when the transport can take more. */
+  send(frame: Out): void | Promise<void>;
+  /** Ends the outbound direction (after queued frames) or aborts with an error. */
+  close(error?: SluiceError): void;
+}
+
+/**
+ * An unbounded-by-design outbound queue exposed as an async iterable, for
+ * transports (Connect handlers and clients) that pull the messages they
+ * write. It is bounded in practice by the core's credit: the sender never
+ * produces more than the window, and the receiver's control frames are tiny.
+ */
+export class FrameQueue<T> implements AsyncIterable<T> {
+  #items: T[] = [];
+  #head = 0;
+  #closed = false;
+  #error: unknown;
+  #waiter: (() => void) | undefined;
+  /** Resolvers of senders waiting for the consumer to drain below `highWater`. */
+  #drained: (() => void)[] = [];
+  readonly highWater: number;
+
+  constructor(highWater = 64) {
+    this.highWater = highWater;
+  }
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void | Promise<void> {
+    if (this.#closed) return;
+    this.#items.push(item);
+    this.#wake();
+    if (this.size >= this.highWater) return new Promise<void>((resolve) => this.#drained.push(resolve));
+  }
+
+  close(error?: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#error = error;
+    this.#wake();
+    this.#releaseSenders();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    try {
+      for (;;) {
+        if (this.#head < this.#items.length) {
+          const item = this.#items[this.#head]!;
+          this.#items[this.#head++] = undefined as T;
+          if (this.#head === this.#items.length) {
+            this.#items = [];
+            this.#head = 0;
+          }
+          if (this.size < this.highWater / 2) this.#releaseSenders();
+          yield item;
+          continue;
+        }
+        if (this.#closed) {
+          if (this.#error !== undefined) throw this.#error;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.#waiter = resolve;
+        });
+      }
+    } finally {
+      this.#closed = true;
+      this.#releaseSenders();
+    }
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  #releaseSenders(): void {
+    const senders = this.#drained;
+    this.#drained = [];
+    for (const resolve of senders) resolve();
+  }
+}

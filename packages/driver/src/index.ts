@@ -1,0 +1,11 @@
+/**
+ * @sluice/driver: the one runtime-neutral driver (STYLE.md §22). It runs the
+ * core machines over frame pipes and owns every timer and every await, so
+ * heartbeats, acks, credit and retries exist once for every transport.
+ */
+export { serveSession, sourceError, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome } from "./serve-session.js";
+export { Subscription, DEFAULT_WINDOW, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats } from "./subscription.js";
+export { FrameQueue, type FramePipe } from "./frame-pipe.js";
+export { createMemoryLink, type MemoryLink } from "./memory-link.js";
+export { systemClock, type Clock } from "./clock.js";
+export { WakeSignal } from "./wake-signal.js";

@@ -1,0 +1,181 @@
+/**
+ * Runs one StreamSender over a frame pipe: the server half of a
+ * subscription. It owns the async parts and nothing else: it pulls the source
+ * only while the sender has demand (a slow consumer stops the source, not the
+ * server's memory), sends with the transport's backpressure, fires the
+ * sender's deadlines, and stops the source (its return()/finally) on cancel,
+ * error or disconnect.
+ */
+import { EMPTY_BYTES, SluiceError, StreamSender, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamSenderOptions, type Window } from "@sluice/core";
+import { systemClock, type Clock } from "./clock.js";
+import type { FramePipe } from "./frame-pipe.js";
+import { WakeSignal } from "./wake-signal.js";
+
+/** What a source yields: an item (with the cursor after it), or a gap of dropped items. */
+export type SourceYield =
+  | { readonly data: Uint8Array; readonly cursor?: Uint8Array }
+  | { readonly gap: number; readonly reason: GapReason };
+
+/** What the server resolved an Open to. */
+export interface ResolvedStream {
+  readonly items: AsyncIterable<SourceYield>;
+  readonly nextSeq: number;
+  readonly contentType: string;
+  readonly resume?: ResumeResult;
+  readonly sessionId: string;
+  readonly sessionSecret: Uint8Array;
+}
+
+export interface ServeSessionOptions {
+  readonly pipe: FramePipe<ClientFrame, ServerFrame>;
+  /** Authorise and open the source. Throw a SluiceError (not found, bad params, ...) to refuse. */
+  resolve(open: OpenFrame, window: Window, signal: AbortSignal): Promise<ResolvedStream>;
+  readonly sender?: StreamSenderOptions;
+  readonly clock?: Clock;
+  /** Aborting ends the session with `unavailable` (server draining). */
+  readonly signal?: AbortSignal;
+}
+
+export interface SessionOutcome {
+  readonly stream: string;
+  readonly items: number;
+  readonly bytes: number;
+  readonly error?: SluiceError;
+  readonly cancelled: boolean;
+  /** The client went away without End or Error. */
+  readonly disconnected: boolean;
+}
+
+/** Turns anything a source throws into a SluiceError (source_failed unless it is one already). */
+export function sourceError(error: unknown): SluiceError {
+  if (error instanceof SluiceError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SluiceError("source_failed", `source failed: ${message}`, { cause: error });
+}
+
+export async function serveSession(options: ServeSessionOptions): Promise<SessionOutcome> {
+  const clock = options.clock ?? systemClock;
+  const { pipe } = options;
+  const sender = new StreamSender(options.sender);
+  const wake = new WakeSignal();
+  const abort = new AbortController();
+  let inboundDone = false;
+  let inboundError: unknown;
+  let iterator: AsyncIterator<SourceYield> | undefined;
+  let pulling = false;
+  let stream = "";
+  let cancelled = false;
+  let cancelTimer: (() => void) | undefined;
+  let timerAt: number | undefined;
+
+  const onDrain = () => {
+    sender.fail(new SluiceError("unavailable", "server is draining; resume elsewhere", { retryAfterMs: 0 }), clock.now());
+    wake.notify();
+  };
+  options.signal?.addEventListener("abort", onDrain, { once: true });
+  if (options.signal?.aborted) onDrain();
+
+  void (async () => {
+    try {
+      for await (const frame of pipe.inbound) {
+        sender.handleFrame(frame, clock.now());
+        wake.notify();
+      }
+    } catch (error) {
+      inboundError = error;
+    } finally {
+      inboundDone = true;
+      wake.notify();
+    }
+  })();
+
+  const pull = async () => {
+    pulling = true;
+    try {
+      while (iterator && sender.demand > 0) {
+        const result = await iterator.next();
+        if (sender.state !== "streaming") break;
+        const now = clock.now();
+        if (result.done) {
+          sender.end(EMPTY_BYTES, now);
+          break;
+        }
+        const value = result.value;
+        if ("gap" in value) sender.pushGap(value.gap, value.reason, now);
+        else sender.push(value.data, value.cursor ?? EMPTY_BYTES, now);
+        wake.notify();
+      }
+    } catch (error) {
+      sender.fail(sourceError(error), clock.now());
+    } finally {
+      pulling = false;
+      wake.notify();
+    }
+  };
+
+  const resolve = async (open: OpenFrame, window: Window) => {
+    stream = open.stream;
+    try {
+      const resolved = await options.resolve(open, window, abort.signal);
+      const accepted = sender.accept(
+        { sessionId: resolved.sessionId, sessionSecret: resolved.sessionSecret, nextSeq: resolved.nextSeq, contentType: resolved.contentType, ...(resolved.resume ? { resume: resolved.resume } : {}) },
+        clock.now(),
+      );
+      iterator = resolved.items[Symbol.asyncIterator]();
+      if (!accepted) void iterator.return?.();
+    } catch (error) {
+      sender.fail(error instanceof SluiceError ? error : sourceError(error), clock.now());
+    }
+    wake.notify();
+  };
+
+  try {
+    for (;;) {
+      for (let event = sender.pollEvent(); event; event = sender.pollEvent()) {
+        if (event.type === "open") void resolve(event.open, event.window);
+        else if (event.type === "cancelled") cancelled = true;
+      }
+      if (!pulling && iterator && sender.demand > 0) void pull();
+      for (let frame = sender.pollTransmit(); frame; frame = sender.pollTransmit()) {
+        const pending = pipe.send(frame);
+        if (pending) await pending;
+      }
+      if (sender.state === "closed") break;
+      if (inboundDone) {
+        // The client half-closed or the connection died without Cancel.
+        break;
+      }
+      const deadline = sender.pollTimeout();
+      if (deadline !== timerAt) {
+        cancelTimer?.();
+        cancelTimer = undefined;
+        timerAt = deadline;
+        if (deadline !== undefined) {
+          cancelTimer = clock.schedule(deadline, () => {
+            timerAt = undefined;
+            sender.handleTimeout(clock.now());
+            wake.notify();
+          });
+        }
+      }
+      await wake.wait();
+    }
+  } finally {
+    cancelTimer?.();
+    options.signal?.removeEventListener("abort", onDrain);
+    abort.abort();
+    // Stop the source: its finally runs now (or when its pending next() settles).
+    void iterator?.return?.()?.catch(() => undefined);
+    const closing = sender.state === "closed";
+    pipe.close(closing ? undefined : new SluiceError("cancelled", "client went away"));
+  }
+  const error = sender.error;
+  return {
+    stream,
+    items: sender.counters.itemsSent,
+    bytes: sender.counters.bytesSent,
+    ...(error ? { error } : {}),
+    cancelled,
+    disconnected: inboundDone && sender.state !== "closed" ? true : inboundError !== undefined,
+  };
+}

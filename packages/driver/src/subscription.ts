@@ -1,0 +1,276 @@
+/**
+ * Runs one StreamReceiver across as many connections as it takes: the client
+ * half of a subscription. The app iterates; pulling is what grants credit,
+ * finishing an iteration step acks the item (or the app acks by hand);
+ * reconnects use exponential backoff with full jitter and resume after the
+ * last acked seq, and the app sees every item once, in order, with explicit
+ * gap events where the server's policy dropped items.
+ */
+import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientFrame, type Gap, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
+import { systemClock, type Clock } from "./clock.js";
+import type { FramePipe } from "./frame-pipe.js";
+import { WakeSignal } from "./wake-signal.js";
+
+export interface SubscriptionOptions {
+  readonly stream: string;
+  readonly params?: JsonObject;
+  readonly window?: Window;
+  readonly heartbeatIntervalMs?: number;
+  /** Opens one connection (a fresh call) and returns its frame pipe. */
+  connect(signal: AbortSignal): Promise<FramePipe<ServerFrame, ClientFrame>>;
+  /** Ack each item when the app asks for the next one (default), or only via item.ack(). */
+  readonly autoAck?: boolean;
+  readonly backoff?: Partial<Omit<BackoffOptions, "random">>;
+  readonly random?: () => number;
+  readonly clock?: Clock;
+  readonly signal?: AbortSignal;
+  readonly maxItemBytes?: number;
+  readonly clientInfo?: string;
+  /** Name of the transport in use, for stats. */
+  readonly transportName?: string;
+}
+
+export interface SubscriptionItem {
+  readonly kind: "item";
+  readonly seq: number;
+  readonly data: Uint8Array;
+  /** Marks this item (and everything before it) processed. */
+  ack(): void;
+}
+
+export interface SubscriptionGap {
+  readonly kind: "gap";
+  readonly gap: Gap;
+}
+
+export type SubscriptionEvent = SubscriptionItem | SubscriptionGap;
+
+export interface SubscriptionStats {
+  items: number;
+  bytes: number;
+  gaps: number;
+  itemsSkippedByGaps: number;
+  reconnects: number;
+  sessions: number;
+  rttMs: number | undefined;
+  /** Times the app had nothing to read while the stream was open (waiting on the network). */
+  waits: number;
+  lastError: string | undefined;
+  transport: string;
+}
+
+export const DEFAULT_WINDOW: Window = { items: 8_192, bytes: 4 * 1024 * 1024 };
+
+export class Subscription implements AsyncIterable<SubscriptionEvent> {
+  readonly stats: SubscriptionStats;
+  readonly #options: SubscriptionOptions;
+  readonly #clock: Clock;
+  readonly #receiver: StreamReceiver;
+  readonly #wakeApp = new WakeSignal();
+  readonly #wakeRunner = new WakeSignal();
+  readonly #abort = new AbortController();
+  #started = false;
+  #terminal: SluiceError | undefined;
+  #runnerDone = false;
+  #pendingAck = 0;
+
+  constructor(options: SubscriptionOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#receiver = new StreamReceiver({
+      stream: options.stream,
+      params: options.params ?? {},
+      window: options.window ?? DEFAULT_WINDOW,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
+      ...(options.maxItemBytes ? { maxItemBytes: options.maxItemBytes } : {}),
+      clientInfo: options.clientInfo ?? "sluice-driver",
+    });
+    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, lastError: undefined, transport: options.transportName ?? "custom" };
+    const signal = options.signal;
+    if (signal) {
+      if (signal.aborted) this.cancel("aborted");
+      else signal.addEventListener("abort", () => this.cancel("aborted"), { once: true });
+    }
+  }
+
+  /** Last seq acked (processed). */
+  get ackedSeq(): number {
+    return this.#receiver.ackedSeq;
+  }
+
+  /** Stops the stream: the server stops its source. Iteration ends. */
+  cancel(reason = "cancelled by the application"): void {
+    this.#receiver.cancel(reason, this.#clock.now());
+    this.#wakeRunner.notify();
+    this.#wakeApp.notify();
+    // Give the Cancel frame a moment to leave, then tear the call down.
+    const at = this.#clock.now() + 1_000;
+    this.#clock.schedule(at, () => this.#abort.abort());
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<SubscriptionEvent> {
+    if (this.#started) throw new Error("a Subscription can be iterated once");
+    this.#started = true;
+    void this.#run();
+    const autoAck = this.#options.autoAck ?? true;
+    let completed = false;
+    try {
+      for (;;) {
+        if (autoAck && this.#pendingAck > 0) {
+          this.#ack(this.#pendingAck);
+          this.#pendingAck = 0;
+        }
+        const delivery = this.#receiver.read(this.#clock.now());
+        if (delivery) this.#wakeRunner.notify(); // credit or ack frames may be queued
+        if (!delivery) {
+          if (this.#terminal) throw this.#terminal;
+          if (this.#receiver.finished || this.#runnerDone) {
+            completed = true;
+            return;
+          }
+          this.stats.waits++;
+          await this.#wakeApp.wait();
+          continue;
+        }
+        switch (delivery.kind) {
+          case "item": {
+            this.stats.items++;
+            this.stats.bytes += delivery.data.byteLength;
+            const seq = delivery.seq;
+            if (autoAck) this.#pendingAck = seq;
+            yield { kind: "item", seq, data: delivery.data, ack: () => this.#ack(seq) };
+            break;
+          }
+          case "gap":
+            this.stats.gaps++;
+            this.stats.itemsSkippedByGaps += delivery.gap.count;
+            yield { kind: "gap", gap: delivery.gap };
+            break;
+          case "end":
+            completed = true;
+            return;
+          case "error":
+            throw delivery.error;
+        }
+      }
+    } finally {
+      if (!completed && !this.#receiver.finished) this.cancel("iteration stopped");
+      else this.#abort.abort();
+    }
+  }
+
+  #ack(seq: number): void {
+    if (seq > this.#receiver.ackedSeq && seq <= this.#receiver.deliveredSeq) {
+      this.#receiver.ack(seq, this.#clock.now());
+      this.#wakeRunner.notify();
+    }
+  }
+
+  async #run(): Promise<void> {
+    const clock = this.#clock;
+    const receiver = this.#receiver;
+    const backoff = new Backoff({ ...this.#options.backoff, random: this.#options.random ?? Math.random });
+    let timerCancel: (() => void) | undefined;
+    try {
+      while (!receiver.finished && !this.#abort.signal.aborted) {
+        receiver.connect(clock.now());
+        this.stats.sessions++;
+        let pipe: FramePipe<ServerFrame, ClientFrame> | undefined;
+        let lost: SluiceError | undefined;
+        let inboundEnded = false;
+        try {
+          pipe = await this.#options.connect(this.#abort.signal);
+        } catch (error) {
+          receiver.connectionLost(asSluiceError(error), clock.now());
+        }
+        if (pipe) {
+          const current = pipe;
+          void (async () => {
+            try {
+              for await (const frame of current.inbound) {
+                if (pipe !== current) return;
+                receiver.handleFrame(frame, clock.now());
+                this.#wakeRunner.notify();
+                this.#wakeApp.notify();
+              }
+              if (pipe === current) receiver.connectionLost(new SluiceError("unavailable", "the server closed the stream"), clock.now());
+            } catch (error) {
+              if (pipe === current) receiver.connectionLost(asSluiceError(error), clock.now());
+            } finally {
+              inboundEnded = true;
+              this.#wakeRunner.notify();
+              this.#wakeApp.notify();
+            }
+          })();
+        }
+        // Drive this session until it ends.
+        for (;;) {
+          if (pipe) {
+            for (let frame = receiver.pollTransmit(); frame; frame = receiver.pollTransmit()) {
+              const pending = pipe.send(frame);
+              if (pending) await pending;
+            }
+          }
+          for (let event = receiver.pollEvent(); event; event = receiver.pollEvent()) {
+            if (event.type === "opened") backoff.reset();
+            else if (event.type === "rtt") this.stats.rttMs = event.rttMs;
+            else if (event.type === "session_lost") lost = event.error;
+          }
+          this.#wakeApp.notify();
+          if (lost || receiver.finished || receiver.state === "idle") break;
+          if (inboundEnded && receiver.state === "cancelling") break;
+          timerCancel?.();
+          const deadline = receiver.pollTimeout();
+          timerCancel = deadline === undefined ? undefined : clock.schedule(deadline, () => {
+            receiver.handleTimeout(clock.now());
+            this.#wakeRunner.notify();
+          });
+          await this.#wakeRunner.wait();
+        }
+        timerCancel?.();
+        const closing = pipe;
+        pipe = undefined;
+        closing?.close();
+        if (!lost) continue;
+        this.stats.lastError = `${lost.code}: ${lost.message}`;
+        if (!lost.retryable) {
+          this.#terminal = lost;
+          break;
+        }
+        const delay = backoff.next(lost.retryAfterMs);
+        if (delay === undefined) {
+          this.#terminal = new SluiceError(lost.code, `gave up after ${backoff.attempt} attempts: ${lost.message}`, { retryable: false });
+          break;
+        }
+        this.stats.reconnects++;
+        await sleep(clock, delay, this.#abort.signal);
+      }
+    } finally {
+      timerCancel?.();
+      this.#runnerDone = true;
+      this.#wakeApp.notify();
+    }
+  }
+}
+
+function asSluiceError(error: unknown): SluiceError {
+  if (error instanceof SluiceError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SluiceError("unavailable", `connection failed: ${message}`, { cause: error });
+}
+
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const cancel = clock.schedule(clock.now() + ms, done);
+    function done() {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }
+    function onAbort() {
+      cancel();
+      resolve();
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
