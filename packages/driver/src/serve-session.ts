@@ -83,6 +83,8 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
       }
     } catch (error) {
       inboundError = error;
+      // A frame that failed to decode is the client's fault: tell it why.
+      if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, clock.now());
     } finally {
       inboundDone = true;
       wake.notify();

@@ -175,6 +175,7 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
       while (!receiver.finished && !this.#abort.signal.aborted) {
         receiver.connect(clock.now());
         this.stats.sessions++;
+        const deliveredAtStart = receiver.deliveredSeq;
         let pipe: FramePipe<ServerFrame, ClientFrame> | undefined;
         let lost: SluiceError | undefined;
         let inboundEnded = false;
@@ -212,8 +213,7 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
             }
           }
           for (let event = receiver.pollEvent(); event; event = receiver.pollEvent()) {
-            if (event.type === "opened") backoff.reset();
-            else if (event.type === "rtt") this.stats.rttMs = event.rttMs;
+            if (event.type === "rtt") this.stats.rttMs = event.rttMs;
             else if (event.type === "session_lost") lost = event.error;
           }
           this.#wakeApp.notify();
@@ -237,6 +237,10 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
           this.#terminal = lost;
           break;
         }
+        // Only a session that got the stream further counts as a success: a
+        // source that fails right after every Open must not retry forever at
+        // the initial delay.
+        if (receiver.deliveredSeq > deliveredAtStart) backoff.reset();
         const delay = backoff.next(lost.retryAfterMs);
         if (delay === undefined) {
           this.#terminal = new SluiceError(lost.code, `gave up after ${backoff.attempt} attempts: ${lost.message}`, { retryable: false });

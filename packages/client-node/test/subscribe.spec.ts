@@ -1,0 +1,200 @@
+/**
+ * The Node client against a real Sluice server over HTTP/2 on 127.0.0.1.
+ */
+import { SluiceServer, Topic, fromIterable, invalidParam, listenHttp2, type Listening } from "@sluice/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSluiceClient, SluiceError, bytes } from "../src/index.js";
+
+const encoder = new TextEncoder();
+let pulled = 0;
+let finallyAt = 0;
+let cancelledAt = 0;
+const topic = new Topic("ticks", { historyItems: 1_000 });
+
+function* counting(limit: number) {
+  for (let i = 1; i <= limit; i++) yield encoder.encode(String(i));
+}
+
+const sluice = new SluiceServer({
+  limits: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 },
+  streams: {
+    numbers: {
+      source: fromIterable((params: { count: number }) => counting(params.count)),
+      params: (p) => {
+        const count = p.count ?? 10;
+        if (typeof count !== "number" || !Number.isInteger(count) || count < 0) throw invalidParam("count", `must be a non-negative integer, got ${JSON.stringify(count)}`);
+        return { count };
+      },
+      contentType: "text/plain",
+    },
+    counted: {
+      source: {
+        async *open() {
+          for (let i = 1; ; i++) {
+            pulled = i;
+            yield { data: encoder.encode(String(i)) };
+          }
+        },
+      },
+    },
+    endless: {
+      source: {
+        async *open() {
+          try {
+            for (let i = 1; ; i++) yield { data: encoder.encode(String(i)) };
+          } finally {
+            finallyAt = performance.now();
+          }
+        },
+      },
+    },
+    broken: {
+      source: {
+        async *open() {
+          yield { data: encoder.encode("1") };
+          throw new Error("disk on fire");
+        },
+      },
+    },
+    ticks: { topic },
+  },
+});
+let server: Listening;
+
+beforeAll(async () => {
+  server = await listenHttp2(sluice);
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe("subscribe over HTTP/2", () => {
+  it("delivers 1 000 000 small items complete and in order", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    let expected = 1;
+    const decoder = new TextDecoder();
+    for await (const event of client.subscribe("numbers", { params: { count: 1_000_000 }, codec: bytes() })) {
+      if (event.kind !== "item") throw new Error("gap");
+      if (event.seq !== expected || decoder.decode(event.value) !== String(expected)) throw new Error(`item ${event.seq} out of place, expected ${expected}`);
+      expected++;
+    }
+    expect(expected - 1).toBe(1_000_000);
+    client.close();
+  }, 120_000);
+
+  it("never pulls the source more than the window ahead of a slow consumer", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    const window = { items: 100, bytes: 1 << 20 };
+    let consumed = 0;
+    let maxAhead = 0;
+    for await (const event of client.subscribe("counted", { window })) {
+      if (event.kind !== "item") continue;
+      consumed++;
+      await new Promise((r) => setTimeout(r, 1));
+      // The source may be ahead by the window plus what the server holds:
+      // one pending item and the chunk being assembled.
+      maxAhead = Math.max(maxAhead, pulled - consumed);
+      if (consumed === 300) break;
+    }
+    expect(maxAhead).toBeLessThanOrEqual(window.items + 2);
+    expect(maxAhead).toBeGreaterThan(window.items / 2);
+    client.close();
+  });
+
+  it("resumes after the server drops the connection, each item exactly once", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    const seen: number[] = [];
+    const stream = client.subscribe<number>("numbers", { params: { count: 50_000 }, window: { items: 500, bytes: 64 * 1024 }, backoff: { initialMs: 10, maxMs: 50 } });
+    for await (const event of stream) {
+      if (event.kind !== "item") continue;
+      seen.push(event.value);
+      if (event.seq % 10_000 === 0 && event.seq < 50_000) server.dropConnections();
+    }
+    expect(seen.length).toBe(50_000);
+    expect(seen.every((v, i) => v === i + 1)).toBe(true);
+    expect(stream.stats.reconnects).toBeGreaterThanOrEqual(4);
+    client.close();
+  });
+
+  it("runs the source's finally within 100 ms of a cancel", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    finallyAt = 0;
+    const stream = client.subscribe("endless", { window: { items: 50, bytes: 1 << 16 } });
+    let n = 0;
+    for await (const event of stream) {
+      if (event.kind === "item" && ++n === 500) {
+        cancelledAt = performance.now();
+        stream.cancel("enough");
+      }
+    }
+    for (let i = 0; i < 50 && finallyAt === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(finallyAt).toBeGreaterThan(0);
+    expect(finallyAt - cancelledAt).toBeLessThan(100);
+    client.close();
+  });
+
+  it("fails with stream_not_found for an unknown stream, naming it", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    const error = await drain(client.subscribe("books"));
+    expect(error).toBeInstanceOf(SluiceError);
+    expect(error?.code).toBe("stream_not_found");
+    expect(error?.connectCode).toBe("not_found");
+    expect(error?.message).toBe("stream not configured: books");
+    client.close();
+  });
+
+  it("fails with invalid_argument naming the bad parameter", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    const error = await drain(client.subscribe("numbers", { params: { count: "many" } }));
+    expect(error?.code).toBe("invalid_argument");
+    expect(error?.field).toBe("params.count");
+    expect(error?.message).toMatch(/params\.count: must be a non-negative integer/);
+    client.close();
+  });
+
+  it("reports a throwing source as source_failed after the items before it", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    const stream = client.subscribe("broken", { backoff: { maxAttempts: 1, initialMs: 1 } });
+    const values: unknown[] = [];
+    let error: SluiceError | undefined;
+    try {
+      for await (const event of stream) if (event.kind === "item") values.push(event.value);
+    } catch (e) {
+      error = e as SluiceError;
+    }
+    expect(values[0]).toBe(1);
+    expect(error?.code).toBe("source_failed");
+    expect(error?.message).toMatch(/disk on fire/);
+    client.close();
+  });
+
+  it("serves 1 000 concurrent subscriptions over one HTTP/2 connection", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    const counts = await Promise.all(
+      Array.from({ length: 1_000 }, async () => {
+        let n = 0;
+        for await (const event of client.subscribe("numbers", { params: { count: 200 }, window: { items: 64, bytes: 8192 } })) if (event.kind === "item") n++;
+        return n;
+      }),
+    );
+    expect(counts.every((n) => n === 200)).toBe(true);
+    client.close();
+  }, 120_000);
+
+  it("keeps serving other streams after errors", async () => {
+    const client = createSluiceClient({ baseUrl: server.url });
+    let n = 0;
+    for await (const event of client.subscribe("numbers", { params: { count: 10 } })) if (event.kind === "item") n++;
+    expect(n).toBe(10);
+    client.close();
+  });
+});
+
+async function drain(stream: AsyncIterable<unknown>): Promise<SluiceError | undefined> {
+  try {
+    for await (const _ of stream) void _;
+  } catch (error) {
+    return error as SluiceError;
+  }
+  return undefined;
+}

@@ -1,0 +1,9 @@
+/**
+ * @sluice/client: isomorphic Sluice client over any Connect transport.
+ * Runtime packages (@sluice/client-node, @sluice/client-web) pick the transport.
+ */
+export { createSluiceClient, type SluiceClient, type SluiceClientOptions, type SubscribeOptions, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap } from "./sluice-client.js";
+export { json, bytes, protobuf, type ItemCodec } from "./codec.js";
+export { callError } from "./connect-pipe.js";
+export { SluiceError, type ErrorCode } from "@sluice/core";
+export type { SubscriptionStats } from "@sluice/driver";

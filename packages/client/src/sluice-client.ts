@@ -1,0 +1,88 @@
+/**
+ * The Sluice client: `for await (const event of client.subscribe("name"))`.
+ */
+import { createClient, type Transport } from "@connectrpc/connect";
+import type { JsonObject, Window } from "@sluice/core";
+import { Subscription, type SubscriptionEvent, type SubscriptionStats } from "@sluice/driver";
+import { SubscribeService } from "@sluice/protocol";
+import { json, type ItemCodec } from "./codec.js";
+import { openSubscribeCall } from "./connect-pipe.js";
+
+export interface SluiceClientOptions {
+  /** A Connect transport able to run bidi streams (connect-node HTTP/2, or transport-ws). */
+  readonly transport: Transport;
+  /** Name for stats ("http2", "websocket"). */
+  readonly transportName?: string;
+}
+
+export interface SubscribeOptions<T> {
+  readonly params?: JsonObject;
+  /** Receive window: items and bytes buffered ahead of the app. */
+  readonly window?: Window;
+  readonly codec?: ItemCodec<T>;
+  /** Ack when the app asks for the next item (default) or only via item.ack(). */
+  readonly autoAck?: boolean;
+  readonly signal?: AbortSignal;
+  readonly heartbeatIntervalMs?: number;
+  readonly maxItemBytes?: number;
+  /** Reconnect backoff. */
+  readonly backoff?: { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number };
+}
+
+export interface StreamItem<T> {
+  readonly kind: "item";
+  readonly seq: number;
+  readonly value: T;
+  readonly data: Uint8Array;
+  ack(): void;
+}
+
+export interface StreamGap {
+  readonly kind: "gap";
+  readonly fromSeq: number;
+  readonly count: number;
+  readonly reason: string;
+}
+
+export type StreamEvent<T> = StreamItem<T> | StreamGap;
+
+export interface SluiceStream<T> extends AsyncIterable<StreamEvent<T>> {
+  readonly stats: SubscriptionStats;
+  cancel(reason?: string): void;
+}
+
+export interface SluiceClient {
+  subscribe<T = unknown>(stream: string, options?: SubscribeOptions<T>): SluiceStream<T>;
+}
+
+export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
+  const client = createClient(SubscribeService, options.transport);
+  return {
+    subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
+      const codec = subscribeOptions.codec ?? (json() as ItemCodec<T>);
+      const subscription = new Subscription({
+        stream,
+        params: subscribeOptions.params ?? {},
+        ...(subscribeOptions.window ? { window: subscribeOptions.window } : {}),
+        ...(subscribeOptions.heartbeatIntervalMs ? { heartbeatIntervalMs: subscribeOptions.heartbeatIntervalMs } : {}),
+        ...(subscribeOptions.maxItemBytes ? { maxItemBytes: subscribeOptions.maxItemBytes } : {}),
+        ...(subscribeOptions.signal ? { signal: subscribeOptions.signal } : {}),
+        ...(subscribeOptions.backoff ? { backoff: subscribeOptions.backoff } : {}),
+        autoAck: subscribeOptions.autoAck ?? true,
+        clientInfo: "sluice-client/0.1",
+        transportName: options.transportName ?? "connect",
+        connect: async (signal) => openSubscribeCall(client, signal),
+      });
+      return {
+        stats: subscription.stats,
+        cancel: (reason) => subscription.cancel(reason),
+        async *[Symbol.asyncIterator]() {
+          for await (const event of subscription as AsyncIterable<SubscriptionEvent>) {
+            if (event.kind === "item") yield { kind: "item", seq: event.seq, data: event.data, value: codec.decode(event.data), ack: event.ack };
+            else yield { kind: "gap", fromSeq: event.gap.fromSeq, count: event.gap.count, reason: event.gap.reason };
+          }
+        },
+      };
+    },
+  };
+}

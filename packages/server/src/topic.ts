@@ -1,0 +1,197 @@
+/**
+ * An in-memory topic: publish once, fan out to many subscribers, each with
+ * its own bounded queue behind its own credit window. A subscriber that falls
+ * behind gets the topic's overflow policy, and every drop reaches it as a gap
+ * (never silent). A bounded history lets a subscriber resume by seq; a
+ * position older than the history fails with resume_position_lost.
+ */
+import { SluiceError, type GapReason, type JsonObject } from "@sluice/core";
+import type { SourceYield } from "@sluice/driver";
+import { indexCursor } from "./source.js";
+
+export type TopicOverflowPolicy = "drop_oldest" | "drop_newest" | "disconnect";
+
+export interface TopicOptions {
+  /** Items kept for resume. Default 10 000. */
+  readonly historyItems?: number;
+  /** Items queued per subscriber beyond its window before the policy applies. Default 1 024. */
+  readonly subscriberQueueItems?: number;
+  readonly overflow?: TopicOverflowPolicy;
+}
+
+type Entry = { seq: number; data: Uint8Array } | { gapFrom: number; count: number; reason: GapReason };
+
+export interface TopicStats {
+  published: number;
+  subscribers: number;
+  /** Items dropped across all subscribers. */
+  dropped: number;
+  disconnected: number;
+}
+
+class TopicSubscriber {
+  readonly queue: Entry[] = [];
+  head = 0;
+  wake: (() => void) | undefined;
+  failed: SluiceError | undefined;
+  closed = false;
+
+  get size(): number {
+    return this.queue.length - this.head;
+  }
+
+  notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+export class Topic {
+  readonly name: string;
+  readonly historyItems: number;
+  readonly queueItems: number;
+  readonly overflow: TopicOverflowPolicy;
+  readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0 };
+  readonly #history: { seq: number; data: Uint8Array }[] = [];
+  #historyHead = 0;
+  #nextSeq = 1;
+  readonly #subscribers = new Set<TopicSubscriber>();
+
+  constructor(name: string, options: TopicOptions = {}) {
+    this.name = name;
+    this.historyItems = options.historyItems ?? 10_000;
+    this.queueItems = options.subscriberQueueItems ?? 1_024;
+    this.overflow = options.overflow ?? "drop_oldest";
+  }
+
+  /** Seq the next published item gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** Oldest seq still retained for resume (nextSeq when the history is empty). */
+  get oldestRetained(): number {
+    return this.#history.length > this.#historyHead ? this.#history[this.#historyHead]!.seq : this.#nextSeq;
+  }
+
+  publish(data: Uint8Array): number {
+    const seq = this.#nextSeq++;
+    this.stats.published++;
+    this.#history.push({ seq, data });
+    if (this.#history.length - this.#historyHead > this.historyItems) {
+      this.#historyHead++;
+      if (this.#historyHead > 4096 && this.#historyHead * 2 > this.#history.length) {
+        this.#history.splice(0, this.#historyHead);
+        this.#historyHead = 0;
+      }
+    }
+    for (const sub of this.#subscribers) this.#deliver(sub, seq, data);
+    return seq;
+  }
+
+  /**
+   * Opens a subscription after `afterSeq` (undefined: from now on). Items
+   * still in history are replayed; older positions fail.
+   */
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; items: AsyncIterable<SourceYield> } {
+    const sub = new TopicSubscriber();
+    let nextSeq = this.#nextSeq;
+    if (afterSeq !== undefined && afterSeq + 1 < this.#nextSeq) {
+      if (afterSeq + 1 < this.oldestRetained) {
+        throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${this.oldestRetained})`);
+      }
+      nextSeq = afterSeq + 1;
+      for (let i = this.#historyHead; i < this.#history.length; i++) {
+        const entry = this.#history[i]!;
+        if (entry.seq > afterSeq) sub.queue.push(entry);
+      }
+    }
+    this.#subscribers.add(sub);
+    this.stats.subscribers = this.#subscribers.size;
+    const remove = () => {
+      sub.closed = true;
+      this.#subscribers.delete(sub);
+      this.stats.subscribers = this.#subscribers.size;
+      sub.notify();
+    };
+    signal?.addEventListener("abort", remove, { once: true });
+    const iterator: AsyncIterator<SourceYield> = {
+      next: async () => {
+        for (;;) {
+          if (sub.failed) throw sub.failed;
+          if (sub.size > 0) {
+            const entry = sub.queue[sub.head]!;
+            sub.queue[sub.head++] = undefined as unknown as Entry;
+            if (sub.head > 1024 && sub.head * 2 > sub.queue.length) {
+              sub.queue.splice(0, sub.head);
+              sub.head = 0;
+            }
+            if ("gapFrom" in entry) return { done: false, value: { gap: entry.count, reason: entry.reason } };
+            return { done: false, value: { data: entry.data, cursor: indexCursor(entry.seq) } };
+          }
+          if (sub.closed) return { done: true, value: undefined };
+          await new Promise<void>((resolve) => {
+            sub.wake = resolve;
+          });
+        }
+      },
+      // Ends a waiting next() at once: cancelling an idle topic stream must not hang.
+      return: async () => {
+        remove();
+        return { done: true, value: undefined };
+      },
+    };
+    return { nextSeq, items: { [Symbol.asyncIterator]: () => iterator } };
+  }
+
+  #deliver(sub: TopicSubscriber, seq: number, data: Uint8Array): void {
+    if (sub.failed || sub.closed) return;
+    if (sub.size < this.queueItems) {
+      sub.queue.push({ seq, data });
+      sub.notify();
+      return;
+    }
+    this.stats.dropped++;
+    switch (this.overflow) {
+      case "drop_newest":
+        this.#appendGap(sub, seq, "dropped_newest");
+        break;
+      case "drop_oldest": {
+        // Turn the oldest queued item into (or onto) a gap, then queue the new one.
+        const first = sub.queue[sub.head]!;
+        if ("seq" in first) {
+          const next = sub.queue[sub.head + 1];
+          if (next && "gapFrom" in next && next.gapFrom === first.seq + 1) {
+            sub.queue[sub.head + 1] = { gapFrom: first.seq, count: next.count + 1, reason: "dropped_oldest" };
+            sub.head++;
+          } else {
+            sub.queue[sub.head] = { gapFrom: first.seq, count: 1, reason: "dropped_oldest" };
+          }
+        } else {
+          // The head is a gap already: drop the item after it into it.
+          const second = sub.queue[sub.head + 1];
+          if (second && "seq" in second) {
+            sub.queue.splice(sub.head + 1, 1);
+            sub.queue[sub.head] = { gapFrom: first.gapFrom, count: first.count + 1, reason: "dropped_oldest" };
+          }
+        }
+        sub.queue.push({ seq, data });
+        break;
+      }
+      case "disconnect":
+        sub.failed = new SluiceError("slow_consumer", `topic ${this.name}: subscriber fell more than ${this.queueItems} items behind`, { retryAfterMs: 1_000 });
+        this.stats.disconnected++;
+        break;
+    }
+    sub.notify();
+  }
+
+  #appendGap(sub: TopicSubscriber, seq: number, reason: GapReason): void {
+    const last = sub.queue[sub.queue.length - 1];
+    if (last && "gapFrom" in last && last.gapFrom + last.count === seq) last.count++;
+    else sub.queue.push({ gapFrom: seq, count: 1, reason });
+  }
+}
+
+export type TopicParams = JsonObject;
