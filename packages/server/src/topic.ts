@@ -27,6 +27,8 @@ export interface TopicStats {
   /** Items dropped across all subscribers. */
   dropped: number;
   disconnected: number;
+  /** Largest number of entries any subscriber's queue held (items and gap markers). */
+  maxQueued: number;
 }
 
 class TopicSubscriber {
@@ -52,7 +54,7 @@ export class Topic {
   readonly historyItems: number;
   readonly queueItems: number;
   readonly overflow: TopicOverflowPolicy;
-  readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0 };
+  readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
   readonly #history: { seq: number; data: Uint8Array }[] = [];
   #historyHead = 0;
   #nextSeq = 1;
@@ -149,6 +151,7 @@ export class Topic {
     if (sub.failed || sub.closed) return;
     if (sub.size < this.queueItems) {
       sub.queue.push({ seq, data });
+      if (sub.size > this.stats.maxQueued) this.stats.maxQueued = sub.size;
       sub.notify();
       return;
     }
@@ -177,6 +180,7 @@ export class Topic {
           }
         }
         sub.queue.push({ seq, data });
+        if (sub.size > this.stats.maxQueued) this.stats.maxQueued = sub.size;
         break;
       }
       case "disconnect":
