@@ -2,6 +2,7 @@
  * @sluice/client-node: the Sluice client with Node defaults: connect-node
  * over HTTP/2, binary protobuf, and larger HTTP/2 flow-control windows.
  */
+import type { ClientHttp2Session } from "node:http2";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createClient, type SluiceClient } from "@sluice/client";
 
@@ -23,14 +24,23 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   const streamWindow = options.streamWindowBytes ?? 1024 * 1024;
   const connectionWindow = options.connectionWindowBytes ?? 16 * 1024 * 1024;
   const sessionManager = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow } });
-  const originalConnect = sessionManager.connect.bind(sessionManager);
-  sessionManager.connect = async () => {
-    const state = await originalConnect();
-    // The connection window can only be raised after the session exists.
-    const session = (sessionManager as unknown as { s?: { conn?: import("node:http2").ClientHttp2Session } }).s?.conn;
-    session?.setLocalWindowSize?.(connectionWindow);
-    return state;
-  };
+  // connect-node offers no option for the connection-level window (HTTP/2 has
+  // no SETTINGS for it; only WINDOW_UPDATE via setLocalWindowSize), so tune
+  // each new session as the manager hands it out. If a future connect-node
+  // renames this internal step, we fall back to Node's default window.
+  const internals = sessionManager as unknown as { gotoReady?: () => Promise<{ conn: ClientHttp2Session }> };
+  const gotoReady = internals.gotoReady?.bind(sessionManager);
+  if (gotoReady) {
+    const tuned = new WeakSet<ClientHttp2Session>();
+    internals.gotoReady = async () => {
+      const ready = await gotoReady();
+      if (!tuned.has(ready.conn)) {
+        tuned.add(ready.conn);
+        ready.conn.setLocalWindowSize(connectionWindow);
+      }
+      return ready;
+    };
+  }
   const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true });
   const client = createClient({ transport, transportName: "http2" });
   return { ...client, close: () => sessionManager.abort() };

@@ -3,7 +3,7 @@
  */
 import { createClient, type Transport } from "@connectrpc/connect";
 import type { JsonObject, Window } from "@sluice/core";
-import { Subscription, type SubscriptionEvent, type SubscriptionStats } from "@sluice/driver";
+import { Subscription, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
 import { openSubscribeCall } from "./connect-pipe.js";
@@ -29,22 +29,9 @@ export interface SubscribeOptions<T> {
   readonly backoff?: { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number };
 }
 
-export interface StreamItem<T> {
-  readonly kind: "item";
-  readonly seq: number;
-  readonly value: T;
-  readonly data: Uint8Array;
-  ack(): void;
-}
-
-export interface StreamGap {
-  readonly kind: "gap";
-  readonly fromSeq: number;
-  readonly count: number;
-  readonly reason: string;
-}
-
-export type StreamEvent<T> = StreamItem<T> | StreamGap;
+export type StreamItem<T> = SubscriptionItem<T>;
+export type StreamGap = SubscriptionGap;
+export type StreamEvent<T> = SubscriptionEvent<T>;
 
 export interface SluiceStream<T> extends AsyncIterable<StreamEvent<T>> {
   readonly stats: SubscriptionStats;
@@ -60,8 +47,9 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
   return {
     subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
       const codec = subscribeOptions.codec ?? (json() as ItemCodec<T>);
-      const subscription = new Subscription({
+      return new Subscription<T>({
         stream,
+        decode: (data) => codec.decode(data),
         params: subscribeOptions.params ?? {},
         ...(subscribeOptions.window ? { window: subscribeOptions.window } : {}),
         ...(subscribeOptions.heartbeatIntervalMs ? { heartbeatIntervalMs: subscribeOptions.heartbeatIntervalMs } : {}),
@@ -73,16 +61,6 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
         transportName: options.transportName ?? "connect",
         connect: async (signal) => openSubscribeCall(client, signal),
       });
-      return {
-        stats: subscription.stats,
-        cancel: (reason) => subscription.cancel(reason),
-        async *[Symbol.asyncIterator]() {
-          for await (const event of subscription as AsyncIterable<SubscriptionEvent>) {
-            if (event.kind === "item") yield { kind: "item", seq: event.seq, data: event.data, value: codec.decode(event.data), ack: event.ack };
-            else yield { kind: "gap", fromSeq: event.gap.fromSeq, count: event.gap.count, reason: event.gap.reason };
-          }
-        },
-      };
     },
   };
 }

@@ -251,6 +251,11 @@ export class StreamReceiver {
 
   // ---- outputs ---------------------------------------------------------------
 
+  /** Whether pollTransmit() has a frame (lets a driver skip a wake-up). */
+  get hasTransmit(): boolean {
+    return this.#transmit.length > 0;
+  }
+
   pollTransmit(): ClientFrame | undefined {
     return this.#transmit.shift();
   }

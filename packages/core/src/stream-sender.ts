@@ -36,6 +36,10 @@ export interface AcceptArgs {
   readonly nextSeq: number;
   readonly contentType: string;
   readonly resume?: ResumeResult;
+  /** Per-stream settings known only once the stream is resolved; they override the constructor's. */
+  readonly chunk?: Partial<ChunkOptions>;
+  readonly stallTimeoutMs?: number;
+  readonly yieldTimeoutMs?: number;
 }
 
 export type SenderEvent =
@@ -53,7 +57,7 @@ export type SenderEvent =
 export class StreamSender {
   readonly limits: Limits;
   readonly counters: StreamCounters = createStreamCounters();
-  readonly #options: StreamSenderOptions;
+  #options: StreamSenderOptions;
   #state: SenderState = "awaiting_open";
   #window: Window = { items: 1, bytes: 1 };
   #credit: SendCredit | undefined;
@@ -147,6 +151,14 @@ export class StreamSender {
     if (this.#state === "closed") return false;
     if (this.#state !== "accepting") throw new Error(`accept() while ${this.#state}`);
     this.#state = "streaming";
+    if (args.chunk) this.#assembler = new ChunkAssembler({ ...this.#options.chunk, ...args.chunk });
+    if (args.stallTimeoutMs !== undefined || args.yieldTimeoutMs !== undefined) {
+      this.#options = {
+        ...this.#options,
+        ...(args.stallTimeoutMs !== undefined ? { stallTimeoutMs: args.stallTimeoutMs } : {}),
+        ...(args.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: args.yieldTimeoutMs } : {}),
+      };
+    }
     this.#nextSeq = args.nextSeq;
     this.#emittedSeq = args.nextSeq - 1;
     this.#transmittedSeq = args.nextSeq - 1;
@@ -242,6 +254,11 @@ export class StreamSender {
   }
 
   // ---- outputs ---------------------------------------------------------------
+
+  /** Whether pollTransmit() has a frame (lets a driver skip a wake-up). */
+  get hasTransmit(): boolean {
+    return this.#control.length > 0 || this.#dataHead < this.#data.length;
+  }
 
   /** The next frame to send. Heartbeats never queue behind data. */
   pollTransmit(): ServerFrame | undefined {

@@ -17,3 +17,40 @@ export const systemClock: Clock = {
     return () => clearTimeout(handle);
   },
 };
+
+/**
+ * One timer for a state machine's next deadline. Rearming only when the
+ * deadline moves earlier keeps setTimeout/clearTimeout off the per-item path;
+ * a timer that fires early is harmless because handleTimeout does only what
+ * is due.
+ */
+export class DeadlineTimer {
+  readonly #clock: Clock;
+  readonly #onFire: () => void;
+  #at: number | undefined;
+  #cancel: (() => void) | undefined;
+
+  constructor(clock: Clock, onFire: () => void) {
+    this.#clock = clock;
+    this.#onFire = onFire;
+  }
+
+  /** Makes sure the timer fires no later than `deadline` (undefined: nothing due). */
+  arm(deadline: number | undefined): void {
+    if (deadline === undefined) return;
+    if (this.#at !== undefined && this.#at <= deadline) return;
+    this.#cancel?.();
+    this.#at = deadline;
+    this.#cancel = this.#clock.schedule(deadline, () => {
+      this.#at = undefined;
+      this.#cancel = undefined;
+      this.#onFire();
+    });
+  }
+
+  stop(): void {
+    this.#cancel?.();
+    this.#cancel = undefined;
+    this.#at = undefined;
+  }
+}

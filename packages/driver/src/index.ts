@@ -7,5 +7,5 @@ export { serveSession, sourceError, type ServeSessionOptions, type ResolvedStrea
 export { Subscription, DEFAULT_WINDOW, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats } from "./subscription.js";
 export { FrameQueue, type FramePipe } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";
-export { systemClock, type Clock } from "./clock.js";
+export { systemClock, DeadlineTimer, type Clock } from "./clock.js";
 export { WakeSignal } from "./wake-signal.js";

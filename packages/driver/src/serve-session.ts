@@ -6,8 +6,8 @@
  * sender's deadlines, and stops the source (its return()/finally) on cancel,
  * error or disconnect.
  */
-import { EMPTY_BYTES, SluiceError, StreamSender, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamSenderOptions, type Window } from "@sluice/core";
-import { systemClock, type Clock } from "./clock.js";
+import { EMPTY_BYTES, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamSenderOptions, type Window } from "@sluice/core";
+import { DeadlineTimer, systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { WakeSignal } from "./wake-signal.js";
 
@@ -24,6 +24,9 @@ export interface ResolvedStream {
   readonly resume?: ResumeResult;
   readonly sessionId: string;
   readonly sessionSecret: Uint8Array;
+  readonly chunk?: Partial<ChunkOptions>;
+  readonly stallTimeoutMs?: number;
+  readonly yieldTimeoutMs?: number;
 }
 
 export interface ServeSessionOptions {
@@ -65,8 +68,10 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   let pulling = false;
   let stream = "";
   let cancelled = false;
-  let cancelTimer: (() => void) | undefined;
-  let timerAt: number | undefined;
+  const timer = new DeadlineTimer(clock, () => {
+    sender.handleTimeout(clock.now());
+    wake.notify();
+  });
 
   const onDrain = () => {
     sender.fail(new SluiceError("unavailable", "server is draining; resume elsewhere", { retryAfterMs: 0 }), clock.now());
@@ -105,7 +110,8 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         const value = result.value;
         if ("gap" in value) sender.pushGap(value.gap, value.reason, now);
         else sender.push(value.data, value.cursor ?? EMPTY_BYTES, now);
-        wake.notify();
+        // Wake the sending loop only when a chunk closed (not per item).
+        if (sender.hasTransmit) wake.notify();
       }
     } catch (error) {
       sender.fail(sourceError(error), clock.now());
@@ -120,7 +126,16 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     try {
       const resolved = await options.resolve(open, window, abort.signal);
       const accepted = sender.accept(
-        { sessionId: resolved.sessionId, sessionSecret: resolved.sessionSecret, nextSeq: resolved.nextSeq, contentType: resolved.contentType, ...(resolved.resume ? { resume: resolved.resume } : {}) },
+        {
+          sessionId: resolved.sessionId,
+          sessionSecret: resolved.sessionSecret,
+          nextSeq: resolved.nextSeq,
+          contentType: resolved.contentType,
+          ...(resolved.resume ? { resume: resolved.resume } : {}),
+          ...(resolved.chunk ? { chunk: resolved.chunk } : {}),
+          ...(resolved.stallTimeoutMs !== undefined ? { stallTimeoutMs: resolved.stallTimeoutMs } : {}),
+          ...(resolved.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: resolved.yieldTimeoutMs } : {}),
+        },
         clock.now(),
       );
       iterator = resolved.items[Symbol.asyncIterator]();
@@ -147,23 +162,11 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         // The client half-closed or the connection died without Cancel.
         break;
       }
-      const deadline = sender.pollTimeout();
-      if (deadline !== timerAt) {
-        cancelTimer?.();
-        cancelTimer = undefined;
-        timerAt = deadline;
-        if (deadline !== undefined) {
-          cancelTimer = clock.schedule(deadline, () => {
-            timerAt = undefined;
-            sender.handleTimeout(clock.now());
-            wake.notify();
-          });
-        }
-      }
+      timer.arm(sender.pollTimeout());
       await wake.wait();
     }
   } finally {
-    cancelTimer?.();
+    timer.stop();
     options.signal?.removeEventListener("abort", onDrain);
     abort.abort();
     // Stop the source: its finally runs now (or when its pending next() settles).

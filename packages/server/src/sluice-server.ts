@@ -101,9 +101,14 @@ export class SluiceServer {
     const sessionSecret = crypto.getRandomValues(new Uint8Array(16));
     const contentType = definition.contentType ?? "application/json";
     const resume = open.resume;
+    const settings = {
+      ...(definition.chunk ? { chunk: definition.chunk } : {}),
+      ...(definition.stallTimeoutMs !== undefined ? { stallTimeoutMs: definition.stallTimeoutMs } : {}),
+      ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
+    };
     if (definition.topic) {
       const { nextSeq, items } = definition.topic.subscribe(resume ? resume.seq : undefined, signal);
-      return { items, nextSeq, contentType, sessionId, sessionSecret, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed: 0 } } : {}) };
+      return { items, nextSeq, contentType, sessionId, sessionSecret, ...settings, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed: 0 } } : {}) };
     }
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
     // Reopen at the cursor (or the start) and skip what the client already has.
@@ -118,6 +123,7 @@ export class SluiceServer {
       contentType,
       sessionId,
       sessionSecret,
+      ...settings,
       ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed: skip } } : {}),
     };
   }

@@ -1,0 +1,122 @@
+/**
+ * Sluice over HTTP/2 against a naive connect-node server-streaming RPC (one
+ * message per item, default options, no compression) and raw node:http2, in
+ * the same run, server in a child process. Reports medians of several runs,
+ * and the server heap per idle subscription with 10 000 open streams.
+ *
+ *   npm run bench:http2            (BENCH_RUNS=5 by default)
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import http2 from "node:http2";
+import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
+import { bytes, createSluiceClient } from "@sluice/client-node";
+import { SubscribeService } from "@sluice/protocol";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const CASES = [
+  { size: 64, count: 300_000 },
+  { size: 1024, count: 100_000 },
+  { size: 16 * 1024, count: 10_000 },
+];
+
+const script = fileURLToPath(new URL("./http2-bench-server.ts", import.meta.url));
+const child = spawn(process.execPath, ["--expose-gc", ...process.execArgv, script], { stdio: ["ignore", "pipe", "inherit"] });
+const [line] = (await once(child.stdout!, "data")) as [Buffer];
+const urls = JSON.parse(line.toString()) as { sluice: string; naive: string; raw: string };
+
+async function sluiceRun(size: number, count: number): Promise<number> {
+  const client = createSluiceClient({ baseUrl: urls.sluice });
+  const start = performance.now();
+  let n = 0;
+  for await (const e of client.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } })) if (e.kind === "item") n++;
+  const ms = performance.now() - start;
+  client.close();
+  if (n !== count) throw new Error(`sluice: ${n} of ${count}`);
+  return ms;
+}
+
+async function naiveRun(size: number, count: number): Promise<number> {
+  const manager = new Http2SessionManager(urls.naive);
+  const client = createClient(SubscribeService, createConnectTransport({ baseUrl: urls.naive, httpVersion: "2", sessionManager: manager }));
+  const start = performance.now();
+  let n = 0;
+  for await (const _ of client.subscribeHalfDuplex({ open: { stream: "items", params: { count, size } } })) n++;
+  const ms = performance.now() - start;
+  manager.abort();
+  if (n !== count) throw new Error(`naive: ${n} of ${count}`);
+  return ms;
+}
+
+async function rawRun(size: number, count: number): Promise<number> {
+  const session = http2.connect(urls.raw, { settings: { initialWindowSize: 1 << 20 } });
+  await once(session, "connect");
+  session.setLocalWindowSize(16 << 20);
+  const start = performance.now();
+  const stream = session.request({ ":path": `/?count=${count}&size=${size}` });
+  let received = 0;
+  stream.on("data", (chunk: Buffer) => (received += chunk.length));
+  await once(stream, "end");
+  const ms = performance.now() - start;
+  session.close();
+  if (received !== count * size) throw new Error(`raw: ${received} bytes`);
+  return ms;
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const rows: Record<string, string | number>[] = [];
+for (const { size, count } of CASES) {
+  const times: Record<string, number[]> = { sluice: [], naive: [], raw: [] };
+  for (let run = 0; run < RUNS; run++) {
+    // Interleave peers so machine noise hits all of them alike.
+    times.sluice!.push(await sluiceRun(size, count));
+    times.naive!.push(await naiveRun(size, count));
+    times.raw!.push(await rawRun(size, count));
+    process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);
+  }
+  const rate = (ms: number) => (count / ms) * 1000;
+  const s = rate(median(times.sluice!));
+  const n = rate(median(times.naive!));
+  const r = rate(median(times.raw!));
+  rows.push({
+    item: `${size} B`,
+    items: count,
+    "sluice items/s": Math.round(s),
+    "naive items/s": Math.round(n),
+    "sluice / naive": +(s / n).toFixed(2),
+    "sluice MB/s": +((s * size) / 1e6).toFixed(1),
+    "raw http2 MB/s": +((r * size) / 1e6).toFixed(1),
+    "sluice / raw (MB/s)": +(s / r).toFixed(2),
+  });
+}
+console.table(rows);
+
+// Heap per idle subscription: 10 000 streams open on an idle topic.
+{
+  const client = createSluiceClient({ baseUrl: urls.sluice });
+  const heap = async () => {
+    for await (const e of client.subscribe<{ heapUsed: number }>("heap")) if (e.kind === "item") return e.value.heapUsed;
+    throw new Error("no heap");
+  };
+  await heap();
+  const before = await heap();
+  const streams = Array.from({ length: 10_000 }, () => client.subscribe("idle", { window: { items: 64, bytes: 65_536 } }));
+  const iterators = streams.map((s) => s[Symbol.asyncIterator]());
+  const pending = iterators.map((it) => it.next());
+  await new Promise((r) => setTimeout(r, 5_000));
+  const after = await heap();
+  console.log(`idle subscriptions: 10000, server heap ${(before / 2 ** 20).toFixed(1)} MiB -> ${(after / 2 ** 20).toFixed(1)} MiB, ${((after - before) / 10_000 / 1024).toFixed(2)} KiB per subscription (goal < 10 KiB)`);
+  for (const s of streams) s.cancel();
+  await Promise.allSettled(pending);
+  client.close();
+}
+console.log(`node ${process.version}, ${RUNS} runs per case, medians; server in a child process`);
+child.kill("SIGTERM");
+process.exit(0);
