@@ -53,7 +53,8 @@ export class ChunkAssembler {
 
   /** When the open chunk must be flushed, if one is open. */
   get deadline(): number | undefined {
-    return this.#items.length > 0 ? this.#openedAt + this.options.flushDelayMs : undefined;
+    // A pending gap with no items behind it must not wait for the next item (a quiet topic).
+    return this.#items.length > 0 || this.#gap ? this.#openedAt + this.options.flushDelayMs : undefined;
   }
 
   /** Closed chunks waiting to be taken. */
@@ -84,8 +85,9 @@ export class ChunkAssembler {
   }
 
   /** Records that `gap` precedes the next item; it rides on the next chunk. */
-  addGap(gap: Gap): void {
+  addGap(gap: Gap, now = 0): void {
     this.close();
+    if (!this.#gap) this.#openedAt = now;
     if (this.#gap) {
       // Two gaps in a row with nothing between them merge into one.
       this.#gap = { fromSeq: this.#gap.fromSeq, count: this.#gap.count + gap.count, reason: gap.reason };

@@ -18,6 +18,8 @@ export const DEFAULT_LIMITS: Limits = {
 export const MAX_STREAM_NAME_LENGTH = 256;
 /** Heartbeats more often than this are clamped: they would cost more than they tell. */
 export const MIN_HEARTBEAT_INTERVAL_MS = 50;
+/** ... and rarer than this too: a silent peer must be noticed within minutes, and the timeout must fit uint32. */
+export const MAX_HEARTBEAT_INTERVAL_MS = 300_000;
 
 export interface AcceptedOpen {
   /** The window clamped to the server's limits. */
@@ -48,7 +50,7 @@ export function acceptOpen(open: OpenFrame, limits: Limits): AcceptedOpen {
   if (open.heartbeatIntervalMs > 0) {
     // Keep the server's timeout/interval ratio for the interval the client asked for.
     const ratio = limits.heartbeatTimeoutMs / limits.heartbeatIntervalMs;
-    heartbeatIntervalMs = Math.max(MIN_HEARTBEAT_INTERVAL_MS, open.heartbeatIntervalMs);
+    heartbeatIntervalMs = Math.min(MAX_HEARTBEAT_INTERVAL_MS, Math.max(MIN_HEARTBEAT_INTERVAL_MS, open.heartbeatIntervalMs));
     heartbeatTimeoutMs = Math.ceil(heartbeatIntervalMs * ratio);
   }
   return { window, limits: { ...limits, heartbeatIntervalMs, heartbeatTimeoutMs } };

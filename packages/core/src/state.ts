@@ -34,7 +34,7 @@ export const RECEIVER_TRANSITIONS: Table<ReceiverState, ServerFrame> = {
   // Opened again is checked by the receiver: a resent one of the same session is ignored.
   streaming: { opened: "streaming", chunk: "streaming", heartbeat: "streaming", end: "closed", error: "closed" },
   // After Cancel the server may still have chunks in flight.
-  cancelling: { chunk: null, heartbeat: "cancelling", end: "closed", error: "closed" },
+  cancelling: { opened: null, chunk: null, heartbeat: "cancelling", end: "closed", error: "closed" },
   closed: { opened: null, chunk: null, heartbeat: null, end: null, error: null },
 };
 

@@ -314,6 +314,9 @@ export class StreamReceiver {
 
   #onOpened(opened: OpenedFrame): void {
     const { limits } = opened;
+    if (!(limits.heartbeatIntervalMs > 0 && limits.heartbeatTimeoutMs > limits.heartbeatIntervalMs)) {
+      throw new SluiceError("protocol_violation", `opened.limits: heartbeat timeout ${limits.heartbeatTimeoutMs} ms must exceed a positive interval ${limits.heartbeatIntervalMs} ms`, { blame: "remote", field: "opened.limits" });
+    }
     const window: Window = {
       items: Math.min(this.options.window.items, limits.maxWindowItems),
       bytes: Math.min(this.options.window.bytes, limits.maxWindowBytes),
@@ -323,6 +326,9 @@ export class StreamReceiver {
       // Items after our ack may be resent (we filter them); items after what we
       // delivered may only be skipped with an explained gap.
       const gap = opened.resume?.gap;
+      if (gap && gap.fromSeq > this.#ackedSeq + 1) {
+        throw new SluiceError("protocol_violation", `resume gap starts at seq ${gap.fromSeq}, after ack ${this.#ackedSeq} + 1: seqs in between would vanish`, { blame: "remote" });
+      }
       const explained = gap ? gap.fromSeq + gap.count : this.#ackedSeq + 1;
       if (opened.nextSeq > Math.max(explained, this.#ackedSeq + 1)) {
         throw new SluiceError("protocol_violation", `resumed at seq ${opened.nextSeq} after ack ${this.#ackedSeq} without a gap`, { blame: "remote" });
@@ -396,6 +402,9 @@ export class StreamReceiver {
       const seq = chunk.firstSeq + i;
       if (seq < expected) continue;
       const data = items[i]!;
+      if (data.byteLength > this.#reassembler.maxItemBytes) {
+        throw new SluiceError("limit_exceeded", `item ${seq} is ${data.byteLength} bytes, over the max item size ${this.#reassembler.maxItemBytes}`, { blame: "remote" });
+      }
       session.beginItem(seq, data.byteLength);
       this.counters.itemsReceived++;
       this.counters.bytesReceived += data.byteLength;

@@ -204,7 +204,7 @@ export class StreamSender {
   pushGap(count: number, reason: GapReason, now: number): void {
     if (this.#state !== "streaming" || this.#pending) throw new Error("pushGap() needs a streaming sender with nothing pending");
     if (count <= 0) return;
-    this.#assembler.addGap({ fromSeq: this.#nextSeq, count, reason });
+    this.#assembler.addGap({ fromSeq: this.#nextSeq, count, reason }, now);
     this.#nextSeq += count;
     this.#emittedSeq = this.#nextSeq - 1;
     this.counters.gaps++;

@@ -2,7 +2,7 @@
  * StreamSender and StreamReceiver driven by hand, with explicit time.
  */
 import { describe, expect, it } from "vitest";
-import { StreamReceiver, StreamSender, type ClientFrame, type ServerFrame } from "../src/index.js";
+import { SluiceError, StreamReceiver, StreamSender, type ClientFrame, type ServerFrame } from "../src/index.js";
 
 const open: ClientFrame = { type: "open", stream: "s", params: {}, window: { items: 4, bytes: 1_000 }, heartbeatIntervalMs: 0, clientInfo: "t" };
 const limits = { maxFrameBytes: 1 << 20, maxItemBytes: 1 << 16, maxWindowItems: 100, maxWindowBytes: 1 << 20, heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 3_000 };
@@ -124,5 +124,35 @@ describe("StreamReceiver", () => {
     expect(r.read(3)?.kind).toBe("item");
     expect(r.read(3)?.kind).toBe("item");
     expect(r.read(3)).toMatchObject({ kind: "error", error: { code: "permission_denied" } });
+  });
+});
+
+describe("StreamReceiver hardening", () => {
+  it("rejects an Opened whose heartbeat timeout does not exceed the interval, as a protocol violation", () => {
+    const r = new StreamReceiver({ stream: "s", window: { items: 4, bytes: 100 } });
+    r.connect(0);
+    r.handleFrame({ type: "opened", sessionId: "a", sessionSecret: new Uint8Array(), nextSeq: 1, limits: { ...limits, heartbeatTimeoutMs: 500, heartbeatIntervalMs: 1_000 }, contentType: "x" }, 0);
+    expect(r.read(0)).toMatchObject({ kind: "error", error: { code: "protocol_violation", field: "opened.limits" } });
+  });
+
+  it("rejects a whole item over the max item size", () => {
+    const r = new StreamReceiver({ stream: "s", window: { items: 4, bytes: 1 << 20 }, maxItemBytes: 10 });
+    r.connect(0);
+    r.handleFrame({ type: "opened", sessionId: "a", sessionSecret: new Uint8Array(), nextSeq: 1, limits, contentType: "x" }, 0);
+    r.handleFrame({ type: "chunk", firstSeq: 1, items: [new Uint8Array(11)], cursor: new Uint8Array() }, 1);
+    expect(r.read(1)).toMatchObject({ kind: "error", error: { code: "limit_exceeded" } });
+  });
+
+  it("rejects a resume gap that would skip seqs after the ack", () => {
+    const r = new StreamReceiver({ stream: "s", window: { items: 8, bytes: 1 << 20 } });
+    r.connect(0);
+    r.handleFrame({ type: "opened", sessionId: "a", sessionSecret: new Uint8Array(), nextSeq: 1, limits, contentType: "x" }, 0);
+    r.handleFrame({ type: "chunk", firstSeq: 1, items: [new Uint8Array(1), new Uint8Array(1)], cursor: new Uint8Array() }, 1);
+    r.read(1);
+    r.ack(1, 1);
+    r.connectionLost(new SluiceError("unavailable", "gone"), 2);
+    r.connect(3);
+    r.handleFrame({ type: "opened", sessionId: "b", sessionSecret: new Uint8Array(), nextSeq: 9, limits, contentType: "x", resume: { requestedSeq: 1, nextSeq: 9, replayed: 0, gap: { fromSeq: 5, count: 4, reason: "history_expired" } } }, 4);
+    expect(r.read(4)).toMatchObject({ kind: "error", error: { code: "protocol_violation", message: expect.stringMatching(/resume gap starts at seq 5, after ack 1/) } });
   });
 });

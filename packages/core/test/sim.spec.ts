@@ -59,7 +59,9 @@ describe("simulated link", () => {
           ackEvery: fc.integer({ min: 1, max: 20 }),
         }),
         (p) => {
-          const result = simulate({ ...p, window: { items: p.windowItems, bytes: p.windowBytes }, bigSize: 9_000, maxVirtualMs: 120_000 });
+          // A 1-item window with 3 % frame loss stalls (and resumes) every few dozen items:
+          // slow in virtual time, so the budget is generous; real non-progress still fails.
+          const result = simulate({ ...p, window: { items: p.windowItems, bytes: p.windowBytes }, bigSize: 9_000, maxVirtualMs: 2_000_000 });
           expectExactlyOnceInOrder(result, p.items, p.bigEvery, 9_000);
           expect(result.maxBufferedBytes).toBeLessThanOrEqual(Math.max(p.windowBytes, 9_000, 128));
         },

@@ -34,6 +34,8 @@ export async function listenHttp2(sluice: SluiceServer, options: ListenOptions =
   const handler = connectNodeAdapter({
     routes: sluice.routes,
     acceptCompression: options.compression ? [compressionGzip] : [],
+    // Client frames are small; anything above the frame limit is hostile.
+    readMaxBytes: sluice.limits.maxFrameBytes,
   });
   const server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024 } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();

@@ -81,3 +81,11 @@ describe("Topic", () => {
     expect(topic.stats.subscribers).toBe(0);
   });
 });
+
+describe("Topic restarts", () => {
+  it("refuses a resume position the topic never reached (it restarted), instead of reusing seqs", () => {
+    const topic = new Topic("t");
+    topic.publish(item(1));
+    expect(() => topic.subscribe(5)).toThrow(/resume after seq 5 but the topic is at seq 1/);
+  });
+});

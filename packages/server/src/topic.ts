@@ -99,6 +99,11 @@ export class Topic {
   subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; items: AsyncIterable<SourceYield> } {
     const sub = new TopicSubscriber();
     let nextSeq = this.#nextSeq;
+    if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
+      // The client has seqs this topic never published: the topic restarted (in
+      // memory) and its numbering began again. Continuing would silently reuse seqs.
+      throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the topic is at seq ${this.#nextSeq - 1} (restarted?)`);
+    }
     if (afterSeq !== undefined && afterSeq + 1 < this.#nextSeq) {
       if (afterSeq + 1 < this.oldestRetained) {
         throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${this.oldestRetained})`);
