@@ -17,6 +17,13 @@ import { SubscribeHalfDuplexResponseSchema, SubscribeService } from "@sluice/pro
 import { SluiceServer, Topic, listenHttp2 } from "@sluice/server";
 
 const idle = new Topic("idle");
+
+/** JSON-like rows, so compression sees realistic (not all-zero) data. */
+function payload(size: number): Uint8Array {
+  let text = "";
+  for (let i = 0; text.length < size; i++) text += JSON.stringify({ id: 100_000 + i * 7919, name: `row-${(i * 2654435761) % 1_000_003}`, value: ((i * 48271) % 2147483647) / 2147483647 }) + "\n";
+  return new TextEncoder().encode(text.slice(0, size));
+}
 const sluice = new SluiceServer({
   streams: {
     items: {
@@ -24,7 +31,7 @@ const sluice = new SluiceServer({
       ...(process.env.CHUNK_BYTES ? { chunk: { maxBytes: Number(process.env.CHUNK_BYTES), maxItems: 65_536 } } : {}),
       source: {
         async *open(params: { count: number; size: number }) {
-          const data = new Uint8Array(params.size).fill(1);
+          const data = payload(params.size);
           for (let i = 0; i < params.count; i++) yield { data };
         },
       },
@@ -44,6 +51,8 @@ const sluice = new SluiceServer({
   },
 });
 const sluiceServer = await listenHttp2(sluice);
+// The same server with gzip accepted, to measure what compression costs.
+const sluiceGzipServer = await listenHttp2(sluice, { compression: true });
 
 const naiveServer = http2.createServer(
   connectNodeAdapter({
@@ -53,7 +62,7 @@ const naiveServer = http2.createServer(
         async *subscribeHalfDuplex(request) {
           const count = Number(request.open?.params?.count ?? 0);
           const size = Number(request.open?.params?.size ?? 0);
-          const data = new Uint8Array(size).fill(1);
+          const data = payload(size);
           for (let i = 1; i <= count; i++) {
             yield create(SubscribeHalfDuplexResponseSchema, { frame: { kind: { case: "chunk", value: { firstSeq: BigInt(i), items: [data] } } } });
           }
@@ -88,6 +97,7 @@ await new Promise<void>((r) => rawServer.listen(0, "127.0.0.1", () => r()));
 console.log(
   JSON.stringify({
     sluice: sluiceServer.url,
+    sluiceGzip: sluiceGzipServer.url,
     naive: `http://127.0.0.1:${(naiveServer.address() as AddressInfo).port}`,
     raw: `http://127.0.0.1:${(rawServer.address() as AddressInfo).port}`,
   }),

@@ -25,10 +25,10 @@ const CASES = [
 const script = fileURLToPath(new URL("./http2-bench-server.ts", import.meta.url));
 const child = spawn(process.execPath, ["--expose-gc", ...process.execArgv, script], { stdio: ["ignore", "pipe", "inherit"] });
 const [line] = (await once(child.stdout!, "data")) as [Buffer];
-const urls = JSON.parse(line.toString()) as { sluice: string; naive: string; raw: string };
+const urls = JSON.parse(line.toString()) as { sluice: string; sluiceGzip: string; naive: string; raw: string };
 
-async function sluiceRun(size: number, count: number): Promise<number> {
-  const client = createSluiceClient({ baseUrl: urls.sluice });
+async function sluiceRun(size: number, count: number, baseUrl = urls.sluice): Promise<number> {
+  const client = createSluiceClient({ baseUrl });
   const start = performance.now();
   let n = 0;
   for await (const e of client.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } })) if (e.kind === "item") n++;
@@ -73,10 +73,11 @@ const median = (v: number[]) => {
 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {
-  const times: Record<string, number[]> = { sluice: [], naive: [], raw: [] };
+  const times: Record<string, number[]> = { sluice: [], gzip: [], naive: [], raw: [] };
   for (let run = 0; run < RUNS; run++) {
     // Interleave peers so machine noise hits all of them alike.
     times.sluice!.push(await sluiceRun(size, count));
+    times.gzip!.push(await sluiceRun(size, count, urls.sluiceGzip));
     times.naive!.push(await naiveRun(size, count));
     times.raw!.push(await rawRun(size, count));
     process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);
@@ -85,6 +86,7 @@ for (const { size, count } of CASES) {
   const s = rate(median(times.sluice!));
   const n = rate(median(times.naive!));
   const r = rate(median(times.raw!));
+  const g = rate(median(times.gzip!));
   rows.push({
     item: `${size} B`,
     items: count,
@@ -94,6 +96,7 @@ for (const { size, count } of CASES) {
     "sluice MB/s": +((s * size) / 1e6).toFixed(1),
     "raw http2 MB/s": +((r * size) / 1e6).toFixed(1),
     "sluice / raw (MB/s)": +(s / r).toFixed(2),
+    "sluice+gzip items/s": Math.round(g),
   });
 }
 console.table(rows);

@@ -69,7 +69,8 @@ export class ChunkAssembler {
   add(seq: number, data: Uint8Array, cursor: Uint8Array, now: number): void {
     const { maxBytes, maxItems } = this.options;
     if (data.byteLength > maxBytes) {
-      this.close();
+      // Only open items go ahead; a pending gap rides on the first fragment.
+      if (this.#items.length > 0) this.close();
       this.#fragment(seq, data, cursor);
       return;
     }
@@ -86,7 +87,8 @@ export class ChunkAssembler {
 
   /** Records that `gap` precedes the next item; it rides on the next chunk. */
   addGap(gap: Gap, now = 0): void {
-    this.close();
+    // Close open items (the gap follows them), but keep a pending gap open so the two merge.
+    if (this.#items.length > 0) this.close();
     if (!this.#gap) this.#openedAt = now;
     if (this.#gap) {
       // Two gaps in a row with nothing between them merge into one.

@@ -143,7 +143,14 @@ export class BoundedPriorityQueue<T> {
           this.#turns[level]!--;
           this.#size--;
           this.dequeued++;
-          return this.#levels[level]!.shift();
+          const item = this.#levels[level]!.shift();
+          // End the round now if no waiting item has a turn left. Left for the
+          // next poll, a burst arriving in between would get the rest of this
+          // round before LOW's next turn (up to 28 polls without LOW, not 15).
+          if (!this.#turns.some((turns, l) => turns > 0 && this.#levels[l]!.length > 0)) {
+            for (let l = 0; l < LEVELS; l++) this.#turns[l] = this.weights[l]!;
+          }
+          return item;
         }
       }
       // Every non-empty level used its turns: start a new round.

@@ -1,0 +1,140 @@
+/**
+ * Liveness (PROTOCOL.md §6) with explicit time: pings, RTT, timeouts.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { HeartbeatTracker } from "./heartbeat-tracker.js";
+
+const options = { intervalMs: 100, timeoutMs: 300 };
+
+describe("HeartbeatTracker", () => {
+  it("pings every interval with a fresh id", () => {
+    const h = new HeartbeatTracker(options, 1_000);
+    expect(h.deadline).toBe(1_100);
+    expect(h.poll(1_099)).toBeUndefined();
+    expect(h.poll(1_100)).toEqual({ kind: "ping", id: 1 });
+    expect(h.poll(1_150)).toBeUndefined();
+    h.onInbound(1_150);
+    expect(h.poll(1_200)).toEqual({ kind: "ping", id: 2 });
+    expect(h.poll(1_300)).toEqual({ kind: "ping", id: 3 });
+  });
+
+  it("pings on busy connections too, not only when idle", () => {
+    const h = new HeartbeatTracker(options, 0);
+    for (let t = 10; t < 100; t += 10) h.onInbound(t);
+    expect(h.poll(100)).toEqual({ kind: "ping", id: 1 });
+  });
+
+  it("schedules the next ping an interval after a late poll", () => {
+    const h = new HeartbeatTracker(options, 0);
+    h.onInbound(120);
+    expect(h.poll(130)).toEqual({ kind: "ping", id: 1 });
+    expect(h.deadline).toBe(230);
+  });
+
+  it("measures the round-trip time from the pong that answers the outstanding ping", () => {
+    const h = new HeartbeatTracker(options, 0);
+    expect(h.rttMs).toBeUndefined();
+    h.poll(100);
+    expect(h.onPong(1, 142)).toBe(42);
+    expect(h.rttMs).toBe(42);
+  });
+
+  it("ignores a pong that answers no outstanding ping", () => {
+    const h = new HeartbeatTracker(options, 0);
+    expect(h.onPong(1, 10)).toBeUndefined(); // nothing sent yet
+    h.poll(100);
+    expect(h.onPong(0, 110)).toBeUndefined();
+    expect(h.onPong(7, 110)).toBeUndefined();
+    expect(h.onPong(1, 130)).toBe(30);
+    expect(h.onPong(1, 140)).toBeUndefined(); // answered already
+    expect(h.rttMs).toBe(30);
+  });
+
+  it("ignores the pong of a superseded ping", () => {
+    const h = new HeartbeatTracker(options, 0);
+    h.poll(100);
+    h.onInbound(150);
+    h.poll(200);
+    expect(h.onPong(1, 210)).toBeUndefined();
+    expect(h.onPong(2, 210)).toBe(10);
+  });
+
+  it("times out after timeoutMs of silence, once", () => {
+    const h = new HeartbeatTracker(options, 0);
+    expect(h.poll(100)?.kind).toBe("ping");
+    expect(h.poll(200)?.kind).toBe("ping");
+    expect(h.poll(299)?.kind).toBeUndefined();
+    expect(h.poll(300)).toEqual({ kind: "timeout", silentMs: 300 });
+    expect(h.deadline).toBeUndefined();
+    expect(h.poll(10_000)).toBeUndefined();
+  });
+
+  it("lets any inbound frame postpone the timeout", () => {
+    const h = new HeartbeatTracker(options, 0);
+    h.onInbound(250);
+    expect(h.poll(300)?.kind).toBe("ping");
+    expect(h.poll(549)?.kind).not.toBe("timeout");
+    expect(h.poll(550)).toEqual({ kind: "timeout", silentMs: 300 });
+  });
+
+  it("reports a timeout rather than a ping when both are due", () => {
+    const h = new HeartbeatTracker(options, 0);
+    expect(h.poll(1_000)).toEqual({ kind: "timeout", silentMs: 1_000 });
+  });
+
+  it("sets its deadline at the earlier of the next ping and the silence timeout", () => {
+    const h = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 150 }, 0);
+    expect(h.deadline).toBe(100); // ping first
+    h.poll(100);
+    expect(h.deadline).toBe(150); // the timeout comes before the ping at 200
+    h.onInbound(120);
+    expect(h.deadline).toBe(200);
+  });
+
+  it.each([
+    { intervalMs: 0, timeoutMs: 100 },
+    { intervalMs: 100, timeoutMs: 100 },
+    { intervalMs: 100, timeoutMs: 50 },
+  ])("refuses a timeout that does not exceed a positive interval: %o", (bad) => {
+    expect(() => new HeartbeatTracker(bad, 0)).toThrow(RangeError);
+  });
+
+  it("has work exactly when its deadline has come (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 400 }),
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 150 }), inbound: fc.boolean() }), { maxLength: 100 }),
+        (intervalMs, extra, steps) => {
+          const h = new HeartbeatTracker({ intervalMs, timeoutMs: intervalMs + extra }, 0);
+          let now = 0;
+          let lastInbound = 0;
+          let timedOut = false;
+          for (const step of steps) {
+            now += step.dt;
+            if (step.inbound) {
+              h.onInbound(now);
+              lastInbound = now;
+            }
+            const deadline = h.deadline;
+            if (timedOut) {
+              expect(deadline).toBeUndefined();
+              expect(h.poll(now)).toBeUndefined();
+              continue;
+            }
+            expect(deadline).toBeLessThanOrEqual(lastInbound + intervalMs + extra);
+            const action = h.poll(now);
+            expect(action !== undefined).toBe(now >= deadline!);
+            if (action?.kind === "timeout") {
+              expect(action.silentMs).toBe(now - lastInbound);
+              expect(action.silentMs).toBeGreaterThanOrEqual(intervalMs + extra);
+              timedOut = true;
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
