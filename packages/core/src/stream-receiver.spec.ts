@@ -1,0 +1,348 @@
+/**
+ * The receiving machine driven by hand (STYLE.md §13): server frames in with
+ * an explicit `now`; deliveries, client frames, events and deadlines out.
+ */
+import { describe, expect, it } from "vitest";
+import type { ChunkFrame, ClientFrame, ErrorFrame, Gap, Limits, ServerFrame } from "./frames.js";
+import { StreamReceiver, type Delivery, type ReceiverEvent, type StreamReceiverOptions } from "./stream-receiver.js";
+
+const limits: Limits = {
+  maxFrameBytes: 1 << 20,
+  maxItemBytes: 1 << 16,
+  maxWindowItems: 100,
+  maxWindowBytes: 1 << 20,
+  heartbeatIntervalMs: 1_000,
+  heartbeatTimeoutMs: 3_000,
+};
+const NO_CURSOR = new Uint8Array(0);
+/** Item `seq`'s payload: one byte that names it. */
+const data = (seq: number) => Uint8Array.of(seq);
+
+const chunk = (firstSeq: number, count: number, extra: Partial<ChunkFrame> = {}): ChunkFrame => ({
+  type: "chunk",
+  firstSeq,
+  items: Array.from({ length: count }, (_, i) => data(firstSeq + i)),
+  cursor: NO_CURSOR,
+  ...extra,
+});
+const errorFrame = (code: ErrorFrame["code"], retryable: boolean, retryAfterMs = 0): ErrorFrame => ({ type: "error", code, message: `${code} from the server`, retryable, retryAfterMs, field: "" });
+
+function drain(r: StreamReceiver): ClientFrame[] {
+  const out: ClientFrame[] = [];
+  for (let f = r.pollTransmit(); f; f = r.pollTransmit()) out.push(f);
+  return out;
+}
+
+function events(r: StreamReceiver): ReceiverEvent[] {
+  const out: ReceiverEvent[] = [];
+  for (let e = r.pollEvent(); e; e = r.pollEvent()) out.push(e);
+  return out;
+}
+
+function readAll(r: StreamReceiver, now: number): Delivery[] {
+  const out: Delivery[] = [];
+  for (let d = r.read(now); d; d = r.read(now)) out.push(d);
+  return out;
+}
+
+/** What the app saw, compactly: item seqs, gaps as "gap a+n", end, error codes. */
+function seen(deliveries: Delivery[]): string[] {
+  return deliveries.map((d) => {
+    switch (d.kind) {
+      case "item":
+        return `item ${d.seq}`;
+      case "gap":
+        return `gap ${d.gap.fromSeq}+${d.gap.count}`;
+      case "end":
+        return "end";
+      case "error":
+        return `error ${d.error.code}`;
+    }
+  });
+}
+
+/** A receiver with a streaming session (window 4 items / 1000 bytes) opened at t=0. */
+function streaming(options: Partial<StreamReceiverOptions> = {}): StreamReceiver {
+  const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 }, ackEveryItems: 2, ...options });
+  r.connect(0);
+  drain(r);
+  r.handleFrame({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 1, limits, contentType: "application/json" }, 0);
+  expect(events(r)).toMatchObject([{ type: "opened" }]);
+  return r;
+}
+
+describe("StreamReceiver: opening", () => {
+  it("sends Open on connect, without a resume position the first time", () => {
+    const r = new StreamReceiver({ stream: "books", params: { shelf: 3 }, window: { items: 4, bytes: 1_000 }, heartbeatIntervalMs: 2_000, clientInfo: "spec" });
+    r.connect(0);
+    expect(drain(r)).toEqual([{ type: "open", stream: "books", params: { shelf: 3 }, window: { items: 4, bytes: 1_000 }, heartbeatIntervalMs: 2_000, resume: undefined, clientInfo: "spec" }]);
+    expect(r.state).toBe("opening");
+  });
+
+  it("loses the session (retryable) when data arrives before Opened", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 } });
+    r.connect(0);
+    r.handleFrame(chunk(1, 1), 1);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "protocol_violation", retryable: true, blame: "remote" } }]);
+    expect(r.state).toBe("idle");
+  });
+
+  it("ends with a terminal error when the server refuses the Open", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 } });
+    r.connect(0);
+    r.handleFrame(errorFrame("stream_not_found", false), 1);
+    expect(events(r)).toEqual([{ type: "finished" }]);
+    expect(seen(readAll(r, 2))).toEqual(["error stream_not_found"]);
+    expect(() => r.connect(3)).toThrow(/after the stream finished/);
+  });
+
+  it("does not ping before Opened, and loses the session when Opened never comes", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 }, heartbeat: { intervalMs: 100, timeoutMs: 300 } });
+    r.connect(0);
+    drain(r);
+    r.handleTimeout(100);
+    expect(drain(r)).toEqual([]);
+    expect(r.pollTimeout()).toBe(200);
+    r.handleTimeout(300);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "heartbeat_timeout", retryable: true } }]);
+  });
+});
+
+describe("StreamReceiver: data", () => {
+  it("delivers items in order and grants credit as the app reads them", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 4), 1);
+    expect(drain(r)).toEqual([]); // nothing read yet: no credit
+    expect(r.bufferedBytes).toBe(4);
+    const sent: ClientFrame[][] = [];
+    for (let seq = 1; seq <= 4; seq++) {
+      expect(r.read(2)).toEqual({ kind: "item", seq, data: data(seq) });
+      sent.push(drain(r));
+    }
+    // A grant at half the window, and one once everything is read.
+    expect(sent).toEqual([[], [{ type: "credit", maxSeq: 6, maxBytes: 1_002 }], [], [{ type: "credit", maxSeq: 8, maxBytes: 1_004 }]]);
+    expect(r.deliveredSeq).toBe(4);
+    expect(r.bufferedBytes).toBe(0);
+  });
+
+  it("ignores a duplicate chunk", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.handleFrame(chunk(1, 2), 2);
+    expect(seen(readAll(r, 3))).toEqual(["item 1", "item 2"]);
+    expect(r.counters.duplicatesIgnored).toBe(1);
+  });
+
+  it("keeps only the new items of a partially overlapping chunk", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.handleFrame(chunk(2, 3), 2);
+    expect(readAll(r, 3)).toEqual([1, 2, 3, 4].map((seq) => ({ kind: "item", seq, data: data(seq) })));
+    expect(r.counters.itemsReceived).toBe(4);
+  });
+
+  it("delivers a gap as a gap delivery between the items around it, and counts it as consumed and acked", () => {
+    const r = streaming();
+    const gap: Gap = { fromSeq: 2, count: 2, reason: "dropped_oldest" };
+    r.handleFrame(chunk(1, 1), 1);
+    r.handleFrame(chunk(4, 1, { gap }), 2);
+    expect(readAll(r, 3)).toEqual([
+      { kind: "item", seq: 1, data: data(1) },
+      { kind: "gap", gap },
+      { kind: "item", seq: 4, data: data(4) },
+    ]);
+    expect(r.counters.gaps).toBe(1);
+    expect(r.counters.itemsSkippedByGaps).toBe(2);
+    expect(r.ackedSeq).toBe(3); // the gap needs no processing
+  });
+
+  it("delivers a gap sent alone, in a chunk with no items", () => {
+    const r = streaming();
+    r.handleFrame({ type: "chunk", firstSeq: 3, items: [], cursor: NO_CURSOR, gap: { fromSeq: 1, count: 2, reason: "history_expired" } }, 1);
+    expect(seen(readAll(r, 2))).toEqual(["gap 1+2"]);
+    expect(r.deliveredSeq).toBe(2);
+  });
+
+  it("reassembles a fragmented item, and takes a gap riding on its first fragment", () => {
+    const r = streaming();
+    const big = Uint8Array.from({ length: 10 }, (_, i) => i);
+    const fragment = (offset: number, end: number, extra: Partial<ChunkFrame> = {}): ChunkFrame => ({
+      type: "chunk",
+      firstSeq: 3,
+      items: [],
+      fragment: { totalBytes: 10, offset, data: big.subarray(offset, end) },
+      cursor: NO_CURSOR,
+      ...extra,
+    });
+    r.handleFrame(fragment(0, 4, { gap: { fromSeq: 1, count: 2, reason: "dropped_newest" } }), 1);
+    r.handleFrame(fragment(4, 8), 2);
+    r.handleFrame(fragment(4, 8), 3); // resent
+    expect(seen(readAll(r, 3))).toEqual(["gap 1+2"]);
+    r.handleFrame(fragment(8, 10, { cursor: Uint8Array.of(3) }), 4);
+    expect(readAll(r, 5)).toEqual([{ kind: "item", seq: 3, data: big }]);
+    expect(r.counters.duplicatesIgnored).toBe(1);
+  });
+
+  it("ends with a credit_violation by the server when it sends beyond the granted window, after the items it was granted", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 5), 1);
+    expect(events(r)).toEqual([{ type: "finished" }]);
+    const deliveries = readAll(r, 2);
+    expect(seen(deliveries)).toEqual(["item 1", "item 2", "item 3", "item 4", "error credit_violation"]);
+    expect(deliveries.at(-1)).toMatchObject({ error: { blame: "remote", retryable: false, message: "item 5 is beyond the granted max_seq 4" } });
+  });
+});
+
+describe("StreamReceiver: lost sessions", () => {
+  it("loses the session (retryable) when a chunk starts beyond the expected seq, and resumes after the last ack", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.read(2);
+    r.ack(1, 2);
+    r.handleFrame(chunk(4, 1), 3);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "protocol_violation", retryable: true, message: "chunk starts at seq 4, expected 3" } }]);
+    expect(r.state).toBe("idle");
+    expect(r.buffered).toBe(0); // item 2 comes again with the next session
+    r.connect(4);
+    expect(drain(r)).toMatchObject([{ type: "open", resume: { seq: 1, sessionId: "s1" } }]);
+  });
+
+  it("loses the session on a retryable Error frame, keeping the server's retry hint", () => {
+    const r = streaming();
+    r.handleFrame(errorFrame("unavailable", true, 750), 1);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "unavailable", retryAfterMs: 750, blame: "remote" } }]);
+    expect(r.finished).toBe(false);
+  });
+
+  it("loses the session when End claims more items than arrived whole", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.handleFrame({ type: "end", lastSeq: 3, cursor: NO_CURSOR, sessionItems: 3, sessionBytes: 3 }, 2);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "protocol_violation", retryable: true } }]);
+  });
+
+  it("loses the session after heartbeatTimeoutMs of silence from the server", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 1), 500);
+    r.handleTimeout(3_499);
+    expect(r.state).toBe("streaming");
+    r.handleTimeout(3_500);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "heartbeat_timeout" } }]);
+  });
+});
+
+describe("StreamReceiver: endings", () => {
+  it("delivers a terminal Error frame after the items buffered before it", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.handleFrame(errorFrame("permission_denied", false), 2);
+    expect(events(r)).toEqual([{ type: "finished" }]);
+    expect(r.finished).toBe(true);
+    expect(seen(readAll(r, 3))).toEqual(["item 1", "item 2", "error permission_denied"]);
+  });
+
+  it("delivers End after the items buffered before it", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.handleFrame({ type: "end", lastSeq: 2, cursor: NO_CURSOR, sessionItems: 2, sessionBytes: 2 }, 2);
+    expect(seen(readAll(r, 3))).toEqual(["item 1", "item 2", "end"]);
+    expect(r.state).toBe("closed");
+    expect(r.pollTimeout()).toBeUndefined();
+  });
+
+  it("sends Cancel, drops what is buffered, and finishes on the server's End", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.cancel("done", 2);
+    expect(drain(r)).toEqual([{ type: "cancel", reason: "done" }]);
+    expect(r.state).toBe("cancelling");
+    r.handleFrame(chunk(3, 1), 3); // in flight before the server saw the Cancel
+    r.handleFrame({ type: "end", lastSeq: 2, cursor: NO_CURSOR, sessionItems: 2, sessionBytes: 2 }, 4);
+    expect(seen(readAll(r, 5))).toEqual(["end"]);
+    expect(events(r)).toEqual([{ type: "finished" }]);
+  });
+});
+
+describe("StreamReceiver: acks", () => {
+  it("coalesces acks: one every ackEveryItems, the rest after ackDelayMs", () => {
+    const r = streaming({ ackEveryItems: 3, ackDelayMs: 50 });
+    r.handleFrame(chunk(1, 4), 1);
+    for (let i = 0; i < 4; i++) r.read(2);
+    drain(r); // credits
+    r.ack(1, 10);
+    r.ack(2, 11);
+    expect(drain(r)).toEqual([]);
+    expect(r.pollTimeout()).toBe(60); // 50 ms after the oldest unacked
+    r.ack(3, 12);
+    expect(drain(r)).toEqual([{ type: "ack", seq: 3 }]);
+    r.ack(4, 20);
+    expect(drain(r)).toEqual([]);
+    expect(r.pollTimeout()).toBe(70);
+    r.handleTimeout(69);
+    expect(drain(r)).toEqual([]);
+    r.handleTimeout(70);
+    expect(drain(r)).toEqual([{ type: "ack", seq: 4 }]);
+  });
+
+  it("lets a pending ack ride along with a credit frame", () => {
+    const r = streaming({ ackEveryItems: 10 });
+    r.handleFrame(chunk(1, 4), 1);
+    r.read(2);
+    r.ack(1, 2);
+    r.read(2);
+    expect(drain(r)).toEqual([
+      { type: "credit", maxSeq: 6, maxBytes: 1_002 },
+      { type: "ack", seq: 1 },
+    ]);
+  });
+
+  it("refuses an ack beyond what the app was given", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.read(2);
+    expect(() => r.ack(2, 3)).toThrow(RangeError);
+  });
+});
+
+describe("StreamReceiver: heartbeats", () => {
+  it("pings at the session's interval, repeating the current credit and ack with the ping", () => {
+    const r = streaming({ ackEveryItems: 1 });
+    r.handleFrame(chunk(1, 1), 10);
+    r.read(20);
+    r.ack(1, 20);
+    drain(r);
+    expect(r.pollTimeout()).toBe(1_000);
+    r.handleTimeout(1_000);
+    expect(drain(r)).toEqual([
+      { type: "heartbeat", ping: 1, pong: 0 },
+      { type: "credit", maxSeq: 5, maxBytes: 1_001 },
+      { type: "ack", seq: 1 },
+    ]);
+  });
+
+  it("measures the RTT from the server's pong", () => {
+    const r = streaming();
+    r.handleTimeout(1_000);
+    drain(r);
+    r.handleFrame({ type: "heartbeat", ping: 0, pong: 1 }, 1_025);
+    expect(events(r)).toEqual([{ type: "rtt", rttMs: 25 }]);
+    expect(r.rttMs).toBe(25);
+  });
+
+  it("answers the server's ping with a pong", () => {
+    const r = streaming();
+    r.handleFrame({ type: "heartbeat", ping: 5, pong: 0 }, 10);
+    expect(drain(r)).toEqual([{ type: "heartbeat", ping: 0, pong: 5 }]);
+  });
+});
+
+describe("StreamReceiver: frame order", () => {
+  it.each<ServerFrame>([{ type: "heartbeat", ping: 1, pong: 0 }, chunk(1, 1), errorFrame("internal", false)])("ignores a $type frame once closed", (frame) => {
+    const r = streaming();
+    r.handleFrame({ type: "end", lastSeq: 0, cursor: NO_CURSOR, sessionItems: 0, sessionBytes: 0 }, 1);
+    events(r);
+    r.handleFrame(frame, 2);
+    expect(drain(r)).toEqual([]);
+    expect(events(r)).toEqual([]);
+  });
+});

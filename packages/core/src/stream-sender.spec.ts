@@ -1,0 +1,410 @@
+/**
+ * The sending machine driven by hand (STYLE.md §13): frames in with an
+ * explicit `now`, frames, events and deadlines out. No clock, no sockets.
+ */
+import { describe, expect, it } from "vitest";
+import { SluiceError } from "./errors.js";
+import type { ClientFrame, Limits, OpenFrame, ServerFrame } from "./frames.js";
+import { acceptOpen, MAX_HEARTBEAT_INTERVAL_MS, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS } from "./limits.js";
+import { StreamSender, type SenderEvent, type StreamSenderOptions } from "./stream-sender.js";
+
+const limits: Limits = {
+  maxFrameBytes: 1 << 20,
+  maxItemBytes: 1 << 16,
+  maxWindowItems: 100,
+  maxWindowBytes: 1 << 20,
+  heartbeatIntervalMs: 1_000,
+  heartbeatTimeoutMs: 3_000,
+};
+/** Heartbeats far away, for tests about something else. */
+const quiet: Limits = { ...limits, heartbeatIntervalMs: 100_000, heartbeatTimeoutMs: 300_000 };
+
+const open = (overrides: Partial<OpenFrame> = {}): OpenFrame => ({
+  type: "open",
+  stream: "books",
+  params: {},
+  window: { items: 4, bytes: 1_000 },
+  heartbeatIntervalMs: 0,
+  clientInfo: "spec",
+  ...overrides,
+});
+const item = (size: number) => new Uint8Array(size);
+const cursor = (n: number) => Uint8Array.of(n);
+const NO_CURSOR = new Uint8Array(0);
+
+function drain(sender: StreamSender): ServerFrame[] {
+  const out: ServerFrame[] = [];
+  for (let f = sender.pollTransmit(); f; f = sender.pollTransmit()) out.push(f);
+  return out;
+}
+
+function events(sender: StreamSender): SenderEvent[] {
+  const out: SenderEvent[] = [];
+  for (let e = sender.pollEvent(); e; e = sender.pollEvent()) out.push(e);
+  return out;
+}
+
+/** A sender past Open and accept(), with Opened and the open event drained. */
+function streaming(options: StreamSenderOptions = {}, openFrame: OpenFrame = open()): StreamSender {
+  const sender = new StreamSender({ limits, chunk: { flushDelayMs: 5 }, ...options });
+  sender.handleFrame(openFrame, 0);
+  expect(sender.accept({ sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 1, contentType: "application/json" }, 0)).toBe(true);
+  expect(drain(sender)).toMatchObject([{ type: "opened", sessionId: "s1", nextSeq: 1 }]);
+  events(sender);
+  return sender;
+}
+
+describe("acceptOpen", () => {
+  it.each([
+    { field: "stream", open: open({ stream: "" }), message: "stream: required" },
+    { field: "stream", open: open({ stream: "x".repeat(MAX_STREAM_NAME_LENGTH + 1) }), message: `stream: longer than ${MAX_STREAM_NAME_LENGTH} characters` },
+    { field: "window.items", open: open({ window: { items: 0, bytes: 10 } }), message: "window.items: must be at least 1, got 0" },
+    { field: "window.items", open: open({ window: { items: Number.NaN, bytes: 10 } }), message: "window.items: must be at least 1, got NaN" },
+    { field: "window.bytes", open: open({ window: { items: 1, bytes: 0 } }), message: "window.bytes: must be at least 1, got 0" },
+    {
+      field: "resume.cursor_seq",
+      open: open({ resume: { seq: 5, cursor: cursor(1), cursorSeq: 6, sessionId: "" } }),
+      message: "resume.cursor_seq: 6 is after resume.seq 5",
+    },
+  ])("rejects an invalid $field as invalid_argument naming the field: $message", ({ field, open: frame, message }) => {
+    let error: unknown;
+    try {
+      acceptOpen(frame, limits);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SluiceError);
+    expect(error).toMatchObject({ code: "invalid_argument", field, message, blame: "remote" });
+  });
+
+  it("clamps a window larger than the server allows instead of rejecting it", () => {
+    const accepted = acceptOpen(open({ window: { items: 1_000, bytes: 1 << 30 } }), limits);
+    expect(accepted.window).toEqual({ items: 100, bytes: 1 << 20 });
+  });
+
+  it("keeps the server's heartbeats unless the client asks, and then keeps the server's timeout ratio within bounds", () => {
+    expect(acceptOpen(open(), limits).limits).toEqual(limits);
+    expect(acceptOpen(open({ heartbeatIntervalMs: 2_000 }), limits).limits).toMatchObject({ heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 });
+    expect(acceptOpen(open({ heartbeatIntervalMs: 1 }), limits).limits).toMatchObject({ heartbeatIntervalMs: MIN_HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: 3 * MIN_HEARTBEAT_INTERVAL_MS });
+    expect(acceptOpen(open({ heartbeatIntervalMs: 1e12 }), limits).limits).toMatchObject({ heartbeatIntervalMs: MAX_HEARTBEAT_INTERVAL_MS });
+  });
+});
+
+describe("StreamSender: opening", () => {
+  it("reports a valid Open with the clamped window and waits for accept()", () => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(open({ window: { items: 500, bytes: 100 } }), 0);
+    expect(events(sender)).toEqual([{ type: "open", open: open({ window: { items: 500, bytes: 100 } }), window: { items: 100, bytes: 100 } }]);
+    expect(sender.state).toBe("accepting");
+    expect(sender.demand).toBe(0);
+    expect(drain(sender)).toEqual([]);
+  });
+
+  it("answers an invalid Open with an Error frame naming the field, and closes", () => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(open({ window: { items: 0, bytes: 10 } }), 0);
+    expect(drain(sender)).toEqual([{ type: "error", code: "invalid_argument", message: "window.items: must be at least 1, got 0", retryable: false, retryAfterMs: 0, field: "window.items" }]);
+    expect(sender.state).toBe("closed");
+    expect(events(sender)).toMatchObject([{ type: "closed", error: { code: "invalid_argument" } }]);
+  });
+
+  it.each<ClientFrame>([
+    { type: "credit", maxSeq: 10, maxBytes: 10 },
+    { type: "ack", seq: 1 },
+    { type: "heartbeat", ping: 1, pong: 0 },
+    { type: "cancel", reason: "early" },
+  ])("answers a first frame other than Open ($type) with a protocol_violation Error frame", (frame) => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(frame, 0);
+    expect(drain(sender)).toMatchObject([{ type: "error", code: "protocol_violation", message: `${frame.type} frame not allowed while the server session is awaiting_open` }]);
+    expect(sender.error).toMatchObject({ code: "protocol_violation", blame: "remote" });
+    expect(sender.state).toBe("closed");
+  });
+
+  it("answers a second Open on a session with a protocol_violation", () => {
+    const sender = streaming();
+    sender.handleFrame(open(), 1);
+    expect(drain(sender).at(-1)).toMatchObject({ type: "error", code: "protocol_violation" });
+  });
+
+  it("sends Opened first on accept(), with the session's limits", () => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(open({ heartbeatIntervalMs: 2_000 }), 0);
+    sender.accept({ sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, contentType: "text/plain" }, 0);
+    expect(drain(sender)).toEqual([
+      { type: "opened", sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, limits: { ...limits, heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 }, contentType: "text/plain", resume: undefined },
+    ]);
+    expect(sender.state).toBe("streaming");
+    expect(sender.nextSeq).toBe(42);
+    expect(sender.demand).toBe(4);
+  });
+
+  it("refuses accept() once the client has cancelled while the source was being resolved", () => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(open(), 0);
+    sender.handleFrame({ type: "cancel", reason: "gone" }, 1);
+    expect(sender.accept({ sessionId: "s1", sessionSecret: new Uint8Array(), nextSeq: 1, contentType: "" }, 2)).toBe(false);
+    expect(events(sender).map((e) => e.type)).toEqual(["open", "cancelled", "closed"]);
+  });
+});
+
+describe("StreamSender: credit", () => {
+  it("asks for no more items than the window's credit, and flushes the chunk when credit runs out", () => {
+    const sender = streaming();
+    for (let i = 1; i <= 4; i++) {
+      expect(sender.demand).toBe(5 - i);
+      sender.push(item(10), cursor(i), 0);
+    }
+    expect(sender.demand).toBe(0);
+    expect(drain(sender)).toMatchObject([{ type: "chunk", firstSeq: 1, items: [item(10), item(10), item(10), item(10)], cursor: cursor(4) }]);
+    expect(() => sender.push(item(1), NO_CURSOR, 0)).toThrow("push() without demand");
+  });
+
+  it("raises demand when credit grows and reports it", () => {
+    const sender = streaming();
+    for (let i = 1; i <= 4; i++) sender.push(item(10), NO_CURSOR, 0);
+    sender.handleFrame({ type: "credit", maxSeq: 6, maxBytes: 1_020 }, 5);
+    expect(events(sender)).toEqual([{ type: "credit" }]);
+    expect(sender.demand).toBe(2);
+  });
+
+  it("ignores a stale or repeated credit", () => {
+    const sender = streaming();
+    for (let i = 1; i <= 4; i++) sender.push(item(10), NO_CURSOR, 0);
+    sender.handleFrame({ type: "credit", maxSeq: 6, maxBytes: 1_020 }, 5);
+    events(sender);
+    sender.handleFrame({ type: "credit", maxSeq: 6, maxBytes: 1_020 }, 6);
+    sender.handleFrame({ type: "credit", maxSeq: 5, maxBytes: 1_010 }, 7);
+    expect(events(sender)).toEqual([]);
+    expect(sender.demand).toBe(2);
+  });
+
+  it("holds an item that does not fit the byte credit until credit lets it out", () => {
+    const sender = streaming({}, open({ window: { items: 10, bytes: 100 } }));
+    sender.push(item(60), cursor(1), 0);
+    sender.push(item(60), cursor(2), 0);
+    expect(sender.demand).toBe(0);
+    expect(drain(sender)).toMatchObject([{ type: "chunk", firstSeq: 1, items: [item(60)] }]);
+    sender.handleFrame({ type: "credit", maxSeq: 11, maxBytes: 160 }, 1);
+    sender.handleTimeout(10);
+    expect(drain(sender)).toMatchObject([{ type: "chunk", firstSeq: 2, items: [item(60)] }]);
+  });
+
+  it.each([
+    { name: "max_seq", credit: { maxSeq: 5, maxBytes: 1_000 }, message: "credit max_seq 5 exceeds sent seq 0 + window 4" },
+    { name: "max_bytes", credit: { maxSeq: 4, maxBytes: 1_001 }, message: "credit max_bytes 1001 exceeds sent bytes 0 + window 1000" },
+  ])("fails with credit_violation when $name goes beyond what was sent plus the window", ({ credit, message }) => {
+    const sender = streaming();
+    sender.handleFrame({ type: "credit", ...credit }, 1);
+    expect(drain(sender)).toMatchObject([{ type: "error", code: "credit_violation", message, retryable: false }]);
+    expect(sender.error?.blame).toBe("remote");
+  });
+
+  it("accepts a credit of exactly what was sent plus the window", () => {
+    const sender = streaming();
+    sender.push(item(10), NO_CURSOR, 0);
+    sender.handleFrame({ type: "credit", maxSeq: 5, maxBytes: 1_010 }, 1);
+    expect(sender.state).toBe("streaming");
+    expect(sender.demand).toBe(4);
+  });
+});
+
+describe("StreamSender: acks", () => {
+  it("releases the replay buffer and reports each new ack", () => {
+    const sender = streaming({ replay: { items: 10, bytes: 1_000 } });
+    for (let i = 1; i <= 3; i++) sender.push(item(10), cursor(i), 0);
+    sender.handleFrame({ type: "ack", seq: 2 }, 1);
+    sender.handleFrame({ type: "ack", seq: 1 }, 2); // old: ignored
+    expect(events(sender)).toEqual([{ type: "acked", seq: 2 }]);
+    expect(sender.ackedSeq).toBe(2);
+    expect(sender.replay?.after(2)?.map((e) => e.seq)).toEqual([3]);
+  });
+
+  it("fails with protocol_violation on an ack beyond the last sent seq", () => {
+    const sender = streaming();
+    sender.push(item(10), NO_CURSOR, 0);
+    sender.push(item(10), NO_CURSOR, 0);
+    sender.handleFrame({ type: "ack", seq: 3 }, 1);
+    expect(drain(sender).at(-1)).toMatchObject({ type: "error", code: "protocol_violation", message: "ack 3 is beyond the last sent seq 2" });
+  });
+});
+
+describe("StreamSender: ending", () => {
+  it("sends End after the last item, with the session's totals", () => {
+    const sender = streaming();
+    sender.push(item(10), cursor(1), 0);
+    sender.push(item(5), cursor(2), 0);
+    sender.end(NO_CURSOR, 1);
+    expect(drain(sender)).toEqual([
+      { type: "chunk", firstSeq: 1, items: [item(10), item(5)], cursor: cursor(2), gap: undefined },
+      { type: "end", lastSeq: 2, cursor: cursor(2), sessionItems: 2, sessionBytes: 15 },
+    ]);
+    expect(events(sender)).toEqual([{ type: "closed" }]);
+  });
+
+  it("sends End only once credit has let out an item still held back", () => {
+    const sender = streaming({}, open({ window: { items: 10, bytes: 100 } }));
+    sender.push(item(60), NO_CURSOR, 0);
+    sender.push(item(60), NO_CURSOR, 0);
+    sender.end(cursor(9), 1);
+    expect(drain(sender).map((f) => f.type)).toEqual(["chunk"]);
+    expect(sender.state).toBe("ending");
+    sender.handleFrame({ type: "credit", maxSeq: 11, maxBytes: 160 }, 2);
+    expect(drain(sender)).toMatchObject([
+      { type: "chunk", firstSeq: 2 },
+      { type: "end", lastSeq: 2, cursor: cursor(9) },
+    ]);
+  });
+
+  it("sends the chunks already credited before an Error frame from fail()", () => {
+    const sender = streaming();
+    sender.push(item(10), NO_CURSOR, 0);
+    sender.fail(new SluiceError("source_failed", "database went away"), 1);
+    expect(drain(sender)).toMatchObject([
+      { type: "chunk", firstSeq: 1 },
+      { type: "error", code: "source_failed", retryable: true },
+    ]);
+    expect(events(sender)).toMatchObject([{ type: "closed", error: { code: "source_failed" } }]);
+  });
+
+  it("answers a cancel with End, drops what was not sent, and reports cancelled", () => {
+    const sender = streaming();
+    sender.push(item(1), cursor(1), 0);
+    expect(drain(sender)).toEqual([]); // the chunk is still open
+    sender.handleFrame({ type: "cancel", reason: "user left" }, 1);
+    expect(drain(sender)).toEqual([{ type: "end", lastSeq: 0, cursor: cursor(1), sessionItems: 1, sessionBytes: 1 }]);
+    expect(events(sender)).toEqual([{ type: "cancelled", reason: "user left" }, { type: "closed" }]);
+    expect(sender.state).toBe("closed");
+    expect(sender.pollTimeout()).toBeUndefined();
+  });
+
+  it("ignores frames that arrive after the session closed", () => {
+    const sender = streaming();
+    sender.handleFrame({ type: "cancel", reason: "bye" }, 1);
+    drain(sender);
+    events(sender);
+    sender.handleFrame({ type: "credit", maxSeq: 1_000, maxBytes: 1 << 30 }, 2);
+    sender.handleFrame({ type: "ack", seq: 99 }, 2);
+    expect(drain(sender)).toEqual([]);
+    expect(events(sender)).toEqual([]);
+  });
+});
+
+describe("StreamSender: gaps", () => {
+  it("puts a gap on the chunk of the next item", () => {
+    const sender = streaming();
+    sender.push(item(1), NO_CURSOR, 0);
+    sender.pushGap(2, "dropped_oldest", 0);
+    expect(sender.demand).toBe(1);
+    sender.push(item(1), NO_CURSOR, 0);
+    expect(drain(sender)).toMatchObject([
+      { type: "chunk", firstSeq: 1, gap: undefined },
+      { type: "chunk", firstSeq: 4, gap: { fromSeq: 2, count: 2, reason: "dropped_oldest" } },
+    ]);
+  });
+
+  it("puts a gap on the first fragment of a large next item", () => {
+    const sender = streaming({ chunk: { maxBytes: 4 } });
+    sender.pushGap(2, "dropped_newest", 0);
+    sender.push(item(10), cursor(3), 0);
+    expect(drain(sender).map((f) => f.type === "chunk" && [f.firstSeq, f.fragment?.offset, f.gap?.count])).toEqual([
+      [3, 0, 2],
+      [3, 4, undefined],
+      [3, 8, undefined],
+    ]);
+  });
+});
+
+describe("StreamSender: timeouts", () => {
+  it("fails with yield_timeout when the source yields nothing for yieldTimeoutMs while there is credit", () => {
+    const sender = streaming({ limits: quiet, yieldTimeoutMs: 2_500 });
+    expect(sender.pollTimeout()).toBe(2_500);
+    sender.push(item(1), NO_CURSOR, 1_000); // the source yielded: the clock restarts
+    sender.handleTimeout(1_005); // flush
+    drain(sender);
+    expect(sender.pollTimeout()).toBe(3_500);
+    sender.handleTimeout(3_499);
+    expect(sender.state).toBe("streaming");
+    sender.handleTimeout(3_500);
+    expect(drain(sender)).toMatchObject([{ type: "error", code: "yield_timeout", retryable: true, message: "source yielded nothing for 2500 ms (yield timeout 2500 ms)" }]);
+    expect(sender.state).toBe("closed");
+  });
+
+  it("does not count time without credit against the source's yield timeout", () => {
+    const sender = streaming({ limits: quiet, yieldTimeoutMs: 2_500 });
+    for (let i = 0; i < 4; i++) sender.push(item(1), NO_CURSOR, 0);
+    expect(sender.pollTimeout()).toBe(100_000); // only the heartbeat is pending
+    sender.handleTimeout(5_000);
+    expect(sender.state).toBe("streaming");
+  });
+
+  it("fails with stall_timeout when the client grants no credit for stallTimeoutMs", () => {
+    const sender = streaming({ limits: quiet, stallTimeoutMs: 1_500 });
+    for (let i = 0; i < 4; i++) sender.push(item(10), NO_CURSOR, 100);
+    expect(sender.pollTimeout()).toBe(1_600);
+    sender.handleTimeout(1_599);
+    expect(drain(sender).map((f) => f.type)).toEqual(["chunk"]);
+    sender.handleTimeout(1_600);
+    expect(drain(sender)).toMatchObject([{ type: "error", code: "stall_timeout", retryable: true, message: "no credit from the client for 1500 ms (stall timeout 1500 ms)" }]);
+    expect(sender.counters.creditStalls).toBe(1);
+  });
+
+  it("stops the stall clock when credit arrives, and counts the time stalled", () => {
+    const sender = streaming({ limits: quiet, stallTimeoutMs: 1_500 });
+    for (let i = 0; i < 4; i++) sender.push(item(10), NO_CURSOR, 100);
+    sender.handleFrame({ type: "credit", maxSeq: 6, maxBytes: 1_020 }, 1_000);
+    expect(sender.pollTimeout()).toBe(100_000);
+    sender.handleTimeout(2_000);
+    expect(sender.state).toBe("streaming");
+    expect(sender.counters.creditStallMs).toBe(900);
+  });
+});
+
+describe("StreamSender: heartbeats", () => {
+  it("pings every interval and reports the RTT from the client's pong", () => {
+    const sender = streaming();
+    expect(sender.pollTimeout()).toBe(1_000);
+    sender.handleTimeout(1_000);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 1, pong: 0 }]);
+    sender.handleFrame({ type: "heartbeat", ping: 0, pong: 1 }, 1_040);
+    expect(events(sender)).toEqual([{ type: "rtt", rttMs: 40 }]);
+    expect(sender.rttMs).toBe(40);
+    expect(sender.counters.heartbeatsSent).toBe(1);
+    expect(sender.counters.heartbeatsReceived).toBe(1);
+  });
+
+  it("answers the client's ping with a pong", () => {
+    const sender = streaming();
+    sender.handleFrame({ type: "heartbeat", ping: 7, pong: 0 }, 10);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 0, pong: 7 }]);
+    expect(events(sender)).toEqual([]);
+  });
+
+  it("sends heartbeats ahead of queued chunks", () => {
+    const sender = streaming();
+    for (let i = 0; i < 4; i++) sender.push(item(10), NO_CURSOR, 0);
+    sender.handleFrame({ type: "heartbeat", ping: 9, pong: 0 }, 500);
+    sender.handleTimeout(1_000);
+    expect(drain(sender).map((f) => f.type === "heartbeat" ? `ping ${f.ping} pong ${f.pong}` : f.type)).toEqual(["ping 0 pong 9", "ping 1 pong 0", "chunk"]);
+  });
+
+  it("fails with heartbeat_timeout after heartbeatTimeoutMs without any frame from the client", () => {
+    const sender = streaming();
+    sender.handleTimeout(1_000);
+    sender.handleTimeout(2_000);
+    sender.handleTimeout(2_999);
+    expect(sender.state).toBe("streaming");
+    sender.handleTimeout(3_000);
+    expect(drain(sender).at(-1)).toMatchObject({ type: "error", code: "heartbeat_timeout", retryable: true });
+  });
+
+  it("lets any client frame postpone the heartbeat timeout", () => {
+    const sender = streaming();
+    sender.handleFrame({ type: "ack", seq: 0 }, 2_500);
+    sender.handleTimeout(3_000);
+    sender.handleTimeout(5_499);
+    expect(sender.state).toBe("streaming");
+    sender.handleTimeout(5_500);
+    expect(sender.state).toBe("closed");
+  });
+});
