@@ -1,3 +1,4 @@
+import { pollAll } from "../test/poll-all.js";
 /**
  * The receiving machine driven by hand (STYLE.md §13): server frames in with
  * an explicit `now`; deliveries, client frames, events and deadlines out.
@@ -27,22 +28,11 @@ const chunk = (firstSeq: number, count: number, extra: Partial<ChunkFrame> = {})
 });
 const errorFrame = (code: ErrorFrame["code"], retryable: boolean, retryAfterMs = 0): ErrorFrame => ({ type: "error", code, message: `${code} from the server`, retryable, retryAfterMs, field: "" });
 
-function drain(r: StreamReceiver): ClientFrame[] {
-  const out: ClientFrame[] = [];
-  for (let f = r.pollTransmit(); f; f = r.pollTransmit()) out.push(f);
-  return out;
-}
-
-function events(r: StreamReceiver): ReceiverEvent[] {
-  const out: ReceiverEvent[] = [];
-  for (let e = r.pollEvent(); e; e = r.pollEvent()) out.push(e);
-  return out;
-}
+const drain = (r: StreamReceiver): ClientFrame[] => pollAll(() => r.pollTransmit());
+const events = (r: StreamReceiver): ReceiverEvent[] => pollAll(() => r.pollEvent());
 
 function readAll(r: StreamReceiver, now: number): Delivery[] {
-  const out: Delivery[] = [];
-  for (let d = r.read(now); d; d = r.read(now)) out.push(d);
-  return out;
+  return pollAll(() => r.read(now));
 }
 
 /** What the app saw, compactly: item seqs, gaps as "gap a+n", end, error codes. */

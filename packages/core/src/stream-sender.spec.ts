@@ -1,3 +1,4 @@
+import { pollAll } from "../test/poll-all.js";
 /**
  * The sending machine driven by hand (STYLE.md §13): frames in with an
  * explicit `now`, frames, events and deadlines out. No clock, no sockets.
@@ -32,17 +33,8 @@ const item = (size: number) => new Uint8Array(size);
 const cursor = (n: number) => Uint8Array.of(n);
 const NO_CURSOR = new Uint8Array(0);
 
-function drain(sender: StreamSender): ServerFrame[] {
-  const out: ServerFrame[] = [];
-  for (let f = sender.pollTransmit(); f; f = sender.pollTransmit()) out.push(f);
-  return out;
-}
-
-function events(sender: StreamSender): SenderEvent[] {
-  const out: SenderEvent[] = [];
-  for (let e = sender.pollEvent(); e; e = sender.pollEvent()) out.push(e);
-  return out;
-}
+const drain = (sender: StreamSender): ServerFrame[] => pollAll(() => sender.pollTransmit());
+const events = (sender: StreamSender): SenderEvent[] => pollAll(() => sender.pollEvent());
 
 /** A sender past Open and accept(), with Opened and the open event drained. */
 function streaming(options: StreamSenderOptions = {}, openFrame: OpenFrame = open()): StreamSender {
