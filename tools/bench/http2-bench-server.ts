@@ -2,7 +2,7 @@
  * The server side of http2-bench.ts, in its own process so that client and
  * server each get a core. Prints one JSON line: { sluice, naive, raw } URLs.
  *
- * - sluice: a SluiceServer (listenHttp2 defaults: no compression, 1 MiB/16 MiB
+ * - sluice: a SluiceServer (listen defaults: no compression, 1 MiB/16 MiB
  *   HTTP/2 windows); stream "items" with params { count, size }, and an idle
  *   topic "idle" for the per-subscription heap figure; "heap" reports heapUsed.
  * - naive: connect-node's connectNodeAdapter with default options but no
@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SubscribeHalfDuplexResponseSchema, SubscribeService } from "@sluice/protocol";
-import { SluiceServer, Topic, listenHttp2 } from "@sluice/server";
+import { SluiceServer, Topic, listen } from "@sluice/server";
 
 const idle = new Topic("idle");
 
@@ -25,6 +25,7 @@ function payload(size: number): Uint8Array {
   return new TextEncoder().encode(text.slice(0, size));
 }
 const sluice = new SluiceServer({
+  ...(process.env.BENCH_DEBUG ? { onSessionEnd: (o: { stream: string; counters: object }) => o.stream === "items" && console.error(JSON.stringify(o.counters)) } : {}),
   streams: {
     items: {
       params: (p) => ({ count: Number(p.count), size: Number(p.size) }),
@@ -50,9 +51,9 @@ const sluice = new SluiceServer({
     },
   },
 });
-const sluiceServer = await listenHttp2(sluice);
+const sluiceServer = await listen(sluice, { protocols: (process.env.BENCH_PROTOCOLS as "h2c" | undefined) ?? "h2c" });
 // The same server with gzip accepted, to measure what compression costs.
-const sluiceGzipServer = await listenHttp2(sluice, { compression: true });
+const sluiceGzipServer = await listen(sluice, { compression: true, protocols: "h2c" });
 
 const naiveServer = http2.createServer(
   connectNodeAdapter({

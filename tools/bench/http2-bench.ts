@@ -16,14 +16,18 @@ import { bytes, createSluiceClient } from "@sluice/client-node";
 import { SubscribeService } from "@sluice/protocol";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const CASES = [
+const ALL_CASES = [
   { size: 64, count: 300_000 },
   { size: 1024, count: 100_000 },
   { size: 16 * 1024, count: 10_000 },
 ];
+// BENCH_SIZES=16384 runs one case; BENCH_PEERS=sluice,raw skips the others (profiling).
+const SIZES = process.env.BENCH_SIZES?.split(",").map(Number);
+const CASES = SIZES ? ALL_CASES.filter((c) => SIZES.includes(c.size)) : ALL_CASES;
+const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,gzip,naive,raw,heap").split(","));
 
 const script = fileURLToPath(new URL("./http2-bench-server.ts", import.meta.url));
-const child = spawn(process.execPath, ["--expose-gc", ...process.execArgv, script], { stdio: ["ignore", "pipe", "inherit"] });
+const child = spawn(process.execPath, ["--expose-gc", ...(process.env.BENCH_SERVER_ARGS?.split(" ") ?? []), ...process.execArgv, script], { stdio: ["ignore", "pipe", "inherit"] });
 const [line] = (await once(child.stdout!, "data")) as [Buffer];
 const urls = JSON.parse(line.toString()) as { sluice: string; sluiceGzip: string; naive: string; raw: string };
 
@@ -76,10 +80,10 @@ for (const { size, count } of CASES) {
   const times: Record<string, number[]> = { sluice: [], gzip: [], naive: [], raw: [] };
   for (let run = 0; run < RUNS; run++) {
     // Interleave peers so machine noise hits all of them alike.
-    times.sluice!.push(await sluiceRun(size, count));
-    times.gzip!.push(await sluiceRun(size, count, urls.sluiceGzip));
-    times.naive!.push(await naiveRun(size, count));
-    times.raw!.push(await rawRun(size, count));
+    if (PEERS.has("sluice")) times.sluice!.push(await sluiceRun(size, count));
+    if (PEERS.has("gzip")) times.gzip!.push(await sluiceRun(size, count, urls.sluiceGzip));
+    if (PEERS.has("naive")) times.naive!.push(await naiveRun(size, count));
+    if (PEERS.has("raw")) times.raw!.push(await rawRun(size, count));
     process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);
   }
   const rate = (ms: number) => (count / ms) * 1000;
@@ -102,7 +106,7 @@ for (const { size, count } of CASES) {
 console.table(rows);
 
 // Heap per idle subscription: 10 000 streams open on an idle topic.
-{
+if (PEERS.has("heap")) {
   const client = createSluiceClient({ baseUrl: urls.sluice });
   const heap = async () => {
     for await (const e of client.subscribe<{ heapUsed: number }>("heap")) if (e.kind === "item") return e.value.heapUsed;

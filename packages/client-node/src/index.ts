@@ -18,9 +18,19 @@ export interface NodeClientOptions {
    */
   readonly streamWindowBytes?: number;
   readonly connectionWindowBytes?: number;
+  /**
+   * "2" (default): HTTP/2, full duplex. "1.1": HTTP/1.1 (a server behind a
+   * proxy or framework without HTTP/2, e.g. Express), which cannot stream
+   * requests, so sessions run half duplex (SubscribeHalfDuplex + Control).
+   */
+  readonly httpVersion?: "1.1" | "2";
 }
 
 export function createSluiceClient(options: NodeClientOptions): SluiceClient & { close(): void } {
+  if (options.httpVersion === "1.1") {
+    const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true });
+    return { ...createClient({ transport, transportName: "http1.1", mode: "half-duplex" }), close: () => undefined };
+  }
   const streamWindow = options.streamWindowBytes ?? 1024 * 1024;
   const connectionWindow = options.connectionWindowBytes ?? 16 * 1024 * 1024;
   const sessionManager = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow } });

@@ -5,12 +5,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { clientFrameToWire, serverFrameFromWire, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
 import { FrameQueue, type SessionOutcome } from "@sluice/driver";
-import { SluiceServer, Topic, fromIterable, listenHttp2, type Listening } from "@sluice/server";
+import { SluiceServer, Topic, fromIterable, listen, type Listening } from "@sluice/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient, bytes } from "../src/index.js";
 
@@ -28,7 +28,7 @@ const sluice = new SluiceServer({
 });
 let server: Listening;
 beforeAll(async () => {
-  server = await listenHttp2(sluice);
+  server = await listen(sluice);
 });
 afterAll(async () => {
   await server.close();
@@ -90,6 +90,68 @@ describe("hostile and broken clients", () => {
     expect(elapsed).toBeLessThan(1_000 + 500);
     expect(elapsed).toBeGreaterThanOrEqual(900);
     raw.close();
+  });
+});
+
+describe("half-duplex Control calls", () => {
+  /** A half-duplex session opened by hand, plus a Control client on HTTP/1.1. */
+  async function halfDuplexSession(stream: string) {
+    const transport = createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" });
+    const client = createClient(SubscribeService, transport);
+    const abort = new AbortController();
+    const wireOpen = clientFrameToWire(open(stream, 10)).kind.value as never;
+    const frames: ServerFrame[] = [];
+    const done = (async () => {
+      for await (const r of client.subscribeHalfDuplex({ open: wireOpen }, { signal: abort.signal })) frames.push(serverFrameFromWire(r.frame!));
+    })().catch((error: unknown) => error);
+    await until(() => frames.some((f) => f.type === "chunk"));
+    const opened = frames[0]!;
+    if (opened.type !== "opened") throw new Error("no Opened first");
+    return { client, opened, frames, done, abort };
+  }
+  const control = (frames: ClientFrame[], id: string, secret: Uint8Array) => ({ sessionId: id, sessionSecret: secret, frames: frames.map(clientFrameToWire) });
+
+  it("applies credit sent with the session secret, and refuses wrong or unknown secrets with permission_denied without touching the session", async () => {
+    const { client, opened, frames, abort } = await halfDuplexSession("numbers");
+    const items = () => frames.reduce((n, f) => n + (f.type === "chunk" ? f.items.length : 0), 0);
+    await until(() => items() === 10);
+    const wrong = new Uint8Array(opened.sessionSecret);
+    wrong[0]! ^= 1;
+    for (const [id, secret] of [
+      [opened.sessionId, wrong],
+      [opened.sessionId, new Uint8Array(0)],
+      ["no-such-session", opened.sessionSecret],
+    ] as const) {
+      const error = await client.control(control([{ type: "cancel", reason: "hijack" }], id, secret)).then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(error?.code).toBe(Code.PermissionDenied);
+      expect(error?.rawMessage).toBe("no session with this id and secret");
+    }
+    // The session is untouched: still streaming, and the owner's credit works.
+    expect(frames.some((f) => f.type === "end" || f.type === "error")).toBe(false);
+    await client.control(control([{ type: "credit", maxSeq: 20, maxBytes: 1 << 20 }], opened.sessionId, opened.sessionSecret));
+    await until(() => items() === 20);
+    abort.abort();
+  });
+
+  it("ends the session with protocol_violation when Control carries an Open", async () => {
+    const { client, opened, frames, done } = await halfDuplexSession("numbers");
+    await client.control(control([open("numbers")], opened.sessionId, opened.sessionSecret));
+    await done;
+    const last = frames.at(-1);
+    expect(last?.type).toBe("error");
+    if (last?.type === "error") expect(last.code).toBe("protocol_violation");
+    // Ended sessions answer like unknown ones.
+    const error = await client.control(control([{ type: "cancel", reason: "late" }], opened.sessionId, opened.sessionSecret)).then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(error?.code).toBe(Code.PermissionDenied);
+  });
+
+  it("rejects an oversized Control call with resource_exhausted naming the field", async () => {
+    const { client, opened, abort } = await halfDuplexSession("numbers");
+    const many = Array.from({ length: 300 }, (): ClientFrame => ({ type: "heartbeat", ping: 1, pong: 0 }));
+    const error = await client.control(control(many, opened.sessionId, opened.sessionSecret)).then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(error?.code).toBe(Code.ResourceExhausted);
+    expect(error?.rawMessage).toMatch(/^frames: 300 frames in one Control call/);
+    abort.abort();
   });
 });
 

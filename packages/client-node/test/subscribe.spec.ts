@@ -1,9 +1,13 @@
 /**
- * The Node client against a real Sluice server over HTTP/2 on 127.0.0.1.
+ * The Node client against a real Sluice server on 127.0.0.1, the same suite
+ * over every transport: HTTP/2 (full duplex) and HTTP/1.1 (half duplex:
+ * SubscribeHalfDuplex + Control), both on the one port `listen` opens.
  */
-import { SluiceServer, Topic, fromIterable, invalidParam, listenHttp2, type Listening } from "@sluice/server";
+import { SluiceServer, Topic, fromIterable, invalidParam, listen, type Listening } from "@sluice/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSluiceClient, SluiceError, bytes } from "../src/index.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CancelSchema } from "@sluice/protocol";
+import { createSluiceClient, SluiceError, bytes, protobuf } from "../src/index.js";
 
 const encoder = new TextEncoder();
 let pulled = 0;
@@ -57,20 +61,32 @@ const sluice = new SluiceServer({
       },
     },
     ticks: { topic },
+    messages: {
+      contentType: "application/x-protobuf",
+      source: fromIterable(() => Array.from({ length: 1_000 }, (_, i) => toBinary(CancelSchema, create(CancelSchema, { reason: `message ${i + 1}` })))),
+    },
   },
 });
 let server: Listening;
 
 beforeAll(async () => {
-  server = await listenHttp2(sluice);
+  server = await listen(sluice);
 });
 afterAll(async () => {
   await server.close();
 });
 
-describe("subscribe over HTTP/2", () => {
+const TRANSPORTS = [
+  { name: "HTTP/2, full duplex", httpVersion: "2" as const, concurrent: 1_000 },
+  // HTTP/1.1 has one call per connection: 1 000 sessions would be 1 000 sockets.
+  { name: "HTTP/1.1, half duplex", httpVersion: "1.1" as const, concurrent: 100 },
+];
+
+describe.each(TRANSPORTS)("subscribe over $name", ({ httpVersion, concurrent }) => {
+  const newClient = () => createSluiceClient({ baseUrl: server.url, httpVersion });
+
   it("delivers 1 000 000 small items complete and in order", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     let expected = 1;
     const decoder = new TextDecoder();
     for await (const event of client.subscribe("numbers", { params: { count: 1_000_000 }, codec: bytes() })) {
@@ -82,12 +98,21 @@ describe("subscribe over HTTP/2", () => {
     client.close();
   }, 120_000);
 
+  it("decodes protobuf items with the message schema's codec", async () => {
+    const client = newClient();
+    const reasons: string[] = [];
+    for await (const event of client.subscribe("messages", { codec: protobuf(CancelSchema) })) if (event.kind === "item") reasons.push(event.value.reason);
+    expect(reasons).toEqual(Array.from({ length: 1_000 }, (_, i) => `message ${i + 1}`));
+    client.close();
+  });
+
   it("never pulls the source more than the window ahead of a slow consumer", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     const window = { items: 100, bytes: 1 << 20 };
     let consumed = 0;
     let maxAhead = 0;
-    for await (const event of client.subscribe("counted", { window })) {
+    const stream = client.subscribe("counted", { window });
+    for await (const event of stream) {
       if (event.kind !== "item") continue;
       consumed++;
       await new Promise((r) => setTimeout(r, 1));
@@ -98,11 +123,15 @@ describe("subscribe over HTTP/2", () => {
     }
     expect(maxAhead).toBeLessThanOrEqual(window.items + 2);
     expect(maxAhead).toBeGreaterThan(window.items / 2);
+    // The stats tell the app it is the bottleneck: the window filled and the server waited.
+    expect(stream.stats.creditStalls).toBeGreaterThan(0);
+    expect(stream.stats.creditStallMs).toBeGreaterThan(100);
+    expect(stream.stats.transport).toBe(httpVersion === "2" ? "http2" : "http1.1");
     client.close();
   });
 
   it("resumes after the server drops the connection, each item exactly once", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     const seen: number[] = [];
     const stream = client.subscribe<number>("numbers", { params: { count: 50_000 }, window: { items: 500, bytes: 64 * 1024 }, backoff: { initialMs: 10, maxMs: 50 } });
     for await (const event of stream) {
@@ -117,7 +146,7 @@ describe("subscribe over HTTP/2", () => {
   });
 
   it("runs the source's finally within 100 ms of a cancel", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     finallyAt = 0;
     const stream = client.subscribe("endless", { window: { items: 50, bytes: 1 << 16 } });
     let n = 0;
@@ -134,7 +163,7 @@ describe("subscribe over HTTP/2", () => {
   });
 
   it("fails with stream_not_found for an unknown stream, naming it", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     const error = await drain(client.subscribe("books"));
     expect(error).toBeInstanceOf(SluiceError);
     expect(error?.code).toBe("stream_not_found");
@@ -144,7 +173,7 @@ describe("subscribe over HTTP/2", () => {
   });
 
   it("fails with invalid_argument naming the bad parameter", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     const error = await drain(client.subscribe("numbers", { params: { count: "many" } }));
     expect(error?.code).toBe("invalid_argument");
     expect(error?.field).toBe("params.count");
@@ -153,7 +182,7 @@ describe("subscribe over HTTP/2", () => {
   });
 
   it("reports a throwing source as source_failed after the items before it", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     const stream = client.subscribe("broken", { backoff: { maxAttempts: 1, initialMs: 1 } });
     const values: unknown[] = [];
     let error: SluiceError | undefined;
@@ -168,10 +197,10 @@ describe("subscribe over HTTP/2", () => {
     client.close();
   });
 
-  it("serves 1 000 concurrent subscriptions over one HTTP/2 connection", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+  it(`serves ${concurrent} concurrent subscriptions${httpVersion === "2" ? " over one HTTP/2 connection" : ""}`, async () => {
+    const client = newClient();
     const counts = await Promise.all(
-      Array.from({ length: 1_000 }, async () => {
+      Array.from({ length: concurrent }, async () => {
         let n = 0;
         for await (const event of client.subscribe("numbers", { params: { count: 200 }, window: { items: 64, bytes: 8192 } })) if (event.kind === "item") n++;
         return n;
@@ -182,7 +211,7 @@ describe("subscribe over HTTP/2", () => {
   }, 120_000);
 
   it("keeps serving other streams after errors", async () => {
-    const client = createSluiceClient({ baseUrl: server.url });
+    const client = newClient();
     let n = 0;
     for await (const event of client.subscribe("numbers", { params: { count: 10 } })) if (event.kind === "item") n++;
     expect(n).toBe(10);

@@ -6,13 +6,19 @@ import type { JsonObject, Window } from "@sluice/core";
 import { Subscription, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
-import { openSubscribeCall } from "./connect-pipe.js";
+import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
 
 export interface SluiceClientOptions {
   /** A Connect transport able to run bidi streams (connect-node HTTP/2, or transport-ws). */
   readonly transport: Transport;
   /** Name for stats ("http2", "websocket"). */
   readonly transportName?: string;
+  /**
+   * "duplex" (default): one bidi Subscribe call per session; needs HTTP/2 or
+   * transport-ws. "half-duplex": server-streaming SubscribeHalfDuplex plus
+   * unary Control calls, for HTTP/1.1 and fetch-based transports.
+   */
+  readonly mode?: "duplex" | "half-duplex";
 }
 
 export interface SubscribeOptions<T> {
@@ -44,6 +50,7 @@ export interface SluiceClient {
 
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
   const client = createClient(SubscribeService, options.transport);
+  const halfDuplex = options.mode === "half-duplex";
   return {
     subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
       const codec = subscribeOptions.codec ?? (json() as ItemCodec<T>);
@@ -59,7 +66,7 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
         autoAck: subscribeOptions.autoAck ?? true,
         clientInfo: "sluice-client/0.1",
         transportName: options.transportName ?? "connect",
-        connect: async (signal) => openSubscribeCall(client, signal),
+        connect: async (signal) => (halfDuplex ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal)),
       });
     },
   };

@@ -138,6 +138,11 @@ export class ReceiveWindow {
     return this.#receivedBytes - this.#consumedBytes;
   }
 
+  /** The sender has used all granted credit: it must wait for this receiver's next grant. */
+  get exhausted(): boolean {
+    return this.#receivedSeq >= this.#grantedSeq || this.#receivedBytes >= this.#grantedBytes;
+  }
+
   /**
    * Accounts for the start of item `seq` of `size` bytes. Throws a
    * credit_violation (blame: remote) if the sender had no credit for it.

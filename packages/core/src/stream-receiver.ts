@@ -113,6 +113,11 @@ export class StreamReceiver {
     return this.#session?.bufferedBytes ?? 0;
   }
 
+  /** The server has used all the credit granted in this session (the app is the bottleneck). */
+  get windowFull(): boolean {
+    return this.#state === "streaming" && (this.#session?.exhausted ?? false);
+  }
+
   /** True once end or a terminal error is queued (or delivered). */
   get finished(): boolean {
     return this.#finished;

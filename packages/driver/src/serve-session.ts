@@ -6,7 +6,7 @@
  * sender's deadlines, and stops the source (its return()/finally) on cancel,
  * error or disconnect.
  */
-import { EMPTY_BYTES, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamSenderOptions, type Window } from "@sluice/core";
+import { EMPTY_BYTES, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
 import { DeadlineTimer, systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { WakeSignal } from "./wake-signal.js";
@@ -43,6 +43,8 @@ export interface SessionOutcome {
   readonly stream: string;
   readonly items: number;
   readonly bytes: number;
+  /** The sender's counters (credit stalls, heartbeats, resumes, ...). */
+  readonly counters: Readonly<StreamCounters>;
   readonly error?: SluiceError;
   readonly cancelled: boolean;
   /** The client went away without End or Error. */
@@ -179,6 +181,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     stream,
     items: sender.counters.itemsSent,
     bytes: sender.counters.bytesSent,
+    counters: sender.counters,
     ...(error ? { error } : {}),
     cancelled,
     disconnected: inboundDone && sender.state !== "closed" ? true : inboundError !== undefined,

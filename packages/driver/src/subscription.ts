@@ -73,6 +73,10 @@ export interface SubscriptionStats {
   rttMs: number | undefined;
   /** Times the app had nothing to read while the stream was open (waiting on the network). */
   waits: number;
+  /** Times the receive window filled up, so the server had to stop (the app was the bottleneck). */
+  creditStalls: number;
+  /** Total time the window was full, in ms. */
+  creditStallMs: number;
   lastError: string | undefined;
   transport: string;
 }
@@ -92,6 +96,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #terminal: SluiceError | undefined;
   #runnerDone = false;
   #pendingAck = 0;
+  #stalledSince: number | undefined;
   readonly #autoAck: boolean;
   readonly #timer: DeadlineTimer;
 
@@ -112,7 +117,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       ...(options.maxItemBytes ? { maxItemBytes: options.maxItemBytes } : {}),
       clientInfo: options.clientInfo ?? "sluice-driver",
     });
-    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, lastError: undefined, transport: options.transportName ?? "custom" };
+    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: options.transportName ?? "custom" };
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.cancel("aborted");
@@ -182,6 +187,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       return undefined;
     }
     if (this.#receiver.hasTransmit) this.#wakeRunner.notify(); // a credit or ack to send
+    if (this.#stalledSince !== undefined) this.#trackStall();
     switch (delivery.kind) {
       case "item": {
         this.stats.items++;
@@ -201,6 +207,18 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       case "error":
         this.#stop(true);
         return Promise.reject(delivery.error);
+    }
+  }
+
+  /** Credit-stall bookkeeping: starts when the window fills, ends at the next grant. */
+  #trackStall(): void {
+    const full = this.#receiver.windowFull;
+    if (full && this.#stalledSince === undefined) {
+      this.#stalledSince = this.#clock.now();
+      this.stats.creditStalls++;
+    } else if (!full && this.#stalledSince !== undefined) {
+      this.stats.creditStallMs += this.#clock.now() - this.#stalledSince;
+      this.#stalledSince = undefined;
     }
   }
 
@@ -244,6 +262,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
               for await (const frame of current.inbound) {
                 if (pipe !== current) return;
                 receiver.handleFrame(frame, clock.now());
+                this.#trackStall();
                 this.#wakeRunner.notify();
                 this.#wakeApp.notify();
               }

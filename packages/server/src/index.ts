@@ -1,8 +1,8 @@
 /**
  * @sluice/server: Sluice streams as Connect routes.
  */
-export { SluiceServer, invalidParam, type SluiceServerOptions, type StreamDefinition } from "./sluice-server.js";
+export { SluiceServer, SERVER_CHUNK_DEFAULTS, invalidParam, toConnectError, type SluiceServerOptions, type StreamDefinition } from "./sluice-server.js";
 export { fromIterable, jsonEncoder, indexCursor, readIndexCursor, type Source, type SourceItem, type SourceOpenContext, type ItemEncoder } from "./source.js";
 export { fromJsonLines, type JsonLinesOptions } from "./json-lines-source.js";
 export { Topic, type TopicOptions, type TopicOverflowPolicy, type TopicStats } from "./topic.js";
-export { listenHttp2, type ListenOptions, type Listening } from "./listen.js";
+export { listen, type ListenOptions, type Listening } from "./listen.js";

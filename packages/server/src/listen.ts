@@ -1,13 +1,22 @@
 /**
- * Serves a SluiceServer over HTTP/2 cleartext (h2c) with connect-node, with
- * the settings this project measured as right for streaming:
+ * Serves a SluiceServer on one port, HTTP/2 cleartext (h2c) and HTTP/1.1
+ * side by side, with connect-node and the settings this project measured as
+ * right for streaming:
  * - no response compression: connect-node gzips every message >= 1 KiB by
  *   default, which cut streaming throughput six- to ninefold here; chunks of
  *   already-compact items gain little. Pass `compression: true` to accept gzip.
  * - HTTP/2 windows of 1 MiB per stream and 16 MiB per connection instead of
  *   64 KiB, which doubled raw http2 throughput on this machine.
+ *
+ * Each connection is routed by its first bytes: the HTTP/2 connection
+ * preface ("PRI * HTTP/2.0") goes to the http2 server, anything else to the
+ * http/1.1 server (which serves half-duplex sessions: SubscribeHalfDuplex +
+ * Control). Node's http2 server cannot do both on a cleartext port itself.
  */
+import http from "node:http";
 import http2 from "node:http2";
+import net from "node:net";
+import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { SluiceServer } from "./sluice-server.js";
@@ -19,46 +28,110 @@ export interface ListenOptions {
   readonly compression?: boolean;
   readonly streamWindowBytes?: number;
   readonly connectionWindowBytes?: number;
+  /**
+   * "h2c+http1" (default): both on one port, routed by the connection's first
+   * bytes; HTTP/2 connections then pass through a JS stream (nghttp2 cannot
+   * be handed bytes already read), which cost ~25 % of 16 KiB-item throughput
+   * in BENCHMARKS.md. "h2c": HTTP/2 only, natively.
+   */
+  readonly protocols?: "h2c+http1" | "h2c";
 }
 
 export interface Listening {
   readonly url: string;
   readonly port: number;
-  readonly server: http2.Http2Server;
-  /** Destroys every open HTTP/2 session (as a crash or network cut would). */
+  readonly http2Server: http2.Http2Server;
+  readonly http1Server: http.Server;
+  /** Destroys every open connection (as a crash or network cut would). */
   dropConnections(): void;
   close(): Promise<void>;
 }
 
-export async function listenHttp2(sluice: SluiceServer, options: ListenOptions = {}): Promise<Listening> {
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0");
+
+/** A duplex over `socket` that first yields `first` (bytes already read). */
+function replaying(socket: net.Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    // Backpressure is the socket's: done at once unless its buffer is full.
+    write(chunk: Buffer, _encoding, callback) {
+      if (socket.write(chunk)) callback();
+      else socket.once("drain", () => callback());
+    },
+    writev(chunks, callback) {
+      socket.cork();
+      let flowing = true;
+      for (const { chunk } of chunks) flowing = socket.write(chunk as Buffer);
+      socket.uncork();
+      if (flowing) callback();
+      else socket.once("drain", () => callback());
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(error, callback) {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  duplex.push(first);
+  socket.on("data", (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => duplex.push(null));
+  socket.on("error", (error) => duplex.destroy(error));
+  socket.on("close", () => duplex.destroy());
+  return duplex;
+}
+
+export async function listen(sluice: SluiceServer, options: ListenOptions = {}): Promise<Listening> {
   const handler = connectNodeAdapter({
     routes: sluice.routes,
     acceptCompression: options.compression ? [compressionGzip] : [],
     // Client frames are small; anything above the frame limit is hostile.
     readMaxBytes: sluice.limits.maxFrameBytes,
   });
-  const server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024 } }, handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
-    session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024);
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024 } }, handler);
+  http2Server.on("session", (session) => session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024));
+  const http1Server = http.createServer(handler);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    if (options.protocols === "h2c") return void http2Server.emit("connection", socket);
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      const isHttp2 = first.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)));
+      if (isHttp2) {
+        // nghttp2 reads a net.Socket's handle natively and would never see
+        // bytes already read into JS, so hand it a stream that replays them.
+        http2Server.emit("connection", replaying(socket, first));
+      } else {
+        socket.unshift(first);
+        http1Server.emit("connection", socket);
+      }
+      socket.resume();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const dropConnections = () => {
+    for (const socket of sockets) socket.destroy();
+  };
   return {
     url: `http://${options.host ?? "127.0.0.1"}:${port}`,
     port,
-    server,
-    dropConnections() {
-      for (const session of sessions) session.destroy();
-    },
+    http2Server,
+    http1Server,
+    dropConnections,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const session of sessions) session.destroy();
+        dropConnections();
         server.close(() => resolve());
       }),
   };

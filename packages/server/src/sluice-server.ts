@@ -5,10 +5,23 @@
  * (connectNodeAdapter on http/http2, connect-fastify, connect-express).
  */
 import { create } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame } from "@sluice/core";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { DEFAULT_LIMITS, ERROR_CODE_INFO, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SourceYield } from "@sluice/driver";
-import { clientFrameFromWire, serverFrameToWire, SubscribeResponseSchema, SubscribeService, type SubscribeRequest, type SubscribeResponse } from "@sluice/protocol";
+import {
+  clientFrameFromWire,
+  ControlResponseSchema,
+  serverFrameToWire,
+  SubscribeHalfDuplexResponseSchema,
+  SubscribeResponseSchema,
+  SubscribeService,
+  type ControlRequest,
+  type ControlResponse,
+  type SubscribeHalfDuplexRequest,
+  type SubscribeHalfDuplexResponse,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from "@sluice/protocol";
 import type { Source, SourceItem } from "./source.js";
 import type { Topic } from "./topic.js";
 
@@ -31,6 +44,14 @@ export interface SluiceServerOptions {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly streams: Record<string, StreamDefinition<any>>;
   readonly limits?: Partial<Limits>;
+  /**
+   * Chunking for every stream (a stream's own `chunk` wins). Default: 128 KiB
+   * chunks, because each Connect message costs a fixed amount in connect-node
+   * (an async-generator hop and a write that waits for the stream) and 128 KiB
+   * chunks lifted 64 B items ~1.5x over 32 KiB in BENCHMARKS.md. Chunks still
+   * close at the flush deadline, so live streams keep their latency.
+   */
+  readonly chunk?: Partial<ChunkOptions>;
   /** Called when a session ends (metrics, logs). */
   readonly onSessionEnd?: (outcome: SessionOutcome) => void;
 }
@@ -40,13 +61,45 @@ export function invalidParam(field: string, message: string): SluiceError {
   return new SluiceError("invalid_argument", `params.${field}: ${message}`, { field: `params.${field}`, blame: "remote" });
 }
 
+/** Default server chunking (see SluiceServerOptions.chunk). */
+export const SERVER_CHUNK_DEFAULTS: Partial<ChunkOptions> = { maxBytes: 128 * 1024, maxItems: 8192 };
+
+/** Client frames one Control call may carry, and half-duplex frames waiting for the session. */
+const MAX_CONTROL_FRAMES = 256;
+const MAX_QUEUED_CONTROL_FRAMES = 1_024;
+
 let sessionCounter = 0;
+
+interface HalfDuplexSession {
+  readonly secret: Uint8Array;
+  readonly inbound: FrameQueue<ClientFrame>;
+}
+
+/** A SluiceError as the ConnectError a unary call fails with. */
+export function toConnectError(error: SluiceError): ConnectError {
+  const code = CONNECT_CODES[ERROR_CODE_INFO[error.code].connectCode];
+  return new ConnectError(error.message, code, undefined, undefined, error);
+}
+
+const CONNECT_CODES: Record<string, Code> = Object.fromEntries(
+  Object.entries(Code)
+    .filter(([name, value]) => typeof value === "number" && Number.isNaN(Number(name)))
+    .map(([name, value]) => [name.replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase()), value as Code]),
+);
+
+/** Compares secrets in time independent of where they differ. */
+function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.byteLength ^ b.byteLength;
+  for (let i = 0; i < b.byteLength; i++) diff |= (a[i] ?? 0) ^ b[i]!;
+  return diff === 0;
+}
 
 export class SluiceServer {
   readonly limits: Limits;
   readonly #options: SluiceServerOptions;
   readonly #draining = new AbortController();
   readonly #active = new Set<Promise<SessionOutcome>>();
+  readonly #halfDuplex = new Map<string, HalfDuplexSession>();
 
   constructor(options: SluiceServerOptions) {
     this.#options = options;
@@ -62,6 +115,8 @@ export class SluiceServer {
   routes = (router: ConnectRouter): void => {
     router.service(SubscribeService, {
       subscribe: (requests, context) => this.#subscribe(requests, context),
+      subscribeHalfDuplex: (request, context) => this.#subscribeHalfDuplex(request, context),
+      control: (request) => this.#control(request),
     });
   };
 
@@ -72,11 +127,69 @@ export class SluiceServer {
   }
 
   async *#subscribe(requests: AsyncIterable<SubscribeRequest>, context: HandlerContext): AsyncIterable<SubscribeResponse> {
+    for await (const frame of this.#serve(decodeRequests(requests), newSessionKeys(), context)) yield create(SubscribeResponseSchema, { frame });
+  }
+
+  /**
+   * Half duplex (PROTOCOL.md §3.3): the Open arrives as the request, later
+   * client frames through Control calls that prove the session secret.
+   * Nothing else outlives the session: a client that stops sending
+   * heartbeats through Control is cut off by the heartbeat timeout.
+   */
+  async *#subscribeHalfDuplex(request: SubscribeHalfDuplexRequest, context: HandlerContext): AsyncIterable<SubscribeHalfDuplexResponse> {
+    if (!request.open) throw toConnectError(new SluiceError("invalid_argument", "open: required", { field: "open", blame: "remote" }));
+    const inbound = new FrameQueue<ClientFrame>(MAX_QUEUED_CONTROL_FRAMES);
+    let open: ClientFrame;
+    try {
+      open = clientFrameFromWire({ kind: { case: "open", value: request.open } } as Parameters<typeof clientFrameFromWire>[0]);
+    } catch (error) {
+      throw error instanceof SluiceError ? toConnectError(error) : error;
+    }
+    void inbound.push(open);
+    const keys = newSessionKeys();
+    this.#halfDuplex.set(keys.sessionId, { secret: keys.sessionSecret, inbound });
+    try {
+      for await (const frame of this.#serve(inbound, keys, context)) yield create(SubscribeHalfDuplexResponseSchema, { frame });
+    } finally {
+      this.#halfDuplex.delete(keys.sessionId);
+      inbound.close();
+    }
+  }
+
+  #control(request: ControlRequest): ControlResponse {
+    const session = this.#halfDuplex.get(request.sessionId);
+    // Unknown, ended and wrong secret look the same, so ids cannot be probed.
+    if (!session || !sameSecret(request.sessionSecret, session.secret)) {
+      throw new ConnectError("no session with this id and secret", Code.PermissionDenied);
+    }
+    if (request.frames.length > MAX_CONTROL_FRAMES) {
+      throw toConnectError(new SluiceError("limit_exceeded", `frames: ${request.frames.length} frames in one Control call, over the limit ${MAX_CONTROL_FRAMES}`, { field: "frames", blame: "remote" }));
+    }
+    if (session.inbound.size + request.frames.length > MAX_QUEUED_CONTROL_FRAMES) {
+      throw toConnectError(new SluiceError("limit_exceeded", `frames: more than ${MAX_QUEUED_CONTROL_FRAMES} control frames queued for the session`, { field: "frames", blame: "remote" }));
+    }
+    const frames: ClientFrame[] = [];
+    for (const [i, wire] of request.frames.entries()) {
+      try {
+        frames.push(clientFrameFromWire(wire));
+      } catch (error) {
+        if (error instanceof SluiceError) throw toConnectError(new SluiceError(error.code, `frames[${i}]: ${error.message}`, { field: `frames[${i}]`, blame: "remote" }));
+        throw error;
+      }
+    }
+    // Applied in order, as if they had come on a full-duplex stream; a frame
+    // that breaks a rule (an Open, a credit violation) ends the session with
+    // an Error frame on the response stream.
+    for (const frame of frames) void session.inbound.push(frame);
+    return create(ControlResponseSchema);
+  }
+
+  /** Runs one session over any inbound frame source; yields wire server frames. */
+  async *#serve(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: HandlerContext): AsyncIterable<ReturnType<typeof serverFrameToWire>> {
     const outbound = new FrameQueue<ServerFrame>(32);
-    const inbound = decodeRequests(requests);
     const session = serveSession({
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
-      resolve: (open, _window, signal) => this.#resolve(open, signal),
+      resolve: (open, _window, signal) => this.#resolve(open, keys, signal),
       sender: { limits: this.limits },
       signal: AbortSignal.any([this.#draining.signal, context.signal]),
     });
@@ -86,23 +199,23 @@ export class SluiceServer {
       this.#options.onSessionEnd?.(outcome);
     });
     try {
-      for await (const frame of outbound) yield create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) });
+      for await (const frame of outbound) yield serverFrameToWire(frame);
     } finally {
       outbound.close();
     }
     await session;
   }
 
-  async #resolve(open: OpenFrame, signal: AbortSignal): Promise<ResolvedStream> {
+  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal): Promise<ResolvedStream> {
     const definition = this.#options.streams[open.stream];
     if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
     const params = definition.params ? definition.params(open.params) : open.params;
-    const sessionId = `${Date.now().toString(36)}-${(++sessionCounter).toString(36)}`;
-    const sessionSecret = crypto.getRandomValues(new Uint8Array(16));
+    const { sessionId, sessionSecret } = keys;
     const contentType = definition.contentType ?? "application/json";
     const resume = open.resume;
+    const chunk = { ...SERVER_CHUNK_DEFAULTS, ...this.#options.chunk, ...definition.chunk };
     const settings = {
-      ...(definition.chunk ? { chunk: definition.chunk } : {}),
+      chunk,
       ...(definition.stallTimeoutMs !== undefined ? { stallTimeoutMs: definition.stallTimeoutMs } : {}),
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
@@ -127,6 +240,18 @@ export class SluiceServer {
       ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed: skip } } : {}),
     };
   }
+}
+
+interface SessionKeys {
+  readonly sessionId: string;
+  readonly sessionSecret: Uint8Array;
+}
+
+function newSessionKeys(): SessionKeys {
+  return {
+    sessionId: `${Date.now().toString(36)}-${(++sessionCounter).toString(36)}`,
+    sessionSecret: crypto.getRandomValues(new Uint8Array(16)),
+  };
 }
 
 async function* skipItems(items: AsyncIterable<SourceItem | SourceYield>, count: number): AsyncIterable<SourceItem | SourceYield> {
