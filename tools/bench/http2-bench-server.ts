@@ -13,7 +13,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { SubscribeHalfDuplexResponseSchema, SubscribeService } from "@sluice/protocol";
+import { SubscribeHalfDuplexResponseSchema, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
 import { SluiceServer, Topic, listen } from "@sluice/server";
 
 const idle = new Topic("idle");
@@ -60,6 +60,16 @@ const naiveServer = http2.createServer(
     acceptCompression: [],
     routes(router) {
       router.service(SubscribeService, {
+        // The floor for the idle-heap figure: a bidi handler that reads its
+        // requests in the background and has answered once, as a Sluice
+        // session does, with nothing of Sluice in it.
+        async *subscribe(requests) {
+          void (async () => {
+            for await (const _ of requests) void _;
+          })();
+          yield create(SubscribeResponseSchema, {});
+          await new Promise(() => undefined);
+        },
         async *subscribeHalfDuplex(request) {
           const count = Number(request.open?.params?.count ?? 0);
           const size = Number(request.open?.params?.size ?? 0);

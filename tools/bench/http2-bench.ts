@@ -10,10 +10,11 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import http2 from "node:http2";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { bytes, createSluiceClient } from "@sluice/client-node";
-import { SubscribeService } from "@sluice/protocol";
+import { SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ALL_CASES = [
@@ -122,6 +123,31 @@ if (PEERS.has("heap")) {
   console.log(`idle subscriptions: 10000, server heap ${(before / 2 ** 20).toFixed(1)} MiB -> ${(after / 2 ** 20).toFixed(1)} MiB, ${((after - before) / 10_000 / 1024).toFixed(2)} KiB per subscription (goal < 10 KiB)`);
   for (const s of streams) s.cancel();
   await Promise.allSettled(pending);
+  // The floor: the same number of idle bidi calls on a bare connect-node handler.
+  const manager = new Http2SessionManager(urls.naive);
+  const naive = createClient(SubscribeService, createConnectTransport({ baseUrl: urls.naive, httpVersion: "2", sessionManager: manager }));
+  const abort = new AbortController();
+  const floorBefore = await heap();
+  const calls = Array.from({ length: 10_000 }, async () => {
+    const requests = (async function* () {
+      yield create(SubscribeRequestSchema, {});
+      yield create(SubscribeRequestSchema, {});
+      await new Promise((resolve) => abort.signal.addEventListener("abort", resolve));
+    })();
+    try {
+      for await (const _ of naive.subscribe(requests, { signal: abort.signal })) void _;
+    } catch {
+      // aborted below
+    }
+  });
+  await new Promise((r) => setTimeout(r, 5_000));
+  const floorAfter = await heap();
+  abort.abort();
+  await Promise.allSettled(calls);
+  manager.abort();
+  const sluicePer = (after - before) / 10_000 / 1024;
+  const floorPer = (floorAfter - floorBefore) / 10_000 / 1024;
+  console.log(`idle bare connect-node bidi calls: 10000, ${floorPer.toFixed(2)} KiB per call; Sluice / bare = ${(sluicePer / floorPer).toFixed(2)}x`);
   client.close();
 }
 console.log(`node ${process.version}, ${RUNS} runs per case, medians; server in a child process`);

@@ -61,6 +61,18 @@ const sluice = new SluiceServer({
       },
     },
     ticks: { topic },
+    // Items whose value is their seq, with a gap of two seqs in every ten and
+    // no cursors: a resume must reopen and skip seqs (not yields).
+    gappy: {
+      source: {
+        async *open() {
+          for (let seq = 1; seq <= 2_000; seq++) {
+            if (seq % 10 === 3) yield { gap: 2, reason: "dropped_oldest" as const };
+            else if (seq % 10 !== 4) yield { data: encoder.encode(String(seq)) };
+          }
+        },
+      },
+    },
     messages: {
       contentType: "application/x-protobuf",
       source: fromIterable(() => Array.from({ length: 1_000 }, (_, i) => toBinary(CancelSchema, create(CancelSchema, { reason: `message ${i + 1}` })))),
@@ -142,6 +154,30 @@ describe.each(TRANSPORTS)("subscribe over $name", ({ httpVersion, concurrent }) 
     expect(seen.length).toBe(50_000);
     expect(seen.every((v, i) => v === i + 1)).toBe(true);
     expect(stream.stats.reconnects).toBeGreaterThanOrEqual(4);
+    client.close();
+  });
+
+  it("resumes a source that yields gaps at the right seq", async () => {
+    const client = newClient();
+    const items: number[] = [];
+    let gaps = 0;
+    let dropped = false;
+    const stream = client.subscribe<number>("gappy", { window: { items: 50, bytes: 1 << 16 }, backoff: { initialMs: 10, maxMs: 50 } });
+    for await (const event of stream) {
+      if (event.kind === "gap") {
+        gaps++;
+        continue;
+      }
+      expect(event.value).toBe(event.seq);
+      items.push(event.value);
+      if (!dropped && event.seq >= 1_000) {
+        dropped = true;
+        server.dropConnections();
+      }
+    }
+    expect(items).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1).filter((seq) => seq % 10 !== 3 && seq % 10 !== 4));
+    expect(gaps).toBe(200);
+    expect(stream.stats.reconnects).toBeGreaterThanOrEqual(1);
     client.close();
   });
 

@@ -51,13 +51,13 @@ describe("HeartbeatTracker", () => {
     expect(h.rttMs).toBe(30);
   });
 
-  it("ignores the pong of a superseded ping", () => {
+  it("keeps timing the oldest unanswered ping and ignores pongs of later ones", () => {
     const h = new HeartbeatTracker(options, 0);
     h.poll(100);
     h.onInbound(150);
     h.poll(200);
-    expect(h.onPong(1, 210)).toBeUndefined();
-    expect(h.onPong(2, 210)).toBe(10);
+    expect(h.onPong(2, 210)).toBeUndefined();
+    expect(h.onPong(1, 210)).toBe(110);
   });
 
   it("times out after timeoutMs of silence, once", () => {
@@ -136,5 +136,18 @@ describe("HeartbeatTracker", () => {
       ),
       { numRuns: 200 },
     );
+  });
+  it("measures an RTT longer than the ping interval (times the oldest unanswered ping)", () => {
+    const tracker = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 10_000 }, 0);
+    const first = tracker.poll(100);
+    const second = tracker.poll(200);
+    expect(first?.kind).toBe("ping");
+    expect(second?.kind).toBe("ping");
+    if (first?.kind !== "ping" || second?.kind !== "ping") return;
+    expect(tracker.onPong(first.id, 350)).toBe(250);
+    expect(tracker.onPong(second.id, 360)).toBeUndefined();
+    const third = tracker.poll(400);
+    if (third?.kind !== "ping") throw new Error("no ping");
+    expect(tracker.onPong(third.id, 420)).toBe(20);
   });
 });

@@ -80,8 +80,12 @@ export class HeartbeatTracker {
     if (now >= this.#nextPingAt) {
       this.#nextPingAt = now + this.options.intervalMs;
       const id = this.#nextPingId++;
-      this.#pendingId = id;
-      this.#pendingSentAt = now;
+      // Time the oldest unanswered ping: if the RTT exceeds the interval,
+      // replacing it with each new ping would discard every pong.
+      if (this.#pendingId === 0) {
+        this.#pendingId = id;
+        this.#pendingSentAt = now;
+      }
       return { kind: "ping", id };
     }
     return undefined;

@@ -474,7 +474,9 @@ export class StreamReceiver {
       this.#resumeCursor = this.#checkpoints[keep - 1]!;
       this.#checkpoints.splice(0, keep);
     }
-    const every = this.options.ackEveryItems ?? Math.max(1, Math.floor(this.options.window.items / 4));
+    // A quarter of the window the server granted (it may clamp the requested one).
+    const windowItems = this.#session?.window.items ?? this.options.window.items;
+    const every = this.options.ackEveryItems ?? Math.max(1, Math.floor(windowItems / 4));
     if (this.#ackedSeq - this.#ackSentSeq >= every) this.#flushAck();
     else this.#ackDueAt ??= now + (this.options.ackDelayMs ?? 50);
   }

@@ -264,10 +264,21 @@ describe("StreamSender: ending", () => {
     sender.push(item(1), cursor(1), 0);
     expect(drain(sender)).toEqual([]); // the chunk is still open
     sender.handleFrame({ type: "cancel", reason: "user left" }, 1);
-    expect(drain(sender)).toEqual([{ type: "end", lastSeq: 0, cursor: cursor(1), sessionItems: 1, sessionBytes: 1 }]);
+    // Item 1 was never sent, so End neither counts it nor carries its cursor.
+    expect(drain(sender)).toEqual([{ type: "end", lastSeq: 0, cursor: NO_CURSOR, sessionItems: 0, sessionBytes: 0 }]);
     expect(events(sender)).toEqual([{ type: "cancelled", reason: "user left" }, { type: "closed" }]);
     expect(sender.state).toBe("closed");
     expect(sender.pollTimeout()).toBeUndefined();
+  });
+
+  it("counts in a cancel's End exactly what was transmitted before it", () => {
+    const sender = streaming();
+    for (let seq = 1; seq <= 3; seq++) sender.push(item(seq), cursor(seq), 0);
+    sender.handleTimeout(100); // flush deadline: items 1-3 go out
+    expect(drain(sender)).toMatchObject([{ type: "chunk", firstSeq: 1 }]);
+    sender.push(item(4), cursor(4), 101); // assembled, not sent
+    sender.handleFrame({ type: "cancel", reason: "done" }, 102);
+    expect(drain(sender)).toEqual([{ type: "end", lastSeq: 3, cursor: cursor(3), sessionItems: 3, sessionBytes: 1 + 2 + 3 }]);
   });
 
   it("ignores frames that arrive after the session closed", () => {

@@ -74,6 +74,10 @@ export class StreamSender {
   #emittedSeq = 0;
   /** Last item seq transmitted. */
   #transmittedSeq = 0;
+  /** What has left through pollTransmit: a cancel's End reports only this. */
+  #transmittedItems = 0;
+  #transmittedBytes = 0;
+  #transmittedCursor: Uint8Array = EMPTY_BYTES;
   #sessionBytes = 0;
   #sessionItems = 0;
   #ackedSeq = 0;
@@ -275,6 +279,14 @@ export class StreamSender {
       this.counters.chunksSent++;
       const last = frame.fragment ? (frame.fragment.offset + frame.fragment.data.byteLength === frame.fragment.totalBytes ? frame.firstSeq : frame.firstSeq - 1) : frame.firstSeq + frame.items.length - 1;
       if (last > this.#transmittedSeq) this.#transmittedSeq = last;
+      if (frame.fragment) {
+        this.#transmittedBytes += frame.fragment.data.byteLength;
+        if (last === frame.firstSeq) this.#transmittedItems++;
+      } else {
+        this.#transmittedItems += frame.items.length;
+        for (const data of frame.items) this.#transmittedBytes += data.byteLength;
+      }
+      if (frame.cursor.byteLength > 0) this.#transmittedCursor = frame.cursor;
     }
     return frame;
   }
@@ -337,7 +349,8 @@ export class StreamSender {
         this.#assembler.discard();
         this.#data = [];
         this.#dataHead = 0;
-        this.#data.push(this.#endFrame(this.#lastCursor, this.#transmittedSeq));
+        // Only what was sent counts: the discarded items never reach the client.
+        this.#data.push({ type: "end", lastSeq: this.#transmittedSeq, cursor: this.#transmittedCursor, sessionItems: this.#transmittedItems, sessionBytes: this.#transmittedBytes });
         this.#events.push({ type: "cancelled", reason: frame.reason });
         this.#close(undefined);
         return;

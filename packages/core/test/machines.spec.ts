@@ -64,7 +64,7 @@ describe("StreamSender", () => {
     drain(sender);
     sender.push(new Uint8Array(1), new Uint8Array(), 0);
     sender.handleFrame({ type: "cancel", reason: "bye" }, 1);
-    expect(drain(sender)).toEqual([{ type: "end", lastSeq: 0, cursor: new Uint8Array(), sessionItems: 1, sessionBytes: 1 }]);
+    expect(drain(sender)).toEqual([{ type: "end", lastSeq: 0, cursor: new Uint8Array(), sessionItems: 0, sessionBytes: 0 }]);
     const events = [];
     for (let e = sender.pollEvent(); e; e = sender.pollEvent()) events.push(e.type);
     expect(events).toContain("cancelled");

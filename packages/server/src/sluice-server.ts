@@ -220,8 +220,8 @@ export class SluiceServer {
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
     if (definition.topic) {
-      const { nextSeq, items } = definition.topic.subscribe(resume ? resume.seq : undefined, signal);
-      return { items, nextSeq, contentType, sessionId, sessionSecret, ...settings, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed: 0 } } : {}) };
+      const { nextSeq, replayed, items } = definition.topic.subscribe(resume ? resume.seq : undefined, signal);
+      return { items, nextSeq, contentType, sessionId, sessionSecret, ...settings, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed } } : {}) };
     }
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
     // Reopen at the cursor (or the start) and skip what the client already has.
@@ -254,14 +254,25 @@ function newSessionKeys(): SessionKeys {
   };
 }
 
+/**
+ * Skips the first `count` seqs of a reopened source. Counts seqs, not
+ * yields: a gap stands for many seqs, and one straddling the resume point is
+ * shortened to the part the client has not seen.
+ */
 async function* skipItems(items: AsyncIterable<SourceItem | SourceYield>, count: number): AsyncIterable<SourceItem | SourceYield> {
   let skipped = 0;
   for await (const item of items) {
-    if (skipped < count) {
-      skipped++;
+    if (skipped >= count) {
+      yield item;
       continue;
     }
-    yield item;
+    if ("gap" in item) {
+      const left = count - skipped;
+      skipped += Math.min(item.gap, left);
+      if (item.gap > left) yield { gap: item.gap - left, reason: item.reason };
+      continue;
+    }
+    skipped++;
   }
 }
 

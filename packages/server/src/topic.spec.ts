@@ -28,8 +28,10 @@ describe("Topic", () => {
   it("replays retained history after a resume position", async () => {
     const topic = new Topic("t", { historyItems: 10 });
     for (let i = 1; i <= 5; i++) topic.publish(item(i));
-    const { nextSeq, items } = topic.subscribe(2);
+    const { nextSeq, replayed, items } = topic.subscribe(2);
     expect(nextSeq).toBe(3);
+    expect(replayed).toBe(3);
+    expect(topic.subscribe(5).replayed).toBe(0);
     const got = await take(items, 3);
     expect(got.map((g) => ("data" in g ? g.data[0] : -1))).toEqual([3, 4, 5]);
   });

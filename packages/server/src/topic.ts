@@ -96,7 +96,7 @@ export class Topic {
    * Opens a subscription after `afterSeq` (undefined: from now on). Items
    * still in history are replayed; older positions fail.
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; items: AsyncIterable<SourceYield> } {
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; replayed: number; items: AsyncIterable<SourceYield> } {
     const sub = new TopicSubscriber();
     let nextSeq = this.#nextSeq;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
@@ -114,6 +114,7 @@ export class Topic {
         if (entry.seq > afterSeq) sub.queue.push(entry);
       }
     }
+    const replayed = sub.queue.length;
     this.#subscribers.add(sub);
     this.stats.subscribers = this.#subscribers.size;
     const remove = () => {
@@ -149,7 +150,7 @@ export class Topic {
         return { done: true, value: undefined };
       },
     };
-    return { nextSeq, items: { [Symbol.asyncIterator]: () => iterator } };
+    return { nextSeq, replayed, items: { [Symbol.asyncIterator]: () => iterator } };
   }
 
   #deliver(sub: TopicSubscriber, seq: number, data: Uint8Array): void {
