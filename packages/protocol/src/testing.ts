@@ -1,0 +1,5 @@
+/**
+ * @sluice/protocol/testing: a service with every Connect method kind
+ * (proto/sluice/testing/v1), for transport tests. Not part of the protocol.
+ */
+export * from "./gen/sluice/testing/v1/echo_pb.js";

@@ -1,0 +1,146 @@
+/**
+ * A Connect Transport over one WebSocket: connect-es' own Connect protocol
+ * client (serialization, envelopes, errors, deadlines, interceptors) with an
+ * HTTP client that runs each request as a call on the shared socket. All four
+ * method kinds work, bidi streaming included, in browsers too.
+ */
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import type { UniversalClientFn, UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
+import { createTransport } from "@connectrpc/connect/protocol-connect";
+import { MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
+
+/** A WebSocket constructor: the browser's, or `ws`'s in Node. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
+
+/** The subprotocol name both sides agree on. */
+export const WEBSOCKET_PROTOCOL = "sluice.ws.v1";
+
+export interface WebSocketTransportOptions {
+  /** e.g. "ws://127.0.0.1:8080/connect" */
+  readonly url: string;
+  /** Default: globalThis.WebSocket. In Node 20, pass `WebSocket` from `ws` (or use @sluice/transport-ws/node). */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Binary protobuf (default) or JSON messages. */
+  readonly useBinaryFormat?: boolean;
+  readonly interceptors?: Interceptor[];
+  readonly defaultTimeoutMs?: number;
+  /** Largest message read or written. Default 4 MiB. */
+  readonly readMaxBytes?: number;
+  readonly writeMaxBytes?: number;
+  /** Receive window per call, keepalive and limits (see MuxOptions). */
+  readonly windowBytes?: number;
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+  readonly maxFrameBytes?: number;
+}
+
+export interface WebSocketTransport extends Transport {
+  /** Closes the socket; open calls fail with unavailable. The next call opens a new socket. */
+  close(): void;
+  /** Calls open on the current socket. */
+  readonly activeCalls: number;
+}
+
+export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
+  const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!WebSocketImpl) throw new Error("createWebSocketTransport: no WebSocket in this runtime; pass options.WebSocket (e.g. from the `ws` package)");
+  const muxOptions: Omit<MuxOptions, "role"> = {
+    ...(options.windowBytes !== undefined ? { windowBytes: options.windowBytes } : {}),
+    ...(options.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: options.keepaliveIntervalMs } : {}),
+    ...(options.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: options.keepaliveTimeoutMs } : {}),
+    ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),
+  };
+  let connecting: Promise<MuxConnection> | undefined;
+  let current: MuxConnection | undefined;
+
+  /** The current socket, opening one when there is none (or it closed, or is going away). */
+  const connection = (): Promise<MuxConnection> => {
+    if (connecting) return connecting;
+    const opening = new Promise<MuxConnection>((resolve, reject) => {
+      const socket = new WebSocketImpl(options.url, WEBSOCKET_PROTOCOL);
+      socket.binaryType = "arraybuffer";
+      let opened = false;
+      const mux = new MuxConnection(socket, {
+        ...muxOptions,
+        role: "client",
+        onClose: (code, reason) => {
+          if (connecting === opening) connecting = undefined;
+          if (!opened) reject(new ConnectError(`websocket ${options.url} closed before it opened (${code}${reason ? ` ${reason}` : ""})`, Code.Unavailable));
+        },
+      });
+      (socket as unknown as { addEventListener(type: "open", listener: () => void): void }).addEventListener("open", () => {
+        opened = true;
+        current = mux;
+        resolve(mux);
+      });
+    });
+    connecting = opening;
+    opening.catch(() => {
+      if (connecting === opening) connecting = undefined;
+    });
+    return opening;
+  };
+
+  const httpClient: UniversalClientFn = async (request: UniversalClientRequest): Promise<UniversalClientResponse> => {
+    let mux = await connection();
+    if (mux.closed || mux.goingAway) {
+      connecting = undefined;
+      mux = await connection();
+    }
+    const signal = request.signal;
+    signal?.throwIfAborted();
+    const call = mux.openCall(new URL(request.url).pathname, request.header);
+    const onAbort = () => call.cancel(Code.Canceled, "the client aborted the call");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    call.signal.addEventListener("abort", () => signal?.removeEventListener("abort", onAbort), { once: true });
+    void (async () => {
+      try {
+        if (request.body) for await (const chunk of request.body) await call.write(chunk);
+        call.halfClose();
+      } catch (error) {
+        if (call.open) call.cancel(Code.Canceled, `request body failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    })();
+    const head = await call.head;
+    return {
+      status: head.status,
+      header: head.headers,
+      body: (async function* () {
+        try {
+          yield* call.body();
+        } finally {
+          // The reader stopped early (e.g. broke out of a for-await): cancel.
+          if (call.open && !signal?.aborted) call.cancel(Code.Canceled, "the client stopped reading");
+        }
+      })(),
+      trailer: call.trailers,
+    };
+  };
+
+  const transport = createTransport({
+    httpClient,
+    // The URL only carries the method path to the HTTP client above.
+    baseUrl: "http://websocket",
+    useBinaryFormat: options.useBinaryFormat ?? true,
+    interceptors: options.interceptors ?? [],
+    acceptCompression: [],
+    sendCompression: null,
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
+    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    writeMaxBytes: options.writeMaxBytes ?? 4 * 1024 * 1024,
+    ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
+  });
+  return {
+    unary: transport.unary.bind(transport),
+    stream: transport.stream.bind(transport),
+    close() {
+      const pending = connecting;
+      connecting = undefined;
+      void pending?.then((mux) => mux.close(1000, "client closed"), () => undefined);
+      current?.close(1000, "client closed");
+    },
+    get activeCalls() {
+      return current?.activeCalls ?? 0;
+    },
+  };
+}

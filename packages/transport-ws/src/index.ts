@@ -1,0 +1,7 @@
+/**
+ * @sluice/transport-ws: Connect over WebSocket (client side, isomorphic).
+ * The server lives in "@sluice/transport-ws/server", a Node client with the
+ * `ws` package preset in "@sluice/transport-ws/node".
+ */
+export { createWebSocketTransport, WEBSOCKET_PROTOCOL, type WebSocketTransport, type WebSocketTransportOptions, type WebSocketConstructor } from "./client.js";
+export { CloseCode, DEFAULT_CALL_WINDOW_BYTES } from "./mux.js";

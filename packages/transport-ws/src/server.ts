@@ -1,0 +1,147 @@
+/**
+ * The server half of Connect over WebSocket: accepts sockets on an existing
+ * Node http/https/http2 (allowHTTP1) server's `upgrade` event and runs every
+ * call through the same Connect routes an HTTP handler serves, via
+ * connect-es' universal handlers, so headers, trailers, deadlines
+ * (connect-timeout-ms), cancellation and error codes behave as over HTTP.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { Code, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { WebSocketServer, type WebSocket } from "ws";
+import { WEBSOCKET_PROTOCOL } from "./client.js";
+import { CloseCode, MuxConnection, type MuxCall, type SocketLike } from "./mux.js";
+
+export interface WebSocketHandlerOptions {
+  /** The same routes function given to connectNodeAdapter. */
+  readonly routes: (router: ConnectRouter) => void;
+  /** Options for the Connect router (interceptors, readMaxBytes, ...). */
+  readonly connect?: ConnectRouterOptions;
+  /** Upgrade requests on this path are ours (default "/connect"). */
+  readonly path?: string;
+  /** Concurrent calls per socket (default 10 000); more are refused with resource_exhausted. */
+  readonly maxCallsPerSocket?: number;
+  /** Largest WebSocket message (default 4 MiB + 64 KiB); bigger ones close the socket with 1009. */
+  readonly maxFrameBytes?: number;
+  /** Receive window per call (default 256 KiB). */
+  readonly windowBytes?: number;
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+  readonly maxPingsPerSecond?: number;
+  /** Sockets open at once (default 10 000); more are refused at the upgrade with 503. */
+  readonly maxSockets?: number;
+}
+
+/** Something with an `upgrade` event: http.Server, https.Server, http2 servers with allowHTTP1. */
+export interface UpgradeEmitter {
+  on(event: "upgrade", listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+  off(event: "upgrade", listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+}
+
+export interface WebSocketHandler {
+  /** Handles one upgrade request (when you route upgrades yourself). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Listens for upgrades on `server` at the configured path. Returns a detach function. */
+  attach(server: UpgradeEmitter): () => void;
+  /** Open sockets. */
+  readonly sockets: number;
+  /** Sockets accepted since the handler was created. */
+  readonly accepted: number;
+  /** Closes every socket (1001 going away); open calls fail with unavailable. */
+  close(): void;
+}
+
+export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSocketHandler {
+  const router = createConnectRouter(options.connect);
+  options.routes(router);
+  const handlers = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const path = options.path ?? "/connect";
+  const maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024 + 64 * 1024;
+  const maxSockets = options.maxSockets ?? 10_000;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxFrameBytes,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(WEBSOCKET_PROTOCOL) ? WEBSOCKET_PROTOCOL : false),
+  });
+  const connections = new Set<MuxConnection>();
+  let accepted = 0;
+
+  const serveCall = async (call: MuxCall): Promise<void> => {
+    const handler = handlers.get(call.path);
+    if (!handler) {
+      // As over HTTP: 404, which Connect clients report as unimplemented.
+      call.sendHead(404, new Headers({ "content-type": "text/plain" }));
+      call.end(new Headers());
+      return;
+    }
+    const request: UniversalServerRequest = {
+      // Calls are multiplexed and full duplex, like HTTP/2 (bidi is allowed).
+      httpVersion: "2.0",
+      method: "POST",
+      url: `http://websocket${call.path}`,
+      header: call.requestHeaders,
+      body: call.body(),
+      signal: call.signal,
+    };
+    try {
+      const response = await handler(request);
+      call.sendHead(response.status, response.header ?? new Headers());
+      if (response.body) {
+        for await (const chunk of response.body) {
+          if (!call.open) break;
+          await call.write(chunk);
+        }
+      }
+      call.end(response.trailer ?? new Headers());
+    } catch (error) {
+      call.cancel(Code.Internal, `handler failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+
+  const accept = (socket: WebSocket) => {
+    const mux = new MuxConnection(socket as unknown as SocketLike, {
+      role: "server",
+      maxFrameBytes,
+      ...(options.maxCallsPerSocket !== undefined ? { maxCalls: options.maxCallsPerSocket } : {}),
+      ...(options.windowBytes !== undefined ? { windowBytes: options.windowBytes } : {}),
+      ...(options.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: options.keepaliveIntervalMs } : {}),
+      ...(options.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: options.keepaliveTimeoutMs } : {}),
+      ...(options.maxPingsPerSecond !== undefined ? { maxPingsPerSecond: options.maxPingsPerSecond } : {}),
+      onCall: (call) => void serveCall(call),
+      onClose: () => connections.delete(mux),
+    });
+    connections.add(mux);
+    accepted++;
+  };
+
+  const handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (connections.size >= maxSockets) {
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\ntoo many websockets (limit ${maxSockets})\n`);
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, accept);
+  };
+
+  return {
+    handleUpgrade,
+    attach(server) {
+      const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (new URL(request.url ?? "/", "http://x").pathname === path) handleUpgrade(request, socket, head);
+      };
+      server.on("upgrade", listener);
+      return () => server.off("upgrade", listener);
+    },
+    get sockets() {
+      return connections.size;
+    },
+    get accepted() {
+      return accepted;
+    },
+    close() {
+      for (const mux of [...connections]) mux.close(CloseCode.goingAway, "server shutting down");
+      wss.close();
+    },
+  };
+}
