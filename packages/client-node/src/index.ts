@@ -4,7 +4,8 @@
  */
 import type { ClientHttp2Session } from "node:http2";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
-import { createSluiceClient as createClient, type SluiceClient } from "@sluice/client";
+import { createSluiceClient as createClient, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
+import { createWebSocketTransport } from "@sluice/transport-ws/node";
 
 export * from "@sluice/client";
 
@@ -24,13 +25,57 @@ export interface NodeClientOptions {
    * requests, so sessions run half duplex (SubscribeHalfDuplex + Control).
    */
   readonly httpVersion?: "1.1" | "2";
+  /**
+   * "auto" (default): HTTP first; switch to WebSocket for good when HTTP
+   * fails before the server's first frame or delivers nothing within
+   * `fallbackAfterMs` (a proxy buffering the response). "http" or
+   * "websocket": that transport only. `stream.stats.transport` tells which.
+   */
+  readonly transport?: "auto" | "http" | "websocket";
+  /** Where Connect over WebSocket is served. Default: baseUrl's host, path /connect. */
+  readonly websocketUrl?: string;
+  /** Default 5 000 ms. */
+  readonly fallbackAfterMs?: number;
 }
 
 export function createSluiceClient(options: NodeClientOptions): SluiceClient & { close(): void } {
-  if (options.httpVersion === "1.1") {
-    const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true });
-    return { ...createClient({ transport, transportName: "http1.1", mode: "half-duplex" }), close: () => undefined };
-  }
+  const choice = options.transport ?? "auto";
+  const closers: (() => void)[] = [];
+  const http = (): SluiceClientOptions => {
+    if (options.httpVersion === "1.1") {
+      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true });
+      return { transport, transportName: "http1.1", mode: "half-duplex" };
+    }
+    const sessionManager = tunedSessionManager(options);
+    closers.push(() => sessionManager.abort());
+    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true }), transportName: "http2" };
+  };
+  const websocket = (): SluiceClientOptions => {
+    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl) });
+    closers.push(() => transport.close());
+    return { transport, transportName: "websocket" };
+  };
+  let settings: SluiceClientOptions;
+  if (choice === "http") settings = http();
+  else if (choice === "websocket") settings = websocket();
+  else settings = { ...http(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };
+  return {
+    ...createClient(settings),
+    close: () => {
+      for (const close of closers) close();
+    },
+  };
+}
+
+/** ws(s)://host/connect for http(s)://host: where `listen` serves Connect over WebSocket. */
+function defaultWebSocketUrl(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.pathname = `${url.pathname.replace(/\/$/, "")}/connect`;
+  return url.toString();
+}
+
+function tunedSessionManager(options: NodeClientOptions): Http2SessionManager {
   const streamWindow = options.streamWindowBytes ?? 1024 * 1024;
   const connectionWindow = options.connectionWindowBytes ?? 16 * 1024 * 1024;
   const sessionManager = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow } });
@@ -51,7 +96,5 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
       return ready;
     };
   }
-  const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true });
-  const client = createClient({ transport, transportName: "http2" });
-  return { ...client, close: () => sessionManager.abort() };
+  return sessionManager;
 }

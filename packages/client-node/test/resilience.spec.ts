@@ -231,8 +231,12 @@ describe("server memory with a slow consumer", () => {
     child.kill("SIGTERM");
   });
 
-  it("stays below window + 1 MiB of heap growth while 1 000 000 items wait", async () => {
-    const client = createSluiceClient({ baseUrl: url });
+  it.each([
+    { transport: "http" as const, httpVersion: "2" as const, name: "HTTP/2" },
+    { transport: "http" as const, httpVersion: "1.1" as const, name: "HTTP/1.1 half duplex" },
+    { transport: "websocket" as const, httpVersion: "2" as const, name: "WebSocket" },
+  ])("stays below window + 1 MiB of heap growth while 1 000 000 items wait ($name)", async ({ transport, httpVersion }) => {
+    const client = createSluiceClient({ baseUrl: url, transport, httpVersion });
     const heap = async () => {
       for await (const e of client.subscribe<{ heapUsed: number }>("heap")) if (e.kind === "item") return e.value.heapUsed;
       throw new Error("no heap reading");

@@ -89,13 +89,14 @@ afterAll(async () => {
 });
 
 const TRANSPORTS = [
-  { name: "HTTP/2, full duplex", httpVersion: "2" as const, concurrent: 1_000 },
+  { name: "HTTP/2, full duplex", transport: "http" as const, httpVersion: "2" as const, concurrent: 1_000, stats: "http2" },
   // HTTP/1.1 has one call per connection: 1 000 sessions would be 1 000 sockets.
-  { name: "HTTP/1.1, half duplex", httpVersion: "1.1" as const, concurrent: 100 },
+  { name: "HTTP/1.1, half duplex", transport: "http" as const, httpVersion: "1.1" as const, concurrent: 100, stats: "http1.1" },
+  { name: "WebSocket (transport-ws), full duplex", transport: "websocket" as const, httpVersion: "2" as const, concurrent: 1_000, stats: "websocket" },
 ];
 
-describe.each(TRANSPORTS)("subscribe over $name", ({ httpVersion, concurrent }) => {
-  const newClient = () => createSluiceClient({ baseUrl: server.url, httpVersion });
+describe.each(TRANSPORTS)("subscribe over $name", ({ transport, httpVersion, concurrent, stats }) => {
+  const newClient = () => createSluiceClient({ baseUrl: server.url, transport, httpVersion });
 
   it("delivers 1 000 000 small items complete and in order", async () => {
     const client = newClient();
@@ -138,7 +139,7 @@ describe.each(TRANSPORTS)("subscribe over $name", ({ httpVersion, concurrent }) 
     // The stats tell the app it is the bottleneck: the window filled and the server waited.
     expect(stream.stats.creditStalls).toBeGreaterThan(0);
     expect(stream.stats.creditStallMs).toBeGreaterThan(100);
-    expect(stream.stats.transport).toBe(httpVersion === "2" ? "http2" : "http1.1");
+    expect(stream.stats.transport).toBe(stats);
     client.close();
   });
 
@@ -233,7 +234,7 @@ describe.each(TRANSPORTS)("subscribe over $name", ({ httpVersion, concurrent }) 
     client.close();
   });
 
-  it(`serves ${concurrent} concurrent subscriptions${httpVersion === "2" ? " over one HTTP/2 connection" : ""}`, async () => {
+  it(`serves ${concurrent} concurrent subscriptions${concurrent === 1_000 ? " over one connection" : ""}`, async () => {
     const client = newClient();
     const counts = await Promise.all(
       Array.from({ length: concurrent }, async () => {

@@ -2,8 +2,8 @@
  * The Sluice client: `for await (const event of client.subscribe("name"))`.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
-import type { JsonObject, Window } from "@sluice/core";
-import { Subscription, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionStats } from "@sluice/driver";
+import { SluiceError, type ClientFrame, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
+import { Subscription, type FramePipe, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
 import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
@@ -19,6 +19,14 @@ export interface SluiceClientOptions {
    * unary Control calls, for HTTP/1.1 and fetch-based transports.
    */
   readonly mode?: "duplex" | "half-duplex";
+  /**
+   * A second transport (e.g. transport-ws) to switch to, for good, when the
+   * first one fails before delivering any server frame, or delivers none
+   * within `fallbackAfterMs` (a proxy that buffers streaming responses).
+   */
+  readonly fallback?: { readonly transport: Transport; readonly transportName?: string; readonly mode?: "duplex" | "half-duplex" };
+  /** Default 5 000 ms. The first server frame (Opened) is due right after Open. */
+  readonly fallbackAfterMs?: number;
 }
 
 export interface SubscribeOptions<T> {
@@ -49,8 +57,17 @@ export interface SluiceClient {
 }
 
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
-  const client = createClient(SubscribeService, options.transport);
-  const halfDuplex = options.mode === "half-duplex";
+  const primary = route(options.transport, options.mode, options.transportName ?? "connect");
+  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback") : undefined;
+  const fallbackAfterMs = options.fallbackAfterMs ?? 5_000;
+  let current = primary;
+  const connect = async (signal: AbortSignal) => {
+    const using = current;
+    if (!fallback || using === fallback) return using.open(signal);
+    return watchFirstFrame(using.open(signal), fallbackAfterMs, `${using.name} delivered nothing within ${fallbackAfterMs} ms (a proxy buffering the stream?)`, () => {
+      current = fallback;
+    });
+  };
   return {
     subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
       const codec = subscribeOptions.codec ?? (json() as ItemCodec<T>);
@@ -65,9 +82,52 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
         ...(subscribeOptions.backoff ? { backoff: subscribeOptions.backoff } : {}),
         autoAck: subscribeOptions.autoAck ?? true,
         clientInfo: "sluice-client/0.1",
-        transportName: options.transportName ?? "connect",
-        connect: async (signal) => (halfDuplex ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal)),
+        transportName: () => current.name,
+        connect,
       });
     },
   };
+}
+
+interface Route {
+  readonly name: string;
+  open(signal: AbortSignal): FramePipe<ServerFrame, ClientFrame>;
+}
+
+function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string): Route {
+  const client = createClient(SubscribeService, transport);
+  return { name, open: (signal) => (mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal)) };
+}
+
+/**
+ * Passes a pipe through, but fails it (retryably, so the subscription
+ * reconnects and resumes) and calls `onGiveUp` when it ends or errs before
+ * its first frame, or no frame arrives within `timeoutMs`.
+ */
+function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: number, timeoutMessage: string, onGiveUp: () => void): FramePipe<ServerFrame, ClientFrame> {
+  async function* inbound(): AsyncIterable<ServerFrame> {
+    const frames = pipe.inbound[Symbol.asyncIterator]();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SluiceError("unavailable", timeoutMessage, { retryable: true, retryAfterMs: 0 })), timeoutMs);
+    });
+    let first: IteratorResult<ServerFrame>;
+    try {
+      first = await Promise.race([frames.next(), timeout]);
+    } catch (error) {
+      onGiveUp();
+      pipe.close();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw error instanceof SluiceError && error.message === timeoutMessage ? error : new SluiceError("unavailable", `first transport failed: ${reason}`, { retryable: true, retryAfterMs: 0, cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (first.done) {
+      onGiveUp();
+      return;
+    }
+    yield first.value;
+    for (let next = await frames.next(); !next.done; next = await frames.next()) yield next.value;
+  }
+  return { inbound: inbound(), send: (frame) => pipe.send(frame), close: (error) => pipe.close(error) };
 }

@@ -29,7 +29,7 @@ export interface SubscriptionOptions<T = Uint8Array> {
   readonly maxItemBytes?: number;
   readonly clientInfo?: string;
   /** Name of the transport in use, for stats. */
-  readonly transportName?: string;
+  readonly transportName?: string | (() => string);
 }
 
 /** One item as the app sees it. A class, not a literal with a closure: one allocation per item. */
@@ -117,7 +117,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       ...(options.maxItemBytes ? { maxItemBytes: options.maxItemBytes } : {}),
       clientInfo: options.clientInfo ?? "sluice-driver",
     });
-    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: options.transportName ?? "custom" };
+    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName) };
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.cancel("aborted");
@@ -252,6 +252,8 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         let inboundEnded = false;
         try {
           pipe = await this.#options.connect(this.#abort.signal);
+          // The connect function may have switched transports (fallback).
+          this.stats.transport = transportNameOf(this.#options.transportName);
         } catch (error) {
           receiver.connectionLost(asSluiceError(error), clock.now());
         }
@@ -343,4 +345,8 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+function transportNameOf(name: string | (() => string) | undefined): string {
+  return (typeof name === "function" ? name() : name) ?? "custom";
 }

@@ -8,6 +8,9 @@
  * - HTTP/2 windows of 1 MiB per stream and 16 MiB per connection instead of
  *   64 KiB, which doubled raw http2 throughput on this machine.
  *
+ * Connect over WebSocket (@sluice/transport-ws) is served on "/connect" of
+ * the HTTP/1.1 side by default.
+ *
  * Each connection is routed by its first bytes: the HTTP/2 connection
  * preface ("PRI * HTTP/2.0") goes to the http2 server, anything else to the
  * http/1.1 server (which serves half-duplex sessions: SubscribeHalfDuplex +
@@ -19,6 +22,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import type { SluiceServer } from "./sluice-server.js";
 
 export interface ListenOptions {
@@ -35,6 +39,11 @@ export interface ListenOptions {
    * in BENCHMARKS.md. "h2c": HTTP/2 only, natively.
    */
   readonly protocols?: "h2c+http1" | "h2c";
+  /**
+   * Connect over WebSocket on this path of the HTTP/1.1 side (default
+   * "/connect"; false: off). Needs "h2c+http1".
+   */
+  readonly websocket?: false | { readonly path?: string; readonly maxCallsPerSocket?: number; readonly keepaliveIntervalMs?: number; readonly keepaliveTimeoutMs?: number };
 }
 
 export interface Listening {
@@ -42,6 +51,8 @@ export interface Listening {
   readonly port: number;
   readonly http2Server: http2.Http2Server;
   readonly http1Server: http.Server;
+  /** The WebSocket handler, when enabled. */
+  readonly websocket: WebSocketHandler | undefined;
   /** Destroys every open connection (as a crash or network cut would). */
   dropConnections(): void;
   close(): Promise<void>;
@@ -96,6 +107,15 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
   const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024 } }, handler);
   http2Server.on("session", (session) => session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024));
   const http1Server = http.createServer(handler);
+  const websocketOptions = options.websocket === false || options.protocols === "h2c" ? undefined : (options.websocket ?? {});
+  const websocket = websocketOptions
+    ? createWebSocketHandler({
+        routes: sluice.routes,
+        connect: { readMaxBytes: sluice.limits.maxFrameBytes },
+        ...websocketOptions,
+      })
+    : undefined;
+  websocket?.attach(http1Server);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -128,9 +148,11 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     port,
     http2Server,
     http1Server,
+    websocket,
     dropConnections,
     close: () =>
       new Promise<void>((resolve) => {
+        websocket?.close();
         dropConnections();
         server.close(() => resolve());
       }),

@@ -141,7 +141,7 @@ describe("hostile peers get a clear close code; everyone else is served", () => 
 
 describe("arbitrary input (fast-check)", () => {
   const callId = fc.integer({ min: 0, max: 6 });
-  const anyFrame: fc.Arbitrary<FrameInit> = fc.oneof(
+  const anyFrame = fc.oneof(
     fc.record({ callId, kind: fc.constant({ case: "start" as const, value: { path: "/sluice.testing.v1.EchoService/Chat", headers: [{ name: "content-type", value: "application/connect+proto" }] } }) }),
     fc.record({ callId, kind: fc.record({ case: fc.constant("data" as const), value: fc.record({ data: fc.uint8Array({ maxLength: 64 }) }) }) }),
     fc.record({ callId, kind: fc.constant({ case: "halfClose" as const, value: {} }) }),
@@ -152,9 +152,9 @@ describe("arbitrary input (fast-check)", () => {
     fc.record({ callId, kind: fc.constant({ case: "goAway" as const, value: {} }) }),
   );
   const message = fc.oneof(
-    { weight: 4, arbitrary: anyFrame.map((init) => frame(init)) },
+    { weight: 4, arbitrary: anyFrame.map((init) => frame(init as FrameInit)) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }) },
-    { weight: 1, arbitrary: anyFrame.chain((init) => fc.nat().map((cut) => frame(init).subarray(0, cut % (frame(init).length + 1)))) },
+    { weight: 1, arbitrary: anyFrame.chain((init) => fc.nat().map((cut) => frame(init as FrameInit).subarray(0, cut % (frame(init as FrameInit).length + 1)))) },
   );
 
   it("never crashes the server, closes only the offender with a known code, and keeps memory bounded", async () => {

@@ -145,7 +145,7 @@ describe("multiplexing and flow control", () => {
         return n === 20 ? 1 : 0;
       }),
     );
-    expect(results.reduce((a, b) => a + b, 0)).toBe(1_000);
+    expect(results.reduce((a: number, b) => a + b, 0)).toBe(1_000);
     expect(handler.accepted).toBe(acceptedBefore + 1);
     expect(handler.sockets).toBeGreaterThanOrEqual(1);
     transport.close();
