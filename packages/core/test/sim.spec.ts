@@ -53,7 +53,14 @@ describe("simulated link", () => {
           windowItems: fc.integer({ min: 1, max: 300 }),
           windowBytes: fc.integer({ min: 1, max: 20_000 }),
           // Fragment count x loss rate must leave a big item a fair chance to cross whole.
-          chunkMaxBytes: fc.integer({ min: 256, max: 8_192 }),
+          // The sim loses and reorders frames *inside* a connection (TCP never
+          // would), and a resume resends everything after the last ack: with
+          // acks every 20 items, three 9 000-byte items in 256-byte fragments
+          // (~100 frames that must all cross intact, ~0.03 % per session) made
+          // progress hopeless in one seed in ~3 runs of 60, and fast-check then
+          // spent minutes shrinking. 1 KiB fragments keep the odds per session
+          // above ~10 %.
+          chunkMaxBytes: fc.integer({ min: 1_024, max: 8_192 }),
           bigEvery: fc.integer({ min: 0, max: 200 }),
           readPerMs: fc.constantFrom(Infinity, 2, 0.3),
           ackEvery: fc.integer({ min: 1, max: 20 }),

@@ -102,7 +102,10 @@ class Pipe<F> {
     private readonly options: SimOptions,
   ) {}
   send(frame: F, now: number): void {
-    if (this.random() < this.options.loss) return;
+    if (this.random() < this.options.loss) {
+      if (process.env.SIM_TRACE) console.log(now, "LOST", (frame as { type?: string }).type);
+      return;
+    }
     // Open is never duplicated: it is sent once per connection, and a second
     // Open on one connection is a protocol violation (PROTOCOL.md §3.1).
     const copies = this.random() < this.options.duplicate && (frame as { type?: string }).type !== "open" ? 2 : 1;
@@ -174,6 +177,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
         );
       }
     }
+    if (process.env.SIM_TRACE) console.log(now, "pump", sender.state, "demand", sender.demand, "next", sourceNext);
     while (sender.demand > 0 && sourceNext <= options.items) {
       const seq = sourceNext++;
       sender.push(itemFor(seq, options.bigEvery, options.bigSize), cursorOf(seq), now);
@@ -183,7 +187,10 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
 
   const flush = () => {
     if (sender && down) {
-      for (let frame = sender.pollTransmit(); frame; frame = sender.pollTransmit()) down.send(frame, now);
+      for (let frame = sender.pollTransmit(); frame; frame = sender.pollTransmit()) {
+        if (process.env.SIM_TRACE) console.log(now, "send-down", frame.type, frame.type === "chunk" ? `${frame.firstSeq} items=${frame.items.length} frag=${frame.fragment?.offset}` : "");
+        down.send(frame, now);
+      }
     }
     if (up) {
       for (let frame = receiver.pollTransmit(); frame; frame = receiver.pollTransmit()) up.send(frame, now);
@@ -193,6 +200,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
   const clientEvents = () => {
     for (let event = receiver.pollEvent(); event; event = receiver.pollEvent()) {
       if (event.type === "session_lost") {
+        if (process.env.SIM_TRACE) console.log(now, "SESSION_LOST", event.error.code, event.error.message);
         dropConnection();
         const delay = backoff.next(event.error.retryAfterMs) ?? 0;
         reconnectAt = now + delay;
@@ -202,7 +210,11 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
     }
   };
 
+  let steps = 0;
   while (now <= options.maxVirtualMs) {
+    // A livelock (time creeping forward by 1 ms with nothing happening) must
+    // fail the property with its counterexample, not hang the test run.
+    if (++steps > 2_000_000) throw new Error(`simulation stuck at virtual ${now} ms after ${steps} steps (delivered ${delivered.length}, sender ${sender?.state}, receiver ${receiver.state})`);
     if (reconnectAt !== undefined && now >= reconnectAt) {
       reconnectAt = undefined;
       sessions++;
