@@ -51,7 +51,10 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
     return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true }), transportName: "http2" };
   };
   const websocket = (): SluiceClientOptions => {
-    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl) });
+    // Sluice's own credit window bounds what a subscription buffers, so the
+    // transport's per-call window only has to stay out of its way (4 MiB
+    // doubled 1 KiB-item throughput over 1 MiB in BENCHMARKS.md).
+    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024 });
     closers.push(() => transport.close());
     return { transport, transportName: "websocket" };
   };

@@ -12,6 +12,13 @@ import { MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
 /** A WebSocket constructor: the browser's, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
 
+/**
+ * The response window a client grants each call: 1 MiB, like the HTTP/2
+ * stream window `listen` uses (256 KiB halved throughput of 1 KiB items in
+ * BENCHMARKS.md). It bounds what a server may buffer toward one slow call.
+ */
+export const DEFAULT_CLIENT_WINDOW_BYTES = 1024 * 1024;
+
 /** The subprotocol name both sides agree on. */
 export const WEBSOCKET_PROTOCOL = "sluice.ws.v1";
 
@@ -27,7 +34,7 @@ export interface WebSocketTransportOptions {
   /** Largest message read or written. Default 4 MiB. */
   readonly readMaxBytes?: number;
   readonly writeMaxBytes?: number;
-  /** Receive window per call, keepalive and limits (see MuxOptions). */
+  /** Response window per call in bytes (default 1 MiB); keepalive and limits (see MuxOptions). */
   readonly windowBytes?: number;
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveTimeoutMs?: number;
@@ -45,7 +52,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocketImpl) throw new Error("createWebSocketTransport: no WebSocket in this runtime; pass options.WebSocket (e.g. from the `ws` package)");
   const muxOptions: Omit<MuxOptions, "role"> = {
-    ...(options.windowBytes !== undefined ? { windowBytes: options.windowBytes } : {}),
+    windowBytes: options.windowBytes ?? DEFAULT_CLIENT_WINDOW_BYTES,
     ...(options.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: options.keepaliveIntervalMs } : {}),
     ...(options.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: options.keepaliveTimeoutMs } : {}),
     ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),

@@ -58,6 +58,11 @@ export interface MuxOptions {
   readonly keepaliveTimeoutMs?: number;
   /** Pings accepted per second before the socket is closed for flooding (burst: 2 s worth). Default 20. */
   readonly maxPingsPerSecond?: number;
+  /**
+   * The socket is a `ws` WebSocket, whose send() takes { fin }: big data
+   * frames then go out as two fragments (header, payload) without a copy.
+   */
+  readonly fragmentedSends?: boolean;
   /** Server side: a new call arrived. */
   readonly onCall?: (call: MuxCall) => void;
   /** The socket closed (for any reason). */
@@ -361,13 +366,34 @@ export class MuxConnection {
   /** Encodes and sends one frame; the promise settles when the socket buffer has room. */
   send(callId: number, kind: FrameKind): Promise<void> | void {
     if (this.#closed) return;
-    const bytes = toBinary(WebSocketFrameSchema, create(WebSocketFrameSchema, { callId, kind }));
     try {
-      this.#socket.send(bytes);
+      if (kind.case === "data" && kind.value.data) this.#sendData(callId, kind.value.data);
+      else this.#socket.send(toBinary(WebSocketFrameSchema, create(WebSocketFrameSchema, { callId, kind })));
     } catch {
       return;
     }
     if (this.#socket.bufferedAmount > this.#highWater) return new Promise<void>((resolve) => this.#waitForDrain(resolve));
+  }
+
+  /**
+   * A CallData frame, encoded by hand: it is the hot path, and protobuf's
+   * writer would grow a buffer by doubling and copy the payload several
+   * times. With `ws` the header and the payload go out as two fragments of
+   * one WebSocket message, so the payload is not copied at all.
+   */
+  #sendData(callId: number, data: Uint8Array): void {
+    const header = dataFrameHeader(callId, data.byteLength);
+    const headerLength = header.byteLength;
+    const fragmentable = this.#socket as unknown as { send(data: Uint8Array, options: { binary: boolean; fin: boolean }): void };
+    if (this.#options.fragmentedSends && data.byteLength >= 16 * 1024) {
+      fragmentable.send(header, { binary: true, fin: false });
+      fragmentable.send(data, { binary: true, fin: true });
+      return;
+    }
+    const frame = new Uint8Array(headerLength + data.byteLength);
+    frame.set(header, 0);
+    frame.set(data, headerLength);
+    this.#socket.send(frame);
   }
 
   /** @internal */
@@ -528,4 +554,43 @@ function fromHeaderList(list: readonly Header[]): Headers | undefined {
     return undefined;
   }
   return headers;
+}
+
+/**
+ * The bytes of WebSocketFrame{call_id, data: CallData{data}} that precede the
+ * payload, as protobuf encodes them (field order, minimal varints).
+ */
+export function dataFrameHeader(callId: number, dataLength: number): Uint8Array {
+  // proto3 leaves out an empty bytes field: CallData{} is empty then.
+  const innerLength = dataLength > 0 ? 1 + varintSize(dataLength) + dataLength : 0;
+  const header = new Uint8Array((callId > 0 ? 1 + varintSize(callId) : 0) + 1 + varintSize(innerLength) + (dataLength > 0 ? 1 + varintSize(dataLength) : 0));
+  let pos = 0;
+  if (callId > 0) {
+    header[pos++] = 0x08; // call_id (field 1), varint; proto3 omits zero
+    pos = writeVarint(header, pos, callId);
+  }
+  header[pos++] = 0x22; // data (field 4), length-delimited
+  pos = writeVarint(header, pos, innerLength);
+  if (dataLength === 0) return header;
+  header[pos++] = 0x0a; // CallData.data (field 1), length-delimited
+  writeVarint(header, pos, dataLength);
+  return header;
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(into: Uint8Array, pos: number, value: number): number {
+  while (value >= 0x80) {
+    into[pos++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  into[pos++] = value;
+  return pos;
 }

@@ -103,6 +103,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
   const accept = (socket: WebSocket) => {
     const mux = new MuxConnection(socket as unknown as SocketLike, {
       role: "server",
+      fragmentedSends: true,
       maxFrameBytes,
       ...(options.maxCallsPerSocket !== undefined ? { maxCalls: options.maxCallsPerSocket } : {}),
       ...(options.windowBytes !== undefined ? { windowBytes: options.windowBytes } : {}),
