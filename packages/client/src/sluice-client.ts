@@ -50,6 +50,8 @@ export type StreamEvent<T> = SubscriptionEvent<T>;
 export interface SluiceStream<T> extends AsyncIterable<StreamEvent<T>> {
   readonly stats: SubscriptionStats;
   cancel(reason?: string): void;
+  /** Ends a reconnect backoff now (e.g. the network came back). */
+  reconnectNow(): void;
 }
 
 export interface SluiceClient {

@@ -37,6 +37,8 @@ export interface ServeSessionOptions {
   readonly clock?: Clock;
   /** Aborting ends the session with `unavailable` (server draining). */
   readonly signal?: AbortSignal;
+  /** Aborted when the client's call is gone (it disconnected or was cancelled): ends the session as a disconnect. */
+  readonly callSignal?: AbortSignal;
 }
 
 export interface SessionOutcome {
@@ -81,6 +83,13 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   };
   options.signal?.addEventListener("abort", onDrain, { once: true });
   if (options.signal?.aborted) onDrain();
+  const onCallGone = () => {
+    inboundDone = true;
+    inboundError ??= new SluiceError("cancelled", "the client's call is gone");
+    wake.notify();
+  };
+  options.callSignal?.addEventListener("abort", onCallGone, { once: true });
+  if (options.callSignal?.aborted) onCallGone();
 
   void (async () => {
     try {
@@ -170,6 +179,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   } finally {
     timer.stop();
     options.signal?.removeEventListener("abort", onDrain);
+    options.callSignal?.removeEventListener("abort", onCallGone);
     abort.abort();
     // Stop the source: its finally runs now (or when its pending next() settles).
     void iterator?.return?.()?.catch(() => undefined);

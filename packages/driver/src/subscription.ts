@@ -97,6 +97,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #runnerDone = false;
   #pendingAck = 0;
   #stalledSince: number | undefined;
+  #wakeBackoff: (() => void) | undefined;
   readonly #autoAck: boolean;
   readonly #timer: DeadlineTimer;
 
@@ -131,6 +132,16 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   }
 
   /** Stops the stream: the server stops its source. Iteration ends. */
+  /**
+   * Ends a reconnect backoff now (e.g. the browser came back online). No-op
+   * while a session is up.
+   */
+  reconnectNow(): void {
+    const wake = this.#wakeBackoff;
+    this.#wakeBackoff = undefined;
+    wake?.();
+  }
+
   cancel(reason = "cancelled by the application"): void {
     this.#receiver.cancel(reason, this.#clock.now());
     this.#wakeRunner.notify();
@@ -315,7 +326,11 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
           break;
         }
         this.stats.reconnects++;
-        await sleep(clock, delay, this.#abort.signal);
+        await new Promise<void>((resolve) => {
+          this.#wakeBackoff = resolve;
+          void sleep(clock, delay, this.#abort.signal).then(resolve);
+        });
+        this.#wakeBackoff = undefined;
       }
     } finally {
       timer.stop();

@@ -39,6 +39,8 @@ export interface ListenOptions {
    * in BENCHMARKS.md. "h2c": HTTP/2 only, natively.
    */
   readonly protocols?: "h2c+http1" | "h2c";
+  /** Answers requests that are not Connect calls (a page, health checks); default 404. */
+  readonly fallback?: (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
   /**
    * Connect over WebSocket on this path of the HTTP/1.1 side (default
    * "/connect"; false: off). Needs "h2c+http1".
@@ -103,6 +105,7 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     acceptCompression: options.compression ? [compressionGzip] : [],
     // Client frames are small; anything above the frame limit is hostile.
     readMaxBytes: sluice.limits.maxFrameBytes,
+    ...(options.fallback ? { fallback: options.fallback as never } : {}),
   });
   const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024 } }, handler);
   http2Server.on("session", (session) => session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024));

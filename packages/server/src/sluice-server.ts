@@ -191,7 +191,8 @@ export class SluiceServer {
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
       resolve: (open, _window, signal) => this.#resolve(open, keys, signal),
       sender: { limits: this.limits },
-      signal: AbortSignal.any([this.#draining.signal, context.signal]),
+      signal: this.#draining.signal,
+      callSignal: context.signal,
     });
     this.#active.add(session);
     void session.then((outcome) => {

@@ -1,0 +1,128 @@
+/**
+ * @sluice/client-web: the Sluice client for browsers.
+ *
+ * - "connect": connect-web over fetch. Browsers cannot stream a request body,
+ *   so sessions run half duplex: a server-streaming SubscribeHalfDuplex call
+ *   plus unary Control calls bound to the session by the secret from Opened.
+ * - "websocket": Connect over WebSocket (@sluice/transport-ws), full duplex.
+ * - "auto" (default): connect first; WebSocket for good when connect fails
+ *   before the first server frame or a proxy buffers the stream.
+ *
+ * Subscriptions retry at once when the browser comes back `online`, and are
+ * cancelled on `pagehide` (the tab closes or navigates away).
+ */
+import { createConnectTransport } from "@connectrpc/connect-web";
+import type { Transport } from "@connectrpc/connect";
+import { createSluiceClient as createClient, type SluiceClient, type SluiceClientOptions, type SluiceStream, type SubscribeOptions } from "@sluice/client";
+import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
+
+export { json, bytes, protobuf, SluiceError, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type SubscribeOptions, type SubscriptionStats } from "@sluice/client";
+
+export interface WebClientOptions {
+  /** The server's HTTP base URL, e.g. "https://api.example.com" (default: this page's origin). */
+  readonly baseUrl?: string;
+  readonly transport?: "auto" | "connect" | "websocket";
+  /** Default: baseUrl with ws(s): and path /connect. */
+  readonly websocketUrl?: string;
+  /** "auto": how long connect may take to deliver the first server frame. Default 5 000 ms. */
+  readonly fallbackAfterMs?: number;
+}
+
+export interface WebSluiceClient extends SluiceClient {
+  /** Cancels every subscription and closes the WebSocket. */
+  close(): void;
+}
+
+export function createSluiceClient(options: WebClientOptions = {}): WebSluiceClient {
+  const baseUrl = options.baseUrl ?? globalThis.location?.origin;
+  if (!baseUrl) throw new Error("createSluiceClient: baseUrl is required outside a page");
+  const choice = options.transport ?? "auto";
+  const closers: (() => void)[] = [];
+  const connect = (): SluiceClientOptions => ({
+    transport: createConnectTransport({ baseUrl, useBinaryFormat: true }),
+    transportName: "connect",
+    mode: "half-duplex",
+  });
+  const websocket = (): SluiceClientOptions => {
+    // Sluice's credit window bounds each subscription; the transport's
+    // per-call window only has to stay out of its way.
+    const transport = lazyWebSocketTransport({ url: options.websocketUrl ?? webSocketUrlFor(baseUrl), windowBytes: 4 * 1024 * 1024 });
+    closers.push(() => transport.close());
+    return { transport, transportName: "websocket" };
+  };
+  const settings: SluiceClientOptions =
+    choice === "connect" ? connect() : choice === "websocket" ? websocket() : { ...connect(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };
+  const client = createClient(settings);
+
+  const live = new Set<SluiceStream<unknown>>();
+  const onOnline = () => {
+    for (const stream of live) stream.reconnectNow();
+  };
+  const onPageHide = (event: Event) => {
+    // A page kept in the back/forward cache may come back: only a real unload cancels.
+    if ((event as PageTransitionEvent).persisted) return;
+    close();
+  };
+  const target = globalThis as unknown as { addEventListener?: (type: string, listener: (event: Event) => void) => void; removeEventListener?: (type: string, listener: (event: Event) => void) => void };
+  target.addEventListener?.("online", onOnline);
+  target.addEventListener?.("pagehide", onPageHide);
+
+  function close(): void {
+    for (const stream of live) stream.cancel("page closed");
+    live.clear();
+    for (const closer of closers) closer();
+    target.removeEventListener?.("online", onOnline);
+    target.removeEventListener?.("pagehide", onPageHide);
+  }
+
+  return {
+    subscribe<T>(stream: string, subscribeOptions?: SubscribeOptions<T>): SluiceStream<T> {
+      const subscription = client.subscribe<T>(stream, subscribeOptions);
+      live.add(subscription as SluiceStream<unknown>);
+      // Forget it when it ends (iteration finished, failed or cancelled).
+      const iterate = subscription[Symbol.asyncIterator].bind(subscription);
+      return Object.assign(subscription, {
+        [Symbol.asyncIterator]: () => {
+          const iterator = iterate();
+          const forget = <R>(result: R): R => {
+            if ((result as IteratorResult<unknown>).done) live.delete(subscription as SluiceStream<unknown>);
+            return result;
+          };
+          return {
+            next: () =>
+              iterator.next().then(forget, (error: unknown) => {
+                live.delete(subscription as SluiceStream<unknown>);
+                throw error;
+              }),
+            return: (value?: unknown) => {
+              live.delete(subscription as SluiceStream<unknown>);
+              return iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value: undefined });
+            },
+          } as AsyncIterator<Awaited<ReturnType<typeof iterator.next>> extends IteratorResult<infer E> ? E : never>;
+        },
+      });
+    },
+    close,
+  };
+}
+
+/**
+ * transport-ws, loaded on first use: most pages never fall back, and the
+ * WebSocket code then stays out of their initial bundle (BENCHMARKS.md).
+ */
+function lazyWebSocketTransport(options: WebSocketTransportOptions): Transport & { close(): void } {
+  let loading: Promise<WebSocketTransport> | undefined;
+  const load = () => (loading ??= import("@sluice/transport-ws").then(({ createWebSocketTransport }) => createWebSocketTransport(options)));
+  return {
+    unary: ((...args: Parameters<Transport["unary"]>) => load().then((transport) => transport.unary(...args))) as Transport["unary"],
+    stream: ((...args: Parameters<Transport["stream"]>) => load().then((transport) => transport.stream(...args))) as Transport["stream"],
+    close: () => void loading?.then((transport) => transport.close()),
+  };
+}
+
+function webSocketUrlFor(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.pathname = `${url.pathname.replace(/\/$/, "")}/connect`;
+  return url.toString();
+}

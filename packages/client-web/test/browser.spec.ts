@@ -1,0 +1,186 @@
+/**
+ * @sluice/client-web in a real browser: playwright-core drives Debian's
+ * Chromium (headless) against a Sluice server on 127.0.0.1, in both modes
+ * (connect-web half duplex, and WebSocket).
+ *
+ * Skips with a loud message when no Chromium is installed; `.ci/run`
+ * installs it, so CI never skips.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? ["chromium", "chromium-browser", "google-chrome"].map((name) => spawnSync("which", [name], { encoding: "utf8" }).stdout.trim()).find(Boolean);
+if (!CHROMIUM) console.warn("\n!!! client-web browser tests SKIPPED: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH) !!!\n");
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+
+interface Progress {
+  items: number;
+  inOrder: boolean;
+  lastSeq: number;
+  done: boolean;
+  error: string | undefined;
+  transport: string;
+  reconnects: number;
+}
+
+interface SessionLine {
+  stream: string;
+  items: number;
+  cancelled: boolean;
+  disconnected: boolean;
+  error?: string;
+}
+
+/** The test server in a child process; restartable on the same port. */
+class ServerProcess {
+  url = "";
+  sessions: SessionLine[] = [];
+  #child: ChildProcess | undefined;
+  constructor(private readonly pageJs: string) {}
+
+  async start(port = 0): Promise<void> {
+    const child = spawn(process.execPath, ["--expose-gc", "--conditions=@sluice/source", "--import", "tsx", join(here, "fixtures/server.ts")], {
+      env: { ...process.env, PAGE_JS: this.pageJs, PORT: String(port) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    this.#child = child;
+    const lines = createInterface({ input: child.stdout! });
+    await new Promise<void>((resolve, reject) => {
+      child.once("exit", (code) => reject(new Error(`test server exited (${code})`)));
+      lines.on("line", (line) => {
+        const message = JSON.parse(line) as { url?: string; session?: SessionLine };
+        if (message.url) {
+          this.url = message.url;
+          resolve();
+        }
+        if (message.session) this.sessions.push(message.session);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port);
+  }
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web in Chromium, %s mode", (transport) => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-page-"));
+    const bundle = await build({ entryPoints: [join(here, "fixtures/page.ts")], bundle: true, format: "esm", platform: "browser", conditions: ["@sluice/source"], write: false, minify: true, logLevel: "error" });
+    const pageJs = join(dir, "page.js");
+    writeFileSync(pageJs, bundle.outputFiles[0]!.contents);
+    server = new ServerProcess(pageJs);
+    await server.start();
+    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"] });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  const openPage = async () => {
+    context = await browser.newContext();
+    page = await context.newPage();
+    page.on("pageerror", (error) => console.error("page error:", error.message));
+    await page.goto(server.url);
+    await page.waitForFunction(() => typeof window.sluiceRun === "function");
+  };
+  const progress = () => page.evaluate(() => window.sluiceProgress) as Promise<Progress | undefined>;
+  const serverHeap = async () => Number(await (await fetch(`${server.url}/heap`)).text());
+
+  it("delivers 100 000 items complete and in order", async () => {
+    await openPage();
+    const result = await page.evaluate((t) => window.sluiceRun({ stream: "numbers", params: { count: 100_000 }, transport: t }), transport);
+    expect(result).toMatchObject({ items: 100_000, inOrder: true, lastSeq: 100_000, error: undefined, transport });
+    await context.close();
+  }, 120_000);
+
+  it("keeps the server's memory within the window bound while the page consumes slowly", async () => {
+    await openPage();
+    await serverHeap();
+    const baseline = await serverHeap();
+    const credit = { items: 1_000, bytes: 64 * 1024 };
+    // The run never ends; its promise rejects when the context closes.
+    page.evaluate(({ t, w }) => window.sluiceRun({ stream: "endless", transport: t, window: w, slowMs: 5 }), { t: transport, w: credit }).catch(() => undefined);
+    await until(async () => ((await progress())?.items ?? 0) > 100, 10_000, "the first items");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const growth = (await serverHeap()) - baseline;
+    console.log(`${transport}: server heap growth with a slow page: ${(growth / 1024).toFixed(0)} KiB (bound ${(credit.bytes + (1 << 20)) / 1024} KiB)`);
+    expect(growth).toBeLessThan(credit.bytes + (1 << 20));
+    await context.close();
+  }, 60_000);
+
+  it("resumes after the server restarts mid-stream, each item once", async () => {
+    await openPage();
+    const run = page.evaluate((t) => window.sluiceRun({ stream: "numbers", params: { count: 50_000 }, transport: t, window: { items: 2_000, bytes: 256 * 1024 } }), transport);
+    await until(async () => ((await progress())?.items ?? 0) > 5_000, 20_000, "items before the restart");
+    const port = server.port;
+    await server.stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await server.start(port);
+    const result = await run;
+    expect(result).toMatchObject({ items: 50_000, inOrder: true, lastSeq: 50_000, error: undefined });
+    expect(result.reconnects).toBeGreaterThanOrEqual(1);
+    await context.close();
+  }, 120_000);
+
+  it("resumes after the browser goes offline and online again", async () => {
+    await openPage();
+    const run = page.evaluate((t) => window.sluiceRun({ stream: "numbers", params: { count: 30_000 }, transport: t, window: { items: 500, bytes: 64 * 1024 }, slowMs: 0 }), transport);
+    await until(async () => ((await progress())?.items ?? 0) > 1_000, 20_000, "items before going offline");
+    await context.setOffline(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const whileOffline = (await progress())!.items;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Offline means offline: nothing arrives.
+    expect((await progress())!.items).toBe(whileOffline);
+    await context.setOffline(false);
+    const result = await run;
+    console.log(`${transport}: offline at ${whileOffline} items; reconnects ${result.reconnects}`);
+    expect(result).toMatchObject({ items: 30_000, inOrder: true, lastSeq: 30_000, error: undefined });
+    await context.close();
+  }, 120_000);
+
+  it("cancels the stream on the server when the page closes", async () => {
+    await openPage();
+    page.evaluate((t) => window.sluiceRun({ stream: "endless", transport: t, window: { items: 100, bytes: 64 * 1024 }, slowMs: 10 }), transport).catch(() => undefined);
+    await until(async () => ((await progress())?.items ?? 0) > 20, 10_000, "the first items");
+    const endedBefore = server.sessions.filter((s) => s.stream === "endless").length;
+    const closedAt = performance.now();
+    await page.close();
+    await until(() => server.sessions.filter((s) => s.stream === "endless").length > endedBefore, 10_000, "the server to end the session");
+    const ended = server.sessions.filter((s) => s.stream === "endless").at(-1)!;
+    expect(ended.cancelled || ended.disconnected).toBe(true);
+    expect(performance.now() - closedAt).toBeLessThan(5_000);
+    await context.close();
+  }, 60_000);
+});
