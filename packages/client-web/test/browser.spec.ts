@@ -44,11 +44,14 @@ class ServerProcess {
   url = "";
   sessions: SessionLine[] = [];
   #child: ChildProcess | undefined;
-  constructor(private readonly pageJs: string) {}
+  constructor(
+    private readonly pageJs: string,
+    private readonly exampleDir: string,
+  ) {}
 
   async start(port = 0): Promise<void> {
     const child = spawn(process.execPath, ["--expose-gc", "--conditions=@sluice/source", "--import", "tsx", join(here, "fixtures/server.ts")], {
-      env: { ...process.env, PAGE_JS: this.pageJs, PORT: String(port) },
+      env: { ...process.env, PAGE_JS: this.pageJs, EXAMPLE_DIR: this.exampleDir, PORT: String(port) },
       stdio: ["ignore", "pipe", "inherit"],
     });
     this.#child = child;
@@ -98,7 +101,8 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     const bundle = await build({ entryPoints: [join(here, "fixtures/page.ts")], bundle: true, format: "esm", platform: "browser", conditions: ["@sluice/source"], write: false, minify: true, logLevel: "error" });
     const pageJs = join(dir, "page.js");
     writeFileSync(pageJs, bundle.outputFiles[0]!.contents);
-    server = new ServerProcess(pageJs);
+    spawnSync(process.execPath, ["--import", "tsx", join(here, "../example/build.ts"), join(dir, "example")], { stdio: "inherit" });
+    server = new ServerProcess(pageJs, join(dir, "example"));
     await server.start();
     browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"] });
   }, 60_000);
@@ -169,6 +173,23 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     expect(result).toMatchObject({ items: 30_000, inOrder: true, lastSeq: 30_000, error: undefined });
     await context.close();
   }, 120_000);
+
+  it("runs the example page: it shows the items, the transport and the window", async () => {
+    context = await browser.newContext();
+    page = await context.newPage();
+    await page.goto(`${server.url}/example/`);
+    await page.fill("#stream", "numbers");
+    await page.fill("#params", JSON.stringify({ count: 20_000 }));
+    await page.selectOption("#transport", transport);
+    await page.click("#start");
+    await page.waitForFunction(() => document.getElementById("status")?.textContent === "stream ended", undefined, { timeout: 30_000 });
+    expect(await page.textContent("#items")).toBe((20_000).toLocaleString("en-US"));
+    expect(await page.textContent("#transportShown")).toBe(transport);
+    expect(await page.textContent("#windowShown")).toMatch(/^1,000 items/);
+    // The newest rows are the last items of the stream.
+    expect(Number(await page.textContent("#latest li:first-child"))).toBeGreaterThan(19_000);
+    await context.close();
+  }, 60_000);
 
   it("cancels the stream on the server when the page closes", async () => {
     await openPage();

@@ -1,0 +1,97 @@
+/**
+ * The example page: subscribe to a stream, show the latest items, the window,
+ * the transport in use and a throughput chart (items/s, last 60 s).
+ */
+import { createSluiceClient, type SluiceStream, type WebSluiceClient } from "../src/index.js";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+let client: WebSluiceClient | undefined;
+let current: SluiceStream<unknown> | undefined;
+const history: number[] = []; // items/s, one per second
+
+function drawChart(): void {
+  const canvas = $<HTMLCanvasElement>("chart");
+  const context = canvas.getContext("2d")!;
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  const max = Math.max(1, ...history);
+  context.beginPath();
+  history.forEach((value, i) => {
+    const x = (i / 59) * canvas.width;
+    const y = canvas.height - (value / max) * (canvas.height - 10) - 5;
+    if (i === 0) context.moveTo(x, y);
+    else context.lineTo(x, y);
+  });
+  context.strokeStyle = "#2563eb";
+  context.lineWidth = 2;
+  context.stroke();
+  context.fillStyle = "#666";
+  context.fillText(`${max.toLocaleString("en-US")} items/s`, 4, 12);
+}
+
+async function run(event: SubmitEvent): Promise<void> {
+  event.preventDefault();
+  current?.cancel("restarted");
+  client?.close();
+  client = createSluiceClient({ transport: $<HTMLSelectElement>("transport").value as "auto" | "connect" | "websocket" });
+  const windowItems = Number($<HTMLInputElement>("window").value) || 1000;
+  const stream = client.subscribe<unknown>($<HTMLInputElement>("stream").value, {
+    params: JSON.parse($<HTMLInputElement>("params").value || "{}"),
+    window: { items: windowItems, bytes: 4 * 1024 * 1024 },
+  });
+  current = stream;
+  $("windowShown").textContent = `${windowItems.toLocaleString("en-US")} items / 4 MiB`;
+  $<HTMLButtonElement>("stop").disabled = false;
+  $("status").textContent = "streaming…";
+  $("status").className = "";
+  history.length = 0;
+  let lastItems = 0;
+  let lastBytes = 0;
+  const showStats = () => {
+    const { items, transport, reconnects, gaps, creditStalls } = stream.stats;
+    $("items").textContent = items.toLocaleString("en-US");
+    $("transportShown").textContent = transport;
+    $("reconnects").textContent = String(reconnects);
+    $("gaps").textContent = String(gaps);
+    $("stalls").textContent = String(creditStalls);
+  };
+  const timer = setInterval(() => {
+    const { items, bytes } = stream.stats;
+    history.push(items - lastItems);
+    if (history.length > 60) history.shift();
+    $("rate").textContent = (items - lastItems).toLocaleString("en-US");
+    $("mbps").textContent = ((bytes - lastBytes) / 1e6).toFixed(2);
+    lastItems = items;
+    lastBytes = bytes;
+    showStats();
+    drawChart();
+  }, 1000);
+  const latest = $("latest");
+  let shown = 0;
+  try {
+    for await (const item of stream) {
+      // Render at most ~20 rows a second: the page must not be the bottleneck.
+      if (item.kind === "gap") {
+        const li = document.createElement("li");
+        li.textContent = `gap: ${item.count} items from seq ${item.fromSeq} (${item.reason})`;
+        latest.prepend(li);
+      } else if (++shown % Math.max(1, Math.floor(stream.stats.items / 200)) === 0 || shown < 20) {
+        const li = document.createElement("li");
+        li.value = item.seq;
+        li.textContent = JSON.stringify(item.value);
+        latest.prepend(li);
+        while (latest.children.length > 50) latest.lastElementChild!.remove();
+      }
+    }
+    $("status").textContent = "stream ended";
+  } catch (error) {
+    $("status").textContent = error instanceof Error ? error.message : String(error);
+    $("status").className = "error";
+  } finally {
+    clearInterval(timer);
+    showStats();
+    $<HTMLButtonElement>("stop").disabled = true;
+  }
+}
+
+$<HTMLFormElement>("controls").addEventListener("submit", (event) => void run(event));
+$("stop").addEventListener("click", () => current?.cancel("stopped by the user"));
