@@ -45,9 +45,11 @@ function rawCall(url: string) {
     })(),
   );
   const frames: ServerFrame[] = [];
-  const done = (async () => {
+  // Settles with the call's error (if any) instead of rejecting: a test that
+  // closes the call early must not leave an unhandled rejection behind.
+  const done: Promise<unknown> = (async () => {
     for await (const r of responses) frames.push(serverFrameFromWire(r.frame!));
-  })();
+  })().catch((error: unknown) => error);
   return { send: (f: ClientFrame) => void out.push(f), frames, done, close: () => manager.abort() };
 }
 
