@@ -1,0 +1,151 @@
+/**
+ * The reference server's configuration: a YAML or JSON file, then
+ * SLUICE_* environment overrides, validated before anything starts. Every
+ * error names its path ("streams.books.source.path: required").
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+const chunkSchema = z.strictObject({
+  maxBytes: positiveInt.optional(),
+  maxItems: positiveInt.optional(),
+  flushDelayMs: nonNegativeInt.optional(),
+});
+
+const generatorSource = z.strictObject({
+  type: z.literal("generator"),
+  /** Items per second (0: as fast as credit allows). */
+  ratePerSecond: nonNegativeInt.default(100),
+  /** Bytes per item (JSON padded to this size). */
+  itemBytes: positiveInt.max(16 * 1024 * 1024).default(64),
+  /** Items in total (0: endless). Clients may ask for fewer with params.count. */
+  count: nonNegativeInt.default(0),
+});
+
+const jsonLinesSource = z.strictObject({
+  type: z.literal("jsonl"),
+  /** The file, relative to the config file. */
+  path: z.string().min(1),
+  /**
+   * Server-side filter: rows whose `field` equals the client's param `param`
+   * (a client without the param gets every row).
+   */
+  filter: z.strictObject({ field: z.string().min(1), param: z.string().min(1) }).optional(),
+});
+
+const topicSource = z.strictObject({
+  type: z.literal("topic"),
+  historyItems: nonNegativeInt.default(10_000),
+  queueItems: positiveInt.default(1_000),
+  overflow: z.enum(["drop_oldest", "drop_newest", "disconnect"]).default("drop_oldest"),
+  /** A built-in publisher of demo events (0: none). */
+  demoPublisherPerSecond: nonNegativeInt.default(0),
+});
+
+const streamSchema = z.strictObject({
+  source: z.discriminatedUnion("type", [generatorSource, jsonLinesSource, topicSource]),
+  contentType: z.string().optional(),
+  chunk: chunkSchema.optional(),
+  yieldTimeoutMs: nonNegativeInt.optional(),
+  stallTimeoutMs: nonNegativeInt.optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default("127.0.0.1"),
+      port: z.number().int().min(0).max(65_535).default(8080),
+      websocketPath: z.string().startsWith("/").default("/connect"),
+      /** On SIGTERM: how long open sessions get to move elsewhere before the process exits. */
+      shutdownGraceMs: nonNegativeInt.default(10_000),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxFrameBytes: positiveInt.optional(),
+      maxItemBytes: positiveInt.optional(),
+      maxWindowItems: positiveInt.optional(),
+      maxWindowBytes: positiveInt.optional(),
+      heartbeatIntervalMs: positiveInt.optional(),
+      heartbeatTimeoutMs: positiveInt.optional(),
+    })
+    .prefault({}),
+  chunk: chunkSchema.optional(),
+  streams: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type StreamConfig = Config["streams"][string];
+
+/** A configuration error: every problem, each as "path: reason". */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** The embedded defaults: everything `npm start` serves with nothing installed. */
+export const DEFAULT_CONFIG = {
+  server: { port: 8080 },
+  streams: {
+    ticks: { source: { type: "generator", ratePerSecond: 20, itemBytes: 96 } },
+    numbers: { source: { type: "generator", ratePerSecond: 0, itemBytes: 64, count: 1_000_000 } },
+    books: { source: { type: "jsonl", path: "../data/books.jsonl", filter: { field: "genre", param: "genre" } } },
+    news: { source: { type: "topic", historyItems: 1_000, demoPublisherPerSecond: 2 } },
+  },
+} as const;
+
+/** Validates a parsed document (plus environment overrides); throws ConfigError. */
+export function parseConfig(document: unknown, source: string, env: NodeJS.ProcessEnv = {}): Config {
+  const result = configSchema.safeParse(applyEnv(document, env));
+  if (!result.success) {
+    throw new ConfigError(
+      source,
+      result.error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${describeIssue(issue)}`),
+    );
+  }
+  return result.data;
+}
+
+/** Reads and validates a YAML or JSON file; relative paths in it are resolved against its directory. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): { config: Config; baseDir: string } {
+  if (!path) return { config: parseConfig(DEFAULT_CONFIG, "embedded defaults", env), baseDir: new URL("../dist", import.meta.url).pathname };
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(path, [`(file): cannot read: ${(error as Error).message}`]);
+  }
+  let document: unknown;
+  try {
+    document = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(path, [`(file): not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message.split("\n")[0]}`]);
+  }
+  return { config: parseConfig(document, path, env), baseDir: dirname(resolve(path)) };
+}
+
+/** SLUICE_HOST, SLUICE_PORT, SLUICE_SHUTDOWN_GRACE_MS override the file. */
+function applyEnv(document: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof document !== "object" || document === null) return document;
+  const server = { ...((document as { server?: object }).server ?? {}) } as Record<string, unknown>;
+  if (env.SLUICE_HOST) server.host = env.SLUICE_HOST;
+  if (env.SLUICE_PORT) server.port = Number(env.SLUICE_PORT);
+  if (env.SLUICE_SHUTDOWN_GRACE_MS) server.shutdownGraceMs = Number(env.SLUICE_SHUTDOWN_GRACE_MS);
+  return { ...document, server };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined) return "required";
+  if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  if (issue.code === "invalid_union" && "discriminator" in issue) return `must be one of the source types: generator, jsonl, topic`;
+  return issue.message;
+}

@@ -1,0 +1,68 @@
+/**
+ * Starts the reference server from a validated config: one port for
+ * Connect over HTTP/1.1 (half duplex), h2c (full duplex) and WebSocket, the
+ * example page at /, /healthz and /readyz. Stops gracefully: sessions are
+ * told UNAVAILABLE with a retry hint, so clients resume elsewhere.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { SluiceServer, listen, type Listening } from "@sluice/server";
+import type { Config } from "./config.js";
+import { buildStreams } from "./streams.js";
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  /** Drains sessions (UNAVAILABLE, retryable) for at most `graceMs`, then closes. Resolves with the sessions drained. */
+  stop(graceMs?: number): Promise<{ drained: number; ended: boolean }>;
+}
+
+const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html": "index.html", "/main.js": "main.js" };
+
+export async function startServer(config: Config, baseDir: string, publicDir: string): Promise<RunningServer> {
+  const built = buildStreams(config, baseDir);
+  const sluice = new SluiceServer({
+    streams: built.streams,
+    limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
+    ...(config.chunk ? { chunk: config.chunk } : {}),
+  });
+  let stopping = false;
+  let listening: Listening | undefined;
+  listening = await listen(sluice, {
+    host: config.server.host,
+    port: config.server.port,
+    websocket: { path: config.server.websocketPath },
+    fallback: (request, response) => {
+      const path = new URL(request.url ?? "/", "http://x").pathname;
+      if (path === "/healthz") return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      if (path === "/readyz") {
+        // Embedded sources have nothing external to reach; a draining server is not ready.
+        if (stopping) return void response.writeHead(503, { "content-type": "text/plain" }).end("draining\n");
+        return void response.writeHead(200, { "content-type": "text/plain" }).end("ready\n");
+      }
+      const file = PUBLIC_FILES[path];
+      if (file && request.method === "GET") {
+        try {
+          const body = readFileSync(join(publicDir, file));
+          return void response.writeHead(200, { "content-type": file.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/html; charset=utf-8" }).end(body);
+        } catch {
+          // fall through to 404 (the page was not built)
+        }
+      }
+      response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    },
+  });
+  return {
+    url: listening.url,
+    port: listening.port,
+    async stop(graceMs = config.server.shutdownGraceMs) {
+      stopping = true;
+      built.stop();
+      const drained = sluice.activeSessions;
+      const ended = await Promise.race([sluice.drain().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]);
+      await listening?.close();
+      listening = undefined;
+      return { drained, ended };
+    },
+  };
+}

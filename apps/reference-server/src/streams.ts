@@ -1,0 +1,127 @@
+/**
+ * Turns the configured streams into SluiceServer stream definitions:
+ * generator, JSON Lines file (with a server-side filter) and in-memory topic
+ * (optionally fed by a demo publisher).
+ */
+import { createReadStream } from "node:fs";
+import { resolve } from "node:path";
+import type { JsonObject } from "@sluice/core";
+import { Topic, fromJsonLines, indexCursor, invalidParam, readIndexCursor, type StreamDefinition } from "@sluice/server";
+import type { Config, StreamConfig } from "./config.js";
+
+export interface BuiltStreams {
+  readonly streams: Record<string, StreamDefinition<JsonObject>>;
+  /** Stops the demo publishers. */
+  stop(): void;
+}
+
+export function buildStreams(config: Config, baseDir: string): BuiltStreams {
+  const streams: Record<string, StreamDefinition<JsonObject>> = {};
+  const timers: ReturnType<typeof setInterval>[] = [];
+  for (const [name, stream] of Object.entries(config.streams)) {
+    const common = {
+      ...(stream.contentType ? { contentType: stream.contentType } : {}),
+      ...(stream.chunk ? { chunk: stream.chunk } : {}),
+      ...(stream.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: stream.yieldTimeoutMs } : {}),
+      ...(stream.stallTimeoutMs !== undefined ? { stallTimeoutMs: stream.stallTimeoutMs } : {}),
+    };
+    const source = stream.source;
+    switch (source.type) {
+      case "generator":
+        streams[name] = { ...common, ...generator(source) };
+        break;
+      case "jsonl":
+        streams[name] = { ...common, ...jsonLines(source, baseDir) };
+        break;
+      case "topic": {
+        const topic = new Topic(name, { historyItems: source.historyItems, subscriberQueueItems: source.queueItems, overflow: source.overflow });
+        streams[name] = { ...common, topic };
+        if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
+        break;
+      }
+    }
+  }
+  return {
+    streams,
+    stop: () => {
+      for (const timer of timers) clearInterval(timer);
+    },
+  };
+}
+
+type GeneratorConfig = Extract<StreamConfig["source"], { type: "generator" }>;
+
+/** Items {"seq":n,"at":ms,"pad":"..."} of the configured size, at the configured rate. */
+function generator(source: GeneratorConfig): Pick<StreamDefinition<JsonObject>, "source" | "params"> {
+  return {
+    params: (params) => {
+      const count = params.count ?? source.count;
+      if (typeof count !== "number" || !Number.isInteger(count) || count < 0) throw invalidParam("count", `must be a non-negative integer, got ${JSON.stringify(count)}`);
+      if (source.count > 0 && count > source.count) throw invalidParam("count", `at most ${source.count} for this stream, got ${count}`);
+      return { count };
+    },
+    source: {
+      async *open(params, cursor, { signal }) {
+        const count = (params as { count: number }).count;
+        const encoder = new TextEncoder();
+        const interval = source.ratePerSecond > 0 ? 1000 / source.ratePerSecond : 0;
+        let next = performance.now();
+        for (let seq = readIndexCursor(cursor) + 1; count === 0 || seq <= count; seq++) {
+          if (interval > 0) {
+            next += interval;
+            const wait = next - performance.now();
+            if (wait > 0) await sleep(wait, signal);
+          }
+          const head = `{"seq":${seq},"at":${Date.now()},"pad":"`;
+          const padding = Math.max(0, source.itemBytes - head.length - 2);
+          yield { data: encoder.encode(`${head}${"x".repeat(padding)}"}`), cursor: indexCursor(seq) };
+        }
+      },
+    },
+  };
+}
+
+type JsonLinesConfig = Extract<StreamConfig["source"], { type: "jsonl" }>;
+
+function jsonLines(source: JsonLinesConfig, baseDir: string): Pick<StreamDefinition<JsonObject>, "source" | "params"> {
+  const path = resolve(baseDir, source.path);
+  const filter = source.filter;
+  return {
+    params: (params) => {
+      if (filter && params[filter.param] !== undefined && typeof params[filter.param] !== "string" && typeof params[filter.param] !== "number") {
+        throw invalidParam(filter.param, `must be a string or number, got ${JSON.stringify(params[filter.param])}`);
+      }
+      return params;
+    },
+    source: fromJsonLines<JsonObject>({
+      open: (_params, start) => createReadStream(path, { start }),
+      ...(filter
+        ? {
+            filter: (record, params) => params[filter.param] === undefined || (record as Record<string, unknown>)[filter.field] === params[filter.param],
+          }
+        : {}),
+    }),
+  };
+}
+
+function demoPublisher(topic: Topic, perSecond: number): ReturnType<typeof setInterval> {
+  const encoder = new TextEncoder();
+  const headlines = ["markets calm", "storm warning lifted", "new bridge opens", "team wins final", "rates unchanged", "comet sighted"];
+  let n = 0;
+  const timer = setInterval(() => {
+    n++;
+    topic.publish(encoder.encode(JSON.stringify({ n, at: new Date().toISOString(), headline: headlines[n % headlines.length] })));
+  }, 1000 / perSecond);
+  timer.unref();
+  return timer;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

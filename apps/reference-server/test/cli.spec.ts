@@ -1,0 +1,170 @@
+/**
+ * The built CLI (dist/cli.js) as a child process, with the example configs,
+ * driven by the Node client over HTTP/2, HTTP/1.1 and WebSocket on 127.0.0.1.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { createSluiceClient } from "@sluice/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = join(root, "dist/cli.js");
+const examples = join(root, "examples");
+
+function validate(file: string) {
+  return spawnSync(process.execPath, [cli, "validate", file], { encoding: "utf8" });
+}
+
+/** Starts the CLI; resolves with its URL once it listens. */
+async function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: string[] }> {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, SLUICE_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const output: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (line) => output.push(line));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`exited with ${code}: ${output.join("\n")}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      output.push(line);
+      if (line.startsWith("{")) {
+        const message = JSON.parse(line) as { url?: string };
+        if (message.url) resolve(message.url);
+      }
+    });
+  });
+  return { child, url, output };
+}
+
+describe("sluice-server validate", () => {
+  it.each(["embedded.yaml", "tuned.json"])("accepts examples/%s", (file) => {
+    const result = validate(join(examples, file));
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/: valid \(\d+ streams/);
+  });
+
+  it("names the path and the reason of every problem", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    const file = join(dir, "bad.yaml");
+    writeFileSync(
+      file,
+      ["server:", "  port: 99999", "streams:", "  books:", "    source: { type: jsonl }", "  feed:", "    source: { type: kafka }", "  ticks:", "    source: { type: generator, rate: 5 }"].join("\n"),
+    );
+    const result = validate(file);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("server.port: Too big");
+    expect(result.stderr).toContain("streams.books.source.path: required");
+    expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic");
+    expect(result.stderr).toContain('streams.ticks.source: unknown key "rate"');
+  });
+
+  it("reports unreadable and unparsable files", () => {
+    expect(validate("/nonexistent/sluice.yaml").stderr).toMatch(/\(file\): cannot read/);
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    writeFileSync(join(dir, "broken.json"), "{ nope");
+    expect(validate(join(dir, "broken.json")).stderr).toMatch(/\(file\): not valid JSON/);
+  });
+});
+
+describe("sluice-server serving examples/embedded.yaml", () => {
+  let server: Awaited<ReturnType<typeof start>>;
+  beforeAll(async () => {
+    server = await start(["--config", join(examples, "embedded.yaml")]);
+  });
+  afterAll(() => {
+    server.child.kill("SIGKILL");
+  });
+
+  it.each([
+    ["HTTP/2", { transport: "http" as const, httpVersion: "2" as const }],
+    ["HTTP/1.1", { transport: "http" as const, httpVersion: "1.1" as const }],
+    ["WebSocket", { transport: "websocket" as const }],
+  ])("serves the generator, the filtered JSON Lines file and the topic over %s", async (_name, options) => {
+    const client = createSluiceClient({ baseUrl: server.url, ...options });
+    const numbers: number[] = [];
+    for await (const event of client.subscribe<{ seq: number }>("numbers", { params: { count: 5_000 } })) if (event.kind === "item") numbers.push(event.value.seq);
+    expect(numbers).toEqual(Array.from({ length: 5_000 }, (_, i) => i + 1));
+
+    const genres = new Set<string>();
+    let books = 0;
+    for await (const event of client.subscribe<{ genre: string }>("books", { params: { genre: "poetry" } })) {
+      if (event.kind !== "item") continue;
+      genres.add(event.value.genre);
+      books++;
+    }
+    expect([...genres]).toEqual(["poetry"]);
+    expect(books).toBe(310); // every poetry row of data/books.jsonl
+
+    const news: number[] = [];
+    for await (const event of client.subscribe<{ n: number }>("news")) {
+      if (event.kind === "item") news.push(event.value.n);
+      if (news.length === 2) break;
+    }
+    expect(news[1]).toBe(news[0]! + 1);
+    client.close();
+  }, 60_000);
+
+  it("answers bad params with invalid_argument naming the field, and keeps serving", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    let error: { code?: string; field?: string } | undefined;
+    try {
+      for await (const _ of client.subscribe("numbers", { params: { count: -1 } })) void _;
+    } catch (e) {
+      error = e as { code?: string; field?: string };
+    }
+    expect(error).toMatchObject({ code: "invalid_argument", field: "params.count" });
+    client.close();
+  });
+
+  it("serves the example page, /healthz and /readyz", async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Sluice live stream");
+    const script = await fetch(`${server.url}/main.js`);
+    expect(script.headers.get("content-type")).toMatch(/javascript/);
+    expect((await script.text()).length).toBeGreaterThan(10_000);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+});
+
+describe("sluice-server lifecycle", () => {
+  it("refuses to start with an invalid config, naming the problem", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    writeFileSync(join(dir, "bad.json"), JSON.stringify({ streams: { x: { source: { type: "generator", itemBytes: 0 } } } }));
+    const result = spawnSync(process.execPath, [cli, "--config", join(dir, "bad.json")], { encoding: "utf8", env: { ...process.env, SLUICE_PORT: "0" } });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("streams.x.source.itemBytes: Too small");
+  });
+
+  it("on SIGTERM tells open sessions to go elsewhere (unavailable) and exits 0 within the grace time", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    const client = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    const stream = client.subscribe("metrics", { backoff: { maxAttempts: 2, initialMs: 10, maxMs: 20 } });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    const exited = new Promise<number | null>((resolve) => server.child.once("exit", resolve));
+    const signalledAt = performance.now();
+    server.child.kill("SIGTERM");
+    let error: { code?: string; message?: string } | undefined;
+    try {
+      for (let r = await iterator.next(); !r.done; r = await iterator.next()) void r;
+    } catch (e) {
+      error = e as { code?: string; message?: string };
+    }
+    expect(await exited).toBe(0);
+    expect(performance.now() - signalledAt).toBeLessThan(2_000 + 1_000);
+    // The drain's UNAVAILABLE was retryable: the client tried to resume
+    // (elsewhere would have worked; here the only server is gone) and gave up.
+    expect(stream.stats.reconnects).toBeGreaterThanOrEqual(1);
+    expect(error?.code).toBe("unavailable");
+    expect(error?.message).toMatch(/gave up after 2 attempts/);
+    expect(server.output.join("\n")).toContain('"msg":"shutting down"');
+    // The open session was told UNAVAILABLE and ended before the grace time.
+    expect(server.output.join("\n")).toContain('"msg":"stopped","sessionsDrained":1,"allEndedInTime":true');
+    client.close();
+  }, 30_000);
+});
