@@ -4,6 +4,7 @@
  * sluice-server validate FILE                check a config and exit 0, or print every problem and exit 1
  */
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { startServer } from "./server.js";
 
@@ -52,13 +53,17 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const publicDir = fileURLToPath(new URL("./public", import.meta.url));
-  const server = await startServer(loaded.config, loaded.baseDir, publicDir);
-  console.log(JSON.stringify({ level: "info", msg: "listening", url: server.url, streams: Object.keys(loaded.config.streams), page: `${server.url}/` }));
-  console.log(`Sluice reference server: open ${server.url}/ (streams: ${Object.keys(loaded.config.streams).join(", ")})`);
+  // Structured JSON logs on stdout (pino); LOG_LEVEL=debug|info|warn|error.
+  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "sluice-server" } });
+  const server = await startServer(loaded.config, loaded.baseDir, publicDir, log);
+  log.info({ url: server.url, streams: Object.keys(loaded.config.streams), page: `${server.url}/` }, "listening");
+  // One human line for people who ran `npm start`.
+  process.stderr.write(`Sluice reference server: open ${server.url}/ (streams: ${Object.keys(loaded.config.streams).join(", ")})\n`);
   const shutdown = (signal: string) => {
-    console.log(JSON.stringify({ level: "info", msg: "shutting down", signal, graceMs: loaded.config.server.shutdownGraceMs }));
+    log.info({ signal, graceMs: loaded.config.server.shutdownGraceMs }, "shutting down");
     void server.stop().then(({ drained, ended }) => {
-      console.log(JSON.stringify({ level: "info", msg: "stopped", sessionsDrained: drained, allEndedInTime: ended }));
+      log.info({ sessionsDrained: drained, allEndedInTime: ended }, "stopped");
+      log.flush();
       process.exit(0);
     });
   };

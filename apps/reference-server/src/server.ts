@@ -7,7 +7,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SluiceServer, listen, type Listening } from "@sluice/server";
+import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
+import { createMetrics } from "./metrics.js";
 import { buildStreams } from "./streams.js";
 
 export interface RunningServer {
@@ -19,13 +21,30 @@ export interface RunningServer {
 
 const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html": "index.html", "/main.js": "main.js" };
 
-export async function startServer(config: Config, baseDir: string, publicDir: string): Promise<RunningServer> {
+export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" })): Promise<RunningServer> {
   const built = buildStreams(config, baseDir);
+  const metrics = createMetrics();
   const sluice = new SluiceServer({
     streams: built.streams,
+    onSessionEnd: (outcome) => {
+      metrics.sessionEnded(outcome);
+      const fields = {
+        stream: outcome.stream,
+        sessionId: outcome.sessionId,
+        items: outcome.items,
+        bytes: outcome.bytes,
+        creditStallMs: Math.round(outcome.counters.creditStallMs),
+        resumed: outcome.counters.resumes > 0,
+        outcome: outcome.error ? outcome.error.code : outcome.cancelled ? "cancelled" : outcome.disconnected ? "disconnected" : "end",
+      };
+      if (outcome.error && !outcome.error.retryable) log.warn({ ...fields, error: outcome.error.message }, "session failed");
+      else log.info(fields, "session ended");
+    },
+    onRtt: (stream, rttMs) => metrics.rtt(stream, rttMs),
     limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
     ...(config.chunk ? { chunk: config.chunk } : {}),
   });
+  metrics.attach(sluice, built.topics);
   let stopping = false;
   let listening: Listening | undefined;
   listening = await listen(sluice, {
@@ -35,6 +54,13 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     fallback: (request, response) => {
       const path = new URL(request.url ?? "/", "http://x").pathname;
       if (path === "/healthz") return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      if (path === "/metrics") {
+        void metrics.registry.metrics().then(
+          (text) => response.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+          (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(error)}\n`),
+        );
+        return;
+      }
       if (path === "/readyz") {
         // Embedded sources have nothing external to reach; a draining server is not ready.
         if (stopping) return void response.writeHead(503, { "content-type": "text/plain" }).end("draining\n");

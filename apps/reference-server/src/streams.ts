@@ -11,6 +11,7 @@ import type { Config, StreamConfig } from "./config.js";
 
 export interface BuiltStreams {
   readonly streams: Record<string, StreamDefinition<JsonObject>>;
+  readonly topics: ReadonlyMap<string, Topic>;
   /** Stops the demo publishers. */
   stop(): void;
 }
@@ -18,6 +19,7 @@ export interface BuiltStreams {
 export function buildStreams(config: Config, baseDir: string): BuiltStreams {
   const streams: Record<string, StreamDefinition<JsonObject>> = {};
   const timers: ReturnType<typeof setInterval>[] = [];
+  const topics = new Map<string, Topic>();
   for (const [name, stream] of Object.entries(config.streams)) {
     const common = {
       ...(stream.contentType ? { contentType: stream.contentType } : {}),
@@ -36,6 +38,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
       case "topic": {
         const topic = new Topic(name, { historyItems: source.historyItems, subscriberQueueItems: source.queueItems, overflow: source.overflow });
         streams[name] = { ...common, topic };
+        topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
         break;
       }
@@ -43,6 +46,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
   }
   return {
     streams,
+    topics,
     stop: () => {
       for (const timer of timers) clearInterval(timer);
     },

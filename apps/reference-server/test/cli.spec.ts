@@ -118,6 +118,22 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     client.close();
   });
 
+  it("exposes Prometheus metrics with the traffic of the tests above", async () => {
+    const response = await fetch(`${server.url}/metrics`);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await response.text();
+    const value = (pattern: RegExp) => Number(text.match(pattern)?.[1] ?? NaN);
+    // Three transports x 5 000 items of "numbers", 3 x 310 poetry rows.
+    expect(value(/^sluice_items_sent_total\{stream="numbers"\} (\d+)/m)).toBe(15_000);
+    expect(value(/^sluice_items_sent_total\{stream="books"\} (\d+)/m)).toBe(930);
+    expect(value(/^sluice_bytes_sent_total\{stream="numbers"\} (\d+)/m)).toBe(15_000 * 64);
+    expect(value(/^sluice_errors_total\{stream="numbers",code="invalid_argument"\} (\d+)/m)).toBe(1);
+    expect(value(/^sluice_sessions_ended_total\{stream="numbers",outcome="end"\} (\d+)/m)).toBe(3);
+    for (const name of ["sluice_active_streams", "sluice_credit_stall_seconds_total", "sluice_resumes_total", "sluice_heartbeat_rtt_seconds", "sluice_topic_dropped_total", "sluice_topic_queue_utilisation", "process_cpu_seconds_total"]) {
+      expect(text).toContain(`# HELP ${name} `);
+    }
+  });
+
   it("serves the example page, /healthz and /readyz", async () => {
     const page = await fetch(`${server.url}/`);
     expect(page.status).toBe(200);
@@ -162,9 +178,14 @@ describe("sluice-server lifecycle", () => {
     expect(stream.stats.reconnects).toBeGreaterThanOrEqual(1);
     expect(error?.code).toBe("unavailable");
     expect(error?.message).toMatch(/gave up after 2 attempts/);
-    expect(server.output.join("\n")).toContain('"msg":"shutting down"');
-    // The open session was told UNAVAILABLE and ended before the grace time.
-    expect(server.output.join("\n")).toContain('"msg":"stopped","sessionsDrained":1,"allEndedInTime":true');
+    const logs = server.output.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logs.find((l) => l.msg === "shutting down")).toMatchObject({ signal: "SIGTERM", level: 30 });
+    // The open session was told UNAVAILABLE and ended before the grace time, and says so in the log.
+    expect(logs.find((l) => l.msg === "stopped")).toMatchObject({ sessionsDrained: 1, allEndedInTime: true });
+    const ended = logs.find((l) => l.msg === "session ended" && l.stream === "metrics");
+    expect(ended).toMatchObject({ outcome: "unavailable", service: "sluice-server" });
+    expect(ended?.sessionId).toMatch(/\S+-\S+/);
+    expect(ended?.items).toBeGreaterThan(0);
     client.close();
   }, 30_000);
 });

@@ -3,7 +3,7 @@
  * core machines over frame pipes and owns every timer and every await, so
  * heartbeats, acks, credit and retries exist once for every transport.
  */
-export { serveSession, sourceError, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome } from "./serve-session.js";
+export { serveSession, sourceError, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView } from "./serve-session.js";
 export { Subscription, DEFAULT_WINDOW, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats } from "./subscription.js";
 export { FrameQueue, type FramePipe } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";

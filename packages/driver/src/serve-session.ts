@@ -39,10 +39,22 @@ export interface ServeSessionOptions {
   readonly signal?: AbortSignal;
   /** Aborted when the client's call is gone (it disconnected or was cancelled): ends the session as a disconnect. */
   readonly callSignal?: AbortSignal;
+  /** Called once the session has its sender: live counters for metrics. */
+  readonly onStart?: (view: SessionView) => void;
+  /** A heartbeat round trip was measured. */
+  readonly onRtt?: (rttMs: number) => void;
+}
+
+/** A running session, for metrics: its stream (once Open arrived) and live counters. */
+export interface SessionView {
+  readonly stream: string;
+  readonly counters: Readonly<StreamCounters>;
 }
 
 export interface SessionOutcome {
   readonly stream: string;
+  /** The id announced in Opened ("" if the session never opened). */
+  readonly sessionId: string;
   readonly items: number;
   readonly bytes: number;
   /** The sender's counters (credit stalls, heartbeats, resumes, ...). */
@@ -71,7 +83,14 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   let iterator: AsyncIterator<SourceYield> | undefined;
   let pulling = false;
   let stream = "";
+  let sessionId = "";
   let cancelled = false;
+  options.onStart?.({
+    get stream() {
+      return stream;
+    },
+    counters: sender.counters,
+  });
   const timer = new DeadlineTimer(clock, () => {
     sender.handleTimeout(clock.now());
     wake.notify();
@@ -136,6 +155,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     stream = open.stream;
     try {
       const resolved = await options.resolve(open, window, abort.signal);
+      sessionId = resolved.sessionId;
       const accepted = sender.accept(
         {
           sessionId: resolved.sessionId,
@@ -162,6 +182,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
       for (let event = sender.pollEvent(); event; event = sender.pollEvent()) {
         if (event.type === "open") void resolve(event.open, event.window);
         else if (event.type === "cancelled") cancelled = true;
+        else if (event.type === "rtt") options.onRtt?.(event.rttMs);
       }
       if (!pulling && iterator && sender.demand > 0) void pull();
       for (let frame = sender.pollTransmit(); frame; frame = sender.pollTransmit()) {
@@ -189,6 +210,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   const error = sender.error;
   return {
     stream,
+    sessionId,
     items: sender.counters.itemsSent,
     bytes: sender.counters.bytesSent,
     counters: sender.counters,

@@ -6,3 +6,4 @@ export { fromIterable, jsonEncoder, indexCursor, readIndexCursor, type Source, t
 export { fromJsonLines, type JsonLinesOptions } from "./json-lines-source.js";
 export { Topic, type TopicOptions, type TopicOverflowPolicy, type TopicStats } from "./topic.js";
 export { listen, type ListenOptions, type Listening } from "./listen.js";
+export type { SessionOutcome, SessionView } from "@sluice/driver";

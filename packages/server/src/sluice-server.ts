@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, ERROR_CODE_INFO, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame } from "@sluice/core";
-import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SourceYield } from "@sluice/driver";
+import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView, type SourceYield } from "@sluice/driver";
 import {
   clientFrameFromWire,
   ControlResponseSchema,
@@ -54,6 +54,8 @@ export interface SluiceServerOptions {
   readonly chunk?: Partial<ChunkOptions>;
   /** Called when a session ends (metrics, logs). */
   readonly onSessionEnd?: (outcome: SessionOutcome) => void;
+  /** A heartbeat round trip was measured on a session of `stream` (metrics). */
+  readonly onRtt?: (stream: string, rttMs: number) => void;
 }
 
 /** An invalid_argument error naming the parameter. */
@@ -100,6 +102,7 @@ export class SluiceServer {
   readonly #draining = new AbortController();
   readonly #active = new Set<Promise<SessionOutcome>>();
   readonly #halfDuplex = new Map<string, HalfDuplexSession>();
+  readonly #views = new Set<SessionView>();
 
   constructor(options: SluiceServerOptions) {
     this.#options = options;
@@ -109,6 +112,11 @@ export class SluiceServer {
   /** Sessions currently open. */
   get activeSessions(): number {
     return this.#active.size;
+  }
+
+  /** The open sessions with their live counters (for metrics exporters). */
+  sessions(): IterableIterator<SessionView> {
+    return this.#views.values();
   }
 
   /** Registers the Sluice services on a Connect router. */
@@ -187,16 +195,23 @@ export class SluiceServer {
   /** Runs one session over any inbound frame source; yields wire server frames. */
   async *#serve(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: HandlerContext): AsyncIterable<ReturnType<typeof serverFrameToWire>> {
     const outbound = new FrameQueue<ServerFrame>(32);
+    let liveView: SessionView | undefined;
     const session = serveSession({
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
       resolve: (open, _window, signal) => this.#resolve(open, keys, signal),
       sender: { limits: this.limits },
       signal: this.#draining.signal,
       callSignal: context.signal,
+      onStart: (view) => {
+        liveView = view;
+        this.#views.add(view);
+      },
+      ...(this.#options.onRtt ? { onRtt: (rttMs: number) => this.#options.onRtt?.(liveView?.stream ?? "", rttMs) } : {}),
     });
     this.#active.add(session);
     void session.then((outcome) => {
       this.#active.delete(session);
+      if (liveView) this.#views.delete(liveView);
       this.#options.onSessionEnd?.(outcome);
     });
     try {

@@ -1,0 +1,121 @@
+/**
+ * Prometheus metrics (prom-client). Totals are ended sessions plus the live
+ * counters of open ones, read at scrape time, so a long-lived stream shows
+ * progress without per-item work on the hot path.
+ */
+import type { SessionOutcome, SluiceServer, Topic } from "@sluice/server";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+interface Totals {
+  items: number;
+  bytes: number;
+  creditStallMs: number;
+  resumes: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Wire to SluiceServerOptions.onSessionEnd. */
+  sessionEnded(outcome: SessionOutcome): void;
+  /** Wire to SluiceServerOptions.onRtt. */
+  rtt(stream: string, rttMs: number): void;
+  /** Call once the SluiceServer exists. */
+  attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const ended = new Map<string, Totals>();
+  let server: SluiceServer | undefined;
+  let topics: ReadonlyMap<string, Topic> = new Map();
+
+  /** Ended totals plus the open sessions' live counters, per stream. */
+  const totals = (): Map<string, Totals> => {
+    const out = new Map<string, Totals>();
+    for (const [stream, t] of ended) out.set(stream, { ...t });
+    for (const view of server?.sessions() ?? []) {
+      if (!view.stream) continue;
+      const t = out.get(view.stream) ?? { items: 0, bytes: 0, creditStallMs: 0, resumes: 0 };
+      t.items += view.counters.itemsSent;
+      t.bytes += view.counters.bytesSent;
+      t.creditStallMs += view.counters.creditStallMs;
+      t.resumes += view.counters.resumes;
+      out.set(view.stream, t);
+    }
+    return out;
+  };
+
+  new Gauge({
+    name: "sluice_active_streams",
+    help: "Open subscription sessions, by stream.",
+    labelNames: ["stream"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const view of server?.sessions() ?? []) if (view.stream) counts.set(view.stream, (counts.get(view.stream) ?? 0) + 1);
+      for (const [stream, n] of counts) this.set({ stream }, n);
+    },
+  });
+  const fromTotals = (name: string, help: string, pick: (t: Totals) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ["stream"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [stream, t] of totals()) this.inc({ stream }, pick(t));
+      },
+    });
+  fromTotals("sluice_items_sent_total", "Items sent to subscribers, by stream.", (t) => t.items);
+  fromTotals("sluice_bytes_sent_total", "Item payload bytes sent, by stream.", (t) => t.bytes);
+  fromTotals("sluice_credit_stall_seconds_total", "Time senders waited for client credit (slow consumers), by stream.", (t) => t.creditStallMs / 1000);
+  fromTotals("sluice_resumes_total", "Sessions opened with a resume position, by stream.", (t) => t.resumes);
+  const sessions = new Counter({ name: "sluice_sessions_ended_total", help: "Ended sessions, by stream and outcome (end, cancelled, disconnected, or the error code).", labelNames: ["stream", "outcome"], registers: [registry] });
+  const errors = new Counter({ name: "sluice_errors_total", help: "Sessions that ended with an error, by stream and Sluice error code.", labelNames: ["stream", "code"], registers: [registry] });
+  const rtt = new Histogram({ name: "sluice_heartbeat_rtt_seconds", help: "Heartbeat round-trip time to clients.", labelNames: ["stream"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  new Counter({
+    name: "sluice_topic_dropped_total",
+    help: "Items dropped for slow subscribers (reported to them as gaps), by topic.",
+    labelNames: ["topic"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, topic] of topics) this.inc({ topic: name }, topic.stats.dropped);
+    },
+  });
+  new Gauge({
+    name: "sluice_topic_queue_utilisation",
+    help: "Largest subscriber queue seen as a fraction of its capacity, by topic.",
+    labelNames: ["topic"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, topic] of topics) this.set({ topic: name }, topic.stats.maxQueued / topic.queueItems);
+    },
+  });
+
+  return {
+    registry,
+    sessionEnded(outcome) {
+      const t = ended.get(outcome.stream) ?? { items: 0, bytes: 0, creditStallMs: 0, resumes: 0 };
+      t.items += outcome.counters.itemsSent;
+      t.bytes += outcome.counters.bytesSent;
+      t.creditStallMs += outcome.counters.creditStallMs;
+      t.resumes += outcome.counters.resumes;
+      if (outcome.stream) ended.set(outcome.stream, t);
+      const kind = outcome.error ? outcome.error.code : outcome.cancelled ? "cancelled" : outcome.disconnected ? "disconnected" : "end";
+      sessions.inc({ stream: outcome.stream || "(none)", outcome: kind });
+      if (outcome.error) errors.inc({ stream: outcome.stream || "(none)", code: outcome.error.code });
+    },
+    rtt(stream, rttMs) {
+      rtt.observe({ stream }, rttMs / 1000);
+    },
+    attach(s, t) {
+      server = s;
+      topics = t;
+    },
+  };
+}
