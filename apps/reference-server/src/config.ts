@@ -47,8 +47,21 @@ const topicSource = z.strictObject({
   demoPublisherPerSecond: nonNegativeInt.default(0),
 });
 
+const postgresSource = z.strictObject({
+  type: z.literal("postgres"),
+  /** Default: $SLUICE_PG_URL, else postgres://postgres@127.0.0.1:5432/test. */
+  url: z.string().optional(),
+  /** A SELECT with :name placeholders for the declared params. */
+  query: z.string().min(1).regex(/^\s*(select|with)\b/i, "must be a SELECT (or WITH ... SELECT) statement"),
+  /** Parameters clients may pass, with their types. */
+  params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "parameter names are identifiers"), z.strictObject({ type: z.enum(["string", "integer", "number", "boolean"]), required: z.boolean().default(false) })).default({}),
+  /** A unique, orderable column of the result: the keyset and the resume cursor. */
+  key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a column name"),
+  pageSize: positiveInt.max(100_000).default(1_000),
+});
+
 const streamSchema = z.strictObject({
-  source: z.discriminatedUnion("type", [generatorSource, jsonLinesSource, topicSource]),
+  source: z.discriminatedUnion("type", [generatorSource, jsonLinesSource, topicSource, postgresSource]),
   contentType: z.string().optional(),
   chunk: chunkSchema.optional(),
   yieldTimeoutMs: nonNegativeInt.optional(),
@@ -146,6 +159,6 @@ function applyEnv(document: unknown, env: NodeJS.ProcessEnv): unknown {
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined) return "required";
   if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-  if (issue.code === "invalid_union" && "discriminator" in issue) return `must be one of the source types: generator, jsonl, topic`;
+  if (issue.code === "invalid_union" && "discriminator" in issue) return `must be one of the source types: generator, jsonl, topic, postgres`;
   return issue.message;
 }

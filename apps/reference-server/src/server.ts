@@ -62,9 +62,12 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
         return;
       }
       if (path === "/readyz") {
-        // Embedded sources have nothing external to reach; a draining server is not ready.
         if (stopping) return void response.writeHead(503, { "content-type": "text/plain" }).end("draining\n");
-        return void response.writeHead(200, { "content-type": "text/plain" }).end("ready\n");
+        // Ready when every configured database answers.
+        void built.ready().then(({ ok, problems }) =>
+          response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : `${problems.join("\n")}\n`),
+        );
+        return;
       }
       const file = PUBLIC_FILES[path];
       if (file && request.method === "GET") {
@@ -83,11 +86,11 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     port: listening.port,
     async stop(graceMs = config.server.shutdownGraceMs) {
       stopping = true;
-      built.stop();
       const drained = sluice.activeSessions;
       const ended = await Promise.race([sluice.drain().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]);
       await listening?.close();
       listening = undefined;
+      await built.stop();
       return { drained, ended };
     },
   };

@@ -7,19 +7,24 @@ import { createReadStream } from "node:fs";
 import { resolve } from "node:path";
 import type { JsonObject } from "@sluice/core";
 import { Topic, fromJsonLines, indexCursor, invalidParam, readIndexCursor, type StreamDefinition } from "@sluice/server";
+import pg from "pg";
 import type { Config, StreamConfig } from "./config.js";
+import { postgresSource } from "./postgres-source.js";
 
 export interface BuiltStreams {
   readonly streams: Record<string, StreamDefinition<JsonObject>>;
   readonly topics: ReadonlyMap<string, Topic>;
-  /** Stops the demo publishers. */
-  stop(): void;
+  /** Whether every external dependency answers (for /readyz). */
+  ready(): Promise<{ ok: boolean; problems: string[] }>;
+  /** Stops the demo publishers and closes database pools. */
+  stop(): Promise<void>;
 }
 
 export function buildStreams(config: Config, baseDir: string): BuiltStreams {
   const streams: Record<string, StreamDefinition<JsonObject>> = {};
   const timers: ReturnType<typeof setInterval>[] = [];
   const topics = new Map<string, Topic>();
+  const pools = new Map<string, pg.Pool>();
   for (const [name, stream] of Object.entries(config.streams)) {
     const common = {
       ...(stream.contentType ? { contentType: stream.contentType } : {}),
@@ -35,6 +40,18 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
       case "jsonl":
         streams[name] = { ...common, ...jsonLines(source, baseDir) };
         break;
+      case "postgres": {
+        const url = source.url ?? process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+        let pool = pools.get(url);
+        if (!pool) {
+          pool = new pg.Pool({ connectionString: url, max: 10 });
+          // An idle client's error (server restart) must not crash the process.
+          pool.on("error", () => undefined);
+          pools.set(url, pool);
+        }
+        streams[name] = { ...common, ...postgresSource({ pool, query: source.query, params: source.params, key: source.key, pageSize: source.pageSize }) };
+        break;
+      }
       case "topic": {
         const topic = new Topic(name, { historyItems: source.historyItems, subscriberQueueItems: source.queueItems, overflow: source.overflow });
         streams[name] = { ...common, topic };
@@ -47,8 +64,20 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
   return {
     streams,
     topics,
-    stop: () => {
+    async ready() {
+      const problems: string[] = [];
+      for (const [url, pool] of pools) {
+        try {
+          await pool.query("select 1");
+        } catch (error) {
+          problems.push(`postgres ${new URL(url).host}: ${(error as Error).message}`);
+        }
+      }
+      return { ok: problems.length === 0, problems };
+    },
+    async stop() {
       for (const timer of timers) clearInterval(timer);
+      await Promise.all([...pools.values()].map((pool) => pool.end()));
     },
   };
 }

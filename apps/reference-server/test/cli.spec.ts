@@ -38,7 +38,7 @@ async function start(args: string[], env: Record<string, string> = {}): Promise<
 }
 
 describe("sluice-server validate", () => {
-  it.each(["embedded.yaml", "tuned.json"])("accepts examples/%s", (file) => {
+  it.each(["embedded.yaml", "tuned.json", "postgres.yaml"])("accepts examples/%s", (file) => {
     const result = validate(join(examples, file));
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
@@ -56,8 +56,8 @@ describe("sluice-server validate", () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain("server.port: Too big");
     expect(result.stderr).toContain("streams.books.source.path: required");
-    expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic");
     expect(result.stderr).toContain('streams.ticks.source: unknown key "rate"');
+    expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic, postgres");
   });
 
   it("reports unreadable and unparsable files", () => {
