@@ -60,7 +60,40 @@ const postgresSource = z.strictObject({
   pageSize: positiveInt.max(100_000).default(1_000),
 });
 
+/** "*" (any authenticated caller) or claims that must all match (a list: any of its values). */
+const allowRule = z.union([z.literal("*"), z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)]))]);
+
+const authSchema = z
+  .strictObject({
+    jwt: z
+      .strictObject({
+        hs256Secret: z.string().min(32, "use at least 32 characters").optional(),
+        hs256SecretEnv: z.string().optional(),
+        /** PEM (SPKI) public key, relative to the config file. */
+        publicKeyFile: z.string().optional(),
+        algorithm: z.enum(["RS256", "ES256"]).default("RS256"),
+        /** A JWKS document ({"keys": [...]}), relative to the config file. */
+        jwksFile: z.string().optional(),
+        issuer: z.string().optional(),
+        audience: z.string().optional(),
+        /** The claim naming the principal. */
+        principalClaim: z.string().default("sub"),
+      })
+      .refine((j) => [j.hs256Secret ?? j.hs256SecretEnv, j.publicKeyFile, j.jwksFile].filter(Boolean).length === 1, "set exactly one of hs256Secret / hs256SecretEnv, publicKeyFile, jwksFile")
+      .optional(),
+    apiKeys: z
+      .array(
+        z
+          .strictObject({ key: z.string().min(16, "use at least 16 characters").optional(), keyEnv: z.string().optional(), principal: z.string().min(1), claims: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}) })
+          .refine((k) => (k.key === undefined) !== (k.keyEnv === undefined), "set exactly one of key, keyEnv"),
+      )
+      .optional(),
+  })
+  .refine((a) => a.jwt !== undefined || (a.apiKeys?.length ?? 0) > 0, "configure jwt, apiKeys or both");
+
 const streamSchema = z.strictObject({
+  /** Who may subscribe once `auth` is configured (deny by default). */
+  allow: z.array(allowRule).optional(),
   source: z.discriminatedUnion("type", [generatorSource, jsonLinesSource, topicSource, postgresSource]),
   contentType: z.string().optional(),
   chunk: chunkSchema.optional(),
@@ -89,6 +122,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   chunk: chunkSchema.optional(),
+  auth: authSchema.optional(),
   streams: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema),
 });
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { SluiceServer, listen, type Listening } from "@sluice/server";
 import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
+import { createAuthorizer } from "./auth.js";
 import { createMetrics } from "./metrics.js";
 import { buildStreams } from "./streams.js";
 
@@ -24,8 +25,10 @@ const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html":
 export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" })): Promise<RunningServer> {
   const built = buildStreams(config, baseDir);
   const metrics = createMetrics();
+  const authorize = createAuthorizer(config, baseDir);
   const sluice = new SluiceServer({
     streams: built.streams,
+    ...(authorize ? { authorize } : {}),
     onSessionEnd: (outcome) => {
       metrics.sessionEnded(outcome);
       const fields = {

@@ -3,6 +3,7 @@
  * over HTTP/2, binary protobuf, and larger HTTP/2 flow-control windows.
  */
 import type { ClientHttp2Session } from "node:http2";
+import type { Interceptor } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createClient, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import { createWebSocketTransport } from "@sluice/transport-ws/node";
@@ -36,25 +37,30 @@ export interface NodeClientOptions {
   readonly websocketUrl?: string;
   /** Default 5 000 ms. */
   readonly fallbackAfterMs?: number;
+  /** A bearer token (or a function returning a fresh one) sent as Authorization on every call. */
+  readonly token?: string | (() => string | Promise<string>);
+  /** An API key sent as X-API-Key on every call. */
+  readonly apiKey?: string;
 }
 
 export function createSluiceClient(options: NodeClientOptions): SluiceClient & { close(): void } {
   const choice = options.transport ?? "auto";
+  const interceptors = credentials(options);
   const closers: (() => void)[] = [];
   const http = (): SluiceClientOptions => {
     if (options.httpVersion === "1.1") {
-      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true });
+      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors });
       return { transport, transportName: "http1.1", mode: "half-duplex" };
     }
     const sessionManager = tunedSessionManager(options);
     closers.push(() => sessionManager.abort());
-    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true }), transportName: "http2" };
+    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }), transportName: "http2" };
   };
   const websocket = (): SluiceClientOptions => {
     // Sluice's own credit window bounds what a subscription buffers, so the
     // transport's per-call window only has to stay out of its way (4 MiB
     // doubled 1 KiB-item throughput over 1 MiB in BENCHMARKS.md).
-    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024 });
+    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024, interceptors });
     closers.push(() => transport.close());
     return { transport, transportName: "websocket" };
   };
@@ -68,6 +74,19 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
       for (const close of closers) close();
     },
   };
+}
+
+/** Adds the configured credentials to every call's headers. */
+function credentials(options: NodeClientOptions): Interceptor[] {
+  const { token, apiKey } = options;
+  if (token === undefined && apiKey === undefined) return [];
+  return [
+    (next) => async (request) => {
+      if (token !== undefined) request.header.set("authorization", `Bearer ${typeof token === "function" ? await token() : token}`);
+      if (apiKey !== undefined) request.header.set("x-api-key", apiKey);
+      return next(request);
+    },
+  ];
 }
 
 /** ws(s)://host/connect for http(s)://host: where `listen` serves Connect over WebSocket. */

@@ -56,6 +56,21 @@ export interface SluiceServerOptions {
   readonly onSessionEnd?: (outcome: SessionOutcome) => void;
   /** A heartbeat round trip was measured on a session of `stream` (metrics). */
   readonly onRtt?: (stream: string, rttMs: number) => void;
+  /**
+   * Authentication and authorization, called for every Open (with the
+   * stream) and every Control call (stream undefined). Return the principal
+   * (any stable string); throw SluiceError "unauthenticated" or
+   * "permission_denied". A Control call must come from the principal that
+   * opened the session. Without it, everyone may open every stream.
+   */
+  readonly authorize?: (request: AuthorizeRequest) => string | Promise<string>;
+}
+
+export interface AuthorizeRequest {
+  /** The stream being opened; undefined for a Control call. */
+  readonly stream: string | undefined;
+  /** The call's request headers (Authorization, ...). */
+  readonly headers: Headers;
 }
 
 /** An invalid_argument error naming the parameter. */
@@ -75,6 +90,8 @@ let sessionCounter = 0;
 interface HalfDuplexSession {
   readonly secret: Uint8Array;
   readonly inbound: FrameQueue<ClientFrame>;
+  /** Who opened it (once resolved); Control calls must come from the same principal. */
+  principal: string | undefined;
 }
 
 /** A SluiceError as the ConnectError a unary call fails with. */
@@ -124,7 +141,7 @@ export class SluiceServer {
     router.service(SubscribeService, {
       subscribe: (requests, context) => this.#subscribe(requests, context),
       subscribeHalfDuplex: (request, context) => this.#subscribeHalfDuplex(request, context),
-      control: (request) => this.#control(request),
+      control: (request, context) => this.#control(request, context),
     });
   };
 
@@ -155,7 +172,9 @@ export class SluiceServer {
     }
     void inbound.push(open);
     const keys = newSessionKeys();
-    this.#halfDuplex.set(keys.sessionId, { secret: keys.sessionSecret, inbound });
+    const halfDuplex: HalfDuplexSession = { secret: keys.sessionSecret, inbound, principal: undefined };
+    this.#halfDuplex.set(keys.sessionId, halfDuplex);
+    keys.onPrincipal = (principal) => (halfDuplex.principal = principal);
     try {
       for await (const frame of this.#serve(inbound, keys, context)) yield create(SubscribeHalfDuplexResponseSchema, { frame });
     } finally {
@@ -164,7 +183,18 @@ export class SluiceServer {
     }
   }
 
-  #control(request: ControlRequest): ControlResponse {
+  async #control(request: ControlRequest, context: HandlerContext): Promise<ControlResponse> {
+    if (this.#options.authorize) {
+      let principal: string;
+      try {
+        principal = await this.#options.authorize({ stream: undefined, headers: context.requestHeader });
+      } catch (error) {
+        throw error instanceof SluiceError ? toConnectError(error) : error;
+      }
+      const owner = this.#halfDuplex.get(request.sessionId)?.principal;
+      // Same answer as a wrong secret: nobody learns whose session this is.
+      if (owner !== undefined && owner !== principal) throw new ConnectError("no session with this id and secret", Code.PermissionDenied);
+    }
     const session = this.#halfDuplex.get(request.sessionId);
     // Unknown, ended and wrong secret look the same, so ids cannot be probed.
     if (!session || !sameSecret(request.sessionSecret, session.secret)) {
@@ -198,7 +228,7 @@ export class SluiceServer {
     let liveView: SessionView | undefined;
     const session = serveSession({
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
-      resolve: (open, _window, signal) => this.#resolve(open, keys, signal),
+      resolve: (open, _window, signal) => this.#resolve(open, keys, signal, context.requestHeader),
       sender: { limits: this.limits },
       signal: this.#draining.signal,
       callSignal: context.signal,
@@ -222,7 +252,15 @@ export class SluiceServer {
     await session;
   }
 
-  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal): Promise<ResolvedStream> {
+  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers): Promise<ResolvedStream> {
+    // Authorization comes before the stream lookup: an unauthenticated caller
+    // must not learn which streams exist.
+    if (this.#options.authorize) {
+      // Not `keys.onPrincipal?.(await authorize(...))`: an optional call skips
+      // evaluating its arguments, and so would skip the check itself.
+      const principal = await this.#options.authorize({ stream: open.stream, headers });
+      keys.onPrincipal?.(principal);
+    }
     const definition = this.#options.streams[open.stream];
     if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
     const params = definition.params ? definition.params(open.params) : open.params;
@@ -261,6 +299,8 @@ export class SluiceServer {
 interface SessionKeys {
   readonly sessionId: string;
   readonly sessionSecret: Uint8Array;
+  /** Half duplex: remembers who opened the session. */
+  onPrincipal?: (principal: string) => void;
 }
 
 function newSessionKeys(): SessionKeys {
