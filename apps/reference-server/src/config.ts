@@ -109,6 +109,8 @@ export const configSchema = z.strictObject({
       websocketPath: z.string().startsWith("/").default("/connect"),
       /** On SIGTERM: how long open sessions get to move elsewhere before the process exits. */
       shutdownGraceMs: nonNegativeInt.default(10_000),
+      /** Browser origins allowed cross-origin ("https://app.example.com", or "*"). */
+      corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "an origin like https://app.example.com, or *")).default([]),
     })
     .prefault({}),
   limits: z
@@ -119,6 +121,10 @@ export const configSchema = z.strictObject({
       maxWindowBytes: positiveInt.optional(),
       heartbeatIntervalMs: positiveInt.optional(),
       heartbeatTimeoutMs: positiveInt.optional(),
+      /** Connections open at once; more get "503 too many connections". */
+      maxConnections: positiveInt.optional(),
+      /** Concurrent calls per connection (HTTP/2 streams, WebSocket calls); more get resource_exhausted / REFUSED_STREAM. */
+      maxStreamsPerConnection: positiveInt.optional(),
     })
     .prefault({}),
   chunk: chunkSchema.optional(),

@@ -44,7 +44,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       else log.info(fields, "session ended");
     },
     onRtt: (stream, rttMs) => metrics.rtt(stream, rttMs),
-    limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
+    limits: Object.fromEntries(Object.entries(config.limits).filter(([k, v]) => v !== undefined && k !== "maxConnections" && k !== "maxStreamsPerConnection")),
     ...(config.chunk ? { chunk: config.chunk } : {}),
   });
   metrics.attach(sluice, built.topics);
@@ -54,6 +54,9 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     host: config.server.host,
     port: config.server.port,
     websocket: { path: config.server.websocketPath },
+    corsOrigins: config.server.corsOrigins,
+    ...(config.limits.maxConnections !== undefined ? { maxConnections: config.limits.maxConnections } : {}),
+    ...(config.limits.maxStreamsPerConnection !== undefined ? { maxStreamsPerConnection: config.limits.maxStreamsPerConnection } : {}),
     fallback: (request, response) => {
       const path = new URL(request.url ?? "/", "http://x").pathname;
       if (path === "/healthz") return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");

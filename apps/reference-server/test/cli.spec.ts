@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createSluiceClient } from "@sluice/client-node";
@@ -144,6 +145,73 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+});
+
+describe("sluice-server with examples/tuned.json", () => {
+  it("answers CORS preflights for the configured origin only", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    try {
+      const path = `${server.url}/sluice.v1.SubscribeService/SubscribeHalfDuplex`;
+      const preflight = (origin: string) =>
+        fetch(path, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type,authorization" } });
+      const allowed = await preflight("https://app.example.com");
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+      expect(allowed.headers.get("access-control-allow-headers")).toMatch(/Authorization/);
+      expect(allowed.headers.get("access-control-allow-methods")).toMatch(/POST/);
+      const other = await preflight("https://evil.example.net");
+      expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("sluice-server limits (examples/tuned.json: 3 connections, 2 streams each)", () => {
+  it("refuses a third concurrent call on one WebSocket with resource_exhausted", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    const client = createSluiceClient({ baseUrl: server.url, transport: "websocket" });
+    try {
+      const open = async () => {
+        const iterator = client.subscribe("metrics", { backoff: { maxAttempts: 1, initialMs: 1 } })[Symbol.asyncIterator]();
+        await iterator.next();
+        return iterator;
+      };
+      const first = await open();
+      const second = await open();
+      const third = await open().then(
+        () => undefined,
+        (error: { code?: string; message?: string }) => error,
+      );
+      expect(third).toMatchObject({ code: "unavailable", message: expect.stringMatching(/too many concurrent calls on this socket \(limit 2\)/) });
+      await first.return?.();
+      await second.return?.();
+    } finally {
+      client.close();
+      server.child.kill("SIGKILL");
+    }
+  });
+
+  it("answers a connection over the limit with 503 and closes it", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    const port = Number(new URL(server.url).port);
+    const held = [0, 1, 2].map(() => net.connect(port, "127.0.0.1"));
+    try {
+      await Promise.all(held.map((socket) => new Promise((resolve) => socket.once("connect", resolve))));
+      await new Promise((resolve) => setTimeout(resolve, 100)); // let the server count them
+      const raw = await new Promise<string>((resolve) => {
+        const fourth = net.connect(port, "127.0.0.1");
+        let text = "";
+        fourth.on("data", (d: Buffer) => (text += d.toString()));
+        fourth.on("close", () => resolve(text));
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 503 Service Unavailable/);
+      expect(raw).toMatch(/too many connections \(limit 3\)/);
+    } finally {
+      for (const socket of held) socket.destroy();
+      server.child.kill("SIGKILL");
+    }
   });
 });
 

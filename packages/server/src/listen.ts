@@ -21,6 +21,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
+import { cors as connectCors } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import type { SluiceServer } from "./sluice-server.js";
@@ -39,6 +40,19 @@ export interface ListenOptions {
    * in BENCHMARKS.md. "h2c": HTTP/2 only, natively.
    */
   readonly protocols?: "h2c+http1" | "h2c";
+  /**
+   * Browser origins allowed to call cross-origin (exact "https://app.example.com",
+   * or "*"). Preflights are answered with connect-es' lists of methods and
+   * headers; other origins get no CORS headers (the browser blocks them).
+   */
+  readonly corsOrigins?: readonly string[];
+  /**
+   * Connections open at once; more are answered "503 too many connections"
+   * and closed (HTTP/2 clients see the connection refused). Default: no limit.
+   */
+  readonly maxConnections?: number;
+  /** Concurrent calls per connection: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS and the WebSocket call limit. Default: Node's HTTP/2 default and 10 000 per WebSocket. */
+  readonly maxStreamsPerConnection?: number;
   /** Answers requests that are not Connect calls (a page, health checks); default 404. */
   readonly fallback?: (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
   /**
@@ -61,6 +75,30 @@ export interface Listening {
 }
 
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0");
+
+type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+
+/** Adds CORS for the allowed origins in front of a Connect handler. */
+function corsHandler(handler: NodeHandler, origins: readonly string[]): NodeHandler {
+  const allowAll = origins.includes("*");
+  return (request, response) => {
+    const origin = request.headers.origin;
+    if (typeof origin === "string" && (allowAll || origins.includes(origin))) {
+      response.setHeader("access-control-allow-origin", allowAll ? "*" : origin);
+      response.setHeader("vary", "Origin");
+      response.setHeader("access-control-expose-headers", connectCors.exposedHeaders.join(", "));
+      if (request.method === "OPTIONS") {
+        response.setHeader("access-control-allow-methods", connectCors.allowedMethods.join(", "));
+        response.setHeader("access-control-allow-headers", [...connectCors.allowedHeaders, "Authorization", "X-API-Key"].join(", "));
+        response.setHeader("access-control-max-age", "7200");
+        response.writeHead(204);
+        response.end();
+        return;
+      }
+    }
+    handler(request, response);
+  };
+}
 
 /** A duplex over `socket` that first yields `first` (bytes already read). */
 function replaying(socket: net.Socket, first: Buffer): Duplex {
@@ -107,20 +145,28 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     readMaxBytes: sluice.limits.maxFrameBytes,
     ...(options.fallback ? { fallback: options.fallback as never } : {}),
   });
-  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024 } }, handler);
+  const origins = options.corsOrigins ?? [];
+  const withCors = origins.length === 0 ? handler : corsHandler(handler, origins);
+  const maxStreams = options.maxStreamsPerConnection;
+  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, withCors);
   http2Server.on("session", (session) => session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024));
-  const http1Server = http.createServer(handler);
+  const http1Server = http.createServer(withCors);
   const websocketOptions = options.websocket === false || options.protocols === "h2c" ? undefined : (options.websocket ?? {});
   const websocket = websocketOptions
     ? createWebSocketHandler({
         routes: sluice.routes,
         connect: { readMaxBytes: sluice.limits.maxFrameBytes },
+        ...(maxStreams !== undefined ? { maxCallsPerSocket: maxStreams } : {}),
         ...websocketOptions,
       })
     : undefined;
   websocket?.attach(http1Server);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    if (options.maxConnections !== undefined && sockets.size >= options.maxConnections) {
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\nretry-after: 1\r\n\r\ntoo many connections (limit ${options.maxConnections})\n`);
+      return;
+    }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     if (options.protocols === "h2c") return void http2Server.emit("connection", socket);
