@@ -14,16 +14,11 @@ import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SubscribeHalfDuplexResponseSchema, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
+import { payload } from "./bench-common.js";
 import { SluiceServer, Topic, listen } from "@sluice/server";
 
 const idle = new Topic("idle");
 
-/** JSON-like rows, so compression sees realistic (not all-zero) data. */
-function payload(size: number): Uint8Array {
-  let text = "";
-  for (let i = 0; text.length < size; i++) text += JSON.stringify({ id: 100_000 + i * 7919, name: `row-${(i * 2654435761) % 1_000_003}`, value: ((i * 48271) % 2147483647) / 2147483647 }) + "\n";
-  return new TextEncoder().encode(text.slice(0, size));
-}
 const sluice = new SluiceServer({
   ...(process.env.BENCH_DEBUG ? { onSessionEnd: (o: { stream: string; counters: object }) => o.stream === "items" && console.error(JSON.stringify(o.counters)) } : {}),
   streams: {

@@ -6,31 +6,19 @@
  *
  *   npm run bench:http2            (BENCH_RUNS=5 by default)
  */
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import http2 from "node:http2";
-import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { bytes, createSluiceClient } from "@sluice/client-node";
 import { SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
+import { CASES, RUNS, median, startBenchServer } from "./bench-common.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const ALL_CASES = [
-  { size: 64, count: 300_000 },
-  { size: 1024, count: 100_000 },
-  { size: 16 * 1024, count: 10_000 },
-];
-// BENCH_SIZES=16384 runs one case; BENCH_PEERS=sluice,raw skips the others (profiling).
-const SIZES = process.env.BENCH_SIZES?.split(",").map(Number);
-const CASES = SIZES ? ALL_CASES.filter((c) => SIZES.includes(c.size)) : ALL_CASES;
+// BENCH_PEERS=sluice,raw skips the other peers (profiling).
 const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,gzip,naive,raw,heap").split(","));
 
-const script = fileURLToPath(new URL("./http2-bench-server.ts", import.meta.url));
-const child = spawn(process.execPath, ["--expose-gc", ...(process.env.BENCH_SERVER_ARGS?.split(" ") ?? []), ...process.execArgv, script], { stdio: ["ignore", "pipe", "inherit"] });
-const [line] = (await once(child.stdout!, "data")) as [Buffer];
-const urls = JSON.parse(line.toString()) as { sluice: string; sluiceGzip: string; naive: string; raw: string };
+const { child, urls } = await startBenchServer<{ sluice: string; sluiceGzip: string; naive: string; raw: string }>("./http2-bench-server.ts", ["--expose-gc"]);
 
 async function sluiceRun(size: number, count: number, baseUrl = urls.sluice): Promise<number> {
   const client = createSluiceClient({ baseUrl });
@@ -69,12 +57,6 @@ async function rawRun(size: number, count: number): Promise<number> {
   if (received !== count * size) throw new Error(`raw: ${received} bytes`);
   return ms;
 }
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {

@@ -9,14 +9,10 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { payload } from "./bench-common.js";
 import { SluiceServer, listen } from "@sluice/server";
 import { WebSocketServer } from "ws";
 
-function payload(size: number): Uint8Array {
-  let text = "";
-  for (let i = 0; text.length < size; i++) text += JSON.stringify({ id: 100_000 + i * 7919, name: `row-${(i * 2654435761) % 1_000_003}` }) + "\n";
-  return new TextEncoder().encode(text.slice(0, size));
-}
 
 const sluice = new SluiceServer({
   streams: {

@@ -5,26 +5,12 @@
  *
  *   npm run bench:ws
  */
-import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { bytes, createSluiceClient } from "@sluice/client-node";
 import { WebSocket } from "ws";
+import { CASES, RUNS, median, startBenchServer } from "./bench-common.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const ALL_CASES = [
-  { size: 64, count: 300_000 },
-  { size: 1024, count: 100_000 },
-  { size: 16 * 1024, count: 10_000 },
-];
-// BENCH_SIZES=16384 runs one case (profiling); BENCH_SERVER_ARGS passes flags to the server process.
-const SIZES = process.env.BENCH_SIZES?.split(",").map(Number);
-const CASES = SIZES ? ALL_CASES.filter((c) => SIZES.includes(c.size)) : ALL_CASES;
-
-const script = fileURLToPath(new URL("./ws-bench-server.ts", import.meta.url));
-const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_ARGS?.split(" ") ?? []), ...process.execArgv, script], { stdio: ["ignore", "pipe", "inherit"] });
-const [line] = (await once(child.stdout!, "data")) as [Buffer];
-const urls = JSON.parse(line.toString()) as { sluice: string; raw: string };
+const { child, urls } = await startBenchServer<{ sluice: string; raw: string }>("./ws-bench-server.ts");
 
 async function sluiceRun(size: number, count: number): Promise<number> {
   const client = createSluiceClient({ baseUrl: urls.sluice, transport: "websocket" });
@@ -57,12 +43,6 @@ async function rawRun(size: number, count: number): Promise<number> {
   if (bytesIn !== count * size) throw new Error(`raw: ${bytesIn} bytes`);
   return ms;
 }
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {

@@ -5,12 +5,10 @@
  * API key, and a Control call from someone else. Errors are precise and leak
  * nothing: no token material, and no stream names to unauthenticated callers.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -18,10 +16,10 @@ import { createSluiceClient } from "@sluice/client-node";
 import { clientFrameToWire, serverFrameFromWire, SubscribeHalfDuplexRequestSchema, SubscribeService } from "@sluice/protocol";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCli } from "./start-cli.js";
 
 const SECRET = "test-secret-that-is-long-enough-for-hs256!";
 const API_KEY = "key-0123456789abcdef";
-const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 let child: ChildProcess;
 let url = "";
@@ -49,14 +47,7 @@ beforeAll(async () => {
       "    source: { type: generator }",
     ].join("\n"),
   );
-  child = spawn(process.execPath, [cli, "--config", config], { env: { ...process.env, SLUICE_PORT: "0", TEST_JWT_SECRET: SECRET }, stdio: ["ignore", "pipe", "inherit"] });
-  url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const message = JSON.parse(line) as { url?: string };
-      if (message.url) resolve(message.url);
-    });
-  });
+  ({ child, url } = await startCli(["--config", config], { TEST_JWT_SECRET: SECRET }));
 });
 afterAll(() => {
   child?.kill("SIGKILL");

@@ -2,41 +2,24 @@
  * The built CLI (dist/cli.js) as a child process, with the example configs,
  * driven by the Node client over HTTP/2, HTTP/1.1 and WebSocket on 127.0.0.1.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createSluiceClient } from "@sluice/client-node";
+import { cli, startCli } from "./start-cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const cli = join(root, "dist/cli.js");
 const examples = join(root, "examples");
 
 function validate(file: string) {
   return spawnSync(process.execPath, [cli, "validate", file], { encoding: "utf8" });
 }
 
-/** Starts the CLI; resolves with its URL once it listens. */
-async function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: string[] }> {
-  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, SLUICE_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const output: string[] = [];
-  createInterface({ input: child.stderr! }).on("line", (line) => output.push(line));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`exited with ${code}: ${output.join("\n")}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output.push(line);
-      if (line.startsWith("{")) {
-        const message = JSON.parse(line) as { url?: string };
-        if (message.url) resolve(message.url);
-      }
-    });
-  });
-  return { child, url, output };
-}
+const start = startCli;
 
 describe("sluice-server validate", () => {
   it.each(["embedded.yaml", "tuned.json", "postgres.yaml"])("accepts examples/%s", (file) => {

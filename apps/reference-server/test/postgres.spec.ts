@@ -7,19 +7,16 @@
  * Skips loudly when the database is unreachable; `.ci/run` starts it, so CI
  * never skips.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { createSluiceClient } from "@sluice/client-node";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
+import { startCli } from "./start-cli.js";
 
 const PG_URL = process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const ROWS = 1_000_000;
-const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 let reachable = false;
 try {
@@ -31,17 +28,7 @@ try {
   console.warn(`\n!!! PostgreSQL tests SKIPPED: ${PG_URL} unreachable (${(error as Error).message}); .ci/run starts it !!!\n`);
 }
 
-async function start(config: string, port = 0): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [cli, "--config", config], { env: { ...process.env, SLUICE_PORT: String(port), SLUICE_PG_URL: PG_URL }, stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const message = JSON.parse(line) as { url?: string };
-      if (message.url) resolve(message.url);
-    });
-  });
-  return { child, url };
-}
+const start = (config: string, port = 0) => startCli(["--config", config], { SLUICE_PORT: String(port), SLUICE_PG_URL: PG_URL });
 
 async function heapUsed(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();

@@ -15,21 +15,12 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Progress } from "./fixtures/page.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ["chromium", "chromium-browser", "google-chrome"].map((name) => spawnSync("which", [name], { encoding: "utf8" }).stdout.trim()).find(Boolean);
 if (!CHROMIUM) console.warn("\n!!! client-web browser tests SKIPPED: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH) !!!\n");
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-
-interface Progress {
-  items: number;
-  inOrder: boolean;
-  lastSeq: number;
-  done: boolean;
-  error: string | undefined;
-  transport: string;
-  reconnects: number;
-}
 
 interface SessionLine {
   stream: string;

@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { SluiceError, type ClientFrame, type ErrorCode, type OpenFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { clientFrameToWire, serverFrameFromWire, SubscribeRequestSchema, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
+import { clientFrameToWire, serverFrameFromWire, SubscribeRequestSchema, type ServerFrame as WireServerFrame, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
 
 const PERMANENT: Partial<Record<Code, ErrorCode>> = {
   [Code.Unauthenticated]: "unauthenticated",
@@ -34,20 +34,8 @@ export function openSubscribeCall(client: Client<typeof SubscribeService>, signa
     for await (const frame of outbound) yield create(SubscribeRequestSchema, { frame: clientFrameToWire(frame) });
   }
   const responses = client.subscribe(requests(), { signal: abort.signal });
-  async function* inbound(): AsyncIterable<ServerFrame> {
-    try {
-      for await (const response of responses) {
-        if (!response.frame) throw new SluiceError("protocol_violation", "response without a frame", { blame: "remote", retryable: true });
-        yield serverFrameFromWire(response.frame);
-      }
-    } catch (error) {
-      throw callError(error);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
-  }
   return {
-    inbound: inbound(),
+    inbound: serverFrames(responses, () => signal.removeEventListener("abort", onAbort)),
     send: (frame) => outbound.push(frame),
     close: () => {
       outbound.close();
@@ -98,23 +86,15 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
   };
 
   async function* inbound(): AsyncIterable<ServerFrame> {
-    try {
-      const open = await opening;
-      const wireOpen = clientFrameToWire(open).kind.value as SubscribeHalfDuplexRequest["open"];
-      const responses = client.subscribeHalfDuplex({ open: wireOpen }, { signal: abort.signal });
-      for await (const response of responses) {
-        if (!response.frame) throw new SluiceError("protocol_violation", "response without a frame", { blame: "remote", retryable: true });
-        const frame = serverFrameFromWire(response.frame);
-        if (frame.type === "opened") {
-          session = { sessionId: frame.sessionId, sessionSecret: frame.sessionSecret };
-          void flush();
-        }
-        yield frame;
+    const open = await opening;
+    const wireOpen = clientFrameToWire(open).kind.value as SubscribeHalfDuplexRequest["open"];
+    const responses = client.subscribeHalfDuplex({ open: wireOpen }, { signal: abort.signal });
+    for await (const frame of serverFrames(responses, () => signal.removeEventListener("abort", onAbort))) {
+      if (frame.type === "opened") {
+        session = { sessionId: frame.sessionId, sessionSecret: frame.sessionSecret };
+        void flush();
       }
-    } catch (error) {
-      throw callError(error);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
+      yield frame;
     }
   }
 
@@ -135,4 +115,18 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
       else queueMicrotask(() => abort.abort());
     },
   };
+}
+
+/** A call's responses as server frames; call failures become SluiceErrors. `done` runs once it ends. */
+async function* serverFrames(responses: AsyncIterable<{ frame?: WireServerFrame }>, done: () => void): AsyncIterable<ServerFrame> {
+  try {
+    for await (const response of responses) {
+      if (!response.frame) throw new SluiceError("protocol_violation", "response without a frame", { blame: "remote", retryable: true });
+      yield serverFrameFromWire(response.frame);
+    }
+  } catch (error) {
+    throw callError(error);
+  } finally {
+    done();
+  }
 }

@@ -1,0 +1,47 @@
+/**
+ * What the transport benchmarks share: the item cases, the server child
+ * process, the payload and the median.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+/** Runs per case (BENCH_RUNS, default 5). */
+export const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+const ALL_CASES = [
+  { size: 64, count: 300_000 },
+  { size: 1024, count: 100_000 },
+  { size: 16 * 1024, count: 10_000 },
+];
+
+/** The item cases; BENCH_SIZES=16384 keeps only that size (profiling). */
+export const CASES = (() => {
+  const sizes = process.env.BENCH_SIZES?.split(",").map(Number);
+  return sizes ? ALL_CASES.filter((c) => sizes.includes(c.size)) : ALL_CASES;
+})();
+
+/**
+ * Starts a bench server script (next to this file) in its own process, so
+ * client and server each get a core, and returns the JSON line it prints.
+ * BENCH_SERVER_ARGS passes node flags to it (e.g. --cpu-prof).
+ */
+export async function startBenchServer<T>(script: string, nodeArgs: string[] = []): Promise<{ child: ChildProcess; urls: T }> {
+  const path = fileURLToPath(new URL(script, import.meta.url));
+  const child = spawn(process.execPath, [...nodeArgs, ...(process.env.BENCH_SERVER_ARGS?.split(" ") ?? []), ...process.execArgv, path], { stdio: ["ignore", "pipe", "inherit"] });
+  const [line] = (await once(child.stdout!, "data")) as [Buffer];
+  return { child, urls: JSON.parse(line.toString()) as T };
+}
+
+/** JSON-like text rows cut to `size`, so compression sees realistic (not all-zero) data. */
+export function payload(size: number): Uint8Array {
+  let text = "";
+  for (let i = 0; text.length < size; i++) text += JSON.stringify({ id: 100_000 + i * 7919, name: `row-${(i * 2654435761) % 1_000_003}`, value: ((i * 48271) % 2147483647) / 2147483647 }) + "\n";
+  return new TextEncoder().encode(text.slice(0, size));
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
