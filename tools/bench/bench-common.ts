@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { bytes, createSluiceClient, type NodeClientOptions } from "@sluice/client-node";
 
 /** Runs per case (BENCH_RUNS, default 5). */
 export const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -44,4 +45,19 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/**
+ * One Sluice run: `count` items of `size` bytes from the bench server's
+ * "items" stream (window 65 536 items / 8 MiB); returns milliseconds.
+ */
+export async function sluiceRun(client: NodeClientOptions, size: number, count: number): Promise<number> {
+  const sluice = createSluiceClient(client);
+  const start = performance.now();
+  let n = 0;
+  for await (const e of sluice.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } })) if (e.kind === "item") n++;
+  const ms = performance.now() - start;
+  sluice.close();
+  if (n !== count) throw new Error(`sluice: ${n} of ${count}`);
+  return ms;
 }

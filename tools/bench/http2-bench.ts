@@ -11,25 +11,14 @@ import http2 from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
-import { bytes, createSluiceClient } from "@sluice/client-node";
+import { createSluiceClient } from "@sluice/client-node";
 import { SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
-import { CASES, RUNS, median, startBenchServer } from "./bench-common.js";
+import { CASES, RUNS, median, sluiceRun, startBenchServer } from "./bench-common.js";
 
 // BENCH_PEERS=sluice,raw skips the other peers (profiling).
 const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,gzip,naive,raw,heap").split(","));
 
 const { child, urls } = await startBenchServer<{ sluice: string; sluiceGzip: string; naive: string; raw: string }>("./http2-bench-server.ts", ["--expose-gc"]);
-
-async function sluiceRun(size: number, count: number, baseUrl = urls.sluice): Promise<number> {
-  const client = createSluiceClient({ baseUrl });
-  const start = performance.now();
-  let n = 0;
-  for await (const e of client.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } })) if (e.kind === "item") n++;
-  const ms = performance.now() - start;
-  client.close();
-  if (n !== count) throw new Error(`sluice: ${n} of ${count}`);
-  return ms;
-}
 
 async function naiveRun(size: number, count: number): Promise<number> {
   const manager = new Http2SessionManager(urls.naive);
@@ -63,8 +52,8 @@ for (const { size, count } of CASES) {
   const times: Record<string, number[]> = { sluice: [], gzip: [], naive: [], raw: [] };
   for (let run = 0; run < RUNS; run++) {
     // Interleave peers so machine noise hits all of them alike.
-    if (PEERS.has("sluice")) times.sluice!.push(await sluiceRun(size, count));
-    if (PEERS.has("gzip")) times.gzip!.push(await sluiceRun(size, count, urls.sluiceGzip));
+    if (PEERS.has("sluice")) times.sluice!.push(await sluiceRun({ baseUrl: urls.sluice }, size, count));
+    if (PEERS.has("gzip")) times.gzip!.push(await sluiceRun({ baseUrl: urls.sluiceGzip }, size, count));
     if (PEERS.has("naive")) times.naive!.push(await naiveRun(size, count));
     if (PEERS.has("raw")) times.raw!.push(await rawRun(size, count));
     process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);

@@ -6,22 +6,10 @@
  *   npm run bench:ws
  */
 import { once } from "node:events";
-import { bytes, createSluiceClient } from "@sluice/client-node";
 import { WebSocket } from "ws";
-import { CASES, RUNS, median, startBenchServer } from "./bench-common.js";
+import { CASES, RUNS, median, sluiceRun, startBenchServer } from "./bench-common.js";
 
 const { child, urls } = await startBenchServer<{ sluice: string; raw: string }>("./ws-bench-server.ts");
-
-async function sluiceRun(size: number, count: number): Promise<number> {
-  const client = createSluiceClient({ baseUrl: urls.sluice, transport: "websocket" });
-  const start = performance.now();
-  let n = 0;
-  for await (const e of client.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } })) if (e.kind === "item") n++;
-  const ms = performance.now() - start;
-  client.close();
-  if (n !== count) throw new Error(`sluice: ${n} of ${count}`);
-  return ms;
-}
 
 async function rawRun(size: number, count: number): Promise<number> {
   const socket = new WebSocket(urls.raw, { perMessageDeflate: false });
@@ -49,7 +37,7 @@ for (const { size, count } of CASES) {
   const sluice: number[] = [];
   const raw: number[] = [];
   for (let run = 0; run < RUNS; run++) {
-    sluice.push(await sluiceRun(size, count));
+    sluice.push(await sluiceRun({ baseUrl: urls.sluice, transport: "websocket" }, size, count));
     raw.push(await rawRun(size, count));
     process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);
   }
