@@ -14,10 +14,12 @@ const depConstraints = [
   { sourceTag: "layer:protocol", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol"] },
   { sourceTag: "layer:driver", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver"] },
   { sourceTag: "layer:transport", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport"] },
-  { sourceTag: "layer:sdk", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk"] },
-  { sourceTag: "layer:runtime", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk"] },
-  { sourceTag: "layer:app", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime"] },
+  { sourceTag: "layer:sdk", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:testing"] },
+  { sourceTag: "layer:runtime", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:testing"] },
+  { sourceTag: "layer:app", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing"] },
   { sourceTag: "layer:tool", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime"] },
+  // Test helpers import nothing of Sluice's.
+  { sourceTag: "layer:testing", onlyDependOnLibsWithTags: [] },
 ];
 
 /** Globals a sans-IO, isomorphic core must not touch: I/O, timers, clocks, DOM, Node. */
@@ -54,6 +56,14 @@ export default tseslint.config(
   {
     files: ["**/*.spec.ts", "**/test/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },
+  },
+  {
+    // Shipped code never depends on test helpers (core has its own, stricter rule below).
+    files: ["packages/*/src/**/*.ts", "apps/*/src/**/*.ts"],
+    ignores: ["**/*.spec.ts", "packages/testing/**", "packages/core/src/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["@sluice/testing"], message: "@sluice/testing is for test files only." }] }],
+    },
   },
   {
     files: ["packages/core/src/**/*.ts"],

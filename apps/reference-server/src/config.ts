@@ -3,7 +3,7 @@
  * SLUICE_* environment overrides, validated before anything starts. Every
  * error names its path ("streams.books.source.path: required").
  */
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -111,6 +111,15 @@ export const configSchema = z.strictObject({
       shutdownGraceMs: nonNegativeInt.default(10_000),
       /** Browser origins allowed cross-origin ("https://app.example.com", or "*"). */
       corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "an origin like https://app.example.com, or *")).default([]),
+      /** Serve https:/wss: (HTTP/2 by ALPN) with this certificate chain and key, PEM files relative to the config file. */
+      tls: z
+        .strictObject({
+          certFile: z.string().min(1),
+          keyFile: z.string().min(1),
+          /** The environment variable holding the key's passphrase, if it is encrypted. */
+          keyPassphraseEnv: z.string().optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   limits: z
@@ -183,16 +192,46 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   } catch (error) {
     throw new ConfigError(path, [`(file): not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message.split("\n")[0]}`]);
   }
-  return { config: parseConfig(document, path, env), baseDir: dirname(resolve(path)) };
+  const config = parseConfig(document, path, env);
+  const baseDir = dirname(resolve(path));
+  const problems = missingFiles(config, baseDir, env);
+  if (problems.length > 0) throw new ConfigError(path, problems);
+  return { config, baseDir };
 }
 
-/** SLUICE_HOST, SLUICE_PORT, SLUICE_SHUTDOWN_GRACE_MS override the file. */
+/** Files the config names that cannot be read, as "path: reason" (so `validate` catches them too). */
+function missingFiles(config: Config, baseDir: string, env: NodeJS.ProcessEnv): string[] {
+  const files: [string, string | undefined][] = [
+    ["server.tls.certFile", config.server.tls?.certFile],
+    ["server.tls.keyFile", config.server.tls?.keyFile],
+    ["auth.jwt.publicKeyFile", config.auth?.jwt?.publicKeyFile],
+    ["auth.jwt.jwksFile", config.auth?.jwt?.jwksFile],
+    ...Object.entries(config.streams).map(([name, stream]): [string, string | undefined] => [`streams.${name}.source.path`, stream.source.type === "jsonl" ? stream.source.path : undefined]),
+  ];
+  const problems: string[] = [];
+  for (const [at, file] of files) {
+    if (file === undefined) continue;
+    try {
+      accessSync(resolve(baseDir, file), constants.R_OK);
+    } catch (error) {
+      problems.push(`${at}: cannot read ${resolve(baseDir, file)} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  }
+  const passphraseEnv = config.server.tls?.keyPassphraseEnv;
+  if (passphraseEnv && env[passphraseEnv] === undefined) problems.push(`server.tls.keyPassphraseEnv: environment variable ${passphraseEnv} is not set`);
+  return problems;
+}
+
+/** SLUICE_HOST, SLUICE_PORT, SLUICE_SHUTDOWN_GRACE_MS, SLUICE_TLS_CERT_FILE and SLUICE_TLS_KEY_FILE override the file. */
 function applyEnv(document: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof document !== "object" || document === null) return document;
   const server = { ...((document as { server?: object }).server ?? {}) } as Record<string, unknown>;
   if (env.SLUICE_HOST) server.host = env.SLUICE_HOST;
   if (env.SLUICE_PORT) server.port = Number(env.SLUICE_PORT);
   if (env.SLUICE_SHUTDOWN_GRACE_MS) server.shutdownGraceMs = Number(env.SLUICE_SHUTDOWN_GRACE_MS);
+  if (env.SLUICE_TLS_CERT_FILE || env.SLUICE_TLS_KEY_FILE) {
+    server.tls = { ...(server.tls as object | undefined), ...(env.SLUICE_TLS_CERT_FILE ? { certFile: env.SLUICE_TLS_CERT_FILE } : {}), ...(env.SLUICE_TLS_KEY_FILE ? { keyFile: env.SLUICE_TLS_KEY_FILE } : {}) };
+  }
   return { ...document, server };
 }
 

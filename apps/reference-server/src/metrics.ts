@@ -19,6 +19,8 @@ export interface Metrics {
   sessionEnded(outcome: SessionOutcome): void;
   /** Wire to SluiceServerOptions.onRtt. */
   rtt(stream: string, rttMs: number): void;
+  /** Wire to SluiceServerOptions.onItemLatency. */
+  itemLatency(stream: string, stage: "sent" | "acked", latencyMs: number): void;
   /** Call once the SluiceServer exists. */
   attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>): void;
 }
@@ -76,6 +78,13 @@ export function createMetrics(): Metrics {
   const sessions = new Counter({ name: "sluice_sessions_ended_total", help: "Ended sessions, by stream and outcome (end, cancelled, disconnected, or the error code).", labelNames: ["stream", "outcome"], registers: [registry] });
   const errors = new Counter({ name: "sluice_errors_total", help: "Sessions that ended with an error, by stream and Sluice error code.", labelNames: ["stream", "code"], registers: [registry] });
   const rtt = new Histogram({ name: "sluice_heartbeat_rtt_seconds", help: "Heartbeat round-trip time to clients.", labelNames: ["stream"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const itemLatency = new Histogram({
+    name: "sluice_item_latency_seconds",
+    help: "Time from the source yielding an item until its chunk went to the transport (stage=sent: flush delay, credit waits, backpressure) and until the client acked it (stage=acked: plus network, the client's queue and its ack delay, <= 50 ms by default). Sampled: at most one item per 10 ms per session and stage.",
+    labelNames: ["stream", "stage"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   new Counter({
     name: "sluice_topic_dropped_total",
     help: "Items dropped for slow subscribers (reported to them as gaps), by topic.",
@@ -112,6 +121,9 @@ export function createMetrics(): Metrics {
     },
     rtt(stream, rttMs) {
       rtt.observe({ stream }, rttMs / 1000);
+    },
+    itemLatency(stream, stage, latencyMs) {
+      itemLatency.observe({ stream, stage }, latencyMs / 1000);
     },
     attach(s, t) {
       server = s;

@@ -5,7 +5,7 @@
  * told UNAVAILABLE with a retry hint, so clients resume elsewhere.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { SluiceServer, listen, type Listening } from "@sluice/server";
 import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
@@ -44,6 +44,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       else log.info(fields, "session ended");
     },
     onRtt: (stream, rttMs) => metrics.rtt(stream, rttMs),
+    onItemLatency: (stream, stage, latencyMs) => metrics.itemLatency(stream, stage, latencyMs),
     limits: Object.fromEntries(Object.entries(config.limits).filter(([k, v]) => v !== undefined && k !== "maxConnections" && k !== "maxStreamsPerConnection")),
     ...(config.chunk ? { chunk: config.chunk } : {}),
   });
@@ -55,6 +56,15 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     port: config.server.port,
     websocket: { path: config.server.websocketPath },
     corsOrigins: config.server.corsOrigins,
+    ...(config.server.tls
+      ? {
+          tls: {
+            cert: readFileSync(resolve(baseDir, config.server.tls.certFile)),
+            key: readFileSync(resolve(baseDir, config.server.tls.keyFile)),
+            ...(config.server.tls.keyPassphraseEnv ? { passphrase: process.env[config.server.tls.keyPassphraseEnv] ?? "" } : {}),
+          },
+        }
+      : {}),
     ...(config.limits.maxConnections !== undefined ? { maxConnections: config.limits.maxConnections } : {}),
     ...(config.limits.maxStreamsPerConnection !== undefined ? { maxStreamsPerConnection: config.limits.maxStreamsPerConnection } : {}),
     fallback: (request, response) => {

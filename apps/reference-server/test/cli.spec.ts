@@ -9,6 +9,7 @@ import { join } from "node:path";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { createSluiceClient } from "@sluice/client-node";
+import { selfSignedCertificate } from "@sluice/testing";
 import { cli, startCli } from "./start-cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -42,6 +43,17 @@ describe("sluice-server validate", () => {
     expect(result.stderr).toContain("streams.books.source.path: required");
     expect(result.stderr).toContain('streams.ticks.source: unknown key "rate"');
     expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic, postgres");
+  });
+
+  it("names files the config refers to that cannot be read (examples/tls.yaml without its certificate)", () => {
+    const result = validate(join(examples, "tls.yaml"));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/server\.tls\.certFile: cannot read \S+certs\/cert\.pem \(ENOENT\)/);
+    expect(result.stderr).toMatch(/server\.tls\.keyFile: cannot read \S+certs\/key\.pem \(ENOENT\)/);
+    const certificate = selfSignedCertificate();
+    const withEnv = spawnSync(process.execPath, [cli, "validate", join(examples, "tls.yaml")], { encoding: "utf8", env: { ...process.env, SLUICE_TLS_CERT_FILE: certificate.certFile, SLUICE_TLS_KEY_FILE: certificate.keyFile } });
+    expect(withEnv.stderr).toBe("");
+    expect(withEnv.status).toBe(0);
   });
 
   it("reports unreadable and unparsable files", () => {
@@ -113,6 +125,12 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     expect(value(/^sluice_bytes_sent_total\{stream="numbers"\} (\d+)/m)).toBe(15_000 * 64);
     expect(value(/^sluice_errors_total\{stream="numbers",code="invalid_argument"\} (\d+)/m)).toBe(1);
     expect(value(/^sluice_sessions_ended_total\{stream="numbers",outcome="end"\} (\d+)/m)).toBe(3);
+    // Sampled item latency, source yield to transport: every session samples its first item.
+    const latencyCount = value(/^sluice_item_latency_seconds_count\{stream="numbers",stage="sent"\} (\d+)/m);
+    expect(latencyCount).toBeGreaterThanOrEqual(3);
+    const latencySum = value(/^sluice_item_latency_seconds_sum\{stream="numbers",stage="sent"\} ([\d.e-]+)/m);
+    expect(latencySum).toBeGreaterThan(0);
+    expect(latencySum / latencyCount).toBeLessThan(5);
     for (const name of ["sluice_active_streams", "sluice_credit_stall_seconds_total", "sluice_resumes_total", "sluice_heartbeat_rtt_seconds", "sluice_topic_dropped_total", "sluice_topic_queue_utilisation", "process_cpu_seconds_total"]) {
       expect(text).toContain(`# HELP ${name} `);
     }
@@ -128,6 +146,42 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+});
+
+describe("sluice-server serving examples/tls.yaml (certificate from SLUICE_TLS_CERT_FILE / SLUICE_TLS_KEY_FILE)", () => {
+  const certificate = selfSignedCertificate();
+  let server: Awaited<ReturnType<typeof start>>;
+  beforeAll(async () => {
+    server = await start(["--config", join(examples, "tls.yaml")], { SLUICE_TLS_CERT_FILE: certificate.certFile, SLUICE_TLS_KEY_FILE: certificate.keyFile });
+  });
+  afterAll(() => {
+    server.child.kill("SIGKILL");
+  });
+
+  it.each([
+    ["HTTP/2", { transport: "http" as const, httpVersion: "2" as const }, "http2"],
+    ["HTTP/1.1", { transport: "http" as const, httpVersion: "1.1" as const }, "http1.1"],
+    ["WebSocket", { transport: "websocket" as const }, "websocket"],
+  ])("serves https: and wss: over %s to a client that trusts the certificate", async (_name, options, transport) => {
+    expect(server.url).toMatch(/^https:\/\//);
+    const client = createSluiceClient({ baseUrl: server.url, ...options, tls: { ca: certificate.cert } });
+    const stream = client.subscribe<{ seq: number }>("numbers", { params: { count: 5_000 } });
+    const numbers: number[] = [];
+    for await (const event of stream) if (event.kind === "item") numbers.push(event.value.seq);
+    expect(stream.stats.transport).toBe(transport);
+    expect(numbers).toEqual(Array.from({ length: 5_000 }, (_, i) => i + 1));
+    client.close();
+  });
+
+  it("refuses a client that does not trust the certificate, naming it", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    await expect(
+      (async () => {
+        for await (const _ of client.subscribe("numbers", { params: { count: 10 }, backoff: { maxAttempts: 0 } })) void _;
+      })(),
+    ).rejects.toThrow(/self[- ]signed certificate/i);
+    client.close();
   });
 });
 

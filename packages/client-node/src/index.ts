@@ -2,13 +2,18 @@
  * @sluice/client-node: the Sluice client with Node defaults: connect-node
  * over HTTP/2, binary protobuf, and larger HTTP/2 flow-control windows.
  */
+import type { ClientRequestArgs } from "node:http";
+import https from "node:https";
 import type { ClientHttp2Session } from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
 import type { Interceptor } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createClient, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
-import { createWebSocketTransport } from "@sluice/transport-ws/node";
+import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport-ws/node";
 
 export * from "@sluice/client";
+export type { NodeTlsOptions } from "@sluice/transport-ws/node";
 
 export interface NodeClientOptions {
   /** e.g. "http://127.0.0.1:8080" (h2c) or "https://..." */
@@ -41,6 +46,12 @@ export interface NodeClientOptions {
   readonly token?: string | (() => string | Promise<string>);
   /** An API key sent as X-API-Key on every call. */
   readonly apiKey?: string;
+  /**
+   * For https: servers: trust settings used by every transport (HTTP/2,
+   * HTTP/1.1 and WebSocket), e.g. `{ ca: readFileSync("ca.pem") }` for a
+   * private CA.
+   */
+  readonly tls?: NodeTlsOptions;
 }
 
 export function createSluiceClient(options: NodeClientOptions): SluiceClient & { close(): void } {
@@ -49,7 +60,14 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   const closers: (() => void)[] = [];
   const http = (): SluiceClientOptions => {
     if (options.httpVersion === "1.1") {
-      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors });
+      let nodeOptions: https.RequestOptions | undefined;
+      if (new URL(options.baseUrl).protocol === "https:") {
+        const agent = new NoDelayHttpsAgent({ keepAlive: true });
+        closers.push(() => agent.destroy());
+        nodeOptions = { ...options.tls, agent };
+      }
+      // connect-node types nodeOptions as http's options or https's; these are https's.
+      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors, ...(nodeOptions ? { nodeOptions } : {}) });
       return { transport, transportName: "http1.1", mode: "half-duplex" };
     }
     const sessionManager = tunedSessionManager(options);
@@ -60,7 +78,7 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
     // Sluice's own credit window bounds what a subscription buffers, so the
     // transport's per-call window only has to stay out of its way (4 MiB
     // doubled 1 KiB-item throughput over 1 MiB in BENCHMARKS.md).
-    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024, interceptors });
+    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024, interceptors, ...(options.tls ? { tls: options.tls } : {}) });
     closers.push(() => transport.close());
     return { transport, transportName: "websocket" };
   };
@@ -74,6 +92,21 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
       for (const close of closers) close();
     },
   };
+}
+
+/**
+ * An https agent whose TCP sockets have Nagle's algorithm off. Node's http
+ * client asks for no-delay, but on a TLS socket the request does not reach
+ * the TCP socket underneath, so each small Control request waited for the
+ * server's delayed ACK: measured here, half-duplex sessions over TLS ran at a
+ * tenth of their cleartext speed (20 000 items: 1.8 s instead of 0.13 s).
+ */
+class NoDelayHttpsAgent extends https.Agent {
+  // The agent takes the returned socket; it needs no callback.
+  override createConnection(options: ClientRequestArgs): net.Socket {
+    const socket = net.connect({ host: options.host ?? "localhost", port: Number(options.port), noDelay: true });
+    return tls.connect({ ...(options as tls.ConnectionOptions), socket });
+  }
 }
 
 /** Adds the configured credentials to every call's headers. */
@@ -100,7 +133,7 @@ function defaultWebSocketUrl(baseUrl: string): string {
 function tunedSessionManager(options: NodeClientOptions): Http2SessionManager {
   const streamWindow = options.streamWindowBytes ?? 1024 * 1024;
   const connectionWindow = options.connectionWindowBytes ?? 16 * 1024 * 1024;
-  const sessionManager = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow } });
+  const sessionManager = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow }, ...options.tls });
   // connect-node offers no option for the connection-level window (HTTP/2 has
   // no SETTINGS for it; only WINDOW_UPDATE via setLocalWindowSize), so tune
   // each new session as the manager hands it out. If a future connect-node

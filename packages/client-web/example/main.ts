@@ -7,6 +7,8 @@ import { createSluiceClient, type SluiceStream, type WebSluiceClient } from "../
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 let client: WebSluiceClient | undefined;
 let current: SluiceStream<unknown> | undefined;
+/** Why the current stream was cancelled, if it was. */
+let cancelledBecause: string | undefined;
 const history: number[] = []; // items/s, one per second
 
 function drawChart(): void {
@@ -31,6 +33,7 @@ function drawChart(): void {
 async function run(event: SubmitEvent): Promise<void> {
   event.preventDefault();
   current?.cancel("restarted");
+  cancelledBecause = undefined;
   client?.close();
   client = createSluiceClient({ transport: $<HTMLSelectElement>("transport").value as "auto" | "connect" | "websocket" });
   const windowItems = Number($<HTMLInputElement>("window").value) || 1000;
@@ -82,7 +85,8 @@ async function run(event: SubmitEvent): Promise<void> {
         while (latest.children.length > 50) latest.lastElementChild!.remove();
       }
     }
-    $("status").textContent = "stream ended";
+    // A cancelled stream ends quietly, like a finished one; say which it was.
+    $("status").textContent = cancelledBecause ? `stream cancelled: ${cancelledBecause}` : "stream ended";
   } catch (error) {
     $("status").textContent = error instanceof Error ? error.message : String(error);
     $("status").className = "error";
@@ -94,4 +98,7 @@ async function run(event: SubmitEvent): Promise<void> {
 }
 
 $<HTMLFormElement>("controls").addEventListener("submit", (event) => void run(event));
-$("stop").addEventListener("click", () => current?.cancel("stopped by the user"));
+$("stop").addEventListener("click", () => {
+  cancelledBecause = "stopped by the user";
+  current?.cancel(cancelledBecause);
+});

@@ -13,12 +13,12 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { findChromium, launchChromium, until } from "@sluice/testing";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Progress } from "./fixtures/page.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? ["chromium", "chromium-browser", "google-chrome"].map((name) => spawnSync("which", [name], { encoding: "utf8" }).stdout.trim()).find(Boolean);
-if (!CHROMIUM) console.warn("\n!!! client-web browser tests SKIPPED: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH) !!!\n");
+const CHROMIUM = findChromium("client-web browser tests");
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -73,14 +73,6 @@ class ServerProcess {
   }
 }
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web in Chromium, %s mode", (transport) => {
   let server: ServerProcess;
   let browser: Browser;
@@ -95,7 +87,7 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     spawnSync(process.execPath, ["--import", "tsx", join(here, "../example/build.ts"), join(dir, "example")], { stdio: "inherit" });
     server = new ServerProcess(pageJs, join(dir, "example"));
     await server.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"] });
+    browser = await launchChromium(CHROMIUM!);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -6,14 +6,20 @@
  * sender's deadlines, and stops the source (its return()/finally) on cancel,
  * error or disconnect.
  */
-import { EMPTY_BYTES, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
+import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
 import { DeadlineTimer, systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { WakeSignal } from "./wake-signal.js";
 
-/** What a source yields: an item (with the cursor after it), or a gap of dropped items. */
+/**
+ * What a source yields: an item (with the cursor after it), or a gap of
+ * dropped items. `producedAt` (the clock's scale: performance.now() with the
+ * system clock) is when the item came into being, for a source that holds
+ * items before yielding them (a topic's queue); latency samples start there
+ * instead of at the yield.
+ */
 export type SourceYield =
-  | { readonly data: Uint8Array; readonly cursor?: Uint8Array }
+  | { readonly data: Uint8Array; readonly cursor?: Uint8Array; readonly producedAt?: number }
   | { readonly gap: number; readonly reason: GapReason };
 
 /** What the server resolved an Open to. */
@@ -43,6 +49,15 @@ export interface ServeSessionOptions {
   readonly onStart?: (view: SessionView) => void;
   /** A heartbeat round trip was measured. */
   readonly onRtt?: (rttMs: number) => void;
+  /**
+   * Item latency, sampled (at most one item per 10 ms per stage), from the
+   * source yielding an item until "sent": its chunk was handed to the
+   * transport (flush delay, credit waits, transport backpressure), and until
+   * "acked": the client acked it (plus the network, the client's queue and
+   * up to its ack delay, 50 ms by default; a stream that ends inside one
+   * window is never acked). See LatencySampler.
+   */
+  readonly onItemLatency?: (stage: "sent" | "acked", latencyMs: number) => void;
 }
 
 /** A running session, for metrics: its stream (once Open arrived) and live counters. */
@@ -76,6 +91,11 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   const clock = options.clock ?? systemClock;
   const { pipe } = options;
   const sender = new StreamSender(options.sender);
+  const onItemLatency = options.onItemLatency;
+  const sentLatency = onItemLatency ? new LatencySampler() : undefined;
+  const ackedLatency = onItemLatency ? new LatencySampler() : undefined;
+  const reportSent = (ms: number) => onItemLatency!("sent", ms);
+  const reportAcked = (ms: number) => onItemLatency!("acked", ms);
   const wake = new WakeSignal();
   const abort = new AbortController();
   let inboundDone = false;
@@ -139,7 +159,14 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         }
         const value = result.value;
         if ("gap" in value) sender.pushGap(value.gap, value.reason, now);
-        else sender.push(value.data, value.cursor ?? EMPTY_BYTES, now);
+        else {
+          sender.push(value.data, value.cursor ?? EMPTY_BYTES, now);
+          if (sentLatency) {
+            const at = value.producedAt !== undefined && value.producedAt < now ? value.producedAt : now;
+            sentLatency.pushed(sender.nextSeq - 1, at);
+            ackedLatency!.pushed(sender.nextSeq - 1, at);
+          }
+        }
         // Wake the sending loop only when a chunk closed (not per item).
         if (sender.hasTransmit) wake.notify();
       }
@@ -183,11 +210,17 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         if (event.type === "open") void resolve(event.open, event.window);
         else if (event.type === "cancelled") cancelled = true;
         else if (event.type === "rtt") options.onRtt?.(event.rttMs);
+        else if (event.type === "acked" && ackedLatency) ackedLatency.acked(event.seq, clock.now(), reportAcked);
       }
       if (!pulling && iterator && sender.demand > 0) void pull();
       for (let frame = sender.pollTransmit(); frame; frame = sender.pollTransmit()) {
         const pending = pipe.send(frame);
         if (pending) await pending;
+        if (sentLatency && frame.type === "chunk") {
+          // The last whole item in the chunk (a fragment completes its item only at the end).
+          const lastSeq = frame.fragment ? (frame.fragment.offset + frame.fragment.data.byteLength === frame.fragment.totalBytes ? frame.firstSeq : frame.firstSeq - 1) : frame.firstSeq + frame.items.length - 1;
+          sentLatency.acked(lastSeq, clock.now(), reportSent);
+        }
       }
       if (sender.state === "closed") break;
       if (inboundDone) {

@@ -57,6 +57,13 @@ export interface SluiceServerOptions {
   /** A heartbeat round trip was measured on a session of `stream` (metrics). */
   readonly onRtt?: (stream: string, rttMs: number) => void;
   /**
+   * Item latency on a session of `stream`, sampled at most once per 10 ms
+   * per session and stage: from the source yielding an item until its chunk
+   * went to the transport ("sent") and until the client acked it ("acked").
+   * See ServeSessionOptions.onItemLatency.
+   */
+  readonly onItemLatency?: (stream: string, stage: "sent" | "acked", latencyMs: number) => void;
+  /**
    * Authentication and authorization, called for every Open (with the
    * stream) and every Control call (stream undefined). Return the principal
    * (any stable string); throw SluiceError "unauthenticated" or
@@ -237,6 +244,7 @@ export class SluiceServer {
         this.#views.add(view);
       },
       ...(this.#options.onRtt ? { onRtt: (rttMs: number) => this.#options.onRtt?.(liveView?.stream ?? "", rttMs) } : {}),
+      ...(this.#options.onItemLatency ? { onItemLatency: (stage: "sent" | "acked", latencyMs: number) => this.#options.onItemLatency?.(liveView?.stream ?? "", stage, latencyMs) } : {}),
     });
     this.#active.add(session);
     void session.then((outcome) => {

@@ -19,7 +19,9 @@ export interface TopicOptions {
   readonly overflow?: TopicOverflowPolicy;
 }
 
-type Entry = { seq: number; data: Uint8Array } | { gapFrom: number; count: number; reason: GapReason };
+/** A published item (one object, shared by the history and every subscriber's queue); `at` is performance.now() at publish. */
+type Published = { readonly seq: number; readonly data: Uint8Array; readonly at: number };
+type Entry = Published | { gapFrom: number; count: number; reason: GapReason };
 
 export interface TopicStats {
   published: number;
@@ -55,7 +57,7 @@ export class Topic {
   readonly queueItems: number;
   readonly overflow: TopicOverflowPolicy;
   readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
-  readonly #history: { seq: number; data: Uint8Array }[] = [];
+  readonly #history: Published[] = [];
   #historyHead = 0;
   #nextSeq = 1;
   readonly #subscribers = new Set<TopicSubscriber>();
@@ -80,7 +82,8 @@ export class Topic {
   publish(data: Uint8Array): number {
     const seq = this.#nextSeq++;
     this.stats.published++;
-    this.#history.push({ seq, data });
+    const entry: Published = { seq, data, at: performance.now() };
+    this.#history.push(entry);
     if (this.#history.length - this.#historyHead > this.historyItems) {
       this.#historyHead++;
       if (this.#historyHead > 4096 && this.#historyHead * 2 > this.#history.length) {
@@ -88,7 +91,7 @@ export class Topic {
         this.#historyHead = 0;
       }
     }
-    for (const sub of this.#subscribers) this.#deliver(sub, seq, data);
+    for (const sub of this.#subscribers) this.#deliver(sub, entry);
     return seq;
   }
 
@@ -136,7 +139,7 @@ export class Topic {
               sub.head = 0;
             }
             if ("gapFrom" in entry) return { done: false, value: { gap: entry.count, reason: entry.reason } };
-            return { done: false, value: { data: entry.data, cursor: indexCursor(entry.seq) } };
+            return { done: false, value: { data: entry.data, cursor: indexCursor(entry.seq), producedAt: entry.at } };
           }
           if (sub.closed) return { done: true, value: undefined };
           await new Promise<void>((resolve) => {
@@ -153,10 +156,11 @@ export class Topic {
     return { nextSeq, replayed, items: { [Symbol.asyncIterator]: () => iterator } };
   }
 
-  #deliver(sub: TopicSubscriber, seq: number, data: Uint8Array): void {
+  #deliver(sub: TopicSubscriber, entry: Published): void {
+    const { seq } = entry;
     if (sub.failed || sub.closed) return;
     if (sub.size < this.queueItems) {
-      sub.queue.push({ seq, data });
+      sub.queue.push(entry);
       if (sub.size > this.stats.maxQueued) this.stats.maxQueued = sub.size;
       sub.notify();
       return;
@@ -185,7 +189,7 @@ export class Topic {
             sub.queue[sub.head] = { gapFrom: first.gapFrom, count: first.count + 1, reason: "dropped_oldest" };
           }
         }
-        sub.queue.push({ seq, data });
+        sub.queue.push(entry);
         if (sub.size > this.stats.maxQueued) this.stats.maxQueued = sub.size;
         break;
       }

@@ -67,12 +67,19 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       const socket = new WebSocketImpl(options.url, WEBSOCKET_PROTOCOL);
       socket.binaryType = "arraybuffer";
       let opened = false;
+      // Node's `ws` says why a socket failed to open (a refused connection, an
+      // untrusted certificate); browsers say nothing, for privacy.
+      let failure = "";
+      socket.addEventListener("error", (event) => {
+        const message = (event as { message?: unknown }).message;
+        if (!opened && typeof message === "string" && message) failure = `: ${message}`;
+      });
       const mux = new MuxConnection(socket, {
         ...muxOptions,
         role: "client",
         onClose: (code, reason) => {
           if (connecting === opening) connecting = undefined;
-          if (!opened) reject(new ConnectError(`websocket ${options.url} closed before it opened (${code}${reason ? ` ${reason}` : ""})`, Code.Unavailable));
+          if (!opened) reject(new ConnectError(`websocket ${options.url} closed before it opened (${code}${reason ? ` ${reason}` : ""})${failure}`, Code.Unavailable));
         },
       });
       (socket as unknown as { addEventListener(type: "open", listener: () => void): void }).addEventListener("open", () => {
