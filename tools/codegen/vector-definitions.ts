@@ -16,8 +16,8 @@ export interface ReceiverVector {
   readonly name: string;
   readonly description: string;
   readonly peer: "receiver";
-  /** The receiver's Open window. */
-  readonly window: { items: number; bytes: number };
+  /** The receiver's Open window (absent: it asks for the stream's default). */
+  readonly window?: { items: number; bytes: number };
   readonly maxItemBytes?: number;
   /** Server frames fed to the receiver, in order; the app reads everything after each. */
   readonly steps: ServerFrame[];
@@ -34,6 +34,8 @@ export interface SenderVector {
   readonly source: Uint8Array[];
   /** Chunk options the sender runs with, so the expected frames are exact. */
   readonly chunk: { maxItems: number; maxBytes: number };
+  /** The stream's default window, for an Open without one (absent: the implementation's default). */
+  readonly defaultWindow?: { items: number; bytes: number };
   /** Client frames fed to the sender, in order (the first is Open). */
   readonly steps: ClientFrame[];
   readonly expect:
@@ -55,6 +57,28 @@ export const VECTORS: Vector[] = [
     window: WIN,
     steps: [opened(), { type: "chunk", firstSeq: 1, items: [item(1), item(2), item(3)], cursor: text("c3") }, { type: "end", lastSeq: 3, cursor: text("c3"), sessionItems: 3, sessionBytes: 3 }],
     expect: { outcome: "ok", delivered: [1, 2, 3].map((s) => ({ seq: s, data: item(s) })), ended: true },
+  },
+  {
+    name: "receiver-uses-opened-window",
+    description: "The receiver asked for no window; Opened.window grants 2 items, so item 3 of the first chunk exceeds the credit: credit_violation after items 1 and 2.",
+    peer: "receiver",
+    steps: [{ ...opened(), window: { items: 2, bytes: 1024 } } as ServerFrame, { type: "chunk", firstSeq: 1, items: [item(1), item(2), item(3)], cursor: new Uint8Array() }],
+    expect: { outcome: "error", code: "ERROR_CODE_CREDIT_VIOLATION", retryable: false, delivered: [1, 2].map((s) => ({ seq: s, data: item(s) })) },
+  },
+  {
+    name: "receiver-opened-window-within-request",
+    description: "Opened.window may not exceed the window the receiver asked for: protocol_violation.",
+    peer: "receiver",
+    window: { items: 2, bytes: 1024 },
+    steps: [{ ...opened(), window: { items: 5, bytes: 1024 } } as ServerFrame],
+    expect: { outcome: "error", code: "ERROR_CODE_PROTOCOL_VIOLATION", retryable: false, delivered: [] },
+  },
+  {
+    name: "receiver-needs-a-window",
+    description: "The receiver asked for no window and Opened names none: protocol_violation (the receiver cannot know its credit).",
+    peer: "receiver",
+    steps: [opened()],
+    expect: { outcome: "error", code: "ERROR_CODE_PROTOCOL_VIOLATION", retryable: false, delivered: [] },
   },
   {
     name: "receiver-duplicate-chunk-ignored",
@@ -165,7 +189,7 @@ export const VECTORS: Vector[] = [
     expect: {
       outcome: "ok",
       transmitted: [
-        { type: "opened", sessionId: "s1", sessionSecret: b(1, 2, 3, 4), nextSeq: 1, limits: LIMITS, contentType: "application/json" },
+        { type: "opened", sessionId: "s1", sessionSecret: b(1, 2, 3, 4), nextSeq: 1, limits: LIMITS, contentType: "application/json", window: { items: 2, bytes: 1024 } },
         { type: "chunk", firstSeq: 1, items: [item(1), item(2)], cursor: new Uint8Array() },
         { type: "chunk", firstSeq: 3, items: [item(3)], cursor: new Uint8Array() },
         { type: "end", lastSeq: 3, cursor: new Uint8Array(), sessionItems: 3, sessionBytes: 3 },
@@ -218,6 +242,38 @@ export const VECTORS: Vector[] = [
     expect: { outcome: "error", code: "ERROR_CODE_INVALID_ARGUMENT", retryable: false },
   },
   {
+    name: "sender-default-window",
+    description: "Open without a window: the session gets the stream's default window (2 items), announced in Opened.window, and the initial credit follows from it.",
+    peer: "sender",
+    source: [item(1), item(2), item(3)],
+    chunk: { maxItems: 100, maxBytes: 32_768 },
+    defaultWindow: { items: 2, bytes: 1024 },
+    steps: [{ ...open, window: undefined } as ClientFrame],
+    expect: {
+      outcome: "ok",
+      transmitted: [
+        { type: "opened", sessionId: "s1", sessionSecret: b(1, 2, 3, 4), nextSeq: 1, limits: LIMITS, contentType: "application/json", window: { items: 2, bytes: 1024 } },
+        { type: "chunk", firstSeq: 1, items: [item(1), item(2)], cursor: new Uint8Array() },
+      ],
+    },
+  },
+  {
+    name: "sender-default-window-clamped",
+    description: "Open without a window, and a default window above the limits: Opened.window is the default clamped to max_window_items / max_window_bytes.",
+    peer: "sender",
+    source: [],
+    chunk: { maxItems: 100, maxBytes: 32_768 },
+    defaultWindow: { items: 5_000, bytes: 8 * 1024 * 1024 },
+    steps: [{ ...open, window: undefined } as ClientFrame],
+    expect: {
+      outcome: "ok",
+      transmitted: [
+        { type: "opened", sessionId: "s1", sessionSecret: b(1, 2, 3, 4), nextSeq: 1, limits: LIMITS, contentType: "application/json", window: { items: 1_000, bytes: 1_048_576 } },
+        { type: "end", lastSeq: 0, cursor: new Uint8Array(), sessionItems: 0, sessionBytes: 0 },
+      ],
+    },
+  },
+  {
     name: "sender-cancel-ends",
     description: "Cancel after the first chunk: the sender answers End with the last transmitted seq and sends nothing more.",
     peer: "sender",
@@ -227,7 +283,7 @@ export const VECTORS: Vector[] = [
     expect: {
       outcome: "ok",
       transmitted: [
-        { type: "opened", sessionId: "s1", sessionSecret: b(1, 2, 3, 4), nextSeq: 1, limits: LIMITS, contentType: "application/json" },
+        { type: "opened", sessionId: "s1", sessionSecret: b(1, 2, 3, 4), nextSeq: 1, limits: LIMITS, contentType: "application/json", window: { items: 2, bytes: 1024 } },
         { type: "chunk", firstSeq: 1, items: [item(1), item(2)], cursor: new Uint8Array() },
         { type: "end", lastSeq: 2, cursor: new Uint8Array(), sessionItems: 2, sessionBytes: 2 },
       ],

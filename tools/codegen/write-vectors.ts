@@ -42,6 +42,7 @@ function render(v: Vector): string {
       ...base,
       source: v.source.map(hex),
       chunk: v.chunk,
+      ...(v.defaultWindow ? { defaultWindow: v.defaultWindow } : {}),
       steps: v.steps.map(clientStep),
       expect: e.outcome === "ok" ? { outcome: "ok", transmitted: e.transmitted.map(serverStep) } : { outcome: "error", code: e.code, retryable: e.retryable },
     };

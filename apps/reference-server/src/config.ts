@@ -91,6 +91,24 @@ const authSchema = z
   })
   .refine((a) => a.jwt !== undefined || (a.apiKeys?.length ?? 0) > 0, "configure jwt, apiKeys or both");
 
+const windowSize = z.strictObject({ items: positiveInt, bytes: positiveInt });
+
+/** A stream's window: the default for clients that ask for none, and the most any client gets. */
+const windowSchema = z
+  .strictObject({ default: windowSize.optional(), max: z.strictObject({ items: positiveInt.optional(), bytes: positiveInt.optional() }).optional() })
+  .superRefine((w, context) => {
+    for (const dimension of ["items", "bytes"] as const) {
+      const max = w.max?.[dimension];
+      if (w.default && max !== undefined && w.default[dimension] > max) {
+        context.addIssue({ code: "custom", path: ["default", dimension], message: `${w.default[dimension]} is above max.${dimension} ${max}` });
+      }
+    }
+  });
+
+const heartbeatSchema = z
+  .strictObject({ intervalMs: positiveInt.min(50, "at least 50 ms"), timeoutMs: positiveInt })
+  .refine((h) => h.timeoutMs > h.intervalMs, { path: ["timeoutMs"], message: "must exceed intervalMs" });
+
 const streamSchema = z.strictObject({
   /** Who may subscribe once `auth` is configured (deny by default). */
   allow: z.array(allowRule).optional(),
@@ -99,6 +117,12 @@ const streamSchema = z.strictObject({
   chunk: chunkSchema.optional(),
   yieldTimeoutMs: nonNegativeInt.optional(),
   stallTimeoutMs: nonNegativeInt.optional(),
+  /** Default and max window for this stream (PROTOCOL.md §4.1). */
+  window: windowSchema.optional(),
+  /** Heartbeats for this stream's sessions (idle ping interval, silence timeout). */
+  heartbeat: heartbeatSchema.optional(),
+  /** Largest item this stream may send (larger fails the session with limit_exceeded). */
+  maxItemBytes: positiveInt.optional(),
 });
 
 export const configSchema = z.strictObject({

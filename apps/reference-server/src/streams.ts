@@ -5,7 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import { resolve } from "node:path";
-import type { JsonObject } from "@sluice/core";
+import type { JsonObject, Limits } from "@sluice/core";
 import { Topic, fromJsonLines, indexCursor, invalidParam, readIndexCursor, type StreamDefinition } from "@sluice/server";
 import pg from "pg";
 import type { Config, StreamConfig } from "./config.js";
@@ -31,6 +31,8 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
       ...(stream.chunk ? { chunk: stream.chunk } : {}),
       ...(stream.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: stream.yieldTimeoutMs } : {}),
       ...(stream.stallTimeoutMs !== undefined ? { stallTimeoutMs: stream.stallTimeoutMs } : {}),
+      ...(stream.window?.default ? { defaultWindow: stream.window.default } : {}),
+      ...(streamLimits(stream) ? { limits: streamLimits(stream) } : {}),
     };
     const source = stream.source;
     switch (source.type) {
@@ -157,4 +159,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }, { once: true });
   });
+}
+
+/** A stream's own limits (max window, heartbeat, item size), or undefined when it sets none. */
+function streamLimits(stream: StreamConfig): Partial<Limits> | undefined {
+  const limits: { -readonly [K in keyof Limits]?: Limits[K] } = {};
+  if (stream.window?.max?.items !== undefined) limits.maxWindowItems = stream.window.max.items;
+  if (stream.window?.max?.bytes !== undefined) limits.maxWindowBytes = stream.window.max.bytes;
+  if (stream.heartbeat) {
+    limits.heartbeatIntervalMs = stream.heartbeat.intervalMs;
+    limits.heartbeatTimeoutMs = stream.heartbeat.timeoutMs;
+  }
+  if (stream.maxItemBytes !== undefined) limits.maxItemBytes = stream.maxItemBytes;
+  return Object.keys(limits).length > 0 ? limits : undefined;
 }

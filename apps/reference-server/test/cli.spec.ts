@@ -35,7 +35,21 @@ describe("sluice-server validate", () => {
     const file = join(dir, "bad.yaml");
     writeFileSync(
       file,
-      ["server:", "  port: 99999", "streams:", "  books:", "    source: { type: jsonl }", "  feed:", "    source: { type: kafka }", "  ticks:", "    source: { type: generator, rate: 5 }"].join("\n"),
+      [
+        "server:",
+        "  port: 99999",
+        "streams:",
+        "  books:",
+        "    source: { type: jsonl }",
+        "  feed:",
+        "    source: { type: kafka }",
+        "  ticks:",
+        "    source: { type: generator, rate: 5 }",
+        "  slow:",
+        "    source: { type: generator }",
+        "    window: { default: { items: 10, bytes: 1000 }, max: { items: 5 } }",
+        "    heartbeat: { intervalMs: 1000, timeoutMs: 500 }",
+      ].join("\n"),
     );
     const result = validate(file);
     expect(result.status).toBe(1);
@@ -43,6 +57,8 @@ describe("sluice-server validate", () => {
     expect(result.stderr).toContain("streams.books.source.path: required");
     expect(result.stderr).toContain('streams.ticks.source: unknown key "rate"');
     expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic, postgres");
+    expect(result.stderr).toContain("streams.slow.window.default.items: 10 is above max.items 5");
+    expect(result.stderr).toContain("streams.slow.heartbeat.timeoutMs: must exceed intervalMs");
   });
 
   it("names files the config refers to that cannot be read (examples/tls.yaml without its certificate)", () => {
@@ -206,6 +222,33 @@ describe("sluice-server with examples/tuned.json", () => {
 });
 
 describe("sluice-server limits (examples/tuned.json: 3 connections, 2 streams each)", () => {
+  it("gives a stream's default window to clients that ask for none, and clamps larger requests to its max", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    const client = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    try {
+      const windowOf = async (window?: { items: number; bytes: number }) => {
+        const stream = client.subscribe("metrics", { ...(window ? { window } : {}), backoff: { maxAttempts: 0 } });
+        const iterator = stream[Symbol.asyncIterator]();
+        await iterator.next();
+        await iterator.return?.();
+        return stream.stats.window;
+      };
+      // examples/tuned.json: metrics.window = { default: 500 items / 256 KiB, max: 2 000 items / 1 MiB }.
+      expect(await windowOf()).toEqual({ items: 500, bytes: 262_144 });
+      expect(await windowOf({ items: 100_000, bytes: 64 << 20 })).toEqual({ items: 2_000, bytes: 1_048_576 });
+      expect(await windowOf({ items: 10, bytes: 4_096 })).toEqual({ items: 10, bytes: 4_096 });
+      // The topic stream sets no window: the server default (8 192 items / 4 MiB), under the server-wide max.
+      const alerts = client.subscribe("alerts", { backoff: { maxAttempts: 0 } });
+      const iterator = alerts[Symbol.asyncIterator]();
+      await iterator.next();
+      await iterator.return?.();
+      expect(alerts.stats.window).toEqual({ items: 8_192, bytes: 4 * 1024 * 1024 });
+    } finally {
+      client.close();
+      server.child.kill("SIGKILL");
+    }
+  });
+
   it("refuses a third concurrent call on one WebSocket with resource_exhausted", async () => {
     const server = await start(["--config", join(examples, "tuned.json")]);
     const client = createSluiceClient({ baseUrl: server.url, transport: "websocket" });

@@ -36,13 +36,14 @@ async function run(event: SubmitEvent): Promise<void> {
   cancelledBecause = undefined;
   client?.close();
   client = createSluiceClient({ transport: $<HTMLSelectElement>("transport").value as "auto" | "connect" | "websocket" });
-  const windowItems = Number($<HTMLInputElement>("window").value) || 1000;
+  // An empty window field asks for the stream's default window (the server announces it).
+  const windowItems = Number($<HTMLInputElement>("window").value);
   const stream = client.subscribe<unknown>($<HTMLInputElement>("stream").value, {
     params: JSON.parse($<HTMLInputElement>("params").value || "{}"),
-    window: { items: windowItems, bytes: 4 * 1024 * 1024 },
+    ...(windowItems > 0 ? { window: { items: windowItems, bytes: 4 * 1024 * 1024 } } : {}),
   });
   current = stream;
-  $("windowShown").textContent = `${windowItems.toLocaleString("en-US")} items / 4 MiB`;
+  $("windowShown").textContent = "…";
   $<HTMLButtonElement>("stop").disabled = false;
   $("status").textContent = "streaming…";
   $("status").className = "";
@@ -50,7 +51,9 @@ async function run(event: SubmitEvent): Promise<void> {
   let lastItems = 0;
   let lastBytes = 0;
   const showStats = () => {
-    const { items, transport, reconnects, gaps, creditStalls } = stream.stats;
+    const { items, transport, reconnects, gaps, creditStalls, window } = stream.stats;
+    // The window in force, as the server granted it (it may clamp the request).
+    if (window) $("windowShown").textContent = `${window.items.toLocaleString("en-US")} items / ${(window.bytes / 1024 / 1024).toFixed(window.bytes % (1024 * 1024) === 0 ? 0 : 2)} MiB`;
     $("items").textContent = items.toLocaleString("en-US");
     $("transportShown").textContent = transport;
     $("reconnects").textContent = String(reconnects);

@@ -72,7 +72,8 @@ export interface OpenFrame {
   readonly type: "open";
   readonly stream: string;
   readonly params: JsonObject;
-  readonly window: Window;
+  /** Absent: the stream's default window, announced in Opened (PROTOCOL.md §4.1). */
+  readonly window?: Window | undefined;
   readonly heartbeatIntervalMs: number;
   readonly resume?: ResumePosition | undefined;
   readonly clientInfo: string;
@@ -109,6 +110,8 @@ export interface OpenedFrame {
   readonly limits: Limits;
   readonly contentType: string;
   readonly resume?: ResumeResult | undefined;
+  /** The window in force: Open's, clamped, or the stream's default (absent from servers before it existed). */
+  readonly window?: Window | undefined;
 }
 
 export interface ChunkFrame {

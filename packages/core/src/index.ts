@@ -40,5 +40,5 @@ export { CircuitBreaker, DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions, ty
 export { BoundedPriorityQueue, Priority, type OverflowPolicy, type PriorityQueueOptions, type OfferResult } from "./priority-queue.js";
 export { LatencySampler, type LatencySamplerOptions } from "./latency-sampler.js";
 export { createStreamCounters, type StreamCounters } from "./counters.js";
-export { acceptOpen, DEFAULT_LIMITS, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS, type AcceptedOpen } from "./limits.js";
+export { acceptOpen, DEFAULT_LIMITS, DEFAULT_WINDOW, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS, type AcceptedOpen } from "./limits.js";
 export { SENDER_TRANSITIONS, RECEIVER_TRANSITIONS, senderTransition, receiverTransition, type SenderState, type ReceiverState, type Transition } from "./state.js";

@@ -15,6 +15,13 @@ export const DEFAULT_LIMITS: Limits = {
   heartbeatTimeoutMs: 15_000,
 };
 
+/**
+ * The window a session gets when its Open names none and the stream sets no
+ * default: 8 192 items / 4 MiB, enough for full speed over a LAN for items
+ * up to ~512 bytes while bounding what a receiver buffers.
+ */
+export const DEFAULT_WINDOW: Window = { items: 8_192, bytes: 4 * 1024 * 1024 };
+
 export const MAX_STREAM_NAME_LENGTH = 256;
 /** Heartbeats more often than this are clamped: they would cost more than they tell. */
 export const MIN_HEARTBEAT_INTERVAL_MS = 50;
@@ -31,20 +38,22 @@ export interface AcceptedOpen {
 /**
  * Validates an Open against the server's limits. Throws invalid_argument
  * naming the field; clamps (does not reject) a window larger than allowed.
+ * An Open without a window gets `defaultWindow` (clamped the same way).
  */
-export function acceptOpen(open: OpenFrame, limits: Limits): AcceptedOpen {
+export function acceptOpen(open: OpenFrame, limits: Limits, defaultWindow: Window = DEFAULT_WINDOW): AcceptedOpen {
   const bad = (field: string, message: string) => new SluiceError("invalid_argument", `${field}: ${message}`, { field, blame: "remote" });
   if (open.stream.length === 0) throw bad("stream", "required");
   if (open.stream.length > MAX_STREAM_NAME_LENGTH) throw bad("stream", `longer than ${MAX_STREAM_NAME_LENGTH} characters`);
-  if (!(open.window.items >= 1)) throw bad("window.items", `must be at least 1, got ${open.window.items}`);
-  if (!(open.window.bytes >= 1)) throw bad("window.bytes", `must be at least 1, got ${open.window.bytes}`);
+  const requested = open.window ?? defaultWindow;
+  if (!(requested.items >= 1)) throw bad("window.items", `must be at least 1, got ${requested.items}`);
+  if (!(requested.bytes >= 1)) throw bad("window.bytes", `must be at least 1, got ${requested.bytes}`);
   const resume = open.resume;
   if (resume && resume.cursorSeq > resume.seq) {
     throw bad("resume.cursor_seq", `${resume.cursorSeq} is after resume.seq ${resume.seq}`);
   }
   const window: Window = {
-    items: Math.min(open.window.items, limits.maxWindowItems),
-    bytes: Math.min(open.window.bytes, limits.maxWindowBytes),
+    items: Math.min(requested.items, limits.maxWindowItems),
+    bytes: Math.min(requested.bytes, limits.maxWindowBytes),
   };
   let { heartbeatIntervalMs, heartbeatTimeoutMs } = limits;
   if (open.heartbeatIntervalMs > 0) {

@@ -69,6 +69,30 @@ describe("StreamReceiver: opening", () => {
     expect(r.state).toBe("opening");
   });
 
+  it("asks for the stream's default window when given none, and takes Opened.window", () => {
+    const r = new StreamReceiver({ stream: "books" });
+    r.connect(0);
+    expect(drain(r)).toMatchObject([{ type: "open", window: undefined }]);
+    r.handleFrame({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 1, limits, contentType: "", window: { items: 3, bytes: 500 } }, 0);
+    expect(events(r)).toMatchObject([{ type: "opened" }]);
+    expect(r.window).toEqual({ items: 3, bytes: 500 });
+    r.handleFrame(chunk(1, 3), 1);
+    expect(seen(readAll(r, 2))).toEqual(["item 1", "item 2", "item 3"]);
+  });
+
+  it("uses a smaller Opened.window than it asked for, and refuses a larger one", () => {
+    const smaller = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 } });
+    smaller.connect(0);
+    smaller.handleFrame({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 1, limits, contentType: "", window: { items: 2, bytes: 1_000 } }, 0);
+    expect(smaller.window).toEqual({ items: 2, bytes: 1_000 });
+
+    const larger = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 } });
+    larger.connect(0);
+    larger.handleFrame({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 1, limits, contentType: "", window: { items: 5, bytes: 1_000 } }, 0);
+    events(larger);
+    expect(readAll(larger, 1)).toMatchObject([{ kind: "error", error: { code: "protocol_violation", message: expect.stringMatching(/exceeds the requested 4/) } }]);
+  });
+
   it("loses the session (retryable) when data arrives before Opened", () => {
     const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 } });
     r.connect(0);

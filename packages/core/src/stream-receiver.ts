@@ -17,12 +17,14 @@ import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type ChunkFrame, type ClientFrame, type EndFrame, type Gap, type JsonObject, type OpenedFrame, type ResumePosition, type ServerFrame, type Window } from "./frames.js";
 import { FragmentReassembler } from "./fragment-reassembler.js";
 import { DEFAULT_HEARTBEAT, HeartbeatTracker, type HeartbeatOptions } from "./heartbeat-tracker.js";
+import { DEFAULT_WINDOW } from "./limits.js";
 import { receiverTransition, type ReceiverState } from "./state.js";
 
 export interface StreamReceiverOptions {
   readonly stream: string;
   readonly params?: JsonObject;
-  readonly window: Window;
+  /** The window to ask for; absent: the stream's default, which Opened announces. */
+  readonly window?: Window | undefined;
   /** Heartbeat interval to ask the server for; 0 lets it choose. */
   readonly heartbeatIntervalMs?: number;
   /** Used until Opened announces the session's values (covers a lost Opened). */
@@ -114,6 +116,11 @@ export class StreamReceiver {
   }
 
   /** The server has used all the credit granted in this session (the app is the bottleneck). */
+  /** The window in force for the current session (Opened.window, or the requested one clamped); undefined before Opened. */
+  get window(): Window | undefined {
+    return this.#session?.window;
+  }
+
   get windowFull(): boolean {
     return this.#state === "streaming" && (this.#session?.exhausted ?? false);
   }
@@ -317,15 +324,36 @@ export class StreamReceiver {
     }
   }
 
+  /**
+   * The window in force (PROTOCOL.md §4.1): Opened.window when the server
+   * sent one (it may not exceed what we asked for, nor its own limits);
+   * otherwise our request clamped to the limits, as before Opened.window.
+   */
+  #grantedWindow(opened: OpenedFrame): Window {
+    const { limits } = opened;
+    const asked = this.options.window;
+    const granted = opened.window;
+    const violation = (message: string) => new SluiceError("protocol_violation", message, { blame: "remote", field: "opened.window" });
+    if (!granted) {
+      if (!asked) throw violation("opened.window: required when Open names no window");
+      return { items: Math.min(asked.items, limits.maxWindowItems), bytes: Math.min(asked.bytes, limits.maxWindowBytes) };
+    }
+    if (!(granted.items >= 1 && granted.bytes >= 1)) throw violation(`opened.window: must be at least 1 item and 1 byte, got ${granted.items} / ${granted.bytes}`);
+    if (granted.items > limits.maxWindowItems || granted.bytes > limits.maxWindowBytes) {
+      throw violation(`opened.window ${granted.items} items / ${granted.bytes} bytes exceeds the announced limits ${limits.maxWindowItems} / ${limits.maxWindowBytes}`);
+    }
+    if (asked && (granted.items > asked.items || granted.bytes > asked.bytes)) {
+      throw violation(`opened.window ${granted.items} items / ${granted.bytes} bytes exceeds the requested ${asked.items} / ${asked.bytes}`);
+    }
+    return granted;
+  }
+
   #onOpened(opened: OpenedFrame): void {
     const { limits } = opened;
     if (!(limits.heartbeatIntervalMs > 0 && limits.heartbeatTimeoutMs > limits.heartbeatIntervalMs)) {
       throw new SluiceError("protocol_violation", `opened.limits: heartbeat timeout ${limits.heartbeatTimeoutMs} ms must exceed a positive interval ${limits.heartbeatIntervalMs} ms`, { blame: "remote", field: "opened.limits" });
     }
-    const window: Window = {
-      items: Math.min(this.options.window.items, limits.maxWindowItems),
-      bytes: Math.min(this.options.window.bytes, limits.maxWindowBytes),
-    };
+    const window = this.#grantedWindow(opened);
     const resumed = this.#sessions > 1;
     if (resumed) {
       // Items after our ack may be resent (we filter them); items after what we
@@ -475,7 +503,7 @@ export class StreamReceiver {
       this.#checkpoints.splice(0, keep);
     }
     // A quarter of the window the server granted (it may clamp the requested one).
-    const windowItems = this.#session?.window.items ?? this.options.window.items;
+    const windowItems = this.#session?.window.items ?? this.options.window?.items ?? DEFAULT_WINDOW.items;
     const every = this.options.ackEveryItems ?? Math.max(1, Math.floor(windowItems / 4));
     if (this.#ackedSeq - this.#ackSentSeq >= every) this.#flushAck();
     else this.#ackDueAt ??= now + (this.options.ackDelayMs ?? 50);

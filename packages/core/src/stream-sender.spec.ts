@@ -5,8 +5,8 @@ import { pollAll } from "../test/poll-all.js";
  */
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "./errors.js";
-import type { ClientFrame, Limits, OpenFrame, ServerFrame } from "./frames.js";
-import { acceptOpen, MAX_HEARTBEAT_INTERVAL_MS, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS } from "./limits.js";
+import type { ClientFrame, Limits, OpenedFrame, OpenFrame, ServerFrame } from "./frames.js";
+import { acceptOpen, DEFAULT_WINDOW, MAX_HEARTBEAT_INTERVAL_MS, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS } from "./limits.js";
 import { StreamSender, type SenderEvent, type StreamSenderOptions } from "./stream-sender.js";
 
 const limits: Limits = {
@@ -124,11 +124,42 @@ describe("StreamSender: opening", () => {
     sender.handleFrame(open({ heartbeatIntervalMs: 2_000 }), 0);
     sender.accept({ sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, contentType: "text/plain" }, 0);
     expect(drain(sender)).toEqual([
-      { type: "opened", sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, limits: { ...limits, heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 }, contentType: "text/plain", resume: undefined },
+      { type: "opened", sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, limits: { ...limits, heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 }, contentType: "text/plain", resume: undefined, window: { items: 4, bytes: 1_000 } },
     ]);
     expect(sender.state).toBe("streaming");
     expect(sender.nextSeq).toBe(42);
     expect(sender.demand).toBe(4);
+  });
+
+  it("gives an Open without a window the default window, clamped, and announces it", () => {
+    const sender = new StreamSender({ limits, defaultWindow: { items: 7, bytes: 10_000_000 } });
+    sender.handleFrame(open({ window: undefined }), 0);
+    sender.accept({ sessionId: "s1", sessionSecret: cursor(1), nextSeq: 1, contentType: "" }, 0);
+    const opened = drain(sender)[0] as OpenedFrame;
+    expect(opened.window).toEqual({ items: 7, bytes: limits.maxWindowBytes });
+    expect(sender.demand).toBe(7);
+    // Without a configured default, DEFAULT_WINDOW (clamped to these limits: 100 items).
+    const plain = new StreamSender({ limits });
+    plain.handleFrame(open({ window: undefined }), 0);
+    plain.accept({ sessionId: "s1", sessionSecret: cursor(1), nextSeq: 1, contentType: "" }, 0);
+    expect((drain(plain)[0] as OpenedFrame).window).toEqual({ items: Math.min(DEFAULT_WINDOW.items, limits.maxWindowItems), bytes: Math.min(DEFAULT_WINDOW.bytes, limits.maxWindowBytes) });
+  });
+
+  it("applies the stream's limits and default window given at accept(): a smaller max window, its own heartbeat", () => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(open({ window: { items: 50, bytes: 1_000 } }), 0);
+    sender.accept({ sessionId: "s1", sessionSecret: cursor(1), nextSeq: 1, contentType: "", limits: { maxWindowItems: 10, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 2_000 } }, 0);
+    const opened = drain(sender)[0] as OpenedFrame;
+    expect(opened.window).toEqual({ items: 10, bytes: 1_000 });
+    expect(opened.limits).toMatchObject({ maxWindowItems: 10, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 2_000, maxFrameBytes: limits.maxFrameBytes });
+    expect(sender.demand).toBe(10);
+    // The stream's heartbeat runs: a ping is due 500 ms after Opened.
+    expect(sender.pollTimeout()).toBeLessThanOrEqual(500);
+
+    const defaulted = new StreamSender({ limits, defaultWindow: { items: 30, bytes: 1_000 } });
+    defaulted.handleFrame(open({ window: undefined }), 0);
+    defaulted.accept({ sessionId: "s1", sessionSecret: cursor(1), nextSeq: 1, contentType: "", defaultWindow: { items: 3, bytes: 900 } }, 0);
+    expect((drain(defaulted)[0] as OpenedFrame).window).toEqual({ items: 3, bytes: 900 });
   });
 
   it("refuses accept() once the client has cancelled while the source was being resolved", () => {

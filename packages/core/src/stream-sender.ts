@@ -20,6 +20,8 @@ import { senderTransition, type SenderState } from "./state.js";
 
 export interface StreamSenderOptions {
   readonly limits?: Limits;
+  /** The window for an Open that names none (default DEFAULT_WINDOW). */
+  readonly defaultWindow?: Window;
   readonly chunk?: Partial<ChunkOptions>;
   /** Fail with stall_timeout after this long without credit; 0 disables. */
   readonly stallTimeoutMs?: number;
@@ -38,6 +40,13 @@ export interface AcceptArgs {
   readonly resume?: ResumeResult;
   /** Per-stream settings known only once the stream is resolved; they override the constructor's. */
   readonly chunk?: Partial<ChunkOptions>;
+  /**
+   * Per-stream limits (max window, heartbeat, item and frame size) and
+   * default window: the Open is re-checked against them, so Opened announces
+   * the stream's values.
+   */
+  readonly limits?: Partial<Limits>;
+  readonly defaultWindow?: Window;
   readonly stallTimeoutMs?: number;
   readonly yieldTimeoutMs?: number;
 }
@@ -83,6 +92,9 @@ export class StreamSender {
   #ackedSeq = 0;
   #pending: { seq: number; data: Uint8Array; cursor: Uint8Array } | undefined;
   #endCursor: Uint8Array | undefined;
+  /** The Open being served, and the constructor's limits (before per-Open adjustments). */
+  #open: OpenFrame | undefined;
+  readonly #baseLimits: Limits;
   #lastCursor: Uint8Array = EMPTY_BYTES;
   #stalledSince: number | undefined;
   #idleSince = 0;
@@ -91,6 +103,7 @@ export class StreamSender {
   constructor(options: StreamSenderOptions = {}) {
     this.#options = options;
     this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.#baseLimits = this.limits;
     this.#assembler = new ChunkAssembler(options.chunk);
   }
 
@@ -154,6 +167,12 @@ export class StreamSender {
     // The client may have cancelled (or broken a rule) while the source was resolved.
     if (this.#state === "closed") return false;
     if (this.#state !== "accepting") throw new Error(`accept() while ${this.#state}`);
+    if (args.limits || args.defaultWindow) {
+      // May throw invalid_argument (a window the stream's default makes invalid cannot happen: defaults are >= 1).
+      const accepted = acceptOpen(this.#open!, { ...this.#baseLimits, ...args.limits }, args.defaultWindow ?? this.#options.defaultWindow);
+      this.#window = accepted.window;
+      (this as { limits: Limits }).limits = accepted.limits;
+    }
     this.#state = "streaming";
     if (args.chunk) this.#assembler = new ChunkAssembler({ ...this.#options.chunk, ...args.chunk });
     if (args.stallTimeoutMs !== undefined || args.yieldTimeoutMs !== undefined) {
@@ -179,6 +198,7 @@ export class StreamSender {
       limits: this.limits,
       contentType: args.contentType,
       resume: args.resume,
+      window: this.#window,
     });
     return true;
   }
@@ -314,7 +334,8 @@ export class StreamSender {
   #apply(frame: ClientFrame, now: number): void {
     switch (frame.type) {
       case "open": {
-        const accepted = acceptOpen(frame, this.limits);
+        const accepted = acceptOpen(frame, this.limits, this.#options.defaultWindow);
+        this.#open = frame;
         this.#window = accepted.window;
         (this as { limits: Limits }).limits = accepted.limits;
         this.#state = "accepting";

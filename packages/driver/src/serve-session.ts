@@ -6,7 +6,7 @@
  * sender's deadlines, and stops the source (its return()/finally) on cancel,
  * error or disconnect.
  */
-import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type OpenFrame, type ResumeResult, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
+import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
 import { DeadlineTimer, systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { WakeSignal } from "./wake-signal.js";
@@ -33,6 +33,9 @@ export interface ResolvedStream {
   readonly chunk?: Partial<ChunkOptions>;
   readonly stallTimeoutMs?: number;
   readonly yieldTimeoutMs?: number;
+  /** The stream's limits and default window (see AcceptArgs). */
+  readonly limits?: Partial<Limits>;
+  readonly defaultWindow?: Window;
 }
 
 export interface ServeSessionOptions {
@@ -193,6 +196,8 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           ...(resolved.chunk ? { chunk: resolved.chunk } : {}),
           ...(resolved.stallTimeoutMs !== undefined ? { stallTimeoutMs: resolved.stallTimeoutMs } : {}),
           ...(resolved.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: resolved.yieldTimeoutMs } : {}),
+          ...(resolved.limits ? { limits: resolved.limits } : {}),
+          ...(resolved.defaultWindow ? { defaultWindow: resolved.defaultWindow } : {}),
         },
         clock.now(),
       );

@@ -79,9 +79,9 @@ export interface SubscriptionStats {
   creditStallMs: number;
   lastError: string | undefined;
   transport: string;
+  /** The window in force (announced by the server in Opened); undefined until the first session opens. */
+  window: Window | undefined;
 }
-
-export const DEFAULT_WINDOW: Window = { items: 8_192, bytes: 4 * 1024 * 1024 };
 
 export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionEvent<T>> {
   readonly stats: SubscriptionStats;
@@ -113,12 +113,13 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     this.#receiver = new StreamReceiver({
       stream: options.stream,
       params: options.params ?? {},
-      window: options.window ?? DEFAULT_WINDOW,
+      // No window: the server's default for the stream (PROTOCOL.md §4.1).
+      window: options.window,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
       ...(options.maxItemBytes ? { maxItemBytes: options.maxItemBytes } : {}),
       clientInfo: options.clientInfo ?? "sluice-driver",
     });
-    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName) };
+    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName), window: undefined };
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.cancel("aborted");
@@ -299,6 +300,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
           }
           for (let event = receiver.pollEvent(); event; event = receiver.pollEvent()) {
             if (event.type === "rtt") this.stats.rttMs = event.rttMs;
+            else if (event.type === "opened") this.stats.window = receiver.window;
             else if (event.type === "session_lost") lost = event.error;
           }
           this.#wakeApp.notify();

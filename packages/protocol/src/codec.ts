@@ -92,7 +92,7 @@ export function clientFrameToWire(frame: ClientFrame): WireClientFrame {
           value: {
             stream: frame.stream,
             params: frame.params,
-            window: { items: frame.window.items, bytes: BigInt(frame.window.bytes) },
+            window: frame.window && { items: frame.window.items, bytes: BigInt(frame.window.bytes) },
             heartbeatIntervalMs: frame.heartbeatIntervalMs,
             resume: frame.resume && {
               seq: BigInt(frame.resume.seq),
@@ -121,12 +121,12 @@ export function clientFrameFromWire(wire: WireClientFrame): ClientFrame {
   switch (kind.case) {
     case "open": {
       const o = kind.value;
-      if (!o.window) throw new SluiceError("invalid_argument", "window: required", { blame: "remote", field: "window" });
+      // No window: the stream's default (PROTOCOL.md §4.1).
       return {
         type: "open",
         stream: o.stream,
         params: o.params ?? {},
-        window: { items: o.window.items, bytes: num(o.window.bytes, "window.bytes") },
+        window: o.window && { items: o.window.items, bytes: num(o.window.bytes, "window.bytes") },
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         resume: o.resume && {
           seq: num(o.resume.seq, "resume.seq"),
@@ -168,6 +168,7 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
               replayed: BigInt(frame.resume.replayed),
               gap: gapToWire(frame.resume.gap),
             },
+            window: frame.window && { items: frame.window.items, bytes: BigInt(frame.window.bytes) },
           },
         },
       });
@@ -215,6 +216,7 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
           replayed: num(o.resume.replayed, "opened.resume.replayed"),
           gap: gapFromWire(o.resume.gap, "opened.resume.gap"),
         },
+        window: o.window && { items: o.window.items, bytes: num(o.window.bytes, "opened.window.bytes") },
       };
     }
     case "chunk": {

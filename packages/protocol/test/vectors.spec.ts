@@ -69,6 +69,7 @@ function replaySender(vector: any): void {
   const sender = new StreamSender({
     limits: { maxFrameBytes: 4_194_304, maxItemBytes: 1_048_576, maxWindowItems: 1_000, maxWindowBytes: 1_048_576, heartbeatIntervalMs: 5_000, heartbeatTimeoutMs: 15_000 },
     chunk: { ...vector.chunk, flushDelayMs: 1_000 },
+    ...(vector.defaultWindow ? { defaultWindow: vector.defaultWindow } : {}),
   });
   const source: Uint8Array[] = vector.source.map(fromHex);
   let next = 0;

@@ -6,7 +6,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, ERROR_CODE_INFO, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame } from "@sluice/core";
+import { DEFAULT_LIMITS, ERROR_CODE_INFO, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView, type SourceYield } from "@sluice/driver";
 import {
   clientFrameFromWire,
@@ -38,12 +38,21 @@ export interface StreamDefinition<P = JsonObject> {
   readonly yieldTimeoutMs?: number;
   /** Fail with stall_timeout when the client grants no credit for this long (0: never). */
   readonly stallTimeoutMs?: number;
+  /** The window for subscribers that ask for none (PROTOCOL.md §4.1); default: the server's. */
+  readonly defaultWindow?: Window;
+  /**
+   * This stream's limits over the server's: max window, heartbeat interval
+   * and timeout, max item and frame size. Opened announces them.
+   */
+  readonly limits?: Partial<Limits>;
 }
 
 export interface SluiceServerOptions {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly streams: Record<string, StreamDefinition<any>>;
   readonly limits?: Partial<Limits>;
+  /** The window for subscribers that ask for none, unless a stream sets its own. Default DEFAULT_WINDOW (8 192 items / 4 MiB). */
+  readonly defaultWindow?: Window;
   /**
    * Chunking for every stream (a stream's own `chunk` wins). Default: 128 KiB
    * chunks, because each Connect message costs a fixed amount in connect-node
@@ -236,7 +245,7 @@ export class SluiceServer {
     const session = serveSession({
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
       resolve: (open, _window, signal) => this.#resolve(open, keys, signal, context.requestHeader),
-      sender: { limits: this.limits },
+      sender: { limits: this.limits, ...(this.#options.defaultWindow ? { defaultWindow: this.#options.defaultWindow } : {}) },
       signal: this.#draining.signal,
       callSignal: context.signal,
       onStart: (view) => {
@@ -278,6 +287,8 @@ export class SluiceServer {
     const chunk = { ...SERVER_CHUNK_DEFAULTS, ...this.#options.chunk, ...definition.chunk };
     const settings = {
       chunk,
+      ...(definition.limits ? { limits: definition.limits } : {}),
+      ...(definition.defaultWindow ? { defaultWindow: definition.defaultWindow } : {}),
       ...(definition.stallTimeoutMs !== undefined ? { stallTimeoutMs: definition.stallTimeoutMs } : {}),
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
