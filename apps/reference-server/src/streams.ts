@@ -3,7 +3,8 @@
  * generator, JSON Lines file (with a server-side filter) and in-memory topic
  * (optionally fed by a demo publisher).
  */
-import { createReadStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
+import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { JsonObject, Limits } from "@sluice/core";
 import { Topic, fromJsonLines, indexCursor, invalidParam, readIndexCursor, type StreamDefinition } from "@sluice/server";
@@ -25,6 +26,8 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
   const timers: ReturnType<typeof setInterval>[] = [];
   const topics = new Map<string, Topic>();
   const pools = new Map<string, pg.Pool>();
+  /** JSON Lines files by stream, for /readyz. */
+  const files = new Map<string, string>();
   for (const [name, stream] of Object.entries(config.streams)) {
     const common = {
       ...(stream.contentType ? { contentType: stream.contentType } : {}),
@@ -41,6 +44,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
         break;
       case "jsonl":
         streams[name] = { ...common, ...jsonLines(source, baseDir) };
+        files.set(name, resolve(baseDir, source.path));
         break;
       case "postgres": {
         const url = source.url ?? process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -68,6 +72,13 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
     topics,
     async ready() {
       const problems: string[] = [];
+      for (const [stream, file] of files) {
+        try {
+          await access(file, constants.R_OK);
+        } catch (error) {
+          problems.push(`stream ${stream}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+        }
+      }
       for (const [url, pool] of pools) {
         try {
           await pool.query("select 1");

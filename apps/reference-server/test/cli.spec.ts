@@ -3,7 +3,7 @@
  * driven by the Node client over HTTP/2, HTTP/1.1 and WebSocket on 127.0.0.1.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
@@ -290,6 +290,27 @@ describe("sluice-server limits (examples/tuned.json: 3 connections, 2 streams ea
       expect(raw).toMatch(/too many connections \(limit 3\)/);
     } finally {
       for (const socket of held) socket.destroy();
+      server.child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("sluice-server /readyz", () => {
+  it("answers 503 naming a JSON Lines file that became unreadable, and 200 again once it is back", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-ready-"));
+    writeFileSync(join(dir, "rows.jsonl"), '{"n":1}\n{"n":2}\n');
+    writeFileSync(join(dir, "sluice.yaml"), ["streams:", "  rows:", "    source: { type: jsonl, path: rows.jsonl }"].join("\n"));
+    const server = await start(["--config", join(dir, "sluice.yaml")]);
+    try {
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      renameSync(join(dir, "rows.jsonl"), join(dir, "moved.jsonl"));
+      const missing = await fetch(`${server.url}/readyz`);
+      expect(missing.status).toBe(503);
+      expect(await missing.text()).toMatch(/stream rows: cannot read \S+rows\.jsonl \(ENOENT\)/);
+      renameSync(join(dir, "moved.jsonl"), join(dir, "rows.jsonl"));
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
       server.child.kill("SIGKILL");
     }
   });
