@@ -32,10 +32,12 @@ export interface NodeClientOptions {
    */
   readonly httpVersion?: "1.1" | "2";
   /**
-   * "auto" (default): HTTP first; switch to WebSocket for good when HTTP
-   * fails before the server's first frame or delivers nothing within
-   * `fallbackAfterMs` (a proxy buffering the response). "http" or
-   * "websocket": that transport only. `stream.stats.transport` tells which.
+   * "auto" (default): HTTP first; switch to WebSocket when HTTP fails
+   * before the server's first frame or delivers nothing within
+   * `fallbackAfterMs` (a proxy buffering the response). Once a transport has
+   * delivered a frame the client keeps it; until then a failure on one
+   * switches to the other. "http" or "websocket": that transport only.
+   * `stream.stats.transport` tells which.
    */
   readonly transport?: "auto" | "http" | "websocket";
   /** Where Connect over WebSocket is served. Default: baseUrl's host, path /connect. */

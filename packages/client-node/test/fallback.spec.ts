@@ -116,3 +116,53 @@ describe('transport: "auto"', () => {
     client.close();
   });
 });
+
+/**
+ * No proxy, but a first frame that comes late: the server is slow to
+ * authorize some Opens. The server speaks HTTP/2 only (no WebSocket), as a
+ * deployment behind an h2-only load balancer would.
+ */
+describe('transport: "auto" with a slow server and no proxy', () => {
+  let slowOpens = 0;
+  const delays: number[] = [];
+  const slow = new SluiceServer({
+    authorize: async () => {
+      const delay = delays.shift() ?? 0;
+      if (delay > 0) {
+        slowOpens++;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+      return "anyone";
+    },
+    streams: { numbers: { source: fromIterable((p: { count?: number }) => Array.from({ length: p.count ?? 2_000 }, (_, i) => i + 1)) } },
+  });
+  let h2only: Listening;
+  beforeAll(async () => {
+    h2only = await listen(slow, { protocols: "h2c" });
+  });
+  afterAll(() => h2only.close());
+
+  it("stays on HTTP/2 once it has streamed: a late first frame is a busy server, not a proxy", async () => {
+    const client = createSluiceClient({ baseUrl: h2only.url, transport: "auto", fallbackAfterMs: 300 });
+    const first = await receive(client, 100);
+    expect(first.stats.transport).toBe("http2");
+    delays.push(1_000); // the next Open waits 1 s for its Opened, beyond fallbackAfterMs
+    const opensBefore = slowOpens;
+    const second = await receive(client, 100);
+    expect(slowOpens).toBe(opensBefore + 1);
+    expect(second.values).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(second.stats.transport).toBe("http2");
+    expect(second.stats.reconnects).toBe(0);
+    client.close();
+  });
+
+  it("switches back to HTTP/2 when the WebSocket fallback fails too, before either has streamed", async () => {
+    const client = createSluiceClient({ baseUrl: h2only.url, transport: "auto", fallbackAfterMs: 300 });
+    delays.push(1_000); // the very first Open is late: the client tries WebSocket, which this server does not serve
+    const { values, stats } = await receive(client, 100);
+    expect(values).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(stats.transport).toBe("http2");
+    expect(stats.reconnects).toBeGreaterThanOrEqual(2); // http2 (late) -> websocket (fails) -> http2
+    client.close();
+  });
+});

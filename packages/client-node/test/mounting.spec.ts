@@ -9,7 +9,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { expressConnectMiddleware } from "@connectrpc/connect-express";
-import { connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
+import { Http2SessionManager, connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createIsomorphic } from "@sluice/client";
 import { SluiceServer, fromIterable } from "@sluice/server";
 import express from "express";
@@ -46,6 +46,22 @@ async function receiveAll(baseUrl: string, httpVersion: "1.1" | "2"): Promise<nu
 }
 
 const expected = Array.from({ length: 5_000 }, (_, i) => i + 1);
+
+describe("serialization", () => {
+  it("serves Connect clients that use JSON (chunks are pre-encoded only for binary calls)", async () => {
+    const url = await listening(http2.createServer(connectNodeAdapter({ routes: sluice.routes })));
+    const sessionManager = new Http2SessionManager(url);
+    const transport = createConnectTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: false, sessionManager });
+    const client = createIsomorphic({ transport, transportName: "json" });
+    const values: number[] = [];
+    try {
+      for await (const event of client.subscribe<number>("numbers", { window: { items: 256, bytes: 1 << 16 } })) if (event.kind === "item") values.push(event.value);
+    } finally {
+      sessionManager.abort();
+    }
+    expect(values).toEqual(expected);
+  });
+});
 
 describe("mounting SluiceServer.routes", () => {
   it("on http2.createServer with connectNodeAdapter (full duplex)", async () => {

@@ -5,8 +5,9 @@
  *   so sessions run half duplex: a server-streaming SubscribeHalfDuplex call
  *   plus unary Control calls bound to the session by the secret from Opened.
  * - "websocket": Connect over WebSocket (@sluice/transport-ws), full duplex.
- * - "auto" (default): connect first; WebSocket for good when connect fails
- *   before the first server frame or a proxy buffers the stream.
+ * - "auto" (default): connect first; WebSocket when connect fails before
+ *   the first server frame or a proxy buffers the stream. The first
+ *   transport to deliver a frame is kept from then on.
  *
  * Subscriptions retry at once when the browser comes back `online`, and are
  * cancelled on `pagehide` (the tab closes or navigates away).

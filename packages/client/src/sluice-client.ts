@@ -20,9 +20,13 @@ export interface SluiceClientOptions {
    */
   readonly mode?: "duplex" | "half-duplex";
   /**
-   * A second transport (e.g. transport-ws) to switch to, for good, when the
-   * first one fails before delivering any server frame, or delivers none
-   * within `fallbackAfterMs` (a proxy that buffers streaming responses).
+   * A second transport (e.g. transport-ws) to switch to when the first one
+   * fails before delivering any server frame, or delivers none within
+   * `fallbackAfterMs` (a proxy that buffers streaming responses). A
+   * transport that has delivered a frame once has proven the path, and the
+   * client stays on it: a late first frame is then a busy server or client,
+   * not a proxy. While neither has proven itself, a failure on one switches
+   * to the other, so a wrong first guess is never final.
    */
   readonly fallback?: { readonly transport: Transport; readonly transportName?: string; readonly mode?: "duplex" | "half-duplex" };
   /** Default 5 000 ms. The first server frame (Opened) is due right after Open. */
@@ -63,11 +67,18 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
   const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback") : undefined;
   const fallbackAfterMs = options.fallbackAfterMs ?? 5_000;
   let current = primary;
+  const proven = new Set<Route>();
   const connect = async (signal: AbortSignal) => {
     const using = current;
-    if (!fallback || using === fallback) return using.open(signal);
-    return watchFirstFrame(using.open(signal), fallbackAfterMs, `${using.name} delivered nothing within ${fallbackAfterMs} ms (a proxy buffering the stream?)`, () => {
-      current = fallback;
+    if (!fallback || proven.has(using)) return using.open(signal);
+    const other = using === primary ? fallback : primary;
+    return watchFirstFrame(using.open(signal), fallbackAfterMs, `${using.name} delivered nothing within ${fallbackAfterMs} ms (a proxy buffering the stream?)`, {
+      onFirstFrame: () => proven.add(using),
+      // Another subscription may have proven this route meanwhile (its
+      // frame came through): then this failure is not the path's fault.
+      onGiveUp: () => {
+        if (!proven.has(using) && current === using) current = other;
+      },
     });
   };
   return {
@@ -104,9 +115,11 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
 /**
  * Passes a pipe through, but fails it (retryably, so the subscription
  * reconnects and resumes) and calls `onGiveUp` when it ends or errs before
- * its first frame, or no frame arrives within `timeoutMs`.
+ * its first frame, or no frame arrives within `timeoutMs`; `onFirstFrame`
+ * when the first frame does arrive.
  */
-function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: number, timeoutMessage: string, onGiveUp: () => void): FramePipe<ServerFrame, ClientFrame> {
+function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: number, timeoutMessage: string, on: { onFirstFrame(): void; onGiveUp(): void }): FramePipe<ServerFrame, ClientFrame> {
+  const { onFirstFrame, onGiveUp } = on;
   async function* inbound(): AsyncIterable<ServerFrame> {
     const frames = pipe.inbound[Symbol.asyncIterator]();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -128,6 +141,7 @@ function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: n
       onGiveUp();
       return;
     }
+    onFirstFrame();
     yield first.value;
     for (let next = await frames.next(); !next.done; next = await frames.next()) yield next.value;
   }

@@ -29,6 +29,7 @@ import {
   type ServerFrame as WireServerFrame,
 } from "./gen/sluice/v1/frames_pb.js";
 import { SubscribeRequestSchema, SubscribeResponseSchema } from "./gen/sluice/v1/service_pb.js";
+import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -288,6 +289,8 @@ export function decodeClientFrame(bytes: Uint8Array, maxFrameBytes: number): Cli
 }
 
 export function encodeServerFrame(frame: ServerFrame): Uint8Array {
+  const chunk = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME) : undefined;
+  if (chunk) return chunk;
   return toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }));
 }
 
