@@ -21,6 +21,7 @@
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { ChunkFrame } from "@sluice/core";
+import { varintSize, writeVarint } from "./varint.js";
 
 /** SubscribeResponse.frame = 1 (and SubscribeHalfDuplexResponse.frame = 1). */
 export const TAG_RESPONSE_FRAME = (1 << 3) | WireType.LengthDelimited;
@@ -32,25 +33,6 @@ const TAG_CURSOR = (4 << 3) | WireType.LengthDelimited; // Chunk.cursor = 4
 const TAG_TOTAL_BYTES = (1 << 3) | WireType.Varint; // Fragment.total_bytes = 1
 const TAG_OFFSET = (2 << 3) | WireType.Varint; // Fragment.offset = 2
 const TAG_DATA = (3 << 3) | WireType.LengthDelimited; // Fragment.data = 3
-
-/** Bytes of a varint for a non-negative safe integer. */
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Uint8Array, pos: number, value: number): number {
-  while (value >= 0x80) {
-    out[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[pos++] = value;
-  return pos;
-}
 
 const lengthDelimitedSize = (length: number) => 1 + varintSize(length) + length;
 const varintFieldSize = (value: number) => (value === 0 ? 0 : 1 + varintSize(value));

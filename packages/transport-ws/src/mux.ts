@@ -7,7 +7,7 @@
  */
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { WebSocketFrameSchema, type Header, type WebSocketFrame } from "@sluice/protocol/ws";
+import { varintSize, WebSocketFrameSchema, writeVarint, type Header, type WebSocketFrame } from "@sluice/protocol/ws";
 
 /** WebSocket close codes this transport uses. */
 export const CloseCode = {
@@ -575,22 +575,4 @@ export function dataFrameHeader(callId: number, dataLength: number): Uint8Array 
   header[pos++] = 0x0a; // CallData.data (field 1), length-delimited
   writeVarint(header, pos, dataLength);
   return header;
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(into: Uint8Array, pos: number, value: number): number {
-  while (value >= 0x80) {
-    into[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  into[pos++] = value;
-  return pos;
 }
