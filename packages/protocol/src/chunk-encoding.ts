@@ -41,10 +41,12 @@ const varintFieldSize = (value: number) => (value === 0 ? 0 : 1 + varintSize(val
  * `ServerFrame{chunk: frame}` encoded as the value of a length-delimited
  * field: its length prefix, then its bytes; with `fieldTag`, that tag byte
  * first, which makes it a whole wrapper message (0x0a: field 1, as in
- * SubscribeResponse). Undefined for a chunk that carries a gap (rare; the
- * caller encodes those with protobuf-es).
+ * SubscribeResponse). `headroom` leaves that many bytes free at the front
+ * for the caller's own framing (a Connect envelope prefix), so the message
+ * goes out as one buffer without another copy. Undefined for a chunk that
+ * carries a gap (rare; the caller encodes those with protobuf-es).
  */
-export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number): Uint8Array | undefined {
+export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number, headroom = 0): Uint8Array | undefined {
   if (frame.gap) return undefined;
   const fragment = frame.fragment;
   let chunkSize = varintFieldSize(frame.firstSeq);
@@ -56,9 +58,9 @@ export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number): Uin
   }
   if (frame.cursor.byteLength > 0) chunkSize += lengthDelimitedSize(frame.cursor.byteLength);
   const serverFrameSize = lengthDelimitedSize(chunkSize);
-  const lead = fieldTag === undefined ? 0 : 1;
+  const lead = headroom + (fieldTag === undefined ? 0 : 1);
   const out = new Uint8Array(lead + varintSize(serverFrameSize) + serverFrameSize);
-  if (fieldTag !== undefined) out[0] = fieldTag;
+  if (fieldTag !== undefined) out[headroom] = fieldTag;
   let pos = writeVarint(out, lead, serverFrameSize);
   out[pos++] = TAG_SERVER_FRAME_CHUNK;
   pos = writeVarint(out, pos, chunkSize);

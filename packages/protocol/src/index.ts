@@ -14,7 +14,7 @@ export {
   errorCodeToWire,
   errorCodeFromWire,
 } from "./codec.js";
-export { encodeChunkFrameField, preEncodedChunkResponse } from "./chunk-encoding.js";
+export { encodeChunkFrameField, preEncodedChunkResponse, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 export * from "./gen/sluice/v1/frames_pb.js";
 export * from "./gen/sluice/v1/errors_pb.js";
 export * from "./gen/sluice/v1/service_pb.js";

@@ -177,6 +177,16 @@ export class SluiceServer {
     await Promise.allSettled([...this.#active]);
   }
 
+  /**
+   * One full-duplex session over client frames already decoded: what the
+   * Subscribe RPC runs, for a transport that speaks the call itself
+   * (listen's HTTP/2 path, connect-http2.ts). Yields the frames to send and
+   * ends with the session; `call.signal` aborts when the call is gone.
+   */
+  subscribeFrames(inbound: AsyncIterable<ClientFrame>, call: CallInfo): AsyncIterable<ServerFrame> {
+    return this.#serve(inbound, newSessionKeys(), call);
+  }
+
   async *#subscribe(requests: AsyncIterable<SubscribeRequest>, context: HandlerContext): AsyncIterable<SubscribeResponse> {
     const binary = isBinaryRequest(context);
     for await (const frame of this.#serve(decodeRequests(requests), newSessionKeys(), context)) yield responseOf(SubscribeResponseSchema, frame, binary);
@@ -251,7 +261,7 @@ export class SluiceServer {
   }
 
   /** Runs one session over any inbound frame source; yields wire server frames. */
-  async *#serve(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: HandlerContext): AsyncIterable<ServerFrame> {
+  async *#serve(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: CallInfo): AsyncIterable<ServerFrame> {
     const outbound = new FrameQueue<ServerFrame>(32);
     let liveView: SessionView | undefined;
     const drainer = new AbortController();
@@ -349,6 +359,14 @@ function responseOf<Desc extends typeof SubscribeResponseSchema | typeof Subscri
     if (fast) return fast;
   }
   return create(schema, { frame: serverFrameToWire(frame) } as never) as MessageShape<Desc>;
+}
+
+/** What a session needs of its call: connect's HandlerContext has it, and so can any transport. */
+export interface CallInfo {
+  /** Request headers (credentials for `authorize`). */
+  readonly requestHeader: Headers;
+  /** Aborts when the call is gone (the client left, the connection dropped). */
+  readonly signal: AbortSignal;
 }
 
 interface SessionKeys {

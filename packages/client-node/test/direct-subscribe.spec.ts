@@ -1,0 +1,174 @@
+/**
+ * listen's direct Subscribe path (server/src/connect-http2.ts): binary
+ * Connect Subscribe calls over HTTP/2 are served on the HTTP/2 stream
+ * itself, not through connect-node's handler. Checked here over real
+ * HTTP/2 on 127.0.0.1:
+ * - connect-es' own client reads its envelopes and end-stream;
+ * - hostile bytes (fast-check) get a Sluice Error frame naming what was
+ *   wrong, and a well-formed end of stream, while others keep being served;
+ * - calls it does not take (JSON, deadlines, compression) still work
+ *   through connect-node.
+ */
+import http2 from "node:http2";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
+import { createSluiceClient as createIsomorphic } from "@sluice/client";
+import type { ClientFrame, ServerFrame } from "@sluice/core";
+import { clientFrameToWire, decodeServerFrame, encodeClientFrame, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
+import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSluiceClient } from "../src/index.js";
+
+const MAX_FRAME_BYTES = 64 * 1024;
+const sluice = new SluiceServer({
+  limits: { maxFrameBytes: MAX_FRAME_BYTES },
+  streams: { numbers: { source: fromIterable((p: { count?: number }) => Array.from({ length: p.count ?? 1_000 }, (_, i) => i + 1)) } },
+});
+let server: Listening;
+beforeAll(async () => {
+  server = await listen(sluice);
+});
+afterAll(() => server.close());
+
+const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
+const open = (stream: string, items = 100): ClientFrame => ({ type: "open", stream, params: { count: 50 }, window: { items, bytes: 1 << 20 }, heartbeatIntervalMs: 0, clientInfo: "raw" });
+
+function envelope(flags: number, message: Uint8Array, length = message.byteLength): Uint8Array {
+  const out = new Uint8Array(5 + message.byteLength);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, length);
+  out.set(message, 5);
+  return out;
+}
+
+interface RawResult {
+  readonly status: number | undefined;
+  readonly contentType: string | undefined;
+  readonly frames: ServerFrame[];
+  readonly endStream: unknown;
+  /** Bytes after the end-stream envelope, or a torn envelope: must be 0. */
+  readonly leftover: number;
+}
+
+/** One Subscribe call by hand: writes `body`, ends the request, and reads the whole response. */
+async function rawSubscribe(body: Uint8Array, headers: http2.OutgoingHttpHeaders = {}): Promise<RawResult> {
+  const session = http2.connect(server.url);
+  try {
+    const stream = session.request({ ":method": "POST", ":path": SUBSCRIBE_PATH, "content-type": "application/connect+proto", ...headers });
+    let status: number | undefined;
+    let contentType: string | undefined;
+    stream.on("response", (h) => {
+      status = h[":status"];
+      contentType = h["content-type"] as string | undefined;
+    });
+    stream.end(body);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    let data = Buffer.concat(chunks);
+    const frames: ServerFrame[] = [];
+    let endStream: unknown;
+    while (data.byteLength >= 5 && endStream === undefined) {
+      const length = data.readUInt32BE(1);
+      if (data.byteLength < 5 + length) break;
+      const message = data.subarray(5, 5 + length);
+      if (data[0] === 0) frames.push(decodeServerFrame(message, 1 << 24));
+      else if (data[0] === 2) endStream = JSON.parse(message.toString("utf8"));
+      else throw new Error(`unexpected response flags ${data[0]}`);
+      data = data.subarray(5 + length);
+    }
+    return { status, contentType, frames, endStream, leftover: data.byteLength };
+  } finally {
+    session.close();
+  }
+}
+
+const errorOf = (frames: ServerFrame[]) => frames.find((f): f is Extract<ServerFrame, { type: "error" }> => f.type === "error");
+
+describe("the direct Subscribe path", () => {
+  it("serves an Open sent by hand: Opened, the items, End, then Connect's end-stream {}", async () => {
+    const result = await rawSubscribe(envelope(0, encodeClientFrame(open("numbers"))));
+    expect(result.status).toBe(200);
+    expect(result.contentType).toBe("application/connect+proto");
+    expect(result.frames[0]?.type).toBe("opened");
+    const items = result.frames.flatMap((f) => (f.type === "chunk" ? f.items.map((item) => Number(new TextDecoder().decode(item))) : []));
+    expect(items).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(result.frames.at(-1)?.type).toBe("end");
+    expect(result.endStream).toEqual({});
+    expect(result.leftover).toBe(0);
+  });
+
+  it("is read by connect-es' own client (envelopes and end-stream as connect-node writes them)", async () => {
+    const manager = new Http2SessionManager(server.url);
+    const client = createClient(SubscribeService, createConnectTransport({ baseUrl: server.url, httpVersion: "2", sessionManager: manager }));
+    const types: string[] = [];
+    for await (const response of client.subscribe((async function* () {
+      yield create(SubscribeRequestSchema, { frame: clientFrameToWire(open("numbers")) });
+    })())) types.push(response.frame?.kind.case ?? "none");
+    manager.abort();
+    expect(types[0]).toBe("opened");
+    expect(types.at(-1)).toBe("end");
+    expect(types).toContain("chunk");
+  });
+
+  it.each([
+    ["a compressed message nobody negotiated", "protocol_violation", envelope(1, encodeClientFrame(open("numbers"))), /compressed message, but the call negotiated no compression/],
+    ["an end-stream envelope from the client", "protocol_violation", envelope(2, new TextEncoder().encode("{}")), /envelope flags 0x02: a client sends messages only/],
+    ["a length prefix of 2 GiB (refused before buffering)", "limit_exceeded", envelope(0, new Uint8Array(10), 2 ** 31), /frame of 2147483648 bytes exceeds the max frame size 65536/],
+    ["a message that is not a SubscribeRequest", "protocol_violation", envelope(0, new Uint8Array([0xff, 0xff, 0xff])), /malformed client frame/],
+    ["a request that ends inside an envelope", "protocol_violation", envelope(0, encodeClientFrame(open("numbers"))).subarray(0, 9), /request ended inside an envelope \(9 bytes left over\)/],
+  ] as const)("answers %s with a Sluice %s error frame and a clean end of stream", async (_name, code, body, message) => {
+    const result = await rawSubscribe(body);
+    expect(result.status).toBe(200);
+    const error = errorOf(result.frames);
+    expect(error?.code).toBe(code);
+    expect(error?.message).toMatch(message);
+    expect(result.endStream).toEqual({});
+    expect(result.leftover).toBe(0);
+  });
+
+  it("answers any bytes with a well-formed response and keeps serving others (property)", async () => {
+    const good = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 64 }),
+          // Plausible envelopes around garbage messages, to get past the prefix checks.
+          fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 4 }).map((messages) => Buffer.concat(messages.map((m) => envelope(0, m)))),
+        ),
+        async (body) => {
+          const result = await rawSubscribe(body);
+          expect(result.status).toBe(200);
+          expect(result.endStream).toEqual({});
+          expect(result.leftover).toBe(0);
+          const error = errorOf(result.frames);
+          if (error) expect(["protocol_violation", "limit_exceeded", "stream_not_found", "invalid_argument"]).toContain(error.code);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    const values: number[] = [];
+    for await (const event of good.subscribe<number>("numbers", { params: { count: 500 } })) if (event.kind === "item") values.push(event.value);
+    expect(values).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    good.close();
+  });
+});
+
+describe("calls the direct path leaves to connect-node", () => {
+  it.each([
+    ["JSON", { useBinaryFormat: false }],
+    ["a deadline (connect-timeout-ms)", { defaultTimeoutMs: 30_000 }],
+  ] as const)("serves a Connect client sending %s", async (_name, transportOptions) => {
+    const manager = new Http2SessionManager(server.url);
+    const transport = createConnectTransport({ baseUrl: server.url, httpVersion: "2", sessionManager: manager, ...transportOptions });
+    const client = createIsomorphic({ transport, transportName: "connect" });
+    const values: number[] = [];
+    try {
+      for await (const event of client.subscribe<number>("numbers", { params: { count: 300 }, window: { items: 64, bytes: 1 << 16 } })) if (event.kind === "item") values.push(event.value);
+    } finally {
+      manager.abort();
+    }
+    expect(values).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+});
