@@ -16,8 +16,10 @@ const depConstraints = [
   { sourceTag: "layer:transport", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport"] },
   { sourceTag: "layer:sdk", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:testing"] },
   { sourceTag: "layer:runtime", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:testing"] },
-  { sourceTag: "layer:app", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing"] },
-  { sourceTag: "layer:tool", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime"] },
+  { sourceTag: "layer:app", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing", "layer:conformance"] },
+  { sourceTag: "layer:tool", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing", "layer:conformance"] },
+  // The conformance runner speaks the wire itself: it uses the protocol's codec, nothing that runs sessions.
+  { sourceTag: "layer:conformance", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol"] },
   // Test helpers import nothing of Sluice's.
   { sourceTag: "layer:testing", onlyDependOnLibsWithTags: [] },
 ];

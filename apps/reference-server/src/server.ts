@@ -102,9 +102,13 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     port: listening.port,
     async stop(graceMs = config.server.shutdownGraceMs) {
       stopping = true;
+      const deadline = performance.now() + graceMs;
       const drained = sluice.activeSessions;
+      // Every session is told UNAVAILABLE (retryable, retry-after 0); then the
+      // connections close gracefully, so those Error frames and the Connect
+      // end of stream are written before the sockets go.
       const ended = await Promise.race([sluice.drain().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]);
-      await listening?.close();
+      await listening?.close({ graceMs: Math.max(0, deadline - performance.now()) });
       listening = undefined;
       await built.stop();
       return { drained, ended };

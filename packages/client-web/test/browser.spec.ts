@@ -174,6 +174,19 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     await context.close();
   }, 60_000);
 
+  for (const stream of ["ticks", "live"]) {
+    it(`${stream}: every live item reaches the page within 250 ms of being made (heartbeat every 10 s)`, async () => {
+      await openPage();
+      const lags = await page.evaluate(({ s, t }) => window.sluiceLatency({ stream: s, transport: t, count: 40 }), { s: stream, t: transport });
+      const sorted = [...lags].sort((a, b) => a - b);
+      const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+      console.log(`${stream} in Chromium over ${transport}: p50 ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+      expect(lags).toHaveLength(40);
+      expect(p99).toBeLessThan(250);
+      await context.close();
+    }, 30_000);
+  }
+
   it("cancels the stream on the server when the page closes", async () => {
     await openPage();
     page.evaluate((t) => window.sluiceRun({ stream: "endless", transport: t, window: { items: 100, bytes: 64 * 1024 }, slowMs: 10 }), transport).catch(() => undefined);

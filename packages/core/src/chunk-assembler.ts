@@ -74,7 +74,9 @@ export class ChunkAssembler {
       this.#fragment(seq, data, cursor);
       return;
     }
-    if (this.#items.length > 0 && this.#bytes + data.byteLength > maxBytes) this.close();
+    // An open chunk past its flush deadline goes out before this item joins
+    // it: the rule holds even when the caller's timer has not fired yet.
+    if (this.#items.length > 0 && (this.#bytes + data.byteLength > maxBytes || now >= this.#openedAt + this.options.flushDelayMs)) this.close();
     if (this.#items.length === 0) {
       this.#firstSeq = seq;
       this.#openedAt = now;

@@ -272,6 +272,11 @@ export class StreamReceiver {
     return this.#transmit.shift();
   }
 
+  /** Whether pollEvent() has an event. */
+  get hasEvent(): boolean {
+    return this.#events.length > 0;
+  }
+
   pollEvent(): ReceiverEvent | undefined {
     return this.#events.shift();
   }

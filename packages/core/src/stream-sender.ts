@@ -133,6 +133,11 @@ export class StreamSender {
     return this.#error;
   }
 
+  /** The Open this session received (also one that was refused), once it arrived. */
+  get open(): OpenFrame | undefined {
+    return this.#open;
+  }
+
   get replay(): ReplayBuffer | undefined {
     return this.#replay;
   }
@@ -174,6 +179,7 @@ export class StreamSender {
       (this as { limits: Limits }).limits = accepted.limits;
     }
     this.#state = "streaming";
+    if (this.#open!.resume) this.counters.resumes++;
     if (args.chunk) this.#assembler = new ChunkAssembler({ ...this.#options.chunk, ...args.chunk });
     if (args.stallTimeoutMs !== undefined || args.yieldTimeoutMs !== undefined) {
       this.#options = {
@@ -311,6 +317,11 @@ export class StreamSender {
     return frame;
   }
 
+  /** Whether pollEvent() has an event. */
+  get hasEvent(): boolean {
+    return this.#events.length > 0;
+  }
+
   pollEvent(): SenderEvent | undefined {
     return this.#events.shift();
   }
@@ -334,8 +345,9 @@ export class StreamSender {
   #apply(frame: ClientFrame, now: number): void {
     switch (frame.type) {
       case "open": {
-        const accepted = acceptOpen(frame, this.limits, this.#options.defaultWindow);
+        // Recorded before validation: a refused Open is still logged under its stream.
         this.#open = frame;
+        const accepted = acceptOpen(frame, this.limits, this.#options.defaultWindow);
         this.#window = accepted.window;
         (this as { limits: Limits }).limits = accepted.limits;
         this.#state = "accepting";

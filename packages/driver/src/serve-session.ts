@@ -6,10 +6,10 @@
  * sender's deadlines, and stops the source (its return()/finally) on cancel,
  * error or disconnect.
  */
-import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
-import { DeadlineTimer, systemClock, type Clock } from "./clock.js";
+import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkFrame, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type SenderEvent, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
+import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
-import { WakeSignal } from "./wake-signal.js";
+import { Pump } from "./pump.js";
 
 /**
  * What a source yields: an item (with the cursor after it), or a gap of
@@ -70,9 +70,14 @@ export interface SessionView {
 }
 
 export interface SessionOutcome {
+  /** The stream the Open asked for (also when it was refused; "" when no Open arrived). */
   readonly stream: string;
   /** The id announced in Opened ("" if the session never opened). */
   readonly sessionId: string;
+  /** Open.client_info: who the client says it is (for logs). */
+  readonly clientInfo: string;
+  /** The Open carried a resume position. */
+  readonly resumed: boolean;
   readonly items: number;
   readonly bytes: number;
   /** The sender's counters (credit stalls, heartbeats, resumes, ...). */
@@ -99,36 +104,48 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   const ackedLatency = onItemLatency ? new LatencySampler() : undefined;
   const reportSent = (ms: number) => onItemLatency!("sent", ms);
   const reportAcked = (ms: number) => onItemLatency!("acked", ms);
-  const wake = new WakeSignal();
   const abort = new AbortController();
   let inboundDone = false;
   let inboundError: unknown;
   let iterator: AsyncIterator<SourceYield> | undefined;
   let pulling = false;
-  let stream = "";
   let sessionId = "";
   let cancelled = false;
   options.onStart?.({
     get stream() {
-      return stream;
+      return sender.open?.stream ?? "";
     },
     counters: sender.counters,
   });
-  const timer = new DeadlineTimer(clock, () => {
-    sender.handleTimeout(clock.now());
-    wake.notify();
+
+  const pump: Pump<ServerFrame, SenderEvent> = new Pump<ServerFrame, SenderEvent>({
+    machine: sender,
+    clock,
+    onEvent(event) {
+      if (event.type === "open") void resolve(event.open, event.window);
+      else if (event.type === "credit") maybePull();
+      else if (event.type === "cancelled") cancelled = true;
+      else if (event.type === "rtt") options.onRtt?.(event.rttMs);
+      else if (event.type === "acked" && ackedLatency) ackedLatency.acked(event.seq, clock.now(), reportAcked);
+    },
+    send: (frame) => pipe.send(frame),
+    ...(sentLatency ? { afterSend: (frame: ServerFrame) => frame.type === "chunk" && sentLatency.acked(chunkLastSeq(frame), clock.now(), reportSent) } : {}),
+    done() {
+      // Closed, or the client half-closed / the connection died without Cancel.
+      return sender.state === "closed" || inboundDone;
+    },
   });
 
   const onDrain = () => {
     sender.fail(new SluiceError("unavailable", "server is draining; resume elsewhere", { retryAfterMs: 0 }), clock.now());
-    wake.notify();
+    pump.afterInput();
   };
   options.signal?.addEventListener("abort", onDrain, { once: true });
   if (options.signal?.aborted) onDrain();
   const onCallGone = () => {
     inboundDone = true;
     inboundError ??= new SluiceError("cancelled", "the client's call is gone");
-    wake.notify();
+    pump.wake();
   };
   options.callSignal?.addEventListener("abort", onCallGone, { once: true });
   if (options.callSignal?.aborted) onCallGone();
@@ -137,7 +154,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     try {
       for await (const frame of pipe.inbound) {
         sender.handleFrame(frame, clock.now());
-        wake.notify();
+        pump.afterInput();
       }
     } catch (error) {
       inboundError = error;
@@ -145,7 +162,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
       if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, clock.now());
     } finally {
       inboundDone = true;
-      wake.notify();
+      pump.wake();
     }
   })();
 
@@ -170,19 +187,24 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
             ackedLatency!.pushed(sender.nextSeq - 1, at);
           }
         }
-        // Wake the sending loop only when a chunk closed (not per item).
-        if (sender.hasTransmit) wake.notify();
+        // Every item may open a chunk whose flush deadline must be armed now:
+        // the source may not yield again for a long time (a live feed).
+        pump.afterInput();
       }
     } catch (error) {
       sender.fail(sourceError(error), clock.now());
     } finally {
       pulling = false;
-      wake.notify();
+      pump.afterInput();
     }
   };
 
+  /** Pulls from the source while there is demand (credit), one pull loop at a time. */
+  const maybePull = () => {
+    if (!pulling && iterator && sender.demand > 0) void pull();
+  };
+
   const resolve = async (open: OpenFrame, window: Window) => {
-    stream = open.stream;
     try {
       const resolved = await options.resolve(open, window, abort.signal);
       sessionId = resolved.sessionId;
@@ -203,40 +225,17 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
       );
       iterator = resolved.items[Symbol.asyncIterator]();
       if (!accepted) void iterator.return?.();
+      else maybePull();
     } catch (error) {
       sender.fail(error instanceof SluiceError ? error : sourceError(error), clock.now());
     }
-    wake.notify();
+    pump.afterInput();
+    pump.wake();
   };
 
   try {
-    for (;;) {
-      for (let event = sender.pollEvent(); event; event = sender.pollEvent()) {
-        if (event.type === "open") void resolve(event.open, event.window);
-        else if (event.type === "cancelled") cancelled = true;
-        else if (event.type === "rtt") options.onRtt?.(event.rttMs);
-        else if (event.type === "acked" && ackedLatency) ackedLatency.acked(event.seq, clock.now(), reportAcked);
-      }
-      if (!pulling && iterator && sender.demand > 0) void pull();
-      for (let frame = sender.pollTransmit(); frame; frame = sender.pollTransmit()) {
-        const pending = pipe.send(frame);
-        if (pending) await pending;
-        if (sentLatency && frame.type === "chunk") {
-          // The last whole item in the chunk (a fragment completes its item only at the end).
-          const lastSeq = frame.fragment ? (frame.fragment.offset + frame.fragment.data.byteLength === frame.fragment.totalBytes ? frame.firstSeq : frame.firstSeq - 1) : frame.firstSeq + frame.items.length - 1;
-          sentLatency.acked(lastSeq, clock.now(), reportSent);
-        }
-      }
-      if (sender.state === "closed") break;
-      if (inboundDone) {
-        // The client half-closed or the connection died without Cancel.
-        break;
-      }
-      timer.arm(sender.pollTimeout());
-      await wake.wait();
-    }
+    await pump.run();
   } finally {
-    timer.stop();
     options.signal?.removeEventListener("abort", onDrain);
     options.callSignal?.removeEventListener("abort", onCallGone);
     abort.abort();
@@ -246,9 +245,12 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     pipe.close(closing ? undefined : new SluiceError("cancelled", "client went away"));
   }
   const error = sender.error;
+  const open = sender.open;
   return {
-    stream,
+    stream: open?.stream ?? "",
     sessionId,
+    clientInfo: open?.clientInfo ?? "",
+    resumed: open?.resume !== undefined,
     items: sender.counters.itemsSent,
     bytes: sender.counters.bytesSent,
     counters: sender.counters,
@@ -256,4 +258,11 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     cancelled,
     disconnected: inboundDone && sender.state !== "closed" ? true : inboundError !== undefined,
   };
+}
+
+/** The last whole item a chunk carries (a fragment completes its item only at the end). */
+function chunkLastSeq(frame: ChunkFrame): number {
+  const fragment = frame.fragment;
+  if (fragment) return fragment.offset + fragment.data.byteLength === fragment.totalBytes ? frame.firstSeq : frame.firstSeq - 1;
+  return frame.firstSeq + frame.items.length - 1;
 }

@@ -6,9 +6,10 @@
  * last acked seq, and the app sees every item once, in order, with explicit
  * gap events where the server's policy dropped items.
  */
-import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientFrame, type Gap, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
-import { DeadlineTimer, systemClock, type Clock } from "./clock.js";
+import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientFrame, type Gap, type JsonObject, type ReceiverEvent, type ServerFrame, type Window } from "@sluice/core";
+import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
+import { Pump } from "./pump.js";
 import { WakeSignal } from "./wake-signal.js";
 
 export interface SubscriptionOptions<T = Uint8Array> {
@@ -90,7 +91,6 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   readonly #clock: Clock;
   readonly #receiver: StreamReceiver;
   readonly #wakeApp = new WakeSignal();
-  readonly #wakeRunner = new WakeSignal();
   readonly #abort = new AbortController();
   #started = false;
   #terminal: SluiceError | undefined;
@@ -99,17 +99,17 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #stalledSince: number | undefined;
   #wakeBackoff: (() => void) | undefined;
   readonly #autoAck: boolean;
-  readonly #timer: DeadlineTimer;
+  readonly #pump: Pump<ClientFrame, ReceiverEvent>;
+  /** The current session's pipe, and what ended it. */
+  #pipe: FramePipe<ServerFrame, ClientFrame> | undefined;
+  #lost: SluiceError | undefined;
+  #inboundEnded = false;
 
   constructor(options: SubscriptionOptions<T>) {
     this.#options = options;
     this.#decode = options.decode ?? ((data) => data as T);
     this.#autoAck = options.autoAck ?? true;
     this.#clock = options.clock ?? systemClock;
-    this.#timer = new DeadlineTimer(this.#clock, () => {
-      this.#receiver.handleTimeout(this.#clock.now());
-      this.#wakeRunner.notify();
-    });
     this.#receiver = new StreamReceiver({
       stream: options.stream,
       params: options.params ?? {},
@@ -118,6 +118,23 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
       ...(options.maxItemBytes ? { maxItemBytes: options.maxItemBytes } : {}),
       clientInfo: options.clientInfo ?? "sluice-driver",
+    });
+    const receiver = this.#receiver;
+    this.#pump = new Pump<ClientFrame, ReceiverEvent>({
+      machine: receiver,
+      clock: this.#clock,
+      onEvent: (event) => {
+        if (event.type === "rtt") this.stats.rttMs = event.rttMs;
+        else if (event.type === "opened") this.stats.window = receiver.window;
+        else if (event.type === "session_lost") this.#lost = event.error;
+      },
+      // Frames queued while no connection is up are dropped: the next session starts with Open.
+      send: (frame) => this.#pipe?.send(frame),
+      done: () => {
+        this.#wakeApp.notify();
+        if (this.#lost || receiver.finished || receiver.state === "idle") return true;
+        return this.#inboundEnded && receiver.state === "cancelling";
+      },
     });
     this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName), window: undefined };
     const signal = options.signal;
@@ -145,7 +162,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
 
   cancel(reason = "cancelled by the application"): void {
     this.#receiver.cancel(reason, this.#clock.now());
-    this.#wakeRunner.notify();
+    this.#pump.afterInput();
     this.#wakeApp.notify();
     // Give the Cancel frame a moment to leave, then tear the call down.
     const at = this.#clock.now() + 1_000;
@@ -174,9 +191,8 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   ack(seq: number): void {
     if (seq > this.#receiver.ackedSeq && seq <= this.#receiver.deliveredSeq) {
       this.#receiver.ack(seq, this.#clock.now());
-      // Acks are coalesced: send now if one is due, else make sure the ack deadline is armed.
-      if (this.#receiver.hasTransmit) this.#wakeRunner.notify();
-      else this.#timer.arm(this.#receiver.pollTimeout());
+      // Acks are coalesced: sent now if one is due, else at the ack deadline the pump arms.
+      this.#pump.afterInput();
     }
   }
 
@@ -198,7 +214,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       }
       return undefined;
     }
-    if (this.#receiver.hasTransmit) this.#wakeRunner.notify(); // a credit or ack to send
+    this.#pump.afterInput(); // a credit or ack to send, or an ack deadline
     if (this.#stalledSince !== undefined) this.#trackStall();
     switch (delivery.kind) {
       case "item": {
@@ -253,15 +269,14 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     const clock = this.#clock;
     const receiver = this.#receiver;
     const backoff = new Backoff({ ...this.#options.backoff, random: this.#options.random ?? Math.random });
-    const timer = this.#timer;
     try {
       while (!receiver.finished && !this.#abort.signal.aborted) {
         receiver.connect(clock.now());
         this.stats.sessions++;
         const deliveredAtStart = receiver.deliveredSeq;
+        this.#lost = undefined;
+        this.#inboundEnded = false;
         let pipe: FramePipe<ServerFrame, ClientFrame> | undefined;
-        let lost: SluiceError | undefined;
-        let inboundEnded = false;
         try {
           pipe = await this.#options.connect(this.#abort.signal);
           // The connect function may have switched transports (fallback).
@@ -269,49 +284,13 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         } catch (error) {
           receiver.connectionLost(asSluiceError(error), clock.now());
         }
-        if (pipe) {
-          const current = pipe;
-          void (async () => {
-            try {
-              for await (const frame of current.inbound) {
-                if (pipe !== current) return;
-                receiver.handleFrame(frame, clock.now());
-                this.#trackStall();
-                this.#wakeRunner.notify();
-                this.#wakeApp.notify();
-              }
-              if (pipe === current) receiver.connectionLost(new SluiceError("unavailable", "the server closed the stream"), clock.now());
-            } catch (error) {
-              if (pipe === current) receiver.connectionLost(asSluiceError(error), clock.now());
-            } finally {
-              inboundEnded = true;
-              this.#wakeRunner.notify();
-              this.#wakeApp.notify();
-            }
-          })();
-        }
+        this.#pipe = pipe;
+        if (pipe) this.#readInbound(pipe);
         // Drive this session until it ends.
-        for (;;) {
-          if (pipe) {
-            for (let frame = receiver.pollTransmit(); frame; frame = receiver.pollTransmit()) {
-              const pending = pipe.send(frame);
-              if (pending) await pending;
-            }
-          }
-          for (let event = receiver.pollEvent(); event; event = receiver.pollEvent()) {
-            if (event.type === "rtt") this.stats.rttMs = event.rttMs;
-            else if (event.type === "opened") this.stats.window = receiver.window;
-            else if (event.type === "session_lost") lost = event.error;
-          }
-          this.#wakeApp.notify();
-          if (lost || receiver.finished || receiver.state === "idle") break;
-          if (inboundEnded && receiver.state === "cancelling") break;
-          timer.arm(receiver.pollTimeout());
-          await this.#wakeRunner.wait();
-        }
-        const closing = pipe;
-        pipe = undefined;
-        closing?.close();
+        await this.#pump.run();
+        this.#pipe = undefined;
+        pipe?.close();
+        const lost = this.#lost as SluiceError | undefined;
         if (!lost) continue;
         this.stats.lastError = `${lost.code}: ${lost.message}`;
         if (!lost.retryable) {
@@ -335,10 +314,37 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         this.#wakeBackoff = undefined;
       }
     } finally {
-      timer.stop();
+      this.#pump.stop();
       this.#runnerDone = true;
       this.#wakeApp.notify();
     }
+  }
+
+  /** Feeds one session's inbound frames to the receiver until the pipe ends or is replaced. */
+  #readInbound(pipe: FramePipe<ServerFrame, ClientFrame>): void {
+    const receiver = this.#receiver;
+    const clock = this.#clock;
+    void (async () => {
+      try {
+        for await (const frame of pipe.inbound) {
+          if (this.#pipe !== pipe) return;
+          receiver.handleFrame(frame, clock.now());
+          this.#trackStall();
+          this.#pump.afterInput();
+          this.#wakeApp.notify();
+        }
+        if (this.#pipe === pipe) receiver.connectionLost(new SluiceError("unavailable", "the server closed the stream"), clock.now());
+      } catch (error) {
+        if (this.#pipe === pipe) receiver.connectionLost(asSluiceError(error), clock.now());
+      } finally {
+        if (this.#pipe === pipe) {
+          this.#inboundEnded = true;
+          this.#pump.afterInput();
+          this.#pump.wake();
+        }
+        this.#wakeApp.notify();
+      }
+    })();
   }
 }
 

@@ -24,12 +24,10 @@ import { toBinary, create } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { contentTypeStreamProto, endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
 import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
-import { decodeClientFrame, encodeChunkFrameField, serverFrameToWire, SubscribeResponseSchema, TAG_RESPONSE_FRAME } from "@sluice/protocol";
+import { decodeClientFrame, encodeChunkFrameField, encodeEnvelope, EnvelopeReader, ENVELOPE_FLAG_COMPRESSED, ENVELOPE_PREFIX_BYTES, serverFrameToWire, SubscribeResponseSchema, TAG_RESPONSE_FRAME, writeEnvelopePrefix } from "@sluice/protocol";
 import type { SluiceServer } from "./sluice-server.js";
 
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
-const ENVELOPE_PREFIX_BYTES = 5;
-const FLAG_COMPRESSED = 0b01;
 
 /** Whether a request is a Subscribe call this path serves (else: connect-node's handler). */
 export function isDirectSubscribe(request: http2.Http2ServerRequest): boolean {
@@ -61,51 +59,32 @@ export async function serveDirectSubscribe(sluice: SluiceServer, request: http2.
   }
   if (response.destroyed) return;
   const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
-  response.end(envelope(endStreamFlag, endStream));
+  response.end(encodeEnvelope(endStreamFlag, endStream));
 }
 
 /** Client frames from request envelopes; a bad envelope or frame ends the stream with a SluiceError blaming the client. */
 async function* readClientFrames(request: http2.Http2ServerRequest, maxFrameBytes: number): AsyncIterable<ClientFrame> {
-  let pending: Buffer | undefined;
+  const reader = new EnvelopeReader(maxFrameBytes);
   for await (const chunk of request as AsyncIterable<Buffer>) {
-    let buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
-    pending = undefined;
-    while (buffer.byteLength >= ENVELOPE_PREFIX_BYTES) {
-      const flags = buffer[0]!;
-      const length = buffer.readUInt32BE(1);
-      if (flags & FLAG_COMPRESSED) throw new SluiceError("protocol_violation", "compressed message, but the call negotiated no compression", { blame: "remote" });
+    reader.push(chunk);
+    for (let envelope = reader.next(); envelope; envelope = reader.next()) {
+      const { flags } = envelope;
+      if (flags & ENVELOPE_FLAG_COMPRESSED) throw new SluiceError("protocol_violation", "compressed message, but the call negotiated no compression", { blame: "remote" });
       if (flags !== 0) throw new SluiceError("protocol_violation", `envelope flags 0x${flags.toString(16).padStart(2, "0")}: a client sends messages only`, { blame: "remote" });
-      // Checked before waiting for the bytes: a hostile length must not make us buffer it.
-      if (length > maxFrameBytes) throw new SluiceError("limit_exceeded", `frame of ${length} bytes exceeds the max frame size ${maxFrameBytes}`, { blame: "remote" });
-      if (buffer.byteLength < ENVELOPE_PREFIX_BYTES + length) break;
-      yield decodeClientFrame(buffer.subarray(ENVELOPE_PREFIX_BYTES, ENVELOPE_PREFIX_BYTES + length), maxFrameBytes);
-      buffer = buffer.subarray(ENVELOPE_PREFIX_BYTES + length);
+      yield decodeClientFrame(envelope.data, maxFrameBytes);
     }
-    if (buffer.byteLength > 0) pending = buffer;
   }
-  if (pending) throw new SluiceError("protocol_violation", `request ended inside an envelope (${pending.byteLength} bytes left over)`, { blame: "remote" });
+  if (!reader.atBoundary) throw new SluiceError("protocol_violation", `request ended inside an envelope (${reader.partialBytes} bytes left over)`, { blame: "remote" });
 }
 
 /** A server frame as one envelope; chunks are encoded straight into it. */
 function envelopeOf(frame: ServerFrame): Uint8Array {
   const direct = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME, ENVELOPE_PREFIX_BYTES) : undefined;
   if (direct) {
-    writePrefix(direct, 0, direct.byteLength - ENVELOPE_PREFIX_BYTES);
+    writeEnvelopePrefix(direct, 0, direct.byteLength - ENVELOPE_PREFIX_BYTES);
     return direct;
   }
-  return envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) })));
-}
-
-function envelope(flags: number, message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ENVELOPE_PREFIX_BYTES + message.byteLength);
-  writePrefix(out, flags, message.byteLength);
-  out.set(message, ENVELOPE_PREFIX_BYTES);
-  return out;
-}
-
-function writePrefix(out: Uint8Array, flags: number, length: number): void {
-  out[0] = flags;
-  new DataView(out.buffer, out.byteOffset, ENVELOPE_PREFIX_BYTES).setUint32(1, length);
+  return encodeEnvelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) })));
 }
 
 function headersOf(request: http2.Http2ServerRequest): Headers {

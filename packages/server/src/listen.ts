@@ -101,7 +101,16 @@ export interface Listening {
   readonly websocket: WebSocketHandler | undefined;
   /** Destroys every open connection (as a crash or network cut would). */
   dropConnections(): void;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and closes the open ones. With `graceMs`
+   * (default 0: at once) it closes them gracefully first: HTTP/2 sessions
+   * get GOAWAY, HTTP/1.1 connections close after their current response,
+   * WebSockets get GoAway and close with 1001 after their last call; calls
+   * in flight run to completion (a drained session's UNAVAILABLE and the
+   * Connect end of stream reach the client) and whatever is still open
+   * after `graceMs` is destroyed.
+   */
+  close(options?: { readonly graceMs?: number }): Promise<void>;
 }
 
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0");
@@ -186,10 +195,38 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     : handler;
   const origins = options.corsOrigins ?? [];
   const withCors = origins.length === 0 ? routed : corsHandler(routed, origins);
+  // A complete response ends an HTTP/2 call: when the client has not ended
+  // its request side (a bidi Subscribe), reset the stream with NO_ERROR
+  // (RFC 9113 §8.1) instead of leaving it half open. Otherwise a graceful
+  // shutdown's GOAWAY waits for streams that will never end.
+  const http2Handler: NodeHandler = (request, response) => {
+    if (request instanceof http2.Http2ServerRequest) {
+      const stream = (response as http2.Http2ServerResponse).stream;
+      // The stream's own "finish" (END_STREAM sent); the compat response's waits for the stream to close.
+      stream.once("finish", () => {
+        if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+    }
+    withCors(request, response);
+  };
   const maxStreams = options.maxStreamsPerConnection;
-  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, withCors);
-  http2Server.on("session", (session) => session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024));
+  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, http2Handler);
+  const http2Sessions = new Set<http2.ServerHttp2Session>();
+  let closing = false;
+  http2Server.on("session", (session) => {
+    session.setLocalWindowSize(options.connectionWindowBytes ?? 16 * 1024 * 1024);
+    http2Sessions.add(session);
+    session.once("close", () => http2Sessions.delete(session));
+    if (closing) session.close();
+  });
   const http1Server = http.createServer(withCors);
+  // Closing: a keep-alive connection ends after the response in flight.
+  http1Server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    if (closing) response.shouldKeepAlive = false;
+    response.once("finish", () => {
+      if (closing) request.socket.end();
+    });
+  });
   const websocketOptions = options.websocket === false || options.protocols === "h2c" ? undefined : (options.websocket ?? {});
   const websocket = websocketOptions
     ? createWebSocketHandler({
@@ -256,6 +293,14 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     for (const socket of secureSockets) socket.destroy();
     for (const socket of sockets) socket.destroy();
   };
+  const closeGracefully = async (graceMs: number) => {
+    closing = true;
+    websocket?.goAway("server shutting down");
+    for (const session of http2Sessions) session.close();
+    http1Server.closeIdleConnections();
+    const deadline = performance.now() + graceMs;
+    while (sockets.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
   return {
     url: `${tlsServer ? "https" : "http"}://${options.host ?? "127.0.0.1"}:${port}`,
     port,
@@ -263,11 +308,12 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     http1Server,
     websocket,
     dropConnections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        websocket?.close();
-        dropConnections();
-        server.close(() => resolve());
-      }),
+    async close(closeOptions = {}) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if ((closeOptions.graceMs ?? 0) > 0) await closeGracefully(closeOptions.graceMs!);
+      websocket?.close();
+      dropConnections();
+      await closed;
+    },
   };
 }

@@ -352,6 +352,25 @@ export class MuxConnection {
     return call;
   }
 
+  /**
+   * Graceful close (HTTP/2's GOAWAY): tells the peer no new call will be
+   * accepted, lets the open ones run to completion, and closes the socket
+   * with 1001 (going away) once the last has ended. Calls started after it
+   * are refused with unavailable, so the client retries them elsewhere.
+   */
+  goAway(reason: string): void {
+    if (this.#closed || this.#goingAwayLocal) return;
+    this.#goingAwayLocal = true;
+    void this.send(0, { case: "goAway", value: { lastCallId: this.#lastCallId, reason } });
+    this.#closeIfIdle();
+  }
+
+  #goingAwayLocal = false;
+
+  #closeIfIdle(): void {
+    if (this.#goingAwayLocal && this.#calls.size === 0) this.close(CloseCode.goingAway, "server shutting down");
+  }
+
   /** Closes the socket; every open call fails with unavailable. */
   close(code: number = CloseCode.normal, reason = ""): void {
     if (this.#closed) return;
@@ -399,6 +418,7 @@ export class MuxConnection {
   /** @internal */
   forget(call: MuxCall): void {
     if (this.#calls.get(call.id) === call) this.#calls.delete(call.id);
+    if (this.#goingAwayLocal && !this.#closed) queueMicrotask(() => this.#closeIfIdle());
   }
 
   #waitForDrain(resolve: Waiter): void {
@@ -462,6 +482,10 @@ export class MuxConnection {
         this.#lastCallId = callId;
         const headers = fromHeaderList(kind.value.headers);
         if (!headers) return violation(`invalid header on call ${callId}`);
+        if (this.#goingAwayLocal) {
+          void this.send(callId, { case: "cancel", value: { code: Code.Unavailable, reason: "the server is going away: retry elsewhere" } });
+          return undefined;
+        }
         if (this.#calls.size >= this.#maxCalls) {
           // Refuse the call, keep the socket: the client may retry later.
           void this.send(callId, { case: "cancel", value: { code: Code.ResourceExhausted, reason: `too many concurrent calls on this socket (limit ${this.#maxCalls})` } });

@@ -50,6 +50,11 @@ export interface WebSocketHandler {
   readonly accepted: number;
   /** Closes every socket (1001 going away); open calls fail with unavailable. */
   close(): void;
+  /**
+   * Graceful: every socket gets GoAway (no new calls), runs its open calls
+   * to completion and closes with 1001 when the last has ended.
+   */
+  goAway(reason?: string): void;
 }
 
 export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSocketHandler {
@@ -143,6 +148,9 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
     close() {
       for (const mux of [...connections]) mux.close(CloseCode.goingAway, "server shutting down");
       wss.close();
+    },
+    goAway(reason = "server shutting down") {
+      for (const mux of [...connections]) mux.goAway(reason);
     },
   };
 }

@@ -1,0 +1,71 @@
+/**
+ * Live means live (PROTOCOL.md §5.1): an item of a slow source or a quiet
+ * topic leaves in its chunk at the flush deadline, not with the next
+ * heartbeat. Each item carries the time it was made; the client times its
+ * arrival. The heartbeat interval is 10 s, so a missed flush deadline shows
+ * as seconds, far above the bound, which a busy CI machine cannot reach by
+ * accident.
+ */
+import { SluiceServer, Topic, listen, type Listening } from "@sluice/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSluiceClient } from "../src/index.js";
+
+const encoder = new TextEncoder();
+const now = () => performance.timeOrigin + performance.now();
+const topic = new Topic("live", { historyItems: 100 });
+let publisher: ReturnType<typeof setInterval> | undefined;
+
+const sluice = new SluiceServer({
+  limits: { heartbeatIntervalMs: 10_000, heartbeatTimeoutMs: 30_000 },
+  streams: {
+    // A 20 items/s generator: the source is idle 50 ms between items.
+    ticks: {
+      source: {
+        async *open(_params, _cursor, { signal }) {
+          while (!signal.aborted) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            yield { data: encoder.encode(JSON.stringify({ at: now() })) };
+          }
+        },
+      },
+    },
+    live: { topic },
+  },
+});
+let server: Listening;
+
+beforeAll(async () => {
+  server = await listen(sluice);
+  publisher = setInterval(() => topic.publish(encoder.encode(JSON.stringify({ at: now() }))), 50);
+});
+afterAll(async () => {
+  clearInterval(publisher);
+  await server.close();
+});
+
+const TRANSPORTS = [
+  { name: "HTTP/2", transport: "http" as const, httpVersion: "2" as const },
+  { name: "HTTP/1.1 half duplex", transport: "http" as const, httpVersion: "1.1" as const },
+  { name: "WebSocket", transport: "websocket" as const, httpVersion: "2" as const },
+];
+
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+
+describe.each(TRANSPORTS)("live items over $name", ({ transport, httpVersion }) => {
+  for (const stream of ["ticks", "live"]) {
+    it(`${stream}: every item reaches the app within 250 ms of being made (heartbeat every 10 s)`, async () => {
+      const client = createSluiceClient({ baseUrl: server.url, transport, httpVersion });
+      const lags: number[] = [];
+      for await (const event of client.subscribe<{ at: number }>(stream)) {
+        if (event.kind !== "item") continue;
+        lags.push(now() - event.value.at);
+        if (lags.length === 40) break;
+      }
+      client.close();
+      const p99 = percentile(lags, 0.99);
+      console.log(`${stream} over ${transport}/${httpVersion}: p50 ${percentile(lags, 0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...lags).toFixed(1)} ms`);
+      expect(lags).toHaveLength(40);
+      expect(p99).toBeLessThan(250);
+    }, 20_000);
+  }
+});
