@@ -43,6 +43,12 @@ const topicSource = z.strictObject({
   historyItems: nonNegativeInt.default(10_000),
   queueItems: positiveInt.default(1_000),
   overflow: z.enum(["drop_oldest", "drop_newest", "disconnect"]).default("drop_oldest"),
+  /**
+   * A resume older than the history: "fail" with resume_position_lost, or
+   * "gap": continue from the oldest retained item, the lost seqs reported as a
+   * history_expired gap (PROTOCOL.md §7.6).
+   */
+  resumeExpired: z.enum(["fail", "gap"]).default("fail"),
   /** A built-in publisher of demo events (0: none). */
   demoPublisherPerSecond: nonNegativeInt.default(0),
 });

@@ -7,7 +7,7 @@
  * key of the last row sent is the resume cursor.
  */
 import type { JsonObject } from "@sluice/core";
-import { invalidParam, type Source } from "@sluice/server";
+import { invalidCursor, invalidParam, type Source } from "@sluice/server";
 import type pg from "pg";
 
 export type ParamType = "string" | "integer" | "number" | "boolean";
@@ -73,6 +73,18 @@ export function postgresSource(options: PostgresSourceOptions): { source: Source
   const page = `SELECT * FROM (${text}) AS sluice_q WHERE ${fromStart}::boolean OR sluice_q."${options.key}" > ${afterKey} ORDER BY sluice_q."${options.key}" LIMIT ${limit}`;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
+  const readKeyCursor = (cursor: Uint8Array, cursorSeq: number): { after: unknown; seq: number } => {
+    if (cursor.byteLength === 0) return { after: null, seq: 0 };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(decoder.decode(cursor));
+    } catch {
+      throw invalidCursor("not a cursor of this stream (expected JSON [key, seq])");
+    }
+    if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[1] !== "number" || parsed[0] === null || typeof parsed[0] === "object") throw invalidCursor("not a cursor of this stream (expected JSON [key, seq])");
+    if (parsed[1] !== cursorSeq) throw invalidCursor(`the cursor is at seq ${parsed[1]}, but resume.cursor_seq says ${cursorSeq}`);
+    return { after: parsed[0], seq: parsed[1] };
+  };
 
   const validate = (params: JsonObject): JsonObject => {
     const out: JsonObject = {};
@@ -98,17 +110,17 @@ export function postgresSource(options: PostgresSourceOptions): { source: Source
   return {
     params: validate,
     source: {
-      async *open(params, cursor, { signal }) {
+      async *open(params, cursor, { signal, cursorSeq }) {
         const values = order.map((name) => params[name] ?? null);
-        // The cursor is the last sent row's key, as JSON.
-        let after: unknown = cursor.byteLength > 0 ? JSON.parse(decoder.decode(cursor)) : null;
+        // The cursor is [the last sent row's key, its seq], as JSON.
+        let { after, seq } = readKeyCursor(cursor, cursorSeq);
         for (;;) {
           if (signal.aborted) return;
           const result = await options.pool.query({ text: page, values: [...values, after === null, after, options.pageSize] });
           for (const row of result.rows as Record<string, unknown>[]) {
             const key = row[options.key];
             const keyJson = JSON.stringify(typeof key === "bigint" ? key.toString() : key);
-            yield { data: encoder.encode(JSON.stringify(row, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))), cursor: encoder.encode(keyJson) };
+            yield { data: encoder.encode(JSON.stringify(row, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))), cursor: encoder.encode(`[${keyJson},${++seq}]`) };
             after = key;
           }
           if (result.rows.length < options.pageSize) return;

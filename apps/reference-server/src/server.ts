@@ -34,10 +34,11 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       const fields = {
         stream: outcome.stream,
         sessionId: outcome.sessionId,
+        client: outcome.clientInfo,
         items: outcome.items,
         bytes: outcome.bytes,
         creditStallMs: Math.round(outcome.counters.creditStallMs),
-        resumed: outcome.counters.resumes > 0,
+        resumed: outcome.resumed,
         outcome: outcome.error ? outcome.error.code : outcome.cancelled ? "cancelled" : outcome.disconnected ? "disconnected" : "end",
       };
       if (outcome.error && !outcome.error.retryable) log.warn({ ...fields, error: outcome.error.message }, "session failed");

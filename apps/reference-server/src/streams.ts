@@ -7,7 +7,7 @@ import { constants, createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { JsonObject, Limits } from "@sluice/core";
-import { Topic, fromJsonLines, indexCursor, invalidParam, readIndexCursor, type StreamDefinition } from "@sluice/server";
+import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type StreamDefinition } from "@sluice/server";
 import pg from "pg";
 import type { Config, StreamConfig } from "./config.js";
 import { postgresSource } from "./postgres-source.js";
@@ -59,8 +59,8 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
         break;
       }
       case "topic": {
-        const topic = new Topic(name, { historyItems: source.historyItems, subscriberQueueItems: source.queueItems, overflow: source.overflow });
-        streams[name] = { ...common, topic };
+        const topic = new Topic(name, { historyItems: source.historyItems, subscriberQueueItems: source.queueItems, overflow: source.overflow, resumeExpired: source.resumeExpired });
+        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
         break;
@@ -97,22 +97,36 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
 
 type GeneratorConfig = Extract<StreamConfig["source"], { type: "generator" }>;
 
-/** Items {"seq":n,"at":ms,"pad":"..."} of the configured size, at the configured rate. */
+/** Refuses any param but `allowed`, naming it: a misspelled param must not be ignored silently. */
+function refuseUnknownParams(params: JsonObject, allowed: readonly string[]): void {
+  for (const name of Object.keys(params)) {
+    if (!allowed.includes(name)) throw invalidParam(name, allowed.length > 0 ? `unknown parameter (this stream takes ${allowed.join(", ")})` : "unknown parameter (this stream takes none)");
+  }
+}
+
+/**
+ * Items {"seq":n,"at":ms,"pad":"..."} of the configured size, at the
+ * configured rate. The cursor is the seq itself, so a resume needs no
+ * re-reading, and one beyond a finite stream's end is refused.
+ */
 function generator(source: GeneratorConfig): Pick<StreamDefinition<JsonObject>, "source" | "params"> {
   return {
     params: (params) => {
+      refuseUnknownParams(params, ["count"]);
       const count = params.count ?? source.count;
       if (typeof count !== "number" || !Number.isInteger(count) || count < 0) throw invalidParam("count", `must be a non-negative integer, got ${JSON.stringify(count)}`);
       if (source.count > 0 && count > source.count) throw invalidParam("count", `at most ${source.count} for this stream, got ${count}`);
       return { count };
     },
     source: {
-      async *open(params, cursor, { signal }) {
+      cursorAfter: (_params, seq) => indexCursor(seq),
+      length: (params) => ((params as { count: number }).count > 0 ? (params as { count: number }).count : undefined),
+      async *open(params, cursor, { signal, cursorSeq }) {
         const count = (params as { count: number }).count;
         const encoder = new TextEncoder();
         const interval = source.ratePerSecond > 0 ? 1000 / source.ratePerSecond : 0;
         let next = performance.now();
-        for (let seq = readIndexCursor(cursor) + 1; count === 0 || seq <= count; seq++) {
+        for (let seq = readSeqCursor(cursor, cursorSeq) + 1; count === 0 || seq <= count; seq++) {
           if (interval > 0) {
             next += interval;
             const wait = next - performance.now();
@@ -134,6 +148,7 @@ function jsonLines(source: JsonLinesConfig, baseDir: string): Pick<StreamDefinit
   const filter = source.filter;
   return {
     params: (params) => {
+      refuseUnknownParams(params, filter ? [filter.param] : []);
       if (filter && params[filter.param] !== undefined && typeof params[filter.param] !== "string" && typeof params[filter.param] !== "number") {
         throw invalidParam(filter.param, `must be a string or number, got ${JSON.stringify(params[filter.param])}`);
       }

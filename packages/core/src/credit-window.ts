@@ -167,20 +167,25 @@ export class ReceiveWindow {
     if (lastSeq > this.#receivedSeq) this.#receivedSeq = lastSeq;
   }
 
-  /** The app consumed item `seq` of `size` bytes. Returns a grant when due. */
-  consume(seq: number, size: number): Credit | undefined {
+  /**
+   * Item `seq` of `size` bytes was consumed. Returns a grant when due; with
+   * `evaluate` false it only counts (the caller checks once, grantIfDue(),
+   * after a batch).
+   */
+  consume(seq: number, size: number, evaluate = true): Credit | undefined {
     this.#consumedSeq = seq;
     this.#consumedBytes += size;
-    return this.#grantIfDue();
+    return evaluate ? this.grantIfDue() : undefined;
   }
 
   /** The app passed a gap ending at `lastSeq`: those seqs count as consumed. */
   skip(lastSeq: number): Credit | undefined {
     if (lastSeq > this.#consumedSeq) this.#consumedSeq = lastSeq;
-    return this.#grantIfDue();
+    return this.grantIfDue();
   }
 
-  #grantIfDue(): Credit | undefined {
+  /** The grant rules of PROTOCOL.md §4.5: a new absolute grant when one is due, else undefined. */
+  grantIfDue(): Credit | undefined {
     const maxSeq = this.#consumedSeq + this.window.items;
     const maxBytes = this.#consumedBytes + this.window.bytes;
     const grows = maxSeq > this.#grantedSeq || maxBytes > this.#grantedBytes;

@@ -5,6 +5,7 @@ import { pollAll } from "../test/poll-all.js";
  */
 import { describe, expect, it } from "vitest";
 import type { ChunkFrame, ClientFrame, ErrorFrame, Gap, Limits, ServerFrame } from "./frames.js";
+import { SluiceError } from "./errors.js";
 import { StreamReceiver, type Delivery, type ReceiverEvent, type StreamReceiverOptions } from "./stream-receiver.js";
 
 const limits: Limits = {
@@ -358,5 +359,64 @@ describe("StreamReceiver: frame order", () => {
     r.handleFrame(frame, 2);
     expect(drain(r)).toEqual([]);
     expect(events(r)).toEqual([]);
+  });
+});
+
+describe("StreamReceiver: resume", () => {
+  const opened = (sessionId: string, nextSeq: number, resume?: { requestedSeq: number; replayed: number }): ServerFrame => ({ type: "opened", sessionId, sessionSecret: new Uint8Array(16), nextSeq, limits, contentType: "", ...(resume ? { resume: { ...resume, nextSeq } } : {}) });
+
+  it("opens afresh, without a resume position, when the first session died before its Opened", () => {
+    const r = new StreamReceiver({ stream: "news", window: { items: 4, bytes: 1_000 } });
+    r.connect(0);
+    drain(r);
+    r.connectionLost(new SluiceError("unavailable", "reset"), 1);
+    expect(events(r)).toMatchObject([{ type: "session_lost" }]);
+    r.connect(2);
+    // A resume at seq 0 would ask a live topic for its whole history.
+    expect(drain(r)).toMatchObject([{ type: "open", resume: undefined }]);
+    // A fresh stream takes the server's next_seq as its baseline.
+    r.handleFrame(opened("s2", 500), 3);
+    expect(events(r)).toMatchObject([{ type: "opened" }]);
+    r.handleFrame(chunk(500, 1), 4);
+    expect(seen(readAll(r, 5))).toEqual(["item 500"]);
+  });
+
+  it("never acks beyond what the resumed session has sent: the app's ack of an old item waits for its resend", () => {
+    const r = streaming({ ackEveryItems: 100, ackDelayMs: 10 });
+    r.handleFrame(chunk(1, 3), 1);
+    readAll(r, 1);
+    r.ack(1, 1);
+    r.handleTimeout(20);
+    expect(drain(r)).toContainEqual({ type: "ack", seq: 1 });
+    r.connectionLost(new SluiceError("unavailable", "reset"), 30);
+    events(r);
+    r.connect(31);
+    expect(drain(r)).toMatchObject([{ type: "open", resume: { seq: 1 } }]);
+    r.handleFrame(opened("s2", 2, { requestedSeq: 1, replayed: 0 }), 32);
+    events(r);
+    // The app finishes items 2 and 3 (delivered by the first session) now.
+    r.ack(3, 33);
+    r.handleTimeout(50);
+    expect(drain(r).filter((f) => f.type === "ack")).toEqual([]);
+    // Items 2 and 3 come again; the ack may cover them once they have.
+    r.handleFrame(chunk(2, 2), 51);
+    r.handleTimeout(51);
+    expect(drain(r).filter((f) => f.type === "ack")).toEqual([{ type: "ack", seq: 3 }]);
+    expect(r.read(52)).toBeUndefined();
+  });
+
+  it("grants credit once for a chunk of resent items, not once per item", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 10, bytes: 1_000 }, ackEveryItems: 100 });
+    r.connect(0);
+    r.handleFrame(opened("s1", 1), 0);
+    r.handleFrame(chunk(1, 8), 1);
+    readAll(r, 1);
+    r.connectionLost(new SluiceError("unavailable", "reset"), 2);
+    events(r);
+    r.connect(3);
+    r.handleFrame(opened("s2", 1, { requestedSeq: 0, replayed: 0 }), 4);
+    drain(r);
+    r.handleFrame(chunk(1, 8), 5);
+    expect(drain(r).filter((f) => f.type === "credit")).toEqual([{ type: "credit", maxSeq: 18, maxBytes: 1_008 }]);
   });
 });

@@ -77,6 +77,8 @@ export class StreamReceiver {
   readonly #transmit: ClientFrame[] = [];
   readonly #events: ReceiverEvent[] = [];
   #finished = false;
+  /** Some session of this stream got Opened: later sessions resume from its baseline. */
+  #everOpened = false;
 
   constructor(options: StreamReceiverOptions) {
     this.options = options;
@@ -130,9 +132,14 @@ export class StreamReceiver {
     return this.#finished;
   }
 
-  /** Where a new session resumes: after the last acked seq. */
+  /**
+   * Where a new session resumes: after the last acked seq. Undefined until a
+   * session has been opened: before its Opened the client has no baseline
+   * (a live topic starts at its head), so a session that died before Opened
+   * is followed by a fresh Open, not a resume at seq 0 (PROTOCOL.md §7.6).
+   */
   get resumePosition(): ResumePosition | undefined {
-    if (this.#sessions === 0) return undefined;
+    if (!this.#everOpened) return undefined;
     return { seq: this.#ackedSeq, cursor: this.#resumeCursor.cursor, cursorSeq: this.#resumeCursor.seq, sessionId: this.#sessionId };
   }
 
@@ -245,7 +252,7 @@ export class StreamReceiver {
     if (this.#state === "idle" || this.#state === "closed") return;
     const beat = this.#heartbeat?.poll(now);
     if (beat?.kind === "timeout") {
-      this.#loseSession(new SluiceError("heartbeat_timeout", `server silent for ${beat.silentMs} ms (timeout ${this.#heartbeat!.options.timeoutMs} ms)`));
+      this.#loseSession(new SluiceError("heartbeat_timeout", `server silent for ${Math.round(beat.silentMs)} ms (timeout ${this.#heartbeat!.options.timeoutMs} ms)`));
       return;
     }
     // No pings before Opened: the first frame of a session must be Open, and
@@ -300,7 +307,12 @@ export class StreamReceiver {
         }
         return this.#onOpened(frame);
       case "chunk":
-        if (this.#state === "streaming") this.#onChunk(frame);
+        if (this.#state === "streaming") {
+          this.#onChunk(frame);
+          this.#grantForResent();
+          // Acks held back until the resent items arrived may go now.
+          if (this.#ackedSeq > this.#ackSentSeq && this.#ackDueAt === undefined) this.#ackDueAt = now;
+        }
         return;
       case "heartbeat":
         this.counters.heartbeatsReceived++;
@@ -359,7 +371,8 @@ export class StreamReceiver {
       throw new SluiceError("protocol_violation", `opened.limits: heartbeat timeout ${limits.heartbeatTimeoutMs} ms must exceed a positive interval ${limits.heartbeatIntervalMs} ms`, { blame: "remote", field: "opened.limits" });
     }
     const window = this.#grantedWindow(opened);
-    const resumed = this.#sessions > 1;
+    const resumed = this.#everOpened;
+    this.#everOpened = true;
     if (resumed) {
       // Items after our ack may be resent (we filter them); items after what we
       // delivered may only be skipped with an explained gap.
@@ -477,12 +490,23 @@ export class StreamReceiver {
 
   #enqueueItem(seq: number, data: Uint8Array): void {
     if (seq <= this.#deliveredSeq) {
-      // Resent after a resume from the ack: the app has it already.
-      this.#grant(this.#session!.consume(seq, data.byteLength));
+      // Resent after a resume from the ack: the app has it already. Its
+      // credit is granted once for the whole chunk, not per item (§4.5).
+      this.#session!.consume(seq, data.byteLength, false);
+      this.#resentInChunk = true;
       this.counters.duplicatesIgnored++;
       return;
     }
     this.#queue.push({ kind: "item", seq, data });
+  }
+
+  /** A chunk consumed resent items on arrival: one grant check for all of them. */
+  #resentInChunk = false;
+
+  #grantForResent(): void {
+    if (!this.#resentInChunk) return;
+    this.#resentInChunk = false;
+    this.#grant(this.#session?.grantIfDue());
   }
 
   #enqueue(delivery: Delivery): void {
@@ -516,12 +540,15 @@ export class StreamReceiver {
 
   #flushAck(): void {
     this.#ackDueAt = undefined;
-    if (this.#ackedSeq <= this.#ackSentSeq) return;
-    this.#ackSentSeq = this.#ackedSeq;
-    if (this.#state === "streaming") {
-      this.#transmit.push({ type: "ack", seq: this.#ackedSeq });
-      this.counters.acks++;
-    }
+    if (this.#ackedSeq <= this.#ackSentSeq || this.#state !== "streaming") return;
+    // Never beyond what this session has received (PROTOCOL.md §7.2): after a
+    // resume the app may ack items of the old session that the new one has
+    // not resent yet; that part waits until they arrive.
+    const seq = Math.min(this.#ackedSeq, this.#session!.receivedSeq);
+    if (seq <= this.#ackSentSeq) return;
+    this.#ackSentSeq = seq;
+    this.#transmit.push({ type: "ack", seq });
+    this.counters.acks++;
   }
 
   #loseSession(error: SluiceError): void {

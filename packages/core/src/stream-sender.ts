@@ -264,7 +264,7 @@ export class StreamSender {
     if (this.#state === "closed" || this.#state === "awaiting_open") return;
     const beat = this.#heartbeat?.poll(now);
     if (beat?.kind === "timeout") {
-      this.fail(new SluiceError("heartbeat_timeout", `client silent for ${beat.silentMs} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
+      this.fail(new SluiceError("heartbeat_timeout", `client silent for ${Math.round(beat.silentMs)} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
       return;
     }
     if (beat?.kind === "ping") {
@@ -275,11 +275,11 @@ export class StreamSender {
     this.#moveChunks();
     const { stallTimeoutMs = 0, yieldTimeoutMs = 0 } = this.#options;
     if (stallTimeoutMs > 0 && this.#stalledSince !== undefined && now - this.#stalledSince >= stallTimeoutMs) {
-      this.fail(new SluiceError("stall_timeout", `no credit from the client for ${now - this.#stalledSince} ms (stall timeout ${stallTimeoutMs} ms)`), now);
+      this.fail(new SluiceError("stall_timeout", `no credit from the client for ${Math.round(now - this.#stalledSince)} ms (stall timeout ${stallTimeoutMs} ms)`), now);
       return;
     }
     if (yieldTimeoutMs > 0 && this.demand > 0 && now - this.#idleSince >= yieldTimeoutMs) {
-      this.fail(new SluiceError("yield_timeout", `source yielded nothing for ${now - this.#idleSince} ms (yield timeout ${yieldTimeoutMs} ms)`), now);
+      this.fail(new SluiceError("yield_timeout", `source yielded nothing for ${Math.round(now - this.#idleSince)} ms (yield timeout ${yieldTimeoutMs} ms)`), now);
     }
   }
 

@@ -28,6 +28,14 @@ export interface ResolvedStream {
   readonly nextSeq: number;
   readonly contentType: string;
   readonly resume?: ResumeResult;
+  /**
+   * Seqs to drop from the start of `items` before the first one is sent: a
+   * source reopened at a cursor before the resume position. They are read
+   * before Opened (so `resume.replayed` is what was re-read), in slices that
+   * yield to the event loop; a source that ends first means the position is
+   * beyond the stream's end, and the Open is refused.
+   */
+  readonly skip?: number;
   readonly sessionId: string;
   readonly sessionSecret: Uint8Array;
   readonly chunk?: Partial<ChunkOptions>;
@@ -108,6 +116,8 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   let inboundDone = false;
   let inboundError: unknown;
   let iterator: AsyncIterator<SourceYield> | undefined;
+  /** The part of a gap that straddled the resume point: sent before the next item. */
+  let carriedGap: { readonly gap: number; readonly reason: GapReason } | undefined;
   let pulling = false;
   let sessionId = "";
   let cancelled = false;
@@ -169,6 +179,11 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   const pull = async () => {
     pulling = true;
     try {
+      if (carriedGap && sender.demand > 0) {
+        sender.pushGap(carriedGap.gap, carriedGap.reason, clock.now());
+        carriedGap = undefined;
+        pump.afterInput();
+      }
       while (iterator && sender.demand > 0) {
         const result = await iterator.next();
         if (sender.state !== "streaming") break;
@@ -208,13 +223,25 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     try {
       const resolved = await options.resolve(open, window, abort.signal);
       sessionId = resolved.sessionId;
+      const items = resolved.items[Symbol.asyncIterator]();
+      let resume = resolved.resume;
+      if (resolved.skip && resolved.skip > 0) {
+        const skipped = await skipSeqs(items, resolved.skip, clock, () => sender.state === "closed");
+        if (skipped.ended) {
+          void items.return?.();
+          const requested = resume?.requestedSeq ?? resolved.nextSeq - 1;
+          throw new SluiceError("invalid_argument", `resume.seq: ${requested} is beyond the end of the stream (it ends after seq ${requested - resolved.skip + skipped.seqs})`, { field: "resume.seq", blame: "remote" });
+        }
+        carriedGap = skipped.gap;
+        if (resume) resume = { ...resume, replayed: skipped.seqs };
+      }
       const accepted = sender.accept(
         {
           sessionId: resolved.sessionId,
           sessionSecret: resolved.sessionSecret,
           nextSeq: resolved.nextSeq,
           contentType: resolved.contentType,
-          ...(resolved.resume ? { resume: resolved.resume } : {}),
+          ...(resume ? { resume } : {}),
           ...(resolved.chunk ? { chunk: resolved.chunk } : {}),
           ...(resolved.stallTimeoutMs !== undefined ? { stallTimeoutMs: resolved.stallTimeoutMs } : {}),
           ...(resolved.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: resolved.yieldTimeoutMs } : {}),
@@ -223,7 +250,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         },
         clock.now(),
       );
-      iterator = resolved.items[Symbol.asyncIterator]();
+      iterator = items;
       if (!accepted) void iterator.return?.();
       else maybePull();
     } catch (error) {
@@ -258,6 +285,38 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     cancelled,
     disconnected: inboundDone && sender.state !== "closed" ? true : inboundError !== undefined,
   };
+}
+
+/** Items read per slice while skipping, and the most time a slice may take, before yielding to the event loop. */
+const SKIP_SLICE_ITEMS = 1_024;
+const SKIP_SLICE_MS = 5;
+
+/**
+ * Reads and drops the first `count` seqs of `items` (items and gaps; a gap
+ * straddling the end is split, its rest returned), yielding to the event
+ * loop between slices so a long skip never starves other sessions.
+ */
+async function skipSeqs(items: AsyncIterator<SourceYield>, count: number, clock: Clock, cancelled: () => boolean): Promise<{ seqs: number; ended: boolean; gap?: { gap: number; reason: GapReason } }> {
+  let seqs = 0;
+  let sliceStart = clock.now();
+  let inSlice = 0;
+  while (seqs < count) {
+    if (++inSlice >= SKIP_SLICE_ITEMS || clock.now() - sliceStart >= SKIP_SLICE_MS) {
+      await new Promise<void>((resolve) => clock.schedule(clock.now(), resolve));
+      if (cancelled()) return { seqs, ended: false };
+      inSlice = 0;
+      sliceStart = clock.now();
+    }
+    const result = await items.next();
+    if (result.done) return { seqs, ended: true };
+    const value = result.value;
+    if ("gap" in value) {
+      const left = count - seqs;
+      if (value.gap > left) return { seqs: count, ended: false, gap: { gap: value.gap - left, reason: value.reason } };
+      seqs += value.gap;
+    } else seqs++;
+  }
+  return { seqs, ended: false };
 }
 
 /** The last whole item a chunk carries (a fragment completes its item only at the end). */

@@ -6,7 +6,7 @@
  * last acked seq, and the app sees every item once, in order, with explicit
  * gap events where the server's policy dropped items.
  */
-import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientFrame, type Gap, type JsonObject, type ReceiverEvent, type ServerFrame, type Window } from "@sluice/core";
+import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientFrame, type Gap, type JsonObject, type ReceiverEvent, type ResumeResult, type ServerFrame, type Window } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
@@ -82,6 +82,15 @@ export interface SubscriptionStats {
   transport: string;
   /** The window in force (announced by the server in Opened); undefined until the first session opens. */
   window: Window | undefined;
+  /**
+   * How the last resume went (Opened.resume, PROTOCOL.md §7.7): the seq asked
+   * for, the first seq of the new session, how many items the server re-read
+   * or re-sent to honour it, and the gap it could not fill, if any.
+   * Undefined until a session has resumed.
+   */
+  lastResume: ResumeResult | undefined;
+  /** Sessions opened with a resume position. */
+  resumes: number;
 }
 
 export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionEvent<T>> {
@@ -125,7 +134,13 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       clock: this.#clock,
       onEvent: (event) => {
         if (event.type === "rtt") this.stats.rttMs = event.rttMs;
-        else if (event.type === "opened") this.stats.window = receiver.window;
+        else if (event.type === "opened") {
+          this.stats.window = receiver.window;
+          if (event.opened.resume) {
+            this.stats.lastResume = event.opened.resume;
+            this.stats.resumes++;
+          }
+        }
         else if (event.type === "session_lost") this.#lost = event.error;
       },
       // Frames queued while no connection is up are dropped: the next session starts with Open.
@@ -136,7 +151,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         return this.#inboundEnded && receiver.state === "cancelling";
       },
     });
-    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName), window: undefined };
+    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName), window: undefined, lastResume: undefined, resumes: 0 };
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.cancel("aborted");

@@ -1,12 +1,34 @@
 /**
  * A source over JSON Lines from a Node readable (a file, a pipe, an HTTP
  * body), streamed and filtered on the server instead of loaded whole. Items
- * are the raw line bytes (no re-encoding); the cursor is the byte offset after
- * the line, so a resume reopens the input right there.
+ * are the raw line bytes (no re-encoding). The cursor is 16 bytes: the byte
+ * offset after the line and the item's seq (both big-endian uint64), so a
+ * resume reopens the input right there and a cursor that does not match the
+ * client's resume.cursor_seq is refused.
  */
 import type { Readable } from "node:stream";
 import { SluiceError, type JsonObject } from "@sluice/core";
-import { indexCursor, readIndexCursor, type Source } from "./source.js";
+import { invalidCursor, type Source } from "./source.js";
+
+/** The cursor after item `seq`, whose line ends at byte `offset`. */
+function lineCursor(offset: number, seq: number): Uint8Array {
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, BigInt(offset));
+  view.setBigUint64(8, BigInt(seq));
+  return bytes;
+}
+
+function readLineCursor(cursor: Uint8Array, cursorSeq: number): { offset: number; seq: number } {
+  if (cursor.byteLength === 0) return { offset: 0, seq: 0 };
+  if (cursor.byteLength !== 16) throw invalidCursor(`a JSON Lines cursor is 16 bytes, got ${cursor.byteLength}`);
+  const view = new DataView(cursor.buffer, cursor.byteOffset, 16);
+  const offset = view.getBigUint64(0);
+  const seq = view.getBigUint64(8);
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER) || seq > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidCursor("offset or seq above 2^53-1");
+  if (Number(seq) !== cursorSeq) throw invalidCursor(`the cursor is at seq ${seq}, but resume.cursor_seq says ${cursorSeq}`);
+  return { offset: Number(offset), seq: Number(seq) };
+}
 
 export interface JsonLinesOptions<P> {
   /** Opens the input at byte `start` (e.g. fs.createReadStream(path, { start })). */
@@ -23,8 +45,10 @@ export function fromJsonLines<P = JsonObject>(options: JsonLinesOptions<P>): Sou
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
   const decoder = new TextDecoder();
   return {
-    async *open(params, cursor) {
-      let offset = readIndexCursor(cursor);
+    async *open(params, cursor, context) {
+      const start = readLineCursor(cursor, context.cursorSeq);
+      let offset = start.offset;
+      let seq = start.seq;
       const input = await options.open(params, offset);
       let carry: Uint8Array | undefined;
       const emit = (line: Uint8Array) => {
@@ -42,7 +66,7 @@ export function fromJsonLines<P = JsonObject>(options: JsonLinesOptions<P>): Sou
           }
           if (!options.filter(record, params)) return undefined;
         }
-        return { data: bytes, cursor: indexCursor(end) };
+        return { data: bytes, cursor: lineCursor(end, ++seq) };
       };
       try {
         for await (const piece of input as AsyncIterable<Uint8Array>) {
@@ -69,7 +93,7 @@ export function fromJsonLines<P = JsonObject>(options: JsonLinesOptions<P>): Sou
         if (carry && carry.byteLength > 0) {
           const item = emit(carry.slice());
           offset -= 1; // the last line had no newline
-          if (item) yield { data: item.data, cursor: indexCursor(offset) };
+          if (item) yield { data: item.data, cursor: lineCursor(offset, seq) };
         }
       } finally {
         input.destroy();

@@ -23,7 +23,7 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from "@sluice/protocol";
-import type { Source, SourceItem } from "./source.js";
+import type { Source } from "./source.js";
 import type { Topic } from "./topic.js";
 
 export interface StreamDefinition<P = JsonObject> {
@@ -73,6 +73,12 @@ export interface SluiceServerOptions {
    * See ServeSessionOptions.onItemLatency.
    */
   readonly onItemLatency?: (stream: string, stage: "sent" | "acked", latencyMs: number) => void;
+  /**
+   * The most items a resume may re-read to reach its position (a source
+   * reopened at an older cursor, or at the start without one); a resume
+   * needing more is refused with resume_position_lost. Default 1 000 000.
+   */
+  readonly maxResumeSkip?: number;
   /**
    * Authentication and authorization, called for every Open (with the
    * stream) and every Control call (stream undefined). Return the principal
@@ -145,8 +151,11 @@ export class SluiceServer {
   readonly #halfDuplex = new Map<string, HalfDuplexSession>();
   readonly #views = new Set<SessionView>();
 
+  readonly #maxResumeSkip: number;
+
   constructor(options: SluiceServerOptions) {
     this.#options = options;
+    this.#maxResumeSkip = options.maxResumeSkip ?? 1_000_000;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
@@ -319,18 +328,37 @@ export class SluiceServer {
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
     if (definition.topic) {
-      const { nextSeq, replayed, items } = definition.topic.subscribe(resume ? resume.seq : undefined, signal);
-      return { items, nextSeq, contentType, sessionId, sessionSecret, ...settings, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed } } : {}) };
+      const { nextSeq, replayed, gap, items } = definition.topic.subscribe(resume ? resume.seq : undefined, signal);
+      return { items, nextSeq, contentType, sessionId, sessionSecret, ...settings, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed, ...(gap ? { gap } : {}) } } : {}) };
     }
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
-    // Reopen at the cursor (or the start) and skip what the client already has.
-    const cursorSeq = resume && resume.cursor.byteLength > 0 ? resume.cursorSeq : 0;
-    const cursor = resume && resume.cursor.byteLength > 0 ? resume.cursor : new Uint8Array(0);
+    const source = definition.source;
+    // Reopen at the cursor (or the start) and skip what the client already
+    // has (PROTOCOL.md §7.6); the driver reads the skipped items before Opened.
+    let cursor: Uint8Array = new Uint8Array(0);
+    let cursorSeq = 0;
+    if (resume) {
+      const length = source.length?.(params);
+      if (length !== undefined && resume.seq > length) {
+        throw new SluiceError("invalid_argument", `resume.seq: ${resume.seq} is beyond the end of stream ${open.stream} (${length} items)`, { field: "resume.seq", blame: "remote" });
+      }
+      if (resume.cursor.byteLength > 0) {
+        cursor = resume.cursor;
+        cursorSeq = resume.cursorSeq;
+      } else if (resume.seq > 0 && source.cursorAfter) {
+        cursor = source.cursorAfter(params, resume.seq);
+        cursorSeq = resume.seq;
+      }
+    }
     const skip = resume ? resume.seq - cursorSeq : 0;
-    const opened = definition.source.open(params, cursor, { signal });
+    if (skip > this.#maxResumeSkip) {
+      throw new SluiceError("resume_position_lost", `stream ${open.stream}: resuming after seq ${resume!.seq} from ${cursorSeq > 0 ? `the cursor at seq ${cursorSeq}` : "the start"} would re-read ${skip} items, over the limit of ${this.#maxResumeSkip}`);
+    }
+    const opened = source.open(params, cursor, { signal, cursorSeq });
     const nextSeq = (resume ? resume.seq : 0) + 1;
     return {
-      items: skip > 0 ? skipItems(opened, skip) : opened,
+      items: opened,
+      skip,
       nextSeq,
       contentType,
       sessionId,
@@ -381,28 +409,6 @@ function newSessionKeys(): SessionKeys {
     sessionId: `${Date.now().toString(36)}-${(++sessionCounter).toString(36)}`,
     sessionSecret: crypto.getRandomValues(new Uint8Array(16)),
   };
-}
-
-/**
- * Skips the first `count` seqs of a reopened source. Counts seqs, not
- * yields: a gap stands for many seqs, and one straddling the resume point is
- * shortened to the part the client has not seen.
- */
-async function* skipItems(items: AsyncIterable<SourceItem | SourceYield>, count: number): AsyncIterable<SourceItem | SourceYield> {
-  let skipped = 0;
-  for await (const item of items) {
-    if (skipped >= count) {
-      yield item;
-      continue;
-    }
-    if ("gap" in item) {
-      const left = count - skipped;
-      skipped += Math.min(item.gap, left);
-      if (item.gap > left) yield { gap: item.gap - left, reason: item.reason };
-      continue;
-    }
-    skipped++;
-  }
 }
 
 async function* decodeRequests(requests: AsyncIterable<SubscribeRequest>): AsyncIterable<ClientFrame> {

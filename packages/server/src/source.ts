@@ -4,7 +4,7 @@
  * the whole contract: its `return()` (its `finally`) runs when the stream is
  * cancelled, fails or the client goes away.
  */
-import type { JsonObject } from "@sluice/core";
+import { SluiceError, type JsonObject } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 
 /** One item as a source yields it. `cursor` is the position after it (opaque to clients). */
@@ -16,11 +16,34 @@ export interface SourceItem {
 export interface SourceOpenContext {
   /** Aborted when the session ends; sources waiting on I/O should stop. */
   readonly signal: AbortSignal;
+  /**
+   * The seq of the last item `cursor` covers, as the client says
+   * (ResumePosition.cursor_seq; 0 with an empty cursor). A source whose
+   * cursor records its position checks the two agree and refuses with
+   * invalidCursor() when they do not.
+   */
+  readonly cursorSeq: number;
 }
 
 /** Opens the stream after `cursor` (empty: from the start). */
 export interface Source<P = JsonObject> {
   open(params: P, cursor: Uint8Array, context: SourceOpenContext): AsyncIterable<SourceItem | SourceYield>;
+  /**
+   * For sources whose seqs are positions (no gaps, cursor = index): the
+   * cursor right after `seq`, so a resume without a cursor reads nothing
+   * twice instead of re-reading `seq` items.
+   */
+  cursorAfter?(params: P, seq: number): Uint8Array;
+  /** A finite source's length when known: a resume beyond it is refused at once. */
+  length?(params: P): number | undefined;
+}
+
+/**
+ * The client's resume cursor cannot be right (malformed, or inconsistent with
+ * resume.cursor_seq): its fault, not retryable (PROTOCOL.md §7.6).
+ */
+export function invalidCursor(message: string): SluiceError {
+  return new SluiceError("invalid_argument", `resume.cursor: ${message}`, { field: "resume.cursor", blame: "remote" });
 }
 
 export type ItemEncoder<T> = (value: T) => Uint8Array;
@@ -36,24 +59,35 @@ export function indexCursor(index: number): Uint8Array {
   return bytes;
 }
 
+/** The index an index cursor holds (0 for an empty cursor); a malformed one is invalidCursor(). */
 export function readIndexCursor(cursor: Uint8Array): number {
   if (cursor.byteLength === 0) return 0;
-  if (cursor.byteLength !== 8) throw new RangeError(`index cursor must be 8 bytes, got ${cursor.byteLength}`);
-  return Number(new DataView(cursor.buffer, cursor.byteOffset, 8).getBigUint64(0));
+  if (cursor.byteLength !== 8) throw invalidCursor(`an index cursor is 8 bytes, got ${cursor.byteLength}`);
+  const index = new DataView(cursor.buffer, cursor.byteOffset, 8).getBigUint64(0);
+  if (index > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidCursor(`index ${index} is above 2^53-1`);
+  return Number(index);
+}
+
+/** readIndexCursor, checked against the seq the client says the cursor covers (the index is that seq). */
+export function readSeqCursor(cursor: Uint8Array, cursorSeq: number): number {
+  const index = readIndexCursor(cursor);
+  if (cursor.byteLength > 0 && index !== cursorSeq) throw invalidCursor(`the cursor is at seq ${index}, but resume.cursor_seq says ${cursorSeq}`);
+  return index;
 }
 
 /**
  * A source over an iterable or async iterable (or a function making one from
- * the params). Cursors are item indexes: a resume re-creates the iterable and
- * skips to the position, so the iterable must yield the same items each time.
+ * the params). Cursors are item indexes (= seqs): a resume re-creates the
+ * iterable and skips to the position, so the iterable must yield the same
+ * items each time. A position past the iterable's end is refused.
  */
 export function fromIterable<T, P = JsonObject>(
   make: Iterable<T> | AsyncIterable<T> | ((params: P) => Iterable<T> | AsyncIterable<T>),
   encode: ItemEncoder<T> = jsonEncoder as ItemEncoder<T>,
 ): Source<P> {
   return {
-    async *open(params, cursor) {
-      const skip = readIndexCursor(cursor);
+    async *open(params, cursor, context) {
+      const skip = readSeqCursor(cursor, context?.cursorSeq ?? readIndexCursor(cursor));
       const iterable = typeof make === "function" ? make(params) : make;
       let index = 0;
       for await (const value of iterable as AsyncIterable<T>) {
@@ -61,6 +95,8 @@ export function fromIterable<T, P = JsonObject>(
         if (index <= skip) continue;
         yield value instanceof Uint8Array ? { data: value, cursor: indexCursor(index) } : { data: encode(value), cursor: indexCursor(index) };
       }
+      if (index < skip) throw new SluiceError("invalid_argument", `resume.seq: ${skip} is beyond the end of the stream (it ends after seq ${index})`, { field: "resume.seq", blame: "remote" });
     },
+    cursorAfter: (_params, seq) => indexCursor(seq),
   };
 }

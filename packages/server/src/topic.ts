@@ -5,7 +5,7 @@
  * (never silent). A bounded history lets a subscriber resume by seq; a
  * position older than the history fails with resume_position_lost.
  */
-import { SluiceError, type GapReason, type JsonObject } from "@sluice/core";
+import { SluiceError, type Gap, type GapReason, type JsonObject } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
 
@@ -17,6 +17,12 @@ export interface TopicOptions {
   /** Items queued per subscriber beyond its window before the policy applies. Default 1 024. */
   readonly subscriberQueueItems?: number;
   readonly overflow?: TopicOverflowPolicy;
+  /**
+   * A resume position older than the retained history: "fail" (default)
+   * with resume_position_lost, or "gap": resume at the oldest retained item
+   * and report the lost seqs as a history_expired gap in the ResumeResult.
+   */
+  readonly resumeExpired?: "fail" | "gap";
 }
 
 /** A published item (one object, shared by the history and every subscriber's queue); `at` is performance.now() at publish. */
@@ -56,6 +62,7 @@ export class Topic {
   readonly historyItems: number;
   readonly queueItems: number;
   readonly overflow: TopicOverflowPolicy;
+  readonly resumeExpired: "fail" | "gap";
   readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
   readonly #history: Published[] = [];
   #historyHead = 0;
@@ -67,6 +74,7 @@ export class Topic {
     this.historyItems = options.historyItems ?? 10_000;
     this.queueItems = options.subscriberQueueItems ?? 1_024;
     this.overflow = options.overflow ?? "drop_oldest";
+    this.resumeExpired = options.resumeExpired ?? "fail";
   }
 
   /** Seq the next published item gets. */
@@ -99,7 +107,7 @@ export class Topic {
    * Opens a subscription after `afterSeq` (undefined: from now on). Items
    * still in history are replayed; older positions fail.
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; replayed: number; items: AsyncIterable<SourceYield> } {
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; replayed: number; gap?: Gap; items: AsyncIterable<SourceYield> } {
     const sub = new TopicSubscriber();
     let nextSeq = this.#nextSeq;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
@@ -107,14 +115,20 @@ export class Topic {
       // memory) and its numbering began again. Continuing would silently reuse seqs.
       throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the topic is at seq ${this.#nextSeq - 1} (restarted?)`);
     }
+    let gap: Gap | undefined;
     if (afterSeq !== undefined && afterSeq + 1 < this.#nextSeq) {
-      if (afterSeq + 1 < this.oldestRetained) {
-        throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${this.oldestRetained})`);
+      let from = afterSeq;
+      const oldest = this.oldestRetained;
+      if (afterSeq + 1 < oldest) {
+        if (this.resumeExpired === "fail") throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${oldest})`);
+        // The policy accepts the loss: continue at the oldest retained item and say what was lost.
+        gap = { fromSeq: afterSeq + 1, count: oldest - afterSeq - 1, reason: "history_expired" };
+        from = oldest - 1;
       }
-      nextSeq = afterSeq + 1;
+      nextSeq = from + 1;
       for (let i = this.#historyHead; i < this.#history.length; i++) {
         const entry = this.#history[i]!;
-        if (entry.seq > afterSeq) sub.queue.push(entry);
+        if (entry.seq > from) sub.queue.push(entry);
       }
     }
     const replayed = sub.queue.length;
@@ -153,7 +167,7 @@ export class Topic {
         return { done: true, value: undefined };
       },
     };
-    return { nextSeq, replayed, items: { [Symbol.asyncIterator]: () => iterator } };
+    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator } };
   }
 
   #deliver(sub: TopicSubscriber, entry: Published): void {
