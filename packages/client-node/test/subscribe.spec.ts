@@ -236,6 +236,10 @@ describe.each(TRANSPORTS)("subscribe over $name", ({ transport, httpVersion, con
 
   it(`serves ${concurrent} concurrent subscriptions${concurrent === 1_000 ? " over one connection" : ""}`, async () => {
     const client = newClient();
+    let http2Connections = 0;
+    const countConnection = () => http2Connections++;
+    server.http2Server.on("session", countConnection);
+    const socketsBefore = server.websocket!.accepted;
     const counts = await Promise.all(
       Array.from({ length: concurrent }, async () => {
         let n = 0;
@@ -244,6 +248,9 @@ describe.each(TRANSPORTS)("subscribe over $name", ({ transport, httpVersion, con
       }),
     );
     expect(counts.every((n) => n === 200)).toBe(true);
+    server.http2Server.off("session", countConnection);
+    if (stats === "http2") expect(http2Connections).toBe(1);
+    if (stats === "websocket") expect(server.websocket!.accepted - socketsBefore).toBe(1);
     client.close();
   }, 120_000);
 
