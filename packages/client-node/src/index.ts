@@ -7,15 +7,14 @@ import https from "node:https";
 import type { ClientHttp2Session } from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
-import type { Interceptor } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
-import { createSluiceClient as createClient, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
+import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport-ws/node";
 
 export * from "@sluice/client";
 export type { NodeTlsOptions } from "@sluice/transport-ws/node";
 
-export interface NodeClientOptions {
+export interface NodeClientOptions extends Credentials {
   /** e.g. "http://127.0.0.1:8080" (h2c) or "https://..." */
   readonly baseUrl: string;
   /**
@@ -44,10 +43,6 @@ export interface NodeClientOptions {
   readonly websocketUrl?: string;
   /** Default 5 000 ms. */
   readonly fallbackAfterMs?: number;
-  /** A bearer token (or a function returning a fresh one) sent as Authorization on every call. */
-  readonly token?: string | (() => string | Promise<string>);
-  /** An API key sent as X-API-Key on every call. */
-  readonly apiKey?: string;
   /**
    * For https: servers: trust settings used by every transport (HTTP/2,
    * HTTP/1.1 and WebSocket), e.g. `{ ca: readFileSync("ca.pem") }` for a
@@ -58,7 +53,7 @@ export interface NodeClientOptions {
 
 export function createSluiceClient(options: NodeClientOptions): SluiceClient & { close(): void } {
   const choice = options.transport ?? "auto";
-  const interceptors = credentials(options);
+  const interceptors = credentialInterceptors(options);
   const closers: (() => void)[] = [];
   const http = (): SluiceClientOptions => {
     if (options.httpVersion === "1.1") {
@@ -109,19 +104,6 @@ class NoDelayHttpsAgent extends https.Agent {
     const socket = net.connect({ host: options.host ?? "localhost", port: Number(options.port), noDelay: true });
     return tls.connect({ ...(options as tls.ConnectionOptions), socket });
   }
-}
-
-/** Adds the configured credentials to every call's headers. */
-function credentials(options: NodeClientOptions): Interceptor[] {
-  const { token, apiKey } = options;
-  if (token === undefined && apiKey === undefined) return [];
-  return [
-    (next) => async (request) => {
-      if (token !== undefined) request.header.set("authorization", `Bearer ${typeof token === "function" ? await token() : token}`);
-      if (apiKey !== undefined) request.header.set("x-api-key", apiKey);
-      return next(request);
-    },
-  ];
 }
 
 /** ws(s)://host/connect for http(s)://host: where `listen` serves Connect over WebSocket. */

@@ -14,12 +14,17 @@
  */
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Transport } from "@connectrpc/connect";
-import { createSluiceClient as createClient, type SluiceClient, type SluiceClientOptions, type SluiceStream, type SubscribeOptions } from "@sluice/client";
+import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions, type SluiceStream, type SubscribeOptions } from "@sluice/client";
 import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
 
-export { json, bytes, protobuf, SluiceError, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type SubscribeOptions, type SubscriptionStats } from "@sluice/client";
+export { json, bytes, protobuf, SluiceError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type SubscribeOptions, type SubscriptionStats } from "@sluice/client";
 
-export interface WebClientOptions {
+/**
+ * `token` (sent as Authorization: Bearer) and `apiKey` (X-API-Key) go with
+ * every call on both transports; over WebSocket they travel as the call's
+ * headers inside the socket, since browsers cannot add headers to the handshake.
+ */
+export interface WebClientOptions extends Credentials {
   /** The server's HTTP base URL, e.g. "https://api.example.com" (default: this page's origin). */
   readonly baseUrl?: string;
   readonly transport?: "auto" | "connect" | "websocket";
@@ -39,15 +44,16 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
   if (!baseUrl) throw new Error("createSluiceClient: baseUrl is required outside a page");
   const choice = options.transport ?? "auto";
   const closers: (() => void)[] = [];
+  const interceptors = credentialInterceptors(options);
   const connect = (): SluiceClientOptions => ({
-    transport: createConnectTransport({ baseUrl, useBinaryFormat: true }),
+    transport: createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors }),
     transportName: "connect",
     mode: "half-duplex",
   });
   const websocket = (): SluiceClientOptions => {
     // Sluice's credit window bounds each subscription; the transport's
     // per-call window only has to stay out of its way.
-    const transport = lazyWebSocketTransport({ url: options.websocketUrl ?? webSocketUrlFor(baseUrl), windowBytes: 4 * 1024 * 1024 });
+    const transport = lazyWebSocketTransport({ url: options.websocketUrl ?? webSocketUrlFor(baseUrl), windowBytes: 4 * 1024 * 1024, interceptors });
     closers.push(() => transport.close());
     return { transport, transportName: "websocket" };
   };

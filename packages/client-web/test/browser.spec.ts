@@ -174,6 +174,16 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     await context.close();
   }, 60_000);
 
+  it("sends the token on every call: a stream that needs it streams with it and is refused without it", async () => {
+    await openPage();
+    const withToken = await page.evaluate((t) => window.sluiceRun({ stream: "private", transport: t, token: "sesame" }), transport);
+    expect(withToken).toMatchObject({ items: 1_000, inOrder: true, error: undefined });
+    const without = await page.evaluate((t) => window.sluiceRun({ stream: "private", transport: t }), transport);
+    expect(without.items).toBe(0);
+    expect(without.error).toMatch(/missing or wrong token/);
+    await context.close();
+  }, 60_000);
+
   for (const stream of ["ticks", "live"]) {
     it(`${stream}: every live item reaches the page within 250 ms of being made (heartbeat every 10 s)`, async () => {
       await openPage();
