@@ -4,25 +4,21 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type ErrorCode, type OpenFrame, type ServerFrame } from "@sluice/core";
+import { SluiceError, type ClientFrame, type OpenFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { clientFrameToWire, serverFrameFromWire, SubscribeRequestSchema, type ServerFrame as WireServerFrame, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
+import { clientFrameToWire, errorFromConnect, serverFrameFromWire, SubscribeRequestSchema, type ServerFrame as WireServerFrame, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
 
-const PERMANENT: Partial<Record<Code, ErrorCode>> = {
-  [Code.Unauthenticated]: "unauthenticated",
-  [Code.PermissionDenied]: "permission_denied",
-  [Code.NotFound]: "stream_not_found",
-  [Code.InvalidArgument]: "invalid_argument",
-  [Code.Unimplemented]: "stream_not_found",
-};
-
-/** A failed call as a SluiceError: auth and not-found are permanent, transport trouble is retryable. */
+/**
+ * A failed call as a SluiceError, by @sluice/protocol's one table
+ * (PROTOCOL.md §9.3): a refused request is permanent, transport trouble is
+ * retryable. connect-es reports a response that was no Connect answer as
+ * "HTTP <status>"; the status then decides.
+ */
 export function callError(error: unknown): SluiceError {
   if (error instanceof SluiceError) return error;
   const connectError = ConnectError.from(error);
-  const permanent = PERMANENT[connectError.code];
-  if (permanent) return new SluiceError(permanent, connectError.rawMessage, { retryable: false, blame: "remote", cause: error });
-  return new SluiceError("unavailable", `call failed (${Code[connectError.code]}): ${connectError.rawMessage}`, { retryable: true, cause: error });
+  const status = /^HTTP (\d{3})$/.exec(connectError.rawMessage)?.[1];
+  return errorFromConnect(connectError.code, connectError.rawMessage, { ...(status ? { httpStatus: Number(status) } : {}), cause: error });
 }
 
 export function openSubscribeCall(client: Client<typeof SubscribeService>, signal: AbortSignal): FramePipe<ServerFrame, ClientFrame> {
@@ -61,11 +57,13 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
   let queued: ClientFrame[] = [];
   let sending: Promise<void> | undefined;
   let closed = false;
+  /** The server no longer knows the session (it ended): no more Control calls. */
+  let sessionGone = false;
   let startCall!: (open: OpenFrame) => void;
   const opening = new Promise<OpenFrame>((resolve) => (startCall = resolve));
 
   const flush = (): Promise<void> | undefined => {
-    if (sending || !session || queued.length === 0 || abort.signal.aborted) return sending;
+    if (sending || !session || sessionGone || queued.length === 0 || abort.signal.aborted) return sending;
     const { sessionId, sessionSecret } = session;
     sending = (async () => {
       try {
@@ -74,10 +72,18 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
           queued = [];
           await client.control({ sessionId, sessionSecret, frames: frames.map(clientFrameToWire) }, { signal: abort.signal });
         }
-      } catch {
-        // A lost Control call means lost credit or acks: treat the session as
-        // broken, so the subscription reconnects and resumes (PROTOCOL.md §7).
-        abort.abort();
+      } catch (error) {
+        if (ConnectError.from(error).code === Code.PermissionDenied) {
+          // The session ended (its End or Error may be racing this answer on
+          // the response stream, and wins): stop sending, let the stream end
+          // (PROTOCOL.md §3.3). A stream that ends without End is lost as usual.
+          sessionGone = true;
+          queued = [];
+        } else {
+          // A lost Control call means lost credit or acks: treat the session
+          // as broken, so the subscription reconnects and resumes (§7.5).
+          abort.abort();
+        }
       } finally {
         sending = undefined;
       }
@@ -103,6 +109,9 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
     send(frame) {
       if (closed) return;
       if (frame.type === "open") return startCall(frame);
+      // Before Opened there is no session to address: cancelling means
+      // abandoning the call, which ends the session on the server (§3.3).
+      if (frame.type === "cancel" && !session) return abort.abort();
       queued.push(frame);
       void flush();
     },

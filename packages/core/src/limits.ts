@@ -48,6 +48,10 @@ export function acceptOpen(open: OpenFrame, limits: Limits, defaultWindow: Windo
   if (!(requested.items >= 1)) throw bad("window.items", `must be at least 1, got ${requested.items}`);
   if (!(requested.bytes >= 1)) throw bad("window.bytes", `must be at least 1, got ${requested.bytes}`);
   const resume = open.resume;
+  if (resume && resume.seq >= Number.MAX_SAFE_INTEGER) {
+    // The session would start at seq 2^53 or later, past what every peer can represent (PROTOCOL.md §2).
+    throw bad("resume.seq", `${resume.seq} leaves no seq below 2^53-1 to continue with`);
+  }
   if (resume && resume.cursorSeq > resume.seq) {
     throw bad("resume.cursor_seq", `${resume.cursorSeq} is after resume.seq ${resume.seq}`);
   }

@@ -329,6 +329,9 @@ export class StreamReceiver {
           if (frame.lastSeq > complete) {
             throw new SluiceError("protocol_violation", `end says last seq ${frame.lastSeq} but only ${complete} arrived whole`, { blame: "remote", retryable: true });
           }
+          if (frame.lastSeq < complete) {
+            throw new SluiceError("protocol_violation", `end says last seq ${frame.lastSeq} but seq ${complete} arrived`, { blame: "remote" });
+          }
         }
         this.#finish({ kind: "end", end: frame });
         return;
@@ -408,6 +411,9 @@ export class StreamReceiver {
     const session = this.#session!;
     this.counters.chunksReceived++;
     const fragment = chunk.fragment;
+    if (!fragment && chunk.items.length === 0 && !chunk.gap) {
+      throw new SluiceError("protocol_violation", `chunk at seq ${chunk.firstSeq} carries no item, fragment or gap`, { blame: "remote" });
+    }
     if (fragment && chunk.firstSeq === this.#reassembler.seq) {
       this.#addFragment(chunk.firstSeq, chunk);
       return;

@@ -6,10 +6,11 @@
  */
 import { create, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, ERROR_CODE_INFO, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
+import { DEFAULT_LIMITS, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView, type SourceYield } from "@sluice/driver";
 import {
   clientFrameFromWire,
+  connectCodeNumberOf,
   preEncodedChunkResponse,
   ControlResponseSchema,
   serverFrameToWire,
@@ -117,17 +118,10 @@ interface HalfDuplexSession {
   principal: string | undefined;
 }
 
-/** A SluiceError as the ConnectError a unary call fails with. */
+/** A SluiceError as the ConnectError a unary call fails with (@sluice/protocol's one table). */
 export function toConnectError(error: SluiceError): ConnectError {
-  const code = CONNECT_CODES[ERROR_CODE_INFO[error.code].connectCode];
-  return new ConnectError(error.message, code, undefined, undefined, error);
+  return new ConnectError(error.message, connectCodeNumberOf(error.code) as Code, undefined, undefined, error);
 }
-
-const CONNECT_CODES: Record<string, Code> = Object.fromEntries(
-  Object.entries(Code)
-    .filter(([name, value]) => typeof value === "number" && Number.isNaN(Number(name)))
-    .map(([name, value]) => [name.replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase()), value as Code]),
-);
 
 /** Compares secrets in time independent of where they differ. */
 function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
@@ -258,8 +252,13 @@ export class SluiceServer {
       try {
         frames.push(clientFrameFromWire(wire));
       } catch (error) {
-        if (error instanceof SluiceError) throw toConnectError(new SluiceError(error.code, `frames[${i}]: ${error.message}`, { field: `frames[${i}]`, blame: "remote" }));
-        throw error;
+        if (!(error instanceof SluiceError)) throw error;
+        // One rule for a frame that does not decode, in every mode: it ends
+        // the session with PROTOCOL_VIOLATION (PROTOCOL.md §3.3). The call
+        // fails too, naming the frame; none of its frames is applied.
+        const named = new SluiceError(error.code, `frames[${i}]: ${error.message}`, { field: `frames[${i}]`, blame: "remote" });
+        session.inbound.close(named);
+        throw toConnectError(named);
       }
     }
     // Applied in order, as if they had come on a full-duplex stream; a frame

@@ -7,7 +7,7 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { UniversalClientFn, UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
-import { MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
+import { CloseCode, MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
 
 /** A WebSocket constructor: the browser's, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
@@ -83,6 +83,13 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         },
       });
       (socket as unknown as { addEventListener(type: "open", listener: () => void): void }).addEventListener("open", () => {
+        // A server that did not choose sluice.ws.v1 does not speak it (§14.1).
+        const chosen = (socket as unknown as { protocol?: string }).protocol;
+        if (chosen !== WEBSOCKET_PROTOCOL) {
+          failure = `: the server did not accept the ${WEBSOCKET_PROTOCOL} subprotocol (it chose ${JSON.stringify(chosen ?? "")})`;
+          mux.close(CloseCode.protocolError, "subprotocol not accepted");
+          return;
+        }
         opened = true;
         current = mux;
         resolve(mux);

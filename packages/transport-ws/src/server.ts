@@ -123,6 +123,13 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
   };
 
   const handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A client that does not offer sluice.ws.v1 does not speak this protocol:
+    // refuse the upgrade instead of holding a socket nobody will use (§14.1).
+    const offered = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (!offered.includes(WEBSOCKET_PROTOCOL)) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\nthis endpoint speaks the ${WEBSOCKET_PROTOCOL} subprotocol only\n`);
+      return;
+    }
     if (connections.size >= maxSockets) {
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\ntoo many websockets (limit ${maxSockets})\n`);
       return;

@@ -69,6 +69,34 @@ async function stillServes(): Promise<void> {
   expect((await healthy.say({ text: "still here" })).text).toBe("still here");
 }
 
+describe("the sluice.ws.v1 subprotocol (PROTOCOL.md §14.1)", () => {
+  it.each([[[]], [["chat", "graphql-ws"]]])("refuses an upgrade that does not offer it (offered %j) with HTTP 400, and keeps serving", async (protocols) => {
+    const socket = new WebSocket(url, protocols);
+    const refused = await new Promise<number | "open">((resolve) => {
+      socket.once("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+      socket.once("open", () => resolve("open"));
+      socket.once("error", () => undefined);
+    });
+    socket.terminate();
+    expect(refused).toBe(400);
+    expect((await healthy.say({ text: "still here" })).text).toBe("still here");
+  });
+
+  // `ws` refuses such a handshake itself ("Server sent no subprotocol");
+  // browsers accept it with an empty `protocol`, which the transport refuses.
+  it("makes the client refuse a server that does not choose it, naming why", async () => {
+    const plain = http.createServer();
+    const { WebSocketServer } = await import("ws");
+    const wss = new WebSocketServer({ server: plain, handleProtocols: () => false });
+    await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+    const transport = createWebSocketTransport({ url: `ws://127.0.0.1:${(plain.address() as AddressInfo).port}/connect` });
+    await expect(createClient(EchoService, transport).say({ text: "hi" })).rejects.toThrow(/did not accept the sluice\.ws\.v1 subprotocol|Server sent no subprotocol/);
+    transport.close();
+    wss.close();
+    await new Promise((resolve) => plain.close(resolve));
+  });
+});
+
 describe("hostile peers get a clear close code; everyone else is served", () => {
   it("malformed frame bytes → 1002", async () => {
     const result = await misbehave([Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f)]);
