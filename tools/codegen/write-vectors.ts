@@ -5,49 +5,100 @@
 import { readFileSync, writeFileSync, readdirSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { toJson } from "@bufbuild/protobuf";
-import { clientFrameToWire, encodeClientFrame, encodeServerFrame, serverFrameToWire, errorCodeToWire, ErrorCodeSchema, ClientFrameSchema, ServerFrameSchema } from "@sluice/protocol";
+import { create, toBinary, toJson } from "@bufbuild/protobuf";
+import {
+  clientFrameToWire,
+  encodeClientFrame,
+  encodeServerFrame,
+  serverFrameToWire,
+  ClientFrameSchema,
+  ServerFrameSchema,
+  SubscribeHalfDuplexRequestSchema,
+  type Open,
+} from "@sluice/protocol";
+import { WebSocketFrameSchema } from "@sluice/protocol/ws";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
-import { VECTORS, type Vector } from "./vector-definitions.js";
+import { VECTORS, type ControlVector, type ReceiverVector, type SenderVector, type Vector, type WebSocketVector } from "./vector-definitions.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const outDir = join(root, "proto", "vectors", "v1");
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-const enumName = (code: string) => ErrorCodeSchema.values.find((v) => v.number === errorCodeToWire(code as never))!.name;
 
-function serverStep(frame: ServerFrame) {
-  return { frame: toJson(ServerFrameSchema, serverFrameToWire(frame)), hex: hex(encodeServerFrame(frame)) };
+/** A server frame: its protobuf JSON and the binary SubscribeResponse wrapping it. */
+const serverStep = (frame: ServerFrame) => ({ frame: toJson(ServerFrameSchema, serverFrameToWire(frame)), hex: hex(encodeServerFrame(frame)) });
+/** A client frame: its protobuf JSON and the binary SubscribeRequest wrapping it. */
+const clientStep = (frame: ClientFrame) => ({ frame: toJson(ClientFrameSchema, clientFrameToWire(frame)), hex: hex(encodeClientFrame(frame)) });
+/** A bare ClientFrame (as ControlRequest.frames carries it). */
+const bareClientFrame = (frame: ClientFrame) => ({ frame: toJson(ClientFrameSchema, clientFrameToWire(frame)), hex: hex(toBinary(ClientFrameSchema, clientFrameToWire(frame))) });
+
+function receiver(v: ReceiverVector) {
+  const e = v.expect;
+  return {
+    receiver: { ...v.receiver },
+    steps: v.steps.map((s) => ("frame" in s ? { at: s.at, ...serverStep(s.frame) } : s)),
+    expect: {
+      outcome: e.outcome,
+      ...(e.code ? { code: e.code, retryable: e.retryable } : {}),
+      delivered: e.delivered.map((d) => ({ seq: d.seq, hex: hex(d.data) })),
+      ...(e.outcome === "ok" ? { gaps: e.gaps ?? [], ended: e.ended ?? false } : {}),
+      transmitted: e.transmitted.map((t) => ({ at: t.at, ...clientStep(t.frame) })),
+    },
+  };
 }
-function clientStep(frame: ClientFrame) {
-  return { frame: toJson(ClientFrameSchema, clientFrameToWire(frame)), hex: hex(encodeClientFrame(frame)) };
+
+function sender(v: SenderVector) {
+  const { accept } = v;
+  return {
+    sender: v.sender,
+    accept: { ...accept, sessionSecret: hex(accept.sessionSecret) },
+    source: v.source.map((entry) => (entry instanceof Uint8Array ? hex(entry) : entry)),
+    sourceEnds: v.sourceEnds ?? true,
+    steps: v.steps.map((s) => ("frame" in s ? { at: s.at, ...clientStep(s.frame) } : "item" in s ? { at: s.at, item: hex(s.item) } : s)),
+    expect: { outcome: v.expect.outcome, transmitted: v.expect.transmitted.map((t) => ({ at: t.at, ...serverStep(t.frame) })) },
+  };
+}
+
+function control(v: ControlVector) {
+  const open = clientFrameToWire(v.open).kind.value as Open;
+  const request = create(SubscribeHalfDuplexRequestSchema, { open });
+  return {
+    stream: v.stream,
+    open: { request: toJson(SubscribeHalfDuplexRequestSchema, request), hex: hex(toBinary(SubscribeHalfDuplexRequestSchema, request)) },
+    steps: v.steps.map((s) => {
+      if ("waitFor" in s) return s;
+      return {
+        sessionId: s.sessionId,
+        secret: s.secret,
+        ...(s.frames ? { frames: s.frames.map(bareClientFrame) } : {}),
+        ...(s.rawFrames ? { rawFrames: s.rawFrames.map(hex) } : {}),
+        ...(s.repeat ? { repeat: s.repeat } : {}),
+        answer: s.answer,
+      };
+    }),
+    response: v.response,
+  };
+}
+
+function websocket(v: WebSocketVector) {
+  const frameJson = (init: Parameters<typeof create<typeof WebSocketFrameSchema>>[1]) => toJson(WebSocketFrameSchema, create(WebSocketFrameSchema, init));
+  return {
+    server: v.server,
+    send: v.send.map((m) => {
+      if ("frame" in m) {
+        const message = create(WebSocketFrameSchema, m.frame);
+        return { frame: toJson(WebSocketFrameSchema, message), hex: hex(toBinary(WebSocketFrameSchema, message)) };
+      }
+      if ("raw" in m) return { raw: hex(m.raw) };
+      return m;
+    }),
+    expect: "close" in v.expect ? v.expect : { open: true, received: v.expect.received.map(frameJson) },
+  };
 }
 
 function render(v: Vector): string {
   const base = { name: v.name, description: v.description, peer: v.peer };
-  let doc: unknown;
-  if (v.peer === "receiver") {
-    const e = v.expect;
-    doc = {
-      ...base,
-      window: v.window,
-      steps: v.steps.map(serverStep),
-      expect:
-        e.outcome === "ok"
-          ? { outcome: "ok", delivered: e.delivered.map((d) => ({ seq: d.seq, hex: hex(d.data) })), gaps: e.gaps ?? [], ended: e.ended }
-          : { outcome: "error", code: e.code, retryable: e.retryable, delivered: e.delivered.map((d) => ({ seq: d.seq, hex: hex(d.data) })) },
-    };
-  } else {
-    const e = v.expect;
-    doc = {
-      ...base,
-      source: v.source.map(hex),
-      chunk: v.chunk,
-      ...(v.defaultWindow ? { defaultWindow: v.defaultWindow } : {}),
-      steps: v.steps.map(clientStep),
-      expect: e.outcome === "ok" ? { outcome: "ok", transmitted: e.transmitted.map(serverStep) } : { outcome: "error", code: e.code, retryable: e.retryable },
-    };
-  }
-  return JSON.stringify(doc, null, 2) + "\n";
+  const body = v.peer === "receiver" ? receiver(v) : v.peer === "sender" ? sender(v) : v.peer === "control" ? control(v) : websocket(v);
+  return JSON.stringify({ ...base, ...body }, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value), 2) + "\n";
 }
 
 const check = process.argv.includes("--check");
@@ -56,6 +107,7 @@ const stale: string[] = [];
 const wanted = new Set<string>();
 for (const v of VECTORS) {
   const file = `${v.name}.json`;
+  if (wanted.has(file)) throw new Error(`two vectors named ${v.name}`);
   wanted.add(file);
   const text = render(v);
   const path = join(outDir, file);
@@ -72,9 +124,14 @@ for (const v of VECTORS) {
 for (const file of readdirSync(outDir)) {
   if (file.endsWith(".json") && !wanted.has(file)) stale.push(`${file} (no longer defined)`);
 }
-void enumName;
 if (stale.length > 0) {
-  console.error(`test vectors are stale: ${stale.join(", ")}. Run \`npm run codegen\`.`);
-  process.exit(1);
+  if (!check) {
+    // Writing: remove the files of vectors that no longer exist.
+    const { rmSync } = await import("node:fs");
+    for (const entry of stale) if (entry.endsWith("(no longer defined)")) rmSync(join(outDir, entry.replace(" (no longer defined)", "")));
+  } else {
+    console.error(`test vectors are stale: ${stale.join(", ")}. Run \`npm run codegen\`.`);
+    process.exit(1);
+  }
 }
 console.log(check ? `test vectors current (${wanted.size})` : `wrote ${wanted.size} test vectors to proto/vectors/v1`);
