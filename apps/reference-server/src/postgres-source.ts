@@ -110,22 +110,28 @@ export function postgresSource(options: PostgresSourceOptions): { source: Source
   return {
     params: validate,
     source: {
-      async *open(params, cursor, { signal, cursorSeq }) {
-        const values = order.map((name) => params[name] ?? null);
-        // The cursor is [the last sent row's key, its seq], as JSON.
-        let { after, seq } = readKeyCursor(cursor, cursorSeq);
-        for (;;) {
-          if (signal.aborted) return;
-          const result = await options.pool.query({ text: page, values: [...values, after === null, after, options.pageSize] });
-          for (const row of result.rows as Record<string, unknown>[]) {
-            const key = row[options.key];
-            const keyJson = JSON.stringify(typeof key === "bigint" ? key.toString() : key);
-            yield { data: encoder.encode(JSON.stringify(row, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))), cursor: encoder.encode(`[${keyJson},${++seq}]`) };
-            after = key;
-          }
-          if (result.rows.length < options.pageSize) return;
-        }
+      open(params, cursor, { signal, cursorSeq }) {
+        // The cursor is [the last sent row's key, its seq], as JSON; checked
+        // now, so a bad one refuses the Open (PROTOCOL.md §7.6).
+        const start = readKeyCursor(cursor, cursorSeq);
+        return rows(params, start, signal);
       },
     },
   };
+
+  async function* rows(params: JsonObject, start: { after: unknown; seq: number }, signal: AbortSignal) {
+    const values = order.map((name) => params[name] ?? null);
+    let { after, seq } = start;
+    for (;;) {
+      if (signal.aborted) return;
+      const result = await options.pool.query({ text: page, values: [...values, after === null, after, options.pageSize] });
+      for (const row of result.rows as Record<string, unknown>[]) {
+        const key = row[options.key];
+        const keyJson = JSON.stringify(typeof key === "bigint" ? key.toString() : key);
+        yield { data: encoder.encode(JSON.stringify(row, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))), cursor: encoder.encode(`[${keyJson},${++seq}]`) };
+        after = key;
+      }
+      if (result.rows.length < options.pageSize) return;
+    }
+  }
 }

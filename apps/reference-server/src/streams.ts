@@ -121,24 +121,29 @@ function generator(source: GeneratorConfig): Pick<StreamDefinition<JsonObject>, 
     source: {
       cursorAfter: (_params, seq) => indexCursor(seq),
       length: (params) => ((params as { count: number }).count > 0 ? (params as { count: number }).count : undefined),
-      async *open(params, cursor, { signal, cursorSeq }) {
-        const count = (params as { count: number }).count;
-        const encoder = new TextEncoder();
-        const interval = source.ratePerSecond > 0 ? 1000 / source.ratePerSecond : 0;
-        let next = performance.now();
-        for (let seq = readSeqCursor(cursor, cursorSeq) + 1; count === 0 || seq <= count; seq++) {
-          if (interval > 0) {
-            next += interval;
-            const wait = next - performance.now();
-            if (wait > 0) await sleep(wait, signal);
-          }
-          const head = `{"seq":${seq},"at":${Date.now()},"pad":"`;
-          const padding = Math.max(0, source.itemBytes - head.length - 2);
-          yield { data: encoder.encode(`${head}${"x".repeat(padding)}"}`), cursor: indexCursor(seq) };
-        }
+      open(params, cursor, { signal, cursorSeq }) {
+        // The cursor is checked now: a bad one refuses the Open (PROTOCOL.md §7.6).
+        const first = readSeqCursor(cursor, cursorSeq) + 1;
+        return items((params as { count: number }).count, first, signal);
       },
     },
   };
+
+  async function* items(count: number, first: number, signal: AbortSignal) {
+    const encoder = new TextEncoder();
+    const interval = source.ratePerSecond > 0 ? 1000 / source.ratePerSecond : 0;
+    let next = performance.now();
+    for (let seq = first; count === 0 || seq <= count; seq++) {
+      if (interval > 0) {
+        next += interval;
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait, signal);
+      }
+      const head = `{"seq":${seq},"at":${Date.now()},"pad":"`;
+      const padding = Math.max(0, source.itemBytes - head.length - 2);
+      yield { data: encoder.encode(`${head}${"x".repeat(padding)}"}`), cursor: indexCursor(seq) };
+    }
+  }
 }
 
 type JsonLinesConfig = Extract<StreamConfig["source"], { type: "jsonl" }>;
@@ -177,13 +182,19 @@ function demoPublisher(topic: Topic, perSecond: number): ReturnType<typeof setIn
   return timer;
 }
 
+/** Waits `ms`, or less when `signal` aborts; the abort listener goes with the wait (one per item would pile up). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    if (signal.aborted) return resolve();
+    const onAbort = () => {
       clearTimeout(timer);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 

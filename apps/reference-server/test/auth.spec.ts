@@ -135,7 +135,9 @@ describe("the half-duplex Control call", () => {
     const done = (async () => {
       for await (const response of asAlice.subscribeHalfDuplex(create(SubscribeHalfDuplexRequestSchema, { open: open.kind.value as never }), { signal: abort.signal })) frames.push(serverFrameFromWire(response.frame!));
     })().catch(() => undefined);
-    for (let i = 0; i < 200 && !frames.some((f) => f.type === "chunk"); i++) await new Promise((r) => setTimeout(r, 10));
+    // The window (5 items) full: credit up to 10 is then what a receiver that consumed them would grant.
+    const received = () => frames.reduce((n, f) => n + (f.type === "chunk" ? f.items.length : 0), 0);
+    for (let i = 0; i < 200 && received() < 5; i++) await new Promise((r) => setTimeout(r, 10));
     const opened = frames[0];
     if (opened?.type !== "opened") throw new Error("no Opened");
     const control = { sessionId: opened.sessionId, sessionSecret: opened.sessionSecret, frames: [clientFrameToWire({ type: "credit", maxSeq: 10, maxBytes: 1 << 20 })] };

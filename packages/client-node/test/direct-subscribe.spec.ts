@@ -1,5 +1,5 @@
 /**
- * listen's direct Subscribe path (server/src/connect-http2.ts): binary
+ * listen's direct Subscribe path (server/src/direct-calls.ts): binary
  * Connect Subscribe calls over HTTP/2 are served on the HTTP/2 stream
  * itself, not through connect-node's handler. Checked here over real
  * HTTP/2 on 127.0.0.1:

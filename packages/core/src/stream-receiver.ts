@@ -59,7 +59,6 @@ export class StreamReceiver {
   readonly options: StreamReceiverOptions;
   readonly counters: StreamCounters = createStreamCounters();
   #state: ReceiverState = "idle";
-  #sessions = 0;
   #session: ReceiveWindow | undefined;
   #sessionId = "";
   #heartbeat: HeartbeatTracker | undefined;
@@ -151,7 +150,6 @@ export class StreamReceiver {
     if (this.#state !== "idle") throw new Error(`connect() while ${this.#state}`);
     const resume = this.resumePosition;
     if (resume) this.counters.resumes++;
-    this.#sessions++;
     this.#state = "opening";
     this.#session = undefined;
     this.#reassembler.reset();

@@ -43,8 +43,17 @@ describe("fromJsonLines", () => {
   it("refuses a cursor that is malformed or does not match resume.cursor_seq, as invalid_argument naming resume.cursor", async () => {
     const all = await collect(source.open({ author: "ann" }, new Uint8Array(), { signal: new AbortController().signal, cursorSeq: 0 }));
     // The 100th matching item: its cursor says seq 100.
-    await expect(collect(source.open({ author: "ann" }, all[99]!.cursor!, { signal: new AbortController().signal, cursorSeq: 6 }))).rejects.toMatchObject({ code: "invalid_argument", field: "resume.cursor", retryable: false, message: "resume.cursor: the cursor is at seq 100, but resume.cursor_seq says 6" });
-    await expect(collect(source.open({}, new Uint8Array([1, 2, 3]), { signal: new AbortController().signal, cursorSeq: 1 }))).rejects.toMatchObject({ code: "invalid_argument", field: "resume.cursor", message: "resume.cursor: a JSON Lines cursor is 16 bytes, got 3" });
+    // Refused when the source is opened, before any item is read (so before Opened).
+    const refusal = (open: () => unknown) => {
+      try {
+        open();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    expect(refusal(() => source.open({ author: "ann" }, all[99]!.cursor!, { signal: new AbortController().signal, cursorSeq: 6 }))).toMatchObject({ code: "invalid_argument", field: "resume.cursor", retryable: false, message: "resume.cursor: the cursor is at seq 100, but resume.cursor_seq says 6" });
+    expect(refusal(() => source.open({}, new Uint8Array([1, 2, 3]), { signal: new AbortController().signal, cursorSeq: 1 }))).toMatchObject({ code: "invalid_argument", field: "resume.cursor", message: "resume.cursor: a JSON Lines cursor is 16 bytes, got 3" });
     const rest = await collect(source.open({ author: "ann" }, all[99]!.cursor!, { signal: new AbortController().signal, cursorSeq: 100 }));
     expect(rest).toHaveLength(all.length - 100);
   });

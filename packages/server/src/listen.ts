@@ -29,7 +29,7 @@ import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { cors as connectCors } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
-import { isDirectSubscribe, serveDirectSubscribe } from "./connect-http2.js";
+import { isDirectCall, serveDirectCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import type { SluiceServer } from "./sluice-server.js";
 
@@ -59,9 +59,10 @@ export interface ListenOptions {
    */
   readonly maxConnections?: number;
   /**
-   * Serve binary, uncompressed Connect Subscribe calls over HTTP/2 directly
-   * on the stream instead of through connect-node's handler (default true):
-   * a third of the memory per idle subscription and fewer hand-offs per
+   * Serve Sluice's binary, uncompressed streaming calls (Subscribe over
+   * HTTP/2, SubscribeHalfDuplex over HTTP/2 and HTTP/1.1) directly on the
+   * response instead of through connect-node's handler (default true): a
+   * third of the memory per idle subscription and fewer hand-offs per
    * message (BENCHMARKS.md). Other calls are unaffected. Off when
    * `compression` is on: those calls are left to connect-node to compress.
    */
@@ -184,33 +185,32 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     readMaxBytes: sluice.limits.maxFrameBytes,
     ...(options.fallback ? { fallback: options.fallback as never } : {}),
   });
-  // Sluice's own binary Subscribe calls over HTTP/2 skip connect-node's
-  // per-call pipeline (connect-http2.ts); everything else goes through it.
+  // Sluice's own binary streaming calls skip connect-node's per-call
+  // pipeline (direct-calls.ts); everything else goes through it.
   const direct = (options.directSubscribe ?? true) && !options.compression;
   const routed: NodeHandler = direct
     ? (request, response) => {
-        if (request instanceof http2.Http2ServerRequest && isDirectSubscribe(request)) void serveDirectSubscribe(sluice, request, response as http2.Http2ServerResponse);
+        if (isDirectCall(request)) void serveDirectCall(sluice, request, response as unknown as Parameters<typeof serveDirectCall>[2]);
         else handler(request, response);
       }
     : handler;
   const origins = options.corsOrigins ?? [];
   const withCors = origins.length === 0 ? routed : corsHandler(routed, origins);
-  // A complete response ends an HTTP/2 call: when the client has not ended
-  // its request side (a bidi Subscribe), reset the stream with NO_ERROR
-  // (RFC 9113 §8.1) instead of leaving it half open. Otherwise a graceful
-  // shutdown's GOAWAY waits for streams that will never end.
-  const http2Handler: NodeHandler = (request, response) => {
-    if (request instanceof http2.Http2ServerRequest) {
-      const stream = (response as http2.Http2ServerResponse).stream;
-      // The stream's own "finish" (END_STREAM sent); the compat response's waits for the stream to close.
-      stream.once("finish", () => {
-        if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      });
-    }
-    withCors(request, response);
-  };
   const maxStreams = options.maxStreamsPerConnection;
-  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, http2Handler);
+  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, withCors);
+  // Streams whose response is complete but whose client never ended its
+  // request side (a bidi Subscribe) keep a GOAWAY'd session open; a
+  // graceful close resets them with NO_ERROR (RFC 9113 §8.1). Not at once
+  // when the response finishes: nghttp2 may still owe the trailers then, and
+  // closing the stream under it aborts the process (node_http2.cc OnTrailers).
+  const http2Streams = new Set<http2.ServerHttp2Stream>();
+  http2Server.on("stream", (stream: http2.ServerHttp2Stream) => {
+    http2Streams.add(stream);
+    stream.once("close", () => http2Streams.delete(stream));
+  });
+  const resetFinishedStreams = () => {
+    for (const stream of http2Streams) if (!stream.closed && stream.writableFinished && stream.sentTrailers !== undefined) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  };
   const http2Sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;
   http2Server.on("session", (session) => {
@@ -299,7 +299,10 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     for (const session of http2Sessions) session.close();
     http1Server.closeIdleConnections();
     const deadline = performance.now() + graceMs;
-    while (sockets.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (sockets.size > 0 && performance.now() < deadline) {
+      resetFinishedStreams();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   };
   return {
     url: `${tlsServer ? "https" : "http"}://${options.host ?? "127.0.0.1"}:${port}`,

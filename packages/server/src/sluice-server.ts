@@ -7,7 +7,7 @@
 import { create, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
-import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView, type SourceYield } from "@sluice/driver";
+import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
   connectCodeNumberOf,
@@ -183,7 +183,7 @@ export class SluiceServer {
   /**
    * One full-duplex session over client frames already decoded: what the
    * Subscribe RPC runs, for a transport that speaks the call itself
-   * (listen's HTTP/2 path, connect-http2.ts). Yields the frames to send and
+   * (listen's direct path, direct-calls.ts). Yields the frames to send and
    * ends with the session; `call.signal` aborts when the call is gone.
    */
   subscribeFrames(inbound: AsyncIterable<ClientFrame>, call: CallInfo): AsyncIterable<ServerFrame> {
@@ -202,26 +202,42 @@ export class SluiceServer {
    * heartbeats through Control is cut off by the heartbeat timeout.
    */
   async *#subscribeHalfDuplex(request: SubscribeHalfDuplexRequest, context: HandlerContext): AsyncIterable<SubscribeHalfDuplexResponse> {
-    if (!request.open) throw toConnectError(new SluiceError("invalid_argument", "open: required", { field: "open", blame: "remote" }));
-    const inbound = new FrameQueue<ClientFrame>(MAX_QUEUED_CONTROL_FRAMES);
-    let open: ClientFrame;
+    let frames: AsyncIterable<ServerFrame>;
     try {
-      open = clientFrameFromWire({ kind: { case: "open", value: request.open } } as Parameters<typeof clientFrameFromWire>[0]);
+      frames = this.subscribeHalfDuplexFrames(request.open, context);
     } catch (error) {
       throw error instanceof SluiceError ? toConnectError(error) : error;
     }
-    void inbound.push(open);
-    const keys = newSessionKeys();
-    const halfDuplex: HalfDuplexSession = { secret: keys.sessionSecret, inbound, principal: undefined };
-    this.#halfDuplex.set(keys.sessionId, halfDuplex);
-    keys.onPrincipal = (principal) => (halfDuplex.principal = principal);
-    try {
-      const binary = isBinaryRequest(context);
-      for await (const frame of this.#serve(inbound, keys, context)) yield responseOf(SubscribeHalfDuplexResponseSchema, frame, binary);
-    } finally {
-      this.#halfDuplex.delete(keys.sessionId);
-      inbound.close();
-    }
+    const binary = isBinaryRequest(context);
+    for await (const frame of frames) yield responseOf(SubscribeHalfDuplexResponseSchema, frame, binary);
+  }
+
+  /**
+   * One half-duplex session from its SubscribeHalfDuplex request's Open: what
+   * the RPC runs, for a transport that speaks the call itself (listen's
+   * direct path). Throws invalid_argument when the Open is missing or does not
+   * decode; later client frames come through Control.
+   */
+  subscribeHalfDuplexFrames(wireOpen: SubscribeHalfDuplexRequest["open"], call: CallInfo): AsyncIterable<ServerFrame> {
+    if (!wireOpen) throw new SluiceError("invalid_argument", "open: required", { field: "open", blame: "remote" });
+    const open = clientFrameFromWire({ kind: { case: "open", value: wireOpen } } as Parameters<typeof clientFrameFromWire>[0]);
+    const registry = this.#halfDuplex;
+    const serve = (inbound: FrameQueue<ClientFrame>, keys: SessionKeys) => this.#serve(inbound, keys, call);
+    return (async function* () {
+      // Registered once iterated, so a call that never starts leaves nothing behind.
+      const inbound = new FrameQueue<ClientFrame>(MAX_QUEUED_CONTROL_FRAMES);
+      void inbound.push(open);
+      const keys = newSessionKeys();
+      const halfDuplex: HalfDuplexSession = { secret: keys.sessionSecret, inbound, principal: undefined };
+      registry.set(keys.sessionId, halfDuplex);
+      keys.onPrincipal = (principal) => (halfDuplex.principal = principal);
+      try {
+        yield* serve(inbound, keys);
+      } finally {
+        registry.delete(keys.sessionId);
+        inbound.close();
+      }
+    })();
   }
 
   async #control(request: ControlRequest, context: HandlerContext): Promise<ControlResponse> {
@@ -410,10 +426,23 @@ function newSessionKeys(): SessionKeys {
   };
 }
 
+/**
+ * Client frames from Connect's request messages. A request Connect itself
+ * refused becomes the session's error, as on the direct path: a message over
+ * readMaxBytes (max_frame_bytes) is LIMIT_EXCEEDED, one that does not parse
+ * is PROTOCOL_VIOLATION (PROTOCOL.md §2), so the client gets an Error frame
+ * naming it instead of a bare end of stream.
+ */
 async function* decodeRequests(requests: AsyncIterable<SubscribeRequest>): AsyncIterable<ClientFrame> {
-  for await (const request of requests) {
-    if (!request.frame) throw new SluiceError("protocol_violation", "request without a frame", { blame: "remote" });
-    yield clientFrameFromWire(request.frame);
+  try {
+    for await (const request of requests) {
+      if (!request.frame) throw new SluiceError("protocol_violation", "request without a frame", { blame: "remote" });
+      yield clientFrameFromWire(request.frame);
+    }
+  } catch (error) {
+    if (error instanceof ConnectError && error.code === Code.ResourceExhausted) throw new SluiceError("limit_exceeded", error.rawMessage, { blame: "remote", cause: error });
+    if (error instanceof ConnectError && (error.code === Code.InvalidArgument || error.rawMessage.startsWith("parse "))) throw new SluiceError("protocol_violation", error.rawMessage, { blame: "remote", cause: error });
+    throw error;
   }
 }
 

@@ -25,7 +25,12 @@ export interface SourceOpenContext {
   readonly cursorSeq: number;
 }
 
-/** Opens the stream after `cursor` (empty: from the start). */
+/**
+ * Opens the stream after `cursor` (empty: from the start). A source that can
+ * tell a cursor is bad (malformed, or not at `context.cursorSeq`) should throw
+ * invalidCursor() from open() itself, not from its first item: the Open is
+ * then refused before Opened.
+ */
 export interface Source<P = JsonObject> {
   open(params: P, cursor: Uint8Array, context: SourceOpenContext): AsyncIterable<SourceItem | SourceYield>;
   /**
@@ -86,16 +91,20 @@ export function fromIterable<T, P = JsonObject>(
   encode: ItemEncoder<T> = jsonEncoder as ItemEncoder<T>,
 ): Source<P> {
   return {
-    async *open(params, cursor, context) {
+    // The cursor is checked when the source is opened, so a bad one refuses
+    // the Open instead of failing the session after Opened (PROTOCOL.md §7.6).
+    open(params, cursor, context) {
       const skip = readSeqCursor(cursor, context?.cursorSeq ?? readIndexCursor(cursor));
-      const iterable = typeof make === "function" ? make(params) : make;
-      let index = 0;
-      for await (const value of iterable as AsyncIterable<T>) {
-        index++;
-        if (index <= skip) continue;
-        yield value instanceof Uint8Array ? { data: value, cursor: indexCursor(index) } : { data: encode(value), cursor: indexCursor(index) };
-      }
-      if (index < skip) throw new SluiceError("invalid_argument", `resume.seq: ${skip} is beyond the end of the stream (it ends after seq ${index})`, { field: "resume.seq", blame: "remote" });
+      return (async function* () {
+        const iterable = typeof make === "function" ? make(params) : make;
+        let index = 0;
+        for await (const value of iterable as AsyncIterable<T>) {
+          index++;
+          if (index <= skip) continue;
+          yield value instanceof Uint8Array ? { data: value, cursor: indexCursor(index) } : { data: encode(value), cursor: indexCursor(index) };
+        }
+        if (index < skip) throw new SluiceError("invalid_argument", `resume.seq: ${skip} is beyond the end of the stream (it ends after seq ${index})`, { field: "resume.seq", blame: "remote" });
+      })();
     },
     cursorAfter: (_params, seq) => indexCursor(seq),
   };

@@ -41,6 +41,8 @@ describe("websocket vectors", () => {
         // A Subscribe that reads its requests and never answers: a call that stays open.
         routes: (router) =>
           router.service(SubscribeService, {
+            // Never answers: a generator with no yield is the point.
+            // eslint-disable-next-line require-yield
             async *subscribe(requests) {
               for await (const _ of requests) void _;
             },

@@ -74,7 +74,8 @@ export interface SenderVector {
   /** Whether the source ends after its entries (default true). */
   readonly sourceEnds?: boolean;
   readonly steps: readonly ({ readonly at: number; readonly frame: ClientFrame } | { readonly at: number; readonly timeout: true } | { readonly at: number; readonly item: Uint8Array })[];
-  readonly expect: { readonly outcome: "ok"; readonly transmitted: readonly { at: number; frame: ServerFrame }[] } | { readonly outcome: "error"; readonly code: string; readonly retryable: boolean; readonly message?: string };
+  /** The frames sent; with outcome "error" the last is the Error, compared on code, retryable, retry-after and field. */
+  readonly expect: { readonly outcome: "ok" | "error"; readonly transmitted: readonly { at: number; frame: ServerFrame }[] };
 }
 
 export interface ControlVector {

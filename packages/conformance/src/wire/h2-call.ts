@@ -52,7 +52,7 @@ export function openH2Call(options: H2CallOptions): RawCall {
       try {
         for (let envelope = reader.next(); envelope; envelope = reader.next()) {
           if (envelope.flags & ENVELOPE_FLAG_END_STREAM) endStream = parseEndStream(envelope.data);
-          else inbox.push(decodeServerFrameMessage(envelope.data, options.codec, halfDuplex));
+          else inbox.push(decodeServerFrameMessage(envelope.data, options.codec, halfDuplex), envelope.data.byteLength);
         }
       } catch (error) {
         inbox.end(error as Error);

@@ -5,6 +5,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import type { Socket } from "node:net";
 import type { ClientFrame } from "@sluice/core";
 import { decodeMessage, encodeControlRequest, encodeHalfDuplexRequest, decodeServerFrameMessage, streamContentType, unaryContentType, type Codec } from "./codec.js";
 import { encodeEnvelope, EnvelopeReader, ENVELOPE_FLAG_END_STREAM, ControlResponseSchema } from "@sluice/protocol";
@@ -41,7 +42,7 @@ export function openHalfDuplexCall(options: Http1Options, agent: http.Agent, ope
   let status = 0;
   let endStream: { error?: { code: string; message: string } } | undefined;
   let text = "";
-  let socket: import("node:net").Socket | undefined;
+  let socket: Socket | undefined;
   req.on("socket", (s) => (socket = s));
   const ended = new Promise<CallEnd>((resolve) => {
     let settled = false;
@@ -60,7 +61,7 @@ export function openHalfDuplexCall(options: Http1Options, agent: http.Agent, ope
         try {
           for (let envelope = reader.next(); envelope; envelope = reader.next()) {
             if (envelope.flags & ENVELOPE_FLAG_END_STREAM) endStream = parseEndStream(envelope.data);
-            else inbox.push(decodeServerFrameMessage(envelope.data, options.codec, true));
+            else inbox.push(decodeServerFrameMessage(envelope.data, options.codec, true), envelope.data.byteLength);
           }
         } catch (error) {
           inbox.end(error as Error);

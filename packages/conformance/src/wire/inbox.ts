@@ -5,6 +5,8 @@ export interface Received {
   readonly frame: ServerFrame;
   /** performance.now() when it arrived. */
   readonly at: number;
+  /** The encoded size of the message that carried it (without the envelope prefix). */
+  readonly bytes: number;
 }
 
 export class Inbox {
@@ -14,8 +16,8 @@ export class Inbox {
   #error: Error | undefined;
   #waiter: (() => void) | undefined;
 
-  push(frame: ServerFrame): void {
-    this.#items.push({ frame, at: performance.now() });
+  push(frame: ServerFrame, bytes: number): void {
+    this.#items.push({ frame, at: performance.now(), bytes });
     this.#wake();
   }
 

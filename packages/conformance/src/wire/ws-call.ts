@@ -105,7 +105,7 @@ export class WsSocket {
           try {
             for (let envelope = reader.next(); envelope; envelope = reader.next()) {
               if (envelope.flags & ENVELOPE_FLAG_END_STREAM) endStream = parseEndStream(envelope.data);
-              else inbox.push(decodeServerFrameMessage(envelope.data, codec, halfDuplex));
+              else inbox.push(decodeServerFrameMessage(envelope.data, codec, halfDuplex), envelope.data.byteLength);
             }
           } catch (error) {
             inbox.end(error as Error);

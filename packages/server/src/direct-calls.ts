@@ -1,0 +1,170 @@
+/**
+ * Sluice's own streaming calls spoken directly on the HTTP response:
+ * Connect's streaming protocol (binary, uncompressed, no deadline), which is
+ * what Sluice's clients send. `Subscribe` over HTTP/2, and
+ * `SubscribeHalfDuplex` over HTTP/2 and HTTP/1.1. Every other call (JSON,
+ * gRPC, gRPC-web, compression, deadlines, Control) goes to connect-node's
+ * handler as before.
+ *
+ * Why not connect-node's handler for these: each call there runs through a
+ * pipeline of about 26 async generators, 80 closures and 40 promises
+ * (BENCHMARKS.md), which held ~44 KiB per idle call and a hand-off per
+ * message in both directions. A subscription is one long call whose messages
+ * are Sluice frames; the envelope is five bytes. And connect-es answers a
+ * request message that does not parse with `internal`, which clients must
+ * retry; here it is `invalid_argument` (PROTOCOL.md §9.3).
+ *
+ * The wire (connectrpc.com/docs/protocol, "Streaming"): each message is an
+ * envelope, flags (1 byte) + length (4 bytes, big-endian) + message; the
+ * response ends with an envelope flagged end-stream (0x02) holding JSON
+ * `{}` or `{"error": {...}}`. Decoding errors in client messages are the
+ * session's business (they become Sluice Error frames, as on every other
+ * path); only a failure outside the session ends the call with a Connect
+ * error.
+ */
+import type http from "node:http";
+import http2 from "node:http2";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { contentTypeStreamProto, endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
+import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
+import {
+  decodeClientFrame,
+  encodeChunkFrameField,
+  encodeEnvelope,
+  EnvelopeReader,
+  ENVELOPE_FLAG_COMPRESSED,
+  ENVELOPE_PREFIX_BYTES,
+  serverFrameToWire,
+  SubscribeHalfDuplexRequestSchema,
+  SubscribeResponseSchema,
+  TAG_RESPONSE_FRAME,
+  writeEnvelopePrefix,
+} from "@sluice/protocol";
+import type { SluiceServer } from "./sluice-server.js";
+
+export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
+export const SUBSCRIBE_HALF_DUPLEX_PATH = "/sluice.v1.SubscribeService/SubscribeHalfDuplex";
+
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+
+/** What the direct path needs of a response: http's and http2's both have it. */
+interface Response {
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: Uint8Array): boolean;
+  end(chunk: Uint8Array): unknown;
+  once(event: "close" | "drain", listener: () => void): unknown;
+  off(event: "close" | "drain", listener: () => void): unknown;
+}
+
+/** Whether a request is a call this path serves (else: connect-node's handler). */
+export function isDirectCall(request: Request): boolean {
+  const headers = request.headers;
+  const encoding = headers["connect-content-encoding"];
+  const path = request.url;
+  return (
+    request.method === "POST" &&
+    ((path === SUBSCRIBE_PATH && request instanceof http2.Http2ServerRequest) || path === SUBSCRIBE_HALF_DUPLEX_PATH) &&
+    headers["content-type"] === contentTypeStreamProto &&
+    (encoding === undefined || encoding === "identity") &&
+    headers["connect-timeout-ms"] === undefined
+  );
+}
+
+/** Serves one direct call until its session ends or the client goes. */
+export async function serveDirectCall(sluice: SluiceServer, request: Request, response: Response): Promise<void> {
+  const callGone = new AbortController();
+  response.once("close", () => callGone.abort());
+  response.writeHead(200, { "content-type": contentTypeStreamProto });
+  const call = { requestHeader: headersOf(request), signal: callGone.signal };
+  let failure: ConnectError | undefined;
+  try {
+    const frames =
+      request.url === SUBSCRIBE_PATH
+        ? sluice.subscribeFrames(readClientFrames(request, sluice.limits.maxFrameBytes), call)
+        : sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(request, sluice.limits.maxFrameBytes), call);
+    for await (const frame of frames) {
+      if (response.destroyed) break;
+      if (!response.write(envelopeOf(frame))) await drainedOrClosed(response);
+    }
+  } catch (error) {
+    failure = error instanceof SluiceError ? new ConnectError(error.message, error.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument) : ConnectError.from(error);
+  }
+  if (response.destroyed) return;
+  const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
+  response.end(encodeEnvelope(endStreamFlag, endStream));
+}
+
+/** Client frames from request envelopes; a bad envelope or frame ends the stream with a SluiceError blaming the client. */
+async function* readClientFrames(request: Request, maxFrameBytes: number): AsyncIterable<ClientFrame> {
+  const reader = new EnvelopeReader(maxFrameBytes);
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    reader.push(chunk);
+    for (let envelope = reader.next(); envelope; envelope = reader.next()) {
+      checkFlags(envelope.flags);
+      yield decodeClientFrame(envelope.data, maxFrameBytes);
+    }
+  }
+  if (!reader.atBoundary) throw new SluiceError("protocol_violation", `request ended inside an envelope (${reader.partialBytes} bytes left over)`, { blame: "remote" });
+}
+
+/** The Open of a SubscribeHalfDuplex request: exactly one envelope, read bounded. */
+async function readHalfDuplexOpen(request: Request, maxFrameBytes: number) {
+  const reader = new EnvelopeReader(maxFrameBytes);
+  let message: Uint8Array | undefined;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    reader.push(chunk);
+    for (let envelope = reader.next(); envelope; envelope = reader.next()) {
+      checkFlags(envelope.flags);
+      if (message) throw new SluiceError("invalid_argument", "a SubscribeHalfDuplex request carries one message", { blame: "remote" });
+      message = envelope.data;
+    }
+  }
+  if (!message || !reader.atBoundary) throw new SluiceError("invalid_argument", "the request ended before its message", { blame: "remote" });
+  try {
+    return fromBinary(SubscribeHalfDuplexRequestSchema, message).open;
+  } catch (error) {
+    throw new SluiceError("invalid_argument", `the request does not decode as SubscribeHalfDuplexRequest: ${(error as Error).message}`, { blame: "remote" });
+  }
+}
+
+function checkFlags(flags: number): void {
+  if (flags & ENVELOPE_FLAG_COMPRESSED) throw new SluiceError("protocol_violation", "compressed message, but the call negotiated no compression", { blame: "remote" });
+  if (flags !== 0) throw new SluiceError("protocol_violation", `envelope flags 0x${flags.toString(16).padStart(2, "0")}: a client sends messages only`, { blame: "remote" });
+}
+
+/**
+ * A server frame as one envelope; chunks are encoded straight into it. The
+ * bytes are a SubscribeResponse, which is also a SubscribeHalfDuplexResponse
+ * (both carry the frame as field 1).
+ */
+function envelopeOf(frame: ServerFrame): Uint8Array {
+  const direct = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME, ENVELOPE_PREFIX_BYTES) : undefined;
+  if (direct) {
+    writeEnvelopePrefix(direct, 0, direct.byteLength - ENVELOPE_PREFIX_BYTES);
+    return direct;
+  }
+  return encodeEnvelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) })));
+}
+
+function headersOf(request: Request): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return headers;
+}
+
+function drainedOrClosed(response: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.once("drain", done);
+    response.once("close", done);
+  });
+}
