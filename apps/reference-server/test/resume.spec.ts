@@ -60,6 +60,14 @@ describe("resume on the wire", () => {
     expect(logs.find((l) => l.msg === "session ended" && l.stream === "conformance.items")).toMatchObject({ resumed: true, client: "resume-spec" });
   });
 
+  it("logs a refused Open under the stream it asked for, with the client's client_info", async () => {
+    const frames = await session({ ...openFrame("conformance.items"), window: { items: 0, bytes: 10 }, clientInfo: "window-zero" });
+    expect(errorOf(frames)).toMatchObject({ code: "invalid_argument", field: "window.items" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const logs = server.output.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logs.find((l) => l.client === "window-zero")).toMatchObject({ stream: "conformance.items", outcome: "invalid_argument", level: 40 });
+  });
+
   it("refuses a resume beyond the end of a finite stream, naming resume.seq", async () => {
     const frames = await session(openFrame("conformance.items", { seq: 20 }, { count: 10 }));
     expect(frames.some((f) => f.type === "opened" || f.type === "end")).toBe(false);

@@ -432,6 +432,12 @@ describe("StreamSender: heartbeats", () => {
     expect(drain(sender).at(-1)).toMatchObject({ type: "error", code: "heartbeat_timeout", retryable: true });
   });
 
+  it("says how long the client was silent in whole milliseconds", () => {
+    const sender = streaming();
+    sender.handleTimeout(3_000.036372000002);
+    expect(drain(sender).at(-1)).toMatchObject({ type: "error", message: "client silent for 3000 ms (timeout 3000 ms)" });
+  });
+
   it("lets any client frame postpone the heartbeat timeout", () => {
     const sender = streaming();
     sender.handleFrame({ type: "ack", seq: 0 }, 2_500);

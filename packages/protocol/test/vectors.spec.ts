@@ -74,6 +74,7 @@ function replayReceiver(vector: any): void {
     else if (step.timeout) receiver.handleTimeout(at);
     else if (step.lost) receiver.connectionLost(new SluiceError("unavailable", "connection lost"), at);
     else if (step.ack !== undefined) receiver.ack(step.ack, at);
+    else if (step.cancel !== undefined) receiver.cancel(step.cancel, at);
     for (let e = receiver.pollEvent(); e; e = receiver.pollEvent()) if (e.type === "session_lost") lost = e.error;
     // The app reads everything; with app "read" it processes each item as it reads it.
     for (let d = receiver.read(at); d; d = receiver.read(at)) {

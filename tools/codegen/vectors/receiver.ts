@@ -199,6 +199,28 @@ export const RECEIVER_VECTORS: ReceiverVector[] = [
     expect: { outcome: "error", code: "ERROR_CODE_STREAM_NOT_FOUND", retryable: false, delivered: [], transmitted: [{ at: 0, frame: OPEN }] },
   },
   {
+    name: "receiver-cancel",
+    description:
+      "The app cancels after items 1 and 2: the receiver sends Cancel, drops a chunk that crossed it, and finishes on the server's End. Nothing else is sent after Cancel.",
+    peer: "receiver",
+    receiver: RECEIVER,
+    steps: [
+      { at: 0, connect: true },
+      { at: 1, frame: opened() },
+      { at: 2, frame: chunk(1, 2) },
+      { at: 3, cancel: "enough" },
+      { at: 4, frame: chunk(3, 1) },
+      { at: 60, timeout: true },
+      { at: 61, frame: end(2, 2, 2) },
+    ],
+    expect: {
+      outcome: "ok",
+      delivered: items(1, 2),
+      ended: true,
+      transmitted: [{ at: 0, frame: OPEN }, { at: 2, frame: credit(12, 1_026) }, { at: 2, frame: ack(1) }, { at: 3, frame: { type: "cancel", reason: "enough" } }],
+    },
+  },
+  {
     name: "receiver-acks-coalesce",
     description:
       "With ack_every 4, three processed items: consuming the third drains the buffer, so credit goes with Ack 2 riding along; Ack 3 follows 50 ms after it was processed (ack_delay).",

@@ -28,7 +28,9 @@ export type ReceiverStep =
   | { readonly at: number; readonly frame: ServerFrame }
   | { readonly at: number; readonly timeout: true }
   | { readonly at: number; readonly lost: true }
-  | { readonly at: number; readonly ack: number };
+  | { readonly at: number; readonly ack: number }
+  /** The app cancels the stream. */
+  | { readonly at: number; readonly cancel: string };
 
 export interface Delivered {
   readonly seq: number;
