@@ -2,7 +2,7 @@
  * @sluice/client-node: the Sluice client with Node defaults: connect-node
  * over HTTP/2, binary protobuf, and larger HTTP/2 flow-control windows.
  */
-import type { ClientRequestArgs } from "node:http";
+import { Agent as HttpAgent, type ClientRequestArgs } from "node:http";
 import https from "node:https";
 import type { ClientHttp2Session } from "node:http2";
 import net from "node:net";
@@ -57,19 +57,24 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   const closers: (() => void)[] = [];
   const http = (): SluiceClientOptions => {
     if (options.httpVersion === "1.1") {
-      let nodeOptions: https.RequestOptions | undefined;
-      if (new URL(options.baseUrl).protocol === "https:") {
-        const agent = new NoDelayHttpsAgent({ keepAlive: true });
-        closers.push(() => agent.destroy());
-        nodeOptions = { ...options.tls, agent };
-      }
+      // Our own keep-alive agent, so that a dead connection can be dropped
+      // without touching anyone else's (Node's global agent is shared).
+      const secure = new URL(options.baseUrl).protocol === "https:";
+      const newAgent = () => (secure ? new NoDelayHttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }));
+      const nodeOptions: https.RequestOptions = { ...(secure ? options.tls : {}), agent: newAgent() };
+      closers.push(() => (nodeOptions.agent as HttpAgent).destroy());
       // connect-node types nodeOptions as http's options or https's; these are https's.
-      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors, ...(nodeOptions ? { nodeOptions } : {}) });
-      return { transport, transportName: "http1.1", mode: "half-duplex" };
+      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors, nodeOptions });
+      const resetConnection = () => {
+        (nodeOptions.agent as HttpAgent).destroy();
+        nodeOptions.agent = newAgent();
+      };
+      return { transport, transportName: "http1.1", mode: "half-duplex", resetConnection };
     }
     const sessionManager = tunedSessionManager(options);
     closers.push(() => sessionManager.abort());
-    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }), transportName: "http2" };
+    // abort() closes the HTTP/2 connection; the next call opens a new one.
+    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }), transportName: "http2", resetConnection: () => sessionManager.abort() };
   };
   const websocket = (): SluiceClientOptions => {
     // Sluice's own credit window bounds what a subscription buffers, so the
@@ -77,7 +82,8 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
     // doubled 1 KiB-item throughput over 1 MiB in BENCHMARKS.md).
     const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024, interceptors, ...(options.tls ? { tls: options.tls } : {}) });
     closers.push(() => transport.close());
-    return { transport, transportName: "websocket" };
+    // close() drops the socket; the next call opens a new one.
+    return { transport, transportName: "websocket", resetConnection: () => transport.close() };
   };
   let settings: SluiceClientOptions;
   if (choice === "http") settings = http();

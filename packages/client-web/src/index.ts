@@ -55,7 +55,9 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
     // per-call window only has to stay out of its way.
     const transport = lazyWebSocketTransport({ url: options.websocketUrl ?? webSocketUrlFor(baseUrl), windowBytes: 4 * 1024 * 1024, interceptors });
     closers.push(() => transport.close());
-    return { transport, transportName: "websocket" };
+    // A session that died of silence drops the socket; the next call opens a new one.
+    // (fetch's connections belong to the browser, which has no such hook.)
+    return { transport, transportName: "websocket", resetConnection: () => transport.close() };
   };
   const settings: SluiceClientOptions =
     choice === "connect" ? connect() : choice === "websocket" ? websocket() : { ...connect(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };

@@ -11,6 +11,12 @@ import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
 export interface SluiceClientOptions {
   /** A Connect transport able to run bidi streams (connect-node HTTP/2, or transport-ws). */
   readonly transport: Transport;
+  /**
+   * Drops the transport's connection(s) so the next call dials a new one.
+   * Called when a session died of silence (heartbeat timeout): its
+   * connection is dead, and reusing it would hang the resume (PROTOCOL.md §6).
+   */
+  readonly resetConnection?: () => void;
   /** Name for stats ("http2", "websocket"). */
   readonly transportName?: string;
   /**
@@ -28,7 +34,7 @@ export interface SluiceClientOptions {
    * not a proxy. While neither has proven itself, a failure on one switches
    * to the other, so a wrong first guess is never final.
    */
-  readonly fallback?: { readonly transport: Transport; readonly transportName?: string; readonly mode?: "duplex" | "half-duplex" };
+  readonly fallback?: { readonly transport: Transport; readonly transportName?: string; readonly mode?: "duplex" | "half-duplex"; readonly resetConnection?: () => void };
   /** Default 5 000 ms. The first server frame (Opened) is due right after Open. */
   readonly fallbackAfterMs?: number;
 }
@@ -63,8 +69,8 @@ export interface SluiceClient {
 }
 
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
-  const primary = route(options.transport, options.mode, options.transportName ?? "connect");
-  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback") : undefined;
+  const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection);
+  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection) : undefined;
   const fallbackAfterMs = options.fallbackAfterMs ?? 5_000;
   let current = primary;
   const proven = new Set<Route>();
@@ -107,9 +113,23 @@ interface Route {
   open(signal: AbortSignal): FramePipe<ServerFrame, ClientFrame>;
 }
 
-function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string): Route {
+function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string, resetConnection: (() => void) | undefined): Route {
   const client = createClient(SubscribeService, transport);
-  return { name, open: (signal) => (mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal)) };
+  return {
+    name,
+    open(signal) {
+      const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal);
+      return {
+        inbound: pipe.inbound,
+        send: (frame) => pipe.send(frame),
+        close(error) {
+          pipe.close(error);
+          // A session that died of silence: its connection is dead too.
+          if (error?.code === "heartbeat_timeout") resetConnection?.();
+        },
+      };
+    },
+  };
 }
 
 /**

@@ -304,8 +304,10 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         // Drive this session until it ends.
         await this.#pump.run();
         this.#pipe = undefined;
-        pipe?.close();
         const lost = this.#lost as SluiceError | undefined;
+        // The loss goes to the pipe: one that died of silence takes its
+        // connection with it (PROTOCOL.md §6), so the next session dials anew.
+        pipe?.close(lost);
         if (!lost) continue;
         this.stats.lastError = `${lost.code}: ${lost.message}`;
         if (!lost.retryable) {
