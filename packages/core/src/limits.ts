@@ -9,8 +9,11 @@ export const DEFAULT_LIMITS: Limits = {
   // because chunks close at 32 KiB and big items are fragmented.
   maxFrameBytes: 4 * 1024 * 1024,
   maxItemBytes: 16 * 1024 * 1024,
-  maxWindowItems: 1_000_000,
-  maxWindowBytes: 64 * 1024 * 1024,
+  // A session's memory on the server is bounded by its window: the clamp is
+  // sized for a shared server (a thousand slow subscribers at the max hold
+  // 8 GiB; the server's buffered-bytes budget refuses new streams first).
+  maxWindowItems: 65_536,
+  maxWindowBytes: 8 * 1024 * 1024,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 15_000,
 };

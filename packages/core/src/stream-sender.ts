@@ -142,6 +142,18 @@ export class StreamSender {
     return this.#replay;
   }
 
+  /**
+   * Payload the receiver has not reported consumed: sent or queued in this
+   * session beyond the consumed offset its credit implies (§4.3), plus a held
+   * item. What the session can be holding in the server's memory; at most its
+   * window (and one item).
+   */
+  get bufferedBytes(): number {
+    if (!this.#credit) return 0;
+    const consumed = Math.max(0, this.#credit.maxBytes - this.#window.bytes);
+    return Math.max(0, this.#sessionBytes - consumed) + (this.#pending?.data.byteLength ?? 0);
+  }
+
   /** How many items the caller may push now. */
   get demand(): number {
     if (this.#state !== "streaming" || this.#pending || this.#endCursor || !this.#credit) return 0;

@@ -61,6 +61,11 @@ export interface ServeSessionOptions {
   /** A heartbeat round trip was measured. */
   readonly onRtt?: (rttMs: number) => void;
   /**
+   * False pauses pulling from the source (a memory budget is spent); it is
+   * asked before each pull, and again every 50 ms while it says no.
+   */
+  readonly mayPull?: () => boolean;
+  /**
    * Item latency, sampled (at most one item per 10 ms per stage), from the
    * source yielding an item until "sent": its chunk was handed to the
    * transport (flush delay, credit waits, transport backpressure), and until
@@ -71,10 +76,12 @@ export interface ServeSessionOptions {
   readonly onItemLatency?: (stage: "sent" | "acked", latencyMs: number) => void;
 }
 
-/** A running session, for metrics: its stream (once Open arrived) and live counters. */
+/** A running session, for metrics and budgets: its stream (once Open arrived), live counters and what it holds. */
 export interface SessionView {
   readonly stream: string;
   readonly counters: Readonly<StreamCounters>;
+  /** Payload sent or queued that the client has not consumed (at most the window): what the session may hold in memory. */
+  readonly bufferedBytes: number;
 }
 
 export interface SessionOutcome {
@@ -126,6 +133,9 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
       return sender.open?.stream ?? "";
     },
     counters: sender.counters,
+    get bufferedBytes() {
+      return sender.bufferedBytes;
+    },
   });
 
   const pump: Pump<ServerFrame, SenderEvent> = new Pump<ServerFrame, SenderEvent>({
@@ -185,6 +195,10 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         pump.afterInput();
       }
       while (iterator && sender.demand > 0) {
+        if (mayPull && !mayPull()) {
+          waitForBudget();
+          break;
+        }
         const result = await iterator.next();
         if (sender.state !== "streaming") break;
         const now = clock.now();
@@ -214,9 +228,19 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     }
   };
 
-  /** Pulls from the source while there is demand (credit), one pull loop at a time. */
+  /** Pulls from the source while there is demand (credit) and the budget allows, one pull loop at a time. */
+  const mayPull = options.mayPull;
+  let budgetRetry: (() => void) | undefined;
   const maybePull = () => {
-    if (!pulling && iterator && sender.demand > 0) void pull();
+    if (pulling || !iterator || sender.demand <= 0 || budgetRetry) return;
+    if (mayPull && !mayPull()) return waitForBudget();
+    void pull();
+  };
+  const waitForBudget = () => {
+    budgetRetry = clock.schedule(clock.now() + 50, () => {
+      budgetRetry = undefined;
+      maybePull();
+    });
   };
 
   const resolve = async (open: OpenFrame, window: Window) => {
@@ -263,6 +287,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   try {
     await pump.run();
   } finally {
+    budgetRetry?.();
     options.signal?.removeEventListener("abort", onDrain);
     options.callSignal?.removeEventListener("abort", onCallGone);
     abort.abort();

@@ -50,7 +50,6 @@ type Request = http.IncomingMessage | http2.Http2ServerRequest;
 
 /** What the direct path needs of a response: http's and http2's both have it. */
 interface Response {
-  readonly destroyed: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
   write(chunk: Uint8Array): boolean;
   end(chunk: Uint8Array): unknown;
@@ -77,7 +76,9 @@ export async function serveDirectCall(sluice: SluiceServer, request: Request, re
   const callGone = new AbortController();
   response.once("close", () => callGone.abort());
   response.writeHead(200, { "content-type": contentTypeStreamProto });
-  const call = { requestHeader: headersOf(request), signal: callGone.signal };
+  // The connection, for the per-connection budget: the HTTP/2 session, or the HTTP/1.1 socket.
+  const connection = request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket;
+  const call = { requestHeader: headersOf(request), signal: callGone.signal, ...(connection ? { connection } : {}) };
   let failure: ConnectError | undefined;
   try {
     const frames =
@@ -85,13 +86,16 @@ export async function serveDirectCall(sluice: SluiceServer, request: Request, re
         ? sluice.subscribeFrames(readClientFrames(request, sluice.limits.maxFrameBytes), call)
         : sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(request, sluice.limits.maxFrameBytes), call);
     for await (const frame of frames) {
-      if (response.destroyed) break;
-      if (!response.write(envelopeOf(frame))) await drainedOrClosed(response);
+      // Not response.destroyed: http2's compat response has no such flag, and
+      // a write to a closed stream never drains, which kept every session of
+      // a reset stream alive with its window of chunks (issue 14).
+      if (callGone.signal.aborted) break;
+      if (!response.write(envelopeOf(frame))) await drainedOrClosed(response, callGone.signal);
     }
   } catch (error) {
     failure = error instanceof SluiceError ? new ConnectError(error.message, error.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument) : ConnectError.from(error);
   }
-  if (response.destroyed) return;
+  if (callGone.signal.aborted) return;
   const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
   response.end(encodeEnvelope(endStreamFlag, endStream));
 }
@@ -157,14 +161,16 @@ function headersOf(request: Request): Headers {
   return headers;
 }
 
-function drainedOrClosed(response: Response): Promise<void> {
+/** Resolves when the response can take more, or the call is gone (also when it went before we asked). */
+function drainedOrClosed(response: Response, gone: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (gone.aborted) return resolve();
     const done = () => {
       response.off("drain", done);
-      response.off("close", done);
+      gone.removeEventListener("abort", done);
       resolve();
     };
     response.once("drain", done);
-    response.once("close", done);
+    gone.addEventListener("abort", done, { once: true });
   });
 }

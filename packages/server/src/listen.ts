@@ -27,11 +27,11 @@ import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { cors as connectCors } from "@connectrpc/connect";
+import { cors as connectCors, createContextValues } from "@connectrpc/connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { isDirectCall, serveDirectCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
-import type { SluiceServer } from "./sluice-server.js";
+import { CONNECTION, type SluiceServer } from "./sluice-server.js";
 
 export interface ListenOptions {
   readonly host?: string;
@@ -67,7 +67,11 @@ export interface ListenOptions {
    * `compression` is on: those calls are left to connect-node to compress.
    */
   readonly directSubscribe?: boolean;
-  /** Concurrent calls per connection: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS and the WebSocket call limit. Default: Node's HTTP/2 default and 10 000 per WebSocket. */
+  /**
+   * Concurrent calls per connection: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+   * (an HTTP/2 client queues streams beyond it) and the WebSocket call limit
+   * (refused with resource_exhausted). Default 1 000.
+   */
   readonly maxStreamsPerConnection?: number;
   /** Answers requests that are not Connect calls (a page, health checks); default 404. */
   readonly fallback?: (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
@@ -183,6 +187,8 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     acceptCompression: options.compression ? [compressionGzip] : [],
     // Client frames are small; anything above the frame limit is hostile.
     readMaxBytes: sluice.limits.maxFrameBytes,
+    // The connection each call runs on, for the per-connection budget.
+    contextValues: (request) => createContextValues().set(CONNECTION, request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket),
     ...(options.fallback ? { fallback: options.fallback as never } : {}),
   });
   // Sluice's own binary streaming calls skip connect-node's per-call
@@ -196,7 +202,7 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     : handler;
   const origins = options.corsOrigins ?? [];
   const withCors = origins.length === 0 ? routed : corsHandler(routed, origins);
-  const maxStreams = options.maxStreamsPerConnection;
+  const maxStreams = options.maxStreamsPerConnection ?? 1_000;
   const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, withCors);
   // Streams whose response is complete but whose client never ended its
   // request side (a bidi Subscribe) keep a GOAWAY'd session open; a
@@ -231,6 +237,7 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
   const websocket = websocketOptions
     ? createWebSocketHandler({
         routes: sluice.routes,
+        contextValues: (socket) => createContextValues().set(CONNECTION, socket),
         connect: { readMaxBytes: sluice.limits.maxFrameBytes },
         ...(maxStreams !== undefined ? { maxCallsPerSocket: maxStreams } : {}),
         ...websocketOptions,

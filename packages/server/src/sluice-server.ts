@@ -5,7 +5,7 @@
  * (connectNodeAdapter on http/http2, connect-fastify, connect-express).
  */
 import { create, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
@@ -24,6 +24,7 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from "@sluice/protocol";
+import { BufferBudget } from "./buffer-budget.js";
 import type { Source } from "./source.js";
 import type { Topic } from "./topic.js";
 
@@ -80,6 +81,17 @@ export interface SluiceServerOptions {
    * needing more is refused with resume_position_lost. Default 1 000 000.
    */
   readonly maxResumeSkip?: number;
+  /**
+   * Buffered-bytes budgets (issue 14): payload sessions have sent or queued
+   * that their clients have not consumed (at most each one's window) is what
+   * slow or stalled clients make the server hold. A new stream whose window
+   * would take its connection's sessions above `maxConnectionBufferedBytes`
+   * (default 64 MiB), or all sessions above `maxBufferedBytes` (default
+   * 512 MiB), is refused with limit_exceeded (Connect resource_exhausted),
+   * retryable after 1 s, before memory runs out. Idle sessions hold nothing.
+   */
+  readonly maxBufferedBytes?: number;
+  readonly maxConnectionBufferedBytes?: number;
   /**
    * Authentication and authorization, called for every Open (with the
    * stream) and every Control call (stream undefined). Return the principal
@@ -146,16 +158,23 @@ export class SluiceServer {
   readonly #views = new Set<SessionView>();
 
   readonly #maxResumeSkip: number;
+  readonly #budget: BufferBudget;
 
   constructor(options: SluiceServerOptions) {
     this.#options = options;
     this.#maxResumeSkip = options.maxResumeSkip ?? 1_000_000;
+    this.#budget = new BufferBudget(options.maxBufferedBytes ?? 512 * 1024 * 1024, options.maxConnectionBufferedBytes ?? 64 * 1024 * 1024);
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
   /** Sessions currently open. */
   get activeSessions(): number {
     return this.#active.size;
+  }
+
+  /** Payload the open sessions hold that their clients have not consumed (see maxBufferedBytes). */
+  get bufferedBytes(): number {
+    return this.#budget.heldBytes;
   }
 
   /** The open sessions with their live counters (for metrics exporters). */
@@ -192,7 +211,7 @@ export class SluiceServer {
 
   async *#subscribe(requests: AsyncIterable<SubscribeRequest>, context: HandlerContext): AsyncIterable<SubscribeResponse> {
     const binary = isBinaryRequest(context);
-    for await (const frame of this.#serve(decodeRequests(requests), newSessionKeys(), context)) yield responseOf(SubscribeResponseSchema, frame, binary);
+    for await (const frame of this.#serve(decodeRequests(requests), newSessionKeys(), callInfoOf(context))) yield responseOf(SubscribeResponseSchema, frame, binary);
   }
 
   /**
@@ -204,7 +223,7 @@ export class SluiceServer {
   async *#subscribeHalfDuplex(request: SubscribeHalfDuplexRequest, context: HandlerContext): AsyncIterable<SubscribeHalfDuplexResponse> {
     let frames: AsyncIterable<ServerFrame>;
     try {
-      frames = this.subscribeHalfDuplexFrames(request.open, context);
+      frames = this.subscribeHalfDuplexFrames(request.open, callInfoOf(context));
     } catch (error) {
       throw error instanceof SluiceError ? toConnectError(error) : error;
     }
@@ -293,14 +312,16 @@ export class SluiceServer {
     else this.#drainSignals.add(drainer);
     const session = serveSession({
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
-      resolve: (open, _window, signal) => this.#resolve(open, keys, signal, context.requestHeader),
+      resolve: (open, window, signal) => this.#resolve(open, keys, signal, context.requestHeader, window, context.connection),
       sender: { limits: this.limits, ...(this.#options.defaultWindow ? { defaultWindow: this.#options.defaultWindow } : {}) },
       signal: drainer.signal,
       callSignal: context.signal,
       onStart: (view) => {
         liveView = view;
         this.#views.add(view);
+        this.#budget.add(view, context.connection);
       },
+      mayPull: () => this.#budget.mayPull(context.connection),
       ...(this.#options.onRtt ? { onRtt: (rttMs: number) => this.#options.onRtt?.(liveView?.stream ?? "", rttMs) } : {}),
       ...(this.#options.onItemLatency ? { onItemLatency: (stage: "sent" | "acked", latencyMs: number) => this.#options.onItemLatency?.(liveView?.stream ?? "", stage, latencyMs) } : {}),
     });
@@ -308,7 +329,10 @@ export class SluiceServer {
     void session.then((outcome) => {
       this.#active.delete(session);
       this.#drainSignals.delete(drainer);
-      if (liveView) this.#views.delete(liveView);
+      if (liveView) {
+        this.#views.delete(liveView);
+        this.#budget.remove(liveView, context.connection);
+      }
       this.#options.onSessionEnd?.(outcome);
     });
     try {
@@ -319,7 +343,7 @@ export class SluiceServer {
     await session;
   }
 
-  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers): Promise<ResolvedStream> {
+  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers, window: Window, connection: object | undefined): Promise<ResolvedStream> {
     // Authorization comes before the stream lookup: an unauthenticated caller
     // must not learn which streams exist.
     if (this.#options.authorize) {
@@ -330,6 +354,7 @@ export class SluiceServer {
     }
     const definition = this.#options.streams[open.stream];
     if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
+    this.#budget.admit(window.bytes, connection);
     const params = definition.params ? definition.params(open.params) : open.params;
     const { sessionId, sessionSecret } = keys;
     const contentType = definition.contentType ?? "application/json";
@@ -384,6 +409,12 @@ export class SluiceServer {
   }
 }
 
+/** A Connect handler's call as CallInfo, with the connection its adapter put in the context values. */
+function callInfoOf(context: HandlerContext): CallInfo {
+  const connection = context.values.get(CONNECTION);
+  return { requestHeader: context.requestHeader, signal: context.signal, ...(connection ? { connection } : {}) };
+}
+
 /** Binary protobuf (Connect, gRPC, gRPC-web) rather than JSON: chunks may then go pre-encoded. */
 function isBinaryRequest(context: HandlerContext): boolean {
   return !/json/i.test(context.requestHeader.get("content-type") ?? "");
@@ -410,7 +441,14 @@ export interface CallInfo {
   readonly requestHeader: Headers;
   /** Aborts when the call is gone (the client left, the connection dropped). */
   readonly signal: AbortSignal;
+  /** The connection the call runs on (any object that identifies it), for the per-connection budget. */
+  readonly connection?: object;
 }
+
+/** The Connect context value carrying the call's connection (set by `listen` and the WebSocket server). */
+export const CONNECTION = createContextKey<object | undefined>(undefined, { description: "sluice connection" });
+
+
 
 interface SessionKeys {
   readonly sessionId: string;

@@ -27,6 +27,12 @@ export const CloseCode = {
 export const DEFAULT_CALL_WINDOW_BYTES = 256 * 1024;
 /** No window may grow past this (a peer adding without bound is an error). */
 const MAX_WINDOW_BYTES = 2 ** 31 - 1;
+/**
+ * The most response window a server grants a call, whatever its start asks:
+ * what a call may hold in the socket's send path for a reader that does not
+ * read (a call asking for 4 GiB held 88 MiB per call, issue 14).
+ */
+export const MAX_CALL_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /** The subset of the WebSocket API used here: browsers' WebSocket and `ws` both have it. */
 export interface SocketLike {
@@ -42,7 +48,11 @@ export interface SocketLike {
 
 export interface MuxOptions {
   readonly role: "client" | "server";
-  /** Calls open at once on this socket; more are refused with resource_exhausted. Default 10 000. */
+  /**
+   * Calls open at once on this socket; more are refused with resource_exhausted.
+   * Default 1 000: each call costs tens of KiB in connect's handler, and
+   * 10 000 opened at once stalled other clients for seconds (issue 14).
+   */
   readonly maxCalls?: number;
   /** Largest frame accepted, in bytes. Default 4 MiB + 64 KiB. */
   readonly maxFrameBytes?: number;
@@ -306,7 +316,7 @@ export class MuxConnection {
     this.#socket = socket;
     this.#options = options;
     this.role = options.role;
-    this.#maxCalls = options.maxCalls ?? 10_000;
+    this.#maxCalls = options.maxCalls ?? 1_000;
     this.#maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024 + 64 * 1024;
     this.maxDataBytes = options.maxDataBytes ?? 256 * 1024;
     this.windowBytes = options.windowBytes ?? DEFAULT_CALL_WINDOW_BYTES;
@@ -491,7 +501,7 @@ export class MuxConnection {
           void this.send(callId, { case: "cancel", value: { code: Code.ResourceExhausted, reason: `too many concurrent calls on this socket (limit ${this.#maxCalls})` } });
           return undefined;
         }
-        const call = new MuxCall(this, callId, kind.value.path, headers, DEFAULT_CALL_WINDOW_BYTES, kind.value.windowBytes || DEFAULT_CALL_WINDOW_BYTES);
+        const call = new MuxCall(this, callId, kind.value.path, headers, DEFAULT_CALL_WINDOW_BYTES, Math.min(kind.value.windowBytes || DEFAULT_CALL_WINDOW_BYTES, MAX_CALL_WINDOW_BYTES));
         this.#calls.set(callId, call);
         this.#options.onCall?.(call);
         return undefined;

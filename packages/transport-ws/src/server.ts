@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { Code, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import { Code, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { WebSocketServer, type WebSocket } from "ws";
 import { WEBSOCKET_PROTOCOL } from "./client.js";
@@ -20,7 +20,7 @@ export interface WebSocketHandlerOptions {
   readonly connect?: ConnectRouterOptions;
   /** Upgrade requests on this path are ours (default "/connect"). */
   readonly path?: string;
-  /** Concurrent calls per socket (default 10 000); more are refused with resource_exhausted. */
+  /** Concurrent calls per socket (default 1 000); more are refused with resource_exhausted. */
   readonly maxCallsPerSocket?: number;
   /** Largest WebSocket message (default 4 MiB + 64 KiB); bigger ones close the socket with 1009. */
   readonly maxFrameBytes?: number;
@@ -31,6 +31,8 @@ export interface WebSocketHandlerOptions {
   readonly maxPingsPerSecond?: number;
   /** Sockets open at once (default 10 000); more are refused at the upgrade with 503. */
   readonly maxSockets?: number;
+  /** Context values for each call's handler, given the socket it runs on (an opaque object that identifies it). */
+  readonly contextValues?: (socket: object) => ContextValues;
 }
 
 /** Something with an `upgrade` event: http.Server, https.Server, http2 servers with allowHTTP1. */
@@ -73,6 +75,9 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
   const connections = new Set<MuxConnection>();
   let accepted = 0;
 
+  const sockets = new WeakMap<MuxCall, MuxConnection>();
+  const connectionOf = (call: MuxCall): object => sockets.get(call) ?? call;
+
   const serveCall = async (call: MuxCall): Promise<void> => {
     const handler = handlers.get(call.path);
     if (!handler) {
@@ -89,6 +94,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
       header: call.requestHeaders,
       body: call.body(),
       signal: call.signal,
+      ...(options.contextValues ? { contextValues: options.contextValues(connectionOf(call)) } : {}),
     };
     try {
       const response = await handler(request);
@@ -115,7 +121,10 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
       ...(options.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: options.keepaliveIntervalMs } : {}),
       ...(options.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: options.keepaliveTimeoutMs } : {}),
       ...(options.maxPingsPerSecond !== undefined ? { maxPingsPerSecond: options.maxPingsPerSecond } : {}),
-      onCall: (call) => void serveCall(call),
+      onCall: (call) => {
+        sockets.set(call, mux);
+        void serveCall(call);
+      },
       onClose: () => connections.delete(mux),
     });
     connections.add(mux);

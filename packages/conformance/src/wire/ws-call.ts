@@ -24,6 +24,8 @@ export interface WsSocketOptions {
   readonly insecure?: boolean;
   /** The subprotocols to offer (default: sluice.ws.v1). */
   readonly protocols?: string[];
+  /** Return window as data arrives (default true; false: a reader that never reads). */
+  readonly grantWindow?: boolean;
 }
 
 /** One WebSocket, as the runner sees it. */
@@ -36,8 +38,10 @@ export class WsSocket {
   readonly closed: Promise<{ code: number; reason: string }>;
   #nextCallId = 1;
   readonly #calls = new Map<number, (frame: WebSocketFrame) => void>();
+  readonly #grantWindow: boolean;
 
   constructor(options: WsSocketOptions) {
+    this.#grantWindow = options.grantWindow ?? true;
     this.socket = new WebSocket(options.url, options.protocols ?? [WEBSOCKET_SUBPROTOCOL], options.insecure ? { rejectUnauthorized: false } : {});
     this.socket.binaryType = "nodebuffer";
     this.opened = new Promise<void>((resolve, reject) => {
@@ -98,7 +102,7 @@ export class WsSocket {
         case "data": {
           reader.push(kind.value.data);
           consumed += kind.value.data.byteLength;
-          if (consumed >= RECEIVE_WINDOW / 2) {
+          if (this.#grantWindow && consumed >= RECEIVE_WINDOW / 2) {
             this.send(id, { case: "windowUpdate", value: { bytes: consumed } });
             consumed = 0;
           }

@@ -1,0 +1,102 @@
+/**
+ * The server's buffered-bytes budgets (issue 14): payload that sessions have
+ * pulled from their sources and sent or queued, and that their clients have
+ * not consumed yet, is what slow or stalled clients make the server hold (at
+ * most each session's window). Two budgets bound it, per connection and for
+ * the whole server:
+ *
+ * - a new stream is refused (limit_exceeded, retryable after 1 s) when its
+ *   window does not fit next to what is held now;
+ * - sessions stop pulling from their sources while a budget they count
+ *   against is spent, so a burst of streams admitted together still cannot
+ *   take memory past it by more than a chunk each.
+ *
+ * Sums are recomputed at most every few milliseconds: an item pulled must
+ * not cost a walk over every session.
+ */
+import { SluiceError } from "@sluice/core";
+import type { SessionView } from "@sluice/driver";
+
+const CONNECTION_REFRESH_MS = 10;
+const SERVER_REFRESH_MS = 50;
+
+interface Held {
+  at: number;
+  bytes: number;
+}
+
+export class BufferBudget {
+  readonly maxBytes: number;
+  readonly maxConnectionBytes: number;
+  readonly #all = new Set<SessionView>();
+  readonly #byConnection = new Map<object, { views: Set<SessionView>; held: Held }>();
+  #held: Held = { at: -Infinity, bytes: 0 };
+
+  constructor(maxBytes: number, maxConnectionBytes: number) {
+    this.maxBytes = maxBytes;
+    this.maxConnectionBytes = maxConnectionBytes;
+  }
+
+  add(view: SessionView, connection: object | undefined): void {
+    this.#all.add(view);
+    if (!connection) return;
+    let entry = this.#byConnection.get(connection);
+    if (!entry) this.#byConnection.set(connection, (entry = { views: new Set(), held: { at: -Infinity, bytes: 0 } }));
+    entry.views.add(view);
+  }
+
+  remove(view: SessionView, connection: object | undefined): void {
+    this.#all.delete(view);
+    if (!connection) return;
+    const entry = this.#byConnection.get(connection);
+    entry?.views.delete(view);
+    if (entry?.views.size === 0) this.#byConnection.delete(connection);
+  }
+
+  /** What all sessions hold (as of at most SERVER_REFRESH_MS ago). */
+  get heldBytes(): number {
+    return this.#serverHeld(performance.now());
+  }
+
+  /** Throws limit_exceeded when a new session's window does not fit its connection's or the server's budget. */
+  admit(windowBytes: number, connection: object | undefined): void {
+    const now = performance.now();
+    const refuse = (what: string, held: number, max: number, advice: string) =>
+      new SluiceError("limit_exceeded", `${what} budget: sessions hold ${mib(held)} their clients have not consumed, of ${mib(max)}; a window of ${mib(windowBytes)} does not fit (${advice})`, { retryable: true, retryAfterMs: 1_000 });
+    if (connection) {
+      const held = this.#connectionHeld(connection, now, true);
+      if (held + windowBytes > this.maxConnectionBytes) throw refuse("connection", held, this.maxConnectionBytes, "use another connection, or a smaller window");
+    }
+    const held = this.#serverHeld(now);
+    if (held + windowBytes > this.maxBytes) throw refuse("server", held, this.maxBytes, "try later, or another instance");
+  }
+
+  /** Whether a session on `connection` may pull more from its source now. */
+  mayPull(connection: object | undefined): boolean {
+    const now = performance.now();
+    if (connection && this.#connectionHeld(connection, now, false) >= this.maxConnectionBytes) return false;
+    return this.#serverHeld(now) < this.maxBytes;
+  }
+
+  #connectionHeld(connection: object, now: number, exact: boolean): number {
+    const entry = this.#byConnection.get(connection);
+    if (!entry) return 0;
+    if (exact || now - entry.held.at > CONNECTION_REFRESH_MS) {
+      let bytes = 0;
+      for (const view of entry.views) bytes += view.bufferedBytes;
+      entry.held = { at: now, bytes };
+    }
+    return entry.held.bytes;
+  }
+
+  #serverHeld(now: number): number {
+    if (now - this.#held.at > SERVER_REFRESH_MS) {
+      let bytes = 0;
+      for (const view of this.#all) bytes += view.bufferedBytes;
+      this.#held = { at: now, bytes };
+    }
+    return this.#held.bytes;
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
