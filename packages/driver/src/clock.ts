@@ -7,15 +7,23 @@ export interface Clock {
   now(): number;
   /** Calls `fn` at (or soon after) `at`; returns a cancel function. */
   schedule(at: number, fn: () => void): () => void;
+  /**
+   * Lets the runtime do other work (I/O, timers, other sessions) before
+   * resolving: the next macrotask, not a timer's minimum delay.
+   */
+  yield(): Promise<void>;
 }
 
-/** The runtime's monotonic clock (performance.now) and setTimeout. */
+const setImmediateIfAny = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+
+/** The runtime's monotonic clock (performance.now) and setTimeout; yield is setImmediate where there is one. */
 export const systemClock: Clock = {
   now: () => performance.now(),
   schedule(at, fn) {
     const handle = setTimeout(fn, Math.max(0, at - performance.now()));
     return () => clearTimeout(handle);
   },
+  yield: () => new Promise<void>((resolve) => (setImmediateIfAny ? setImmediateIfAny(resolve) : setTimeout(resolve, 0))),
 };
 
 /**
