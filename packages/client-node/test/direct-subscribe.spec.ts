@@ -23,7 +23,9 @@ import { createSluiceClient } from "../src/index.js";
 
 const MAX_FRAME_BYTES = 64 * 1024;
 const sluice = new SluiceServer({
-  limits: { maxFrameBytes: MAX_FRAME_BYTES },
+  // A short heartbeat: a half-closed session that waits for credit (the
+  // client can send none) ends at its timeout, as PROTOCOL.md §3.2 says.
+  limits: { maxFrameBytes: MAX_FRAME_BYTES, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300 },
   streams: { numbers: { source: fromIterable((p: { count?: number }) => Array.from({ length: p.count ?? 1_000 }, (_, i) => i + 1)) } },
 });
 let server: Listening;

@@ -120,7 +120,13 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   const reportSent = (ms: number) => onItemLatency!("sent", ms);
   const reportAcked = (ms: number) => onItemLatency!("acked", ms);
   const abort = new AbortController();
-  let inboundDone = false;
+  /**
+   * The client's call is gone (reset, connection lost, a transport error).
+   * A client that only half-closed its request has nothing more to send; the
+   * session goes on within the credit it has, until End, Error or the
+   * heartbeat timeout (PROTOCOL.md §3.2).
+   */
+  let callGone = false;
   let inboundError: unknown;
   let iterator: AsyncIterator<SourceYield> | undefined;
   /** The part of a gap that straddled the resume point: sent before the next item. */
@@ -152,7 +158,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     ...(sentLatency ? { afterSend: (frame: ServerFrame) => frame.type === "chunk" && sentLatency.acked(chunkLastSeq(frame), clock.now(), reportSent) } : {}),
     done() {
       // Closed, or the client half-closed / the connection died without Cancel.
-      return sender.state === "closed" || inboundDone;
+      return sender.state === "closed" || callGone;
     },
   });
 
@@ -163,7 +169,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   options.signal?.addEventListener("abort", onDrain, { once: true });
   if (options.signal?.aborted) onDrain();
   const onCallGone = () => {
-    inboundDone = true;
+    callGone = true;
     inboundError ??= new SluiceError("cancelled", "the client's call is gone");
     pump.wake();
   };
@@ -176,12 +182,17 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         sender.handleFrame(frame, clock.now());
         pump.afterInput();
       }
+      // Half-closed before any Open: there is nothing to serve, and no
+      // heartbeat runs before Opened to end it later.
+      if (sender.state === "awaiting_open") sender.fail(new SluiceError("protocol_violation", "the request ended before its Open", { blame: "remote" }), clock.now());
     } catch (error) {
       inboundError = error;
       // A frame that failed to decode is the client's fault: tell it why.
+      // Anything else is the transport failing: the call is gone.
       if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, clock.now());
+      else callGone = true;
     } finally {
-      inboundDone = true;
+      pump.afterInput();
       pump.wake();
     }
   })();
@@ -324,7 +335,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     counters: sender.counters,
     ...(error ? { error } : {}),
     cancelled,
-    disconnected: inboundDone && sender.state !== "closed" ? true : inboundError !== undefined,
+    disconnected: callGone && sender.error === undefined,
   };
 }
 

@@ -65,6 +65,21 @@ describe("EnvelopeReader", () => {
     );
   });
 
+  it("reassembles a 4 MiB message arriving in 1 KiB pieces with one copy of each byte (linear, not quadratic)", () => {
+    const message = new Uint8Array(4 * 1024 * 1024).map((_, i) => i & 0xff);
+    const stream = encodeEnvelope(0, message);
+    const reader = new EnvelopeReader(8 * 1024 * 1024);
+    let got: Uint8Array | undefined;
+    for (let at = 0; at < stream.length; at += 1024) {
+      reader.push(stream.subarray(at, at + 1024));
+      got = reader.next()?.data ?? got;
+    }
+    expect(got?.byteLength).toBe(message.byteLength);
+    expect(got!.every((b, i) => b === (i & 0xff))).toBe(true);
+    // The message once, plus the 5-byte prefix, which also straddled a piece boundary here or not.
+    expect(reader.copiedBytes).toBeLessThanOrEqual(message.byteLength + 5);
+  });
+
   it("hands out a view, not a copy, when a message arrives in one piece", () => {
     const piece = encodeEnvelope(0, bytes(9, 8, 7));
     const reader = new EnvelopeReader(10);

@@ -55,6 +55,7 @@ export class EnvelopeReader {
   /** The prefix of the envelope being assembled, once read. */
   #flags = -1;
   #length = 0;
+  #copied = 0;
 
   constructor(maxMessageBytes: number) {
     this.maxMessageBytes = maxMessageBytes;
@@ -63,6 +64,11 @@ export class EnvelopeReader {
   /** Bytes held that are not yet part of a returned envelope. */
   get bufferedBytes(): number {
     return this.#buffered;
+  }
+
+  /** Bytes copied so far to join pieces (each byte at most once: reassembly is linear). */
+  get copiedBytes(): number {
+    return this.#copied;
   }
 
   /** Bytes of the partial envelope held, its prefix included (0 at a boundary). */
@@ -109,6 +115,7 @@ export class EnvelopeReader {
       return view;
     }
     const out = new Uint8Array(n);
+    this.#copied += n;
     let filled = 0;
     while (filled < n) {
       const piece = this.#pieces[this.#head]!;

@@ -53,6 +53,8 @@ export function invalidCursor(message: string): SluiceError {
 
 export type ItemEncoder<T> = (value: T) => Uint8Array;
 
+
+
 const textEncoder = new TextEncoder();
 /** JSON text, the default item encoding. */
 export const jsonEncoder: ItemEncoder<unknown> = (value) => textEncoder.encode(JSON.stringify(value));
@@ -82,30 +84,23 @@ export function readSeqCursor(cursor: Uint8Array, cursorSeq: number): number {
 
 /**
  * A source over an iterable or async iterable (or a function making one from
- * the params). Cursors are item indexes (= seqs): a resume re-creates the
- * iterable and skips to the position, so the iterable must yield the same
- * items each time. A position past the iterable's end is refused.
+ * the params). It has no cursors: a resume re-creates the iterable and the
+ * server reads and drops the items up to the position (reported as
+ * `replayed`, bounded by maxResumeSkip), so the iterable must yield the same
+ * items each time. A position past its end is refused.
  */
 export function fromIterable<T, P = JsonObject>(
   make: Iterable<T> | AsyncIterable<T> | ((params: P) => Iterable<T> | AsyncIterable<T>),
   encode: ItemEncoder<T> = jsonEncoder as ItemEncoder<T>,
 ): Source<P> {
   return {
-    // The cursor is checked when the source is opened, so a bad one refuses
-    // the Open instead of failing the session after Opened (PROTOCOL.md §7.6).
-    open(params, cursor, context) {
-      const skip = readSeqCursor(cursor, context?.cursorSeq ?? readIndexCursor(cursor));
+    open(params, cursor) {
+      // Checked now: a bad cursor refuses the Open (PROTOCOL.md §7.6).
+      if (cursor.byteLength > 0) throw invalidCursor("this stream has no cursors (resume by seq alone)");
       return (async function* () {
         const iterable = typeof make === "function" ? make(params) : make;
-        let index = 0;
-        for await (const value of iterable as AsyncIterable<T>) {
-          index++;
-          if (index <= skip) continue;
-          yield value instanceof Uint8Array ? { data: value, cursor: indexCursor(index) } : { data: encode(value), cursor: indexCursor(index) };
-        }
-        if (index < skip) throw new SluiceError("invalid_argument", `resume.seq: ${skip} is beyond the end of the stream (it ends after seq ${index})`, { field: "resume.seq", blame: "remote" });
+        for await (const value of iterable as AsyncIterable<T>) yield { data: value instanceof Uint8Array ? value : encode(value) };
       })();
     },
-    cursorAfter: (_params, seq) => indexCursor(seq),
   };
 }
