@@ -7,6 +7,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { DEFAULT_LIMITS } from "@sluice/core";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -141,6 +142,21 @@ export const configSchema = z.strictObject({
       shutdownGraceMs: nonNegativeInt.default(10_000),
       /** Browser origins allowed cross-origin ("https://app.example.com", or "*"). */
       corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "an origin like https://app.example.com, or *")).default([]),
+      /**
+       * Connections that do not get going are closed: TLS handshake, HTTP/2
+       * preface or first HTTP/1.1 bytes within prefaceMs; HTTP/1.1 headers
+       * within headersMs, the body within requestMs; no bytes either way
+       * for idleMs (0: never).
+       */
+      timeouts: z
+        .strictObject({
+          prefaceMs: positiveInt.default(10_000),
+          headersMs: positiveInt.default(10_000),
+          requestMs: positiveInt.default(30_000),
+          idleMs: nonNegativeInt.default(120_000),
+        })
+        .refine((t) => t.requestMs >= t.headersMs, { path: ["requestMs"], message: "must be at least headersMs" })
+        .prefault({}),
       /** Serve https:/wss: (HTTP/2 by ALPN) with this certificate chain and key, PEM files relative to the config file. */
       tls: z
         .strictObject({
@@ -164,11 +180,29 @@ export const configSchema = z.strictObject({
       maxConnections: positiveInt.optional(),
       /** Concurrent calls per connection (HTTP/2 streams, WebSocket calls); more get resource_exhausted / REFUSED_STREAM. */
       maxStreamsPerConnection: positiveInt.optional(),
+      /** Payload all sessions may hold unconsumed; above it new streams get resource_exhausted and sessions pause pulling. */
+      maxBufferedBytes: positiveInt.optional(),
+      /** The same, per connection. */
+      maxConnectionBufferedBytes: positiveInt.optional(),
     })
     .prefault({}),
   chunk: chunkSchema.optional(),
   auth: authSchema.optional(),
   streams: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema),
+}).superRefine((config, context) => {
+  // A session pings every heartbeat interval; a connection quiet for longer
+  // than the idle timeout would be closed under a healthy session.
+  const idleMs = config.server.timeouts.idleMs;
+  if (idleMs === 0) return;
+  const intervals: [string, number][] = [["limits.heartbeatIntervalMs", config.limits.heartbeatIntervalMs ?? DEFAULT_LIMITS.heartbeatIntervalMs]];
+  for (const [name, stream] of Object.entries(config.streams)) {
+    if (stream.heartbeat) intervals.push([`streams.${name}.heartbeat.intervalMs`, stream.heartbeat.intervalMs]);
+  }
+  for (const [path, intervalMs] of intervals) {
+    if (idleMs <= 2 * intervalMs) {
+      context.addIssue({ code: "custom", path: ["server", "timeouts", "idleMs"], message: `${idleMs} must exceed twice ${path} (${intervalMs}), or be 0` });
+    }
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -22,6 +22,9 @@ export interface RunningServer {
 
 const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html": "index.html", "/main.js": "main.js" };
 
+/** `limits` keys that are not session Limits: they go to listen() and the server's buffer budget. */
+const LISTEN_AND_BUDGET_KEYS = new Set(["maxConnections", "maxStreamsPerConnection", "maxBufferedBytes", "maxConnectionBufferedBytes"]);
+
 export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" })): Promise<RunningServer> {
   const built = buildStreams(config, baseDir);
   const metrics = createMetrics();
@@ -46,7 +49,9 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     },
     onRtt: (stream, rttMs) => metrics.rtt(stream, rttMs),
     onItemLatency: (stream, stage, latencyMs) => metrics.itemLatency(stream, stage, latencyMs),
-    limits: Object.fromEntries(Object.entries(config.limits).filter(([k, v]) => v !== undefined && k !== "maxConnections" && k !== "maxStreamsPerConnection")),
+    limits: Object.fromEntries(Object.entries(config.limits).filter(([k, v]) => v !== undefined && !LISTEN_AND_BUDGET_KEYS.has(k))),
+    ...(config.limits.maxBufferedBytes !== undefined ? { maxBufferedBytes: config.limits.maxBufferedBytes } : {}),
+    ...(config.limits.maxConnectionBufferedBytes !== undefined ? { maxConnectionBufferedBytes: config.limits.maxConnectionBufferedBytes } : {}),
     ...(config.chunk ? { chunk: config.chunk } : {}),
   });
   metrics.attach(sluice, built.topics);
@@ -57,6 +62,12 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     port: config.server.port,
     websocket: { path: config.server.websocketPath },
     corsOrigins: config.server.corsOrigins,
+    timeouts: {
+      prefaceTimeoutMs: config.server.timeouts.prefaceMs,
+      headersTimeoutMs: config.server.timeouts.headersMs,
+      requestTimeoutMs: config.server.timeouts.requestMs,
+      idleTimeoutMs: config.server.timeouts.idleMs,
+    },
     ...(config.server.tls
       ? {
           tls: {

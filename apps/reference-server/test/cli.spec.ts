@@ -3,13 +3,15 @@
  * driven by the Node client over HTTP/2, HTTP/1.1 and WebSocket on 127.0.0.1.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { createSluiceClient } from "@sluice/client-node";
 import { selfSignedCertificate } from "@sluice/testing";
+import { parse as parseYaml } from "yaml";
+import { parseConfig } from "../src/config.js";
 import { cli, startCli } from "./start-cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -70,6 +72,39 @@ describe("sluice-server validate", () => {
     const withEnv = spawnSync(process.execPath, [cli, "validate", join(examples, "tls.yaml")], { encoding: "utf8", env: { ...process.env, SLUICE_TLS_CERT_FILE: certificate.certFile, SLUICE_TLS_KEY_FILE: certificate.keyFile } });
     expect(withEnv.stderr).toBe("");
     expect(withEnv.status).toBe(0);
+  });
+
+  it("refuses an idle timeout that a healthy session's heartbeats would not beat", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    const file = join(dir, "idle.yaml");
+    writeFileSync(
+      file,
+      [
+        "server:",
+        "  timeouts: { idleMs: 8000, headersMs: 5000, requestMs: 4000 }",
+        "streams:",
+        "  slow:",
+        "    source: { type: generator }",
+        "    heartbeat: { intervalMs: 60000, timeoutMs: 180000 }",
+      ].join("\n"),
+    );
+    const result = validate(file);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("server.timeouts.requestMs: must be at least headersMs");
+    writeFileSync(file, ["server:", "  timeouts: { idleMs: 8000 }", "streams:", "  slow:", "    source: { type: generator }", "    heartbeat: { intervalMs: 60000, timeoutMs: 180000 }"].join("\n"));
+    const second = validate(file);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toContain("server.timeouts.idleMs: 8000 must exceed twice limits.heartbeatIntervalMs (5000), or be 0");
+    expect(second.stderr).toContain("server.timeouts.idleMs: 8000 must exceed twice streams.slow.heartbeat.intervalMs (60000), or be 0");
+  });
+
+  it("accepts the annotated example in the README", () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const example = /```yaml\n(server:[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const config = parseConfig(parseYaml(example!), "README.md");
+    expect(config.server.timeouts).toEqual({ prefaceMs: 10_000, headersMs: 10_000, requestMs: 30_000, idleMs: 120_000 });
+    expect(config.limits.maxConnectionBufferedBytes).toBe(64 * 1024 * 1024);
   });
 
   it("reports unreadable and unparsable files", () => {
@@ -249,6 +284,25 @@ describe("sluice-server limits (examples/tuned.json: 3 connections, 2 streams ea
     }
   });
 
+  it("refuses a stream whose window does not fit the buffer budgets (6 MiB for the server, 8 MiB per connection), naming the budget", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    const client = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    try {
+      const refusal = async (bytes: number) => {
+        const iterator = client.subscribe("alerts", { window: { items: 1_000, bytes }, backoff: { maxAttempts: 0 } })[Symbol.asyncIterator]();
+        return iterator.next().then(
+          () => undefined,
+          (error: { code?: string; message?: string }) => error,
+        );
+      };
+      expect(await refusal(7 << 20)).toMatchObject({ code: "limit_exceeded", message: expect.stringMatching(/server budget: .* of 6\.0 MiB; a window of 7\.0 MiB does not fit/) });
+      expect(await refusal(9 << 20)).toMatchObject({ code: "limit_exceeded", message: expect.stringMatching(/connection budget: .* of 8\.0 MiB; a window of 9\.0 MiB does not fit/) });
+    } finally {
+      client.close();
+      server.child.kill("SIGKILL");
+    }
+  });
+
   it("refuses a third concurrent call on one WebSocket with resource_exhausted", async () => {
     const server = await start(["--config", join(examples, "tuned.json")]);
     const client = createSluiceClient({ baseUrl: server.url, transport: "websocket" });
@@ -290,6 +344,34 @@ describe("sluice-server limits (examples/tuned.json: 3 connections, 2 streams ea
       expect(raw).toMatch(/too many connections \(limit 3\)/);
     } finally {
       for (const socket of held) socket.destroy();
+      server.child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("sluice-server timeouts (examples/tuned.json: preface 1 s, headers 2 s)", () => {
+  it("closes a connection that sends nothing, and one that never finishes its headers, and keeps serving", async () => {
+    const server = await start(["--config", join(examples, "tuned.json")]);
+    const port = Number(new URL(server.url).port);
+    const closedAfter = (first?: string) =>
+      new Promise<number>((resolve) => {
+        const started = Date.now();
+        const socket = net.connect(port, "127.0.0.1", () => {
+          if (first) socket.write(first);
+        });
+        socket.resume();
+        socket.on("error", () => undefined); // a reset is how some closes arrive
+        socket.on("close", () => resolve(Date.now() - started));
+      });
+    try {
+      const [silent, slowHeaders] = await Promise.all([closedAfter(), closedAfter("GET /healthz HTTP/1.1\r\nHost: x\r\n")]);
+      expect(silent).toBeGreaterThanOrEqual(900);
+      expect(silent).toBeLessThan(2_500);
+      expect(slowHeaders).toBeGreaterThanOrEqual(1_900);
+      expect(slowHeaders).toBeLessThan(4_000);
+      const health = await fetch(new URL("/healthz", server.url));
+      expect(health.status).toBe(200);
+    } finally {
       server.child.kill("SIGKILL");
     }
   });

@@ -5,5 +5,5 @@ export { SluiceServer, SERVER_CHUNK_DEFAULTS, invalidParam, toConnectError, type
 export { fromIterable, jsonEncoder, indexCursor, readIndexCursor, readSeqCursor, invalidCursor, type Source, type SourceItem, type SourceOpenContext, type ItemEncoder } from "./source.js";
 export { fromJsonLines, type JsonLinesOptions } from "./json-lines-source.js";
 export { Topic, type TopicOptions, type TopicOverflowPolicy, type TopicStats } from "./topic.js";
-export { listen, type ListenOptions, type ListenTlsOptions, type Listening } from "./listen.js";
+export { listen, type ListenOptions, type ListenTimeouts, type ListenTlsOptions, type Listening } from "./listen.js";
 export type { SessionOutcome, SessionView } from "@sluice/driver";

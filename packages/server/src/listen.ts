@@ -81,10 +81,29 @@ export interface ListenOptions {
    */
   readonly websocket?: false | { readonly path?: string; readonly maxCallsPerSocket?: number; readonly keepaliveIntervalMs?: number; readonly keepaliveTimeoutMs?: number };
   /**
+   * Connections that do not get going are closed (slowloris, issue 14): a
+   * connection must complete its TLS handshake, or send the whole HTTP/2
+   * client preface or its first HTTP/1.1 request line, within
+   * `prefaceTimeoutMs` (default 10 000); an HTTP/1.1 request's headers must
+   * arrive within `headersTimeoutMs` (default 10 000) and its body within
+   * `requestTimeoutMs` (default 30 000); a connection with no bytes in either
+   * direction for `idleTimeoutMs` (default 120 000, 0: never) is closed.
+   * Sessions ping every heartbeat interval, so a live one is never idle:
+   * keep the idle timeout above the longest interval streams use.
+   */
+  readonly timeouts?: ListenTimeouts;
+  /**
    * Serve TLS (https:, wss:) with this certificate chain and key (PEM). The
    * URL becomes https://; HTTP/2 is negotiated by ALPN.
    */
   readonly tls?: ListenTlsOptions;
+}
+
+export interface ListenTimeouts {
+  readonly prefaceTimeoutMs?: number;
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
 }
 
 /** The certificate and key to serve TLS with (PEM text or bytes), as for tls.createSecureContext. */
@@ -118,7 +137,8 @@ export interface Listening {
   close(options?: { readonly graceMs?: number }): Promise<void>;
 }
 
-const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0");
+/** The whole HTTP/2 client connection preface (RFC 9113 §3.4). */
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 
@@ -225,7 +245,9 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     session.once("close", () => http2Sessions.delete(session));
     if (closing) session.close();
   });
-  const http1Server = http.createServer(withCors);
+  const headersTimeoutMs = options.timeouts?.headersTimeoutMs ?? 10_000;
+  // Node checks header and request timeouts on this period (default 30 s, too coarse for a 10 s timeout).
+  const http1Server = http.createServer({ connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeoutMs / 4)) }, withCors);
   // Closing: a keep-alive connection ends after the response in flight.
   http1Server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
     if (closing) response.shouldKeepAlive = false;
@@ -247,10 +269,30 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
   const sockets = new Set<net.Socket>();
   const secureSockets = new Set<tls.TLSSocket>();
   /** Hands a connection (plain, or TLS without ALPN) to HTTP/2 or HTTP/1.1 by its first bytes. */
+  const prefaceTimeoutMs = options.timeouts?.prefaceTimeoutMs ?? 10_000;
+  const idleTimeoutMs = options.timeouts?.idleTimeoutMs ?? 120_000;
+  http1Server.headersTimeout = headersTimeoutMs;
+  http1Server.requestTimeout = options.timeouts?.requestTimeoutMs ?? 30_000;
+  // Node enforces headersTimeout and requestTimeout only for servers that
+  // "listen"; ours is handed its connections, so start its connection checks.
+  http1Server.emit("listening");
+  /**
+   * Hands a connection (plain, or TLS without ALPN) to HTTP/2 or HTTP/1.1 by
+   * its first bytes. An HTTP/2 connection must send its whole 24-byte preface,
+   * and an HTTP/1.1 one its first bytes, within prefaceTimeoutMs.
+   */
   const routeByPreface = (socket: net.Socket) => {
-    socket.once("data", (first: Buffer) => {
+    let first: Buffer = Buffer.alloc(0);
+    const deadline = setTimeout(() => socket.destroy(), prefaceTimeoutMs);
+    const onData = (data: Buffer) => {
+      first = first.length === 0 ? data : Buffer.concat([first, data]);
+      const n = Math.min(first.length, HTTP2_PREFACE.length);
+      const isHttp2 = first.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+      // Part of the preface so far: wait for the rest (it is 24 bytes).
+      if (isHttp2 && first.length < HTTP2_PREFACE.length) return;
+      clearTimeout(deadline);
+      socket.off("data", onData);
       socket.pause();
-      const isHttp2 = first.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)));
       if (isHttp2) {
         // nghttp2 reads a net.Socket's handle natively and would never see
         // bytes already read into JS, so hand it a stream that replays them.
@@ -260,10 +302,12 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
         http1Server.emit("connection", socket);
       }
       socket.resume();
-    });
+    };
+    socket.on("data", onData);
+    socket.once("close", () => clearTimeout(deadline));
   };
   const tlsServer = options.tls
-    ? tls.createServer({ ...options.tls, ca: options.tls.ca as tls.SecureContextOptions["ca"], ALPNProtocols: options.protocols === "h2c" ? ["h2"] : ["h2", "http/1.1"] }, (secure) => {
+    ? tls.createServer({ ...options.tls, ca: options.tls.ca as tls.SecureContextOptions["ca"], ALPNProtocols: options.protocols === "h2c" ? ["h2"] : ["h2", "http/1.1"], handshakeTimeout: prefaceTimeoutMs }, (secure) => {
         // Tracked for dropConnections: destroying the TCP socket under a TLS one does not close it.
         secureSockets.add(secure);
         secure.once("close", () => secureSockets.delete(secure));
@@ -287,6 +331,10 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    if (idleTimeoutMs > 0) {
+      socket.setTimeout(idleTimeoutMs);
+      socket.once("timeout", () => socket.destroy());
+    }
     if (tlsServer) return void tlsServer.emit("connection", socket);
     if (options.protocols === "h2c") return void http2Server.emit("connection", socket);
     routeByPreface(socket);
