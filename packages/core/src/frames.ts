@@ -35,7 +35,7 @@ export interface ResumePosition {
   readonly sessionId: string;
 }
 
-export type GapReason = "unspecified" | "dropped_oldest" | "dropped_newest" | "history_expired";
+export type GapReason = "unspecified" | "dropped_oldest" | "dropped_newest" | "history_expired" | "restarted";
 
 /** Seqs [fromSeq, fromSeq + count) were skipped and will never be sent. */
 export interface Gap {

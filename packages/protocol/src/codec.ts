@@ -45,12 +45,14 @@ const GAP_REASONS: Record<WireGapReason, GapReason> = {
   [WireGapReason.DROPPED_OLDEST]: "dropped_oldest",
   [WireGapReason.DROPPED_NEWEST]: "dropped_newest",
   [WireGapReason.HISTORY_EXPIRED]: "history_expired",
+  [WireGapReason.RESTARTED]: "restarted",
 };
 const WIRE_GAP_REASONS: Record<GapReason, WireGapReason> = {
   unspecified: WireGapReason.UNSPECIFIED,
   dropped_oldest: WireGapReason.DROPPED_OLDEST,
   dropped_newest: WireGapReason.DROPPED_NEWEST,
   history_expired: WireGapReason.HISTORY_EXPIRED,
+  restarted: WireGapReason.RESTARTED,
 };
 
 /** Core error code for a wire enum value (enum value n is ERROR_CODES[n-1]). */

@@ -18,15 +18,15 @@ async function take(items: AsyncIterable<SourceYield>, n: number): Promise<Sourc
 }
 
 describe("Topic", () => {
-  it("numbers items from 1 and starts a new subscriber at the head", () => {
-    const topic = new Topic("t");
-    topic.publish(item(1));
+  it("numbers items from firstSeq and starts a new subscriber at the head", () => {
+    const topic = new Topic("t", { firstSeq: 1 });
+    expect(topic.publish(item(1))).toBe(1);
     topic.publish(item(2));
     expect(topic.subscribe(undefined).nextSeq).toBe(3);
   });
 
   it("replays retained history after a resume position", async () => {
-    const topic = new Topic("t", { historyItems: 10 });
+    const topic = new Topic("t", { historyItems: 10, firstSeq: 1 });
     for (let i = 1; i <= 5; i++) topic.publish(item(i));
     const { nextSeq, replayed, items } = topic.subscribe(2);
     expect(nextSeq).toBe(3);
@@ -37,7 +37,7 @@ describe("Topic", () => {
   });
 
   it("fails with resume_position_lost for a position older than the history", () => {
-    const topic = new Topic("t", { historyItems: 3 });
+    const topic = new Topic("t", { historyItems: 3, firstSeq: 1 });
     for (let i = 1; i <= 10; i++) topic.publish(item(i));
     expect(() => topic.subscribe(2)).toThrow(SluiceError);
     try {
@@ -85,9 +85,53 @@ describe("Topic", () => {
 });
 
 describe("Topic restarts", () => {
-  it("refuses a resume position the topic never reached (it restarted), instead of reusing seqs", () => {
-    const topic = new Topic("t");
+  it("numbers from the clock (ms × 1 000), so a later incarnation starts above every seq of an earlier one", () => {
+    const before = Date.now() * 1_000;
+    const first = new Topic("t");
+    expect(first.firstSeq).toBeGreaterThanOrEqual(before);
+    expect(first.firstSeq).toBeLessThanOrEqual(Date.now() * 1_000);
+    expect(Number.isSafeInteger(first.firstSeq)).toBe(true);
+    for (let i = 0; i < 900; i++) first.publish(item(i));
+    const last = first.nextSeq - 1;
+    // A millisecond later, a new topic (the restarted process) starts above it.
+    const started = Date.now();
+    while (Date.now() === started) {
+      /* spin into the next millisecond */
+    }
+    expect(new Topic("t").firstSeq).toBeGreaterThan(last);
+  });
+
+  it("refuses a position from before a restart with resume_position_lost naming the restart (resumeExpired: fail)", () => {
+    const old = new Topic("t", { firstSeq: 1_000 });
+    for (let i = 0; i < 246; i++) old.publish(item(i));
+    const position = old.nextSeq - 1;
+    const restarted = new Topic("t", { firstSeq: 5_000 });
+    for (let i = 0; i < 300; i++) restarted.publish(item(i));
+    expect(() => restarted.subscribe(position)).toThrow(SluiceError);
+    expect(() => restarted.subscribe(position)).toThrow(/^topic t restarted: resume after seq 1245 is from before the restart \(it numbers from 5000 now\)/);
+  });
+
+  it("continues after a restart at the oldest retained item with a restarted gap (resumeExpired: gap)", async () => {
+    const restarted = new Topic("t", { firstSeq: 5_000, historyItems: 100, resumeExpired: "gap" });
+    for (let i = 0; i < 300; i++) restarted.publish(item(i));
+    const { nextSeq, gap, replayed, items } = restarted.subscribe(1_245);
+    expect(nextSeq).toBe(5_200);
+    expect(gap).toEqual({ fromSeq: 1_246, count: 5_200 - 1_246, reason: "restarted" });
+    expect(replayed).toBe(100);
+    const [firstItem] = await take(items, 1);
+    expect(firstItem).toMatchObject({ data: item(200) });
+    // A position within this incarnation but older than its history is history_expired, not restarted.
+    expect(restarted.subscribe(5_050).gap).toEqual({ fromSeq: 5_051, count: 149, reason: "history_expired" });
+  });
+
+  it("refuses a resume position the topic never reached (another topic's), instead of reusing seqs", () => {
+    const topic = new Topic("t", { firstSeq: 1 });
     topic.publish(item(1));
-    expect(() => topic.subscribe(5)).toThrow(/resume after seq 5 but the topic is at seq 1/);
+    expect(() => topic.subscribe(5)).toThrow(/resume after seq 5 but the topic is at seq 1: not the topic this position is from/);
+  });
+
+  it("refuses a firstSeq that is not a safe integer ≥ 1", () => {
+    expect(() => new Topic("t", { firstSeq: 0 })).toThrow(RangeError);
+    expect(() => new Topic("t", { firstSeq: 2 ** 53 })).toThrow(/firstSeq must be a safe integer/);
   });
 });

@@ -4,6 +4,17 @@
  * behind gets the topic's overflow policy, and every drop reaches it as a gap
  * (never silent). A bounded history lets a subscriber resume by seq; a
  * position older than the history fails with resume_position_lost.
+ *
+ * A topic lives in one process, so a restart loses it. Its seqs must not
+ * start again at 1 then: a subscriber at seq 246 of the old topic would
+ * resume into seq 247 of the new one as if nothing happened. So a topic
+ * numbers from a base taken from the clock (milliseconds since 1970 × 1 000,
+ * about 1.8e15, below 2^53 until the year 2255): every seq of an earlier
+ * incarnation is below it, as long as that one published under a million
+ * items per second on average over its life. A resume position below the
+ * base is from before the restart (the topic's epoch), and the
+ * resumeExpired policy decides: resume_position_lost, or a gap with reason
+ * "restarted".
  */
 import { SluiceError, type Gap, type GapReason, type JsonObject } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
@@ -23,6 +34,12 @@ export interface TopicOptions {
    * and report the lost seqs as a history_expired gap in the ResumeResult.
    */
   readonly resumeExpired?: "fail" | "gap";
+  /**
+   * The first item's seq. Default: Date.now() × 1 000, so that seqs never
+   * repeat across restarts (see above). Set it only where nothing outlives
+   * the process (tests that want small seqs).
+   */
+  readonly firstSeq?: number;
 }
 
 /** A published item (one object, shared by the history and every subscriber's queue); `at` is performance.now() at publish. */
@@ -66,7 +83,9 @@ export class Topic {
   readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
   readonly #history: Published[] = [];
   #historyHead = 0;
-  #nextSeq = 1;
+  #nextSeq: number;
+  /** The first seq this incarnation of the topic numbers (its epoch): anything below is from before a restart. */
+  readonly firstSeq: number;
   readonly #subscribers = new Set<TopicSubscriber>();
 
   constructor(name: string, options: TopicOptions = {}) {
@@ -75,6 +94,10 @@ export class Topic {
     this.queueItems = options.subscriberQueueItems ?? 1_024;
     this.overflow = options.overflow ?? "drop_oldest";
     this.resumeExpired = options.resumeExpired ?? "fail";
+    const firstSeq = options.firstSeq ?? Date.now() * 1_000;
+    if (!Number.isSafeInteger(firstSeq) || firstSeq < 1) throw new RangeError(`topic ${name}: firstSeq must be a safe integer ≥ 1, got ${firstSeq}`);
+    this.firstSeq = firstSeq;
+    this.#nextSeq = firstSeq;
   }
 
   /** Seq the next published item gets. */
@@ -111,18 +134,27 @@ export class Topic {
     const sub = new TopicSubscriber();
     let nextSeq = this.#nextSeq;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
-      // The client has seqs this topic never published: the topic restarted (in
-      // memory) and its numbering began again. Continuing would silently reuse seqs.
-      throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the topic is at seq ${this.#nextSeq - 1} (restarted?)`);
+      // The client has seqs this topic never published: it followed another
+      // topic (another process, or a clock that went back). Continuing would reuse seqs.
+      throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the topic is at seq ${this.#nextSeq - 1}: not the topic this position is from`);
     }
     let gap: Gap | undefined;
     if (afterSeq !== undefined && afterSeq + 1 < this.#nextSeq) {
       let from = afterSeq;
       const oldest = this.oldestRetained;
       if (afterSeq + 1 < oldest) {
-        if (this.resumeExpired === "fail") throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${oldest})`);
+        // The position is from before this topic began (it restarted), or older than its history.
+        const restarted = afterSeq + 1 < this.firstSeq;
+        if (this.resumeExpired === "fail") {
+          throw new SluiceError(
+            "resume_position_lost",
+            restarted
+              ? `topic ${this.name} restarted: resume after seq ${afterSeq} is from before the restart (it numbers from ${this.firstSeq} now), and what was published after it is lost`
+              : `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${oldest})`,
+          );
+        }
         // The policy accepts the loss: continue at the oldest retained item and say what was lost.
-        gap = { fromSeq: afterSeq + 1, count: oldest - afterSeq - 1, reason: "history_expired" };
+        gap = { fromSeq: afterSeq + 1, count: oldest - afterSeq - 1, reason: restarted ? "restarted" : "history_expired" };
         from = oldest - 1;
       }
       nextSeq = from + 1;

@@ -56,7 +56,7 @@ export interface ReceiverVector {
   };
 }
 
-export type SourceEntry = Uint8Array | { readonly gap: number; readonly reason: "dropped_oldest" | "dropped_newest" | "history_expired" | "unspecified" };
+export type SourceEntry = Uint8Array | { readonly gap: number; readonly reason: "dropped_oldest" | "dropped_newest" | "history_expired" | "restarted" | "unspecified" };
 
 export interface SenderVector {
   readonly name: string;
