@@ -6,7 +6,11 @@
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
+import { LogDestination } from "./log-destination.js";
 import { startServer } from "./server.js";
+
+/** How long the last log lines may take to reach a slow reader before the process exits without them. */
+const LAST_WORDS_MS = 500;
 
 const USAGE = "usage: sluice-server [--config FILE] [--port N]\n       sluice-server validate FILE";
 
@@ -54,16 +58,24 @@ async function main(argv: string[]): Promise<number> {
   }
   const publicDir = fileURLToPath(new URL("./public", import.meta.url));
   // Structured JSON logs on stdout (pino); LOG_LEVEL=debug|info|warn|error.
-  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "sluice-server" } });
-  const server = await startServer(loaded.config, loaded.baseDir, publicDir, log);
+  // Written so that a log reader that hangs or dies never stops the server (log-destination.ts).
+  const logs = new LogDestination(1, Number(process.env.SLUICE_LOG_MAX_QUEUED_BYTES ?? 4 * 1024 * 1024));
+  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "sluice-server" } }, logs);
+  // A write to a closed stdout or stderr must not crash the server: logging is lost, serving is not.
+  process.stdout.on("error", () => undefined);
+  process.stderr.on("error", () => undefined);
+  const server = await startServer(loaded.config, loaded.baseDir, publicDir, log, logs.stats);
   log.info({ url: server.url, streams: Object.keys(loaded.config.streams), page: `${server.url}/` }, "listening");
   // One human line for people who ran `npm start`.
   process.stderr.write(`Sluice reference server: open ${server.url}/ (streams: ${Object.keys(loaded.config.streams).join(", ")})\n`);
   const shutdown = (signal: string) => {
-    log.info({ signal, graceMs: loaded.config.server.shutdownGraceMs }, "shutting down");
-    void server.stop().then(({ drained, ended }) => {
-      log.info({ sessionsDrained: drained, allEndedInTime: ended }, "stopped");
-      log.flush();
+    const graceMs = loaded.config.server.shutdownGraceMs;
+    log.info({ signal, graceMs }, "shutting down");
+    // Whatever happens below, the process ends soon after its grace time.
+    setTimeout(() => process.exit(1), graceMs + LAST_WORDS_MS + 500);
+    void server.stop().then(async ({ drained, ended }) => {
+      log.info({ sessionsDrained: drained, allEndedInTime: ended, logLinesDropped: logs.stats.dropped }, "stopped");
+      await logs.flush(LAST_WORDS_MS);
       process.exit(0);
     });
   };

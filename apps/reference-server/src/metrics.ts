@@ -25,9 +25,26 @@ export interface Metrics {
   attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>): void;
 }
 
-export function createMetrics(): Metrics {
+/** What the log destination reports (log-destination.ts). */
+export interface LogCounts {
+  readonly written: number;
+  readonly dropped: number;
+}
+
+export function createMetrics(logCounts?: LogCounts): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  if (logCounts) {
+    new Counter({
+      name: "sluice_log_lines_dropped_total",
+      help: "Log lines dropped because the log reader did not keep up, or is gone (the server keeps serving).",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(logCounts.dropped);
+      },
+    });
+  }
   const ended = new Map<string, Totals>();
   let server: SluiceServer | undefined;
   let topics: ReadonlyMap<string, Topic> = new Map();

@@ -10,7 +10,7 @@ import { SluiceServer, listen, type Listening } from "@sluice/server";
 import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";
-import { createMetrics } from "./metrics.js";
+import { createMetrics, type LogCounts } from "./metrics.js";
 import { buildStreams } from "./streams.js";
 
 export interface RunningServer {
@@ -25,9 +25,9 @@ const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html":
 /** `limits` keys that are not session Limits: they go to listen() and the server's buffer budget. */
 const LISTEN_AND_BUDGET_KEYS = new Set(["maxConnections", "maxStreamsPerConnection", "maxBufferedBytes", "maxConnectionBufferedBytes"]);
 
-export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" })): Promise<RunningServer> {
+export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" }), logCounts?: LogCounts): Promise<RunningServer> {
   const built = buildStreams(config, baseDir);
-  const metrics = createMetrics();
+  const metrics = createMetrics(logCounts);
   const authorize = createAuthorizer(config, baseDir);
   const sluice = new SluiceServer({
     streams: built.streams,
@@ -62,6 +62,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     port: config.server.port,
     websocket: { path: config.server.websocketPath },
     corsOrigins: config.server.corsOrigins,
+    onCallError: (error, procedure) => log.warn({ procedure, code: error.code, error: error.rawMessage }, "call failed"),
     timeouts: {
       prefaceTimeoutMs: config.server.timeouts.prefaceMs,
       headersTimeoutMs: config.server.timeouts.headersMs,

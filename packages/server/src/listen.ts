@@ -27,8 +27,9 @@ import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { cors as connectCors, createContextValues } from "@connectrpc/connect";
-import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { cors as connectCors, createContextValues, type ConnectError } from "@connectrpc/connect";
+import { compressionGzip } from "@connectrpc/connect-node";
+import { connectAdapter } from "./connect-adapter.js";
 import { isDirectCall, serveDirectCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import { CONNECTION, type SluiceServer } from "./sluice-server.js";
@@ -75,6 +76,12 @@ export interface ListenOptions {
   readonly maxStreamsPerConnection?: number;
   /** Answers requests that are not Connect calls (a page, health checks); default 404. */
   readonly fallback?: (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
+  /**
+   * A Connect call that failed for another reason than its client going away
+   * (default: one line on stderr). Clients that disconnect mid-call are not
+   * reported: on a busy server they are routine.
+   */
+  readonly onCallError?: (error: ConnectError, procedure: string) => void;
   /**
    * Connect over WebSocket on this path of the HTTP/1.1 side (default
    * "/connect"; false: off). Needs "h2c+http1".
@@ -140,7 +147,7 @@ export interface Listening {
 /** The whole HTTP/2 client connection preface (RFC 9113 §3.4). */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
-type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+type NodeHandler = ReturnType<typeof connectAdapter>;
 
 /** Adds CORS for the allowed origins in front of a Connect handler. */
 function corsHandler(handler: NodeHandler, origins: readonly string[]): NodeHandler {
@@ -202,14 +209,15 @@ function replaying(socket: net.Socket, first: Buffer): Duplex {
 }
 
 export async function listen(sluice: SluiceServer, options: ListenOptions = {}): Promise<Listening> {
-  const handler = connectNodeAdapter({
+  const handler = connectAdapter({
     routes: sluice.routes,
     acceptCompression: options.compression ? [compressionGzip] : [],
     // Client frames are small; anything above the frame limit is hostile.
     readMaxBytes: sluice.limits.maxFrameBytes,
     // The connection each call runs on, for the per-connection budget.
     contextValues: (request) => createContextValues().set(CONNECTION, request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket),
-    ...(options.fallback ? { fallback: options.fallback as never } : {}),
+    ...(options.fallback ? { fallback: options.fallback } : {}),
+    onCallError: options.onCallError ?? ((error, procedure) => console.error(`sluice: ${procedure} failed: ${error.message}`)),
   });
   // Sluice's own binary streaming calls skip connect-node's per-call
   // pipeline (direct-calls.ts); everything else goes through it.
