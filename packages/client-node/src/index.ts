@@ -62,7 +62,12 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
       const secure = new URL(options.baseUrl).protocol === "https:";
       const newAgent = () => (secure ? new NoDelayHttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }));
       const nodeOptions: https.RequestOptions = { ...(secure ? options.tls : {}), agent: newAgent() };
-      closers.push(() => (nodeOptions.agent as HttpAgent).destroy());
+      closers.push(() => {
+        (nodeOptions.agent as HttpAgent).destroy();
+        // A destroyed agent still dials for new requests (a Control call
+        // racing close() would leave a keep-alive socket open): refuse them.
+        nodeOptions.agent = new ClosedAgent();
+      });
       // connect-node types nodeOptions as http's options or https's; these are https's.
       const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors, nodeOptions });
       const resetConnection = () => {
@@ -89,12 +94,27 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   if (choice === "http") settings = http();
   else if (choice === "websocket") settings = websocket();
   else settings = { ...http(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };
+  const client = createClient(settings);
   return {
-    ...createClient(settings),
+    subscribe: (stream, subscribeOptions) => client.subscribe(stream, subscribeOptions),
+    get openSubscriptions() {
+      return client.openSubscriptions;
+    },
+    reconnectAll: () => client.reconnectAll(),
+    /** Cancels every subscription, refuses new ones, and closes this client's connections. */
     close: () => {
+      client.close();
       for (const close of closers) close();
     },
   };
+}
+
+/** The agent of a closed client: every request fails at once instead of opening a connection. */
+class ClosedAgent extends HttpAgent {
+  override createConnection(_options: ClientRequestArgs, callback?: (error: Error | null, socket: net.Socket) => void): undefined {
+    process.nextTick(() => callback?.(new Error("the Sluice client is closed"), undefined as unknown as net.Socket));
+    return undefined;
+  }
 }
 
 /**

@@ -7,42 +7,14 @@
  * sessions end when their connection goes, and the memory is released. The
  * server runs in its own process, measured after full GCs.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import type { ChildProcess } from "node:child_process";
 import http2 from "node:http2";
-import { fileURLToPath } from "node:url";
 import { RawSession, WsSocket, websocketUrlOf } from "@sluice/conformance";
 import type { OpenFrame, ServerFrame } from "@sluice/core";
 import { encodeClientFrame, encodeEnvelope } from "@sluice/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, createSluiceClient } from "../src/index.js";
-
-const MiB = 1024 * 1024;
-const script = fileURLToPath(new URL("./fixtures/heap-server.ts", import.meta.url));
-
-async function startServer(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--expose-gc", "--conditions=@sluice/source", "--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
-  const [line] = (await once(child.stdout!, "data")) as [Buffer];
-  return { child, url: line.toString().trim() };
-}
-
-interface Memory {
-  heapUsed: number;
-  external: number;
-  rss: number;
-  sessions: number;
-  bufferedBytes: number;
-}
-
-async function memory(url: string): Promise<Memory> {
-  const client = createSluiceClient({ baseUrl: url, transport: "http" });
-  try {
-    for await (const e of client.subscribe<Memory>("memory")) if (e.kind === "item") return e.value;
-  } finally {
-    client.close();
-  }
-  throw new Error("no memory reading");
-}
+import { MiB, memory, mib, released, startHeapServer as startServer } from "./fixtures/heap-server-process.js";
 
 /**
  * Memory per payload byte held: a 1 KiB item is a Uint8Array of its own
@@ -50,21 +22,8 @@ async function memory(url: string): Promise<Memory> {
  * budget of 1 KiB items costs about a fifth more than the budget in heap.
  */
 const OVERHEAD = 1.3;
-/**
- * The memory once sessions are gone: polled (a destroyed HTTP/2 stream's
- * buffers are freed a GC or two after it closes), for at most 10 s.
- */
-async function released(url: string, before: Memory): Promise<Memory> {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    const now = await memory(url);
-    if ((now.sessions === 0 && now.heapUsed + now.external - (before.heapUsed + before.external) < 8 * MiB) || performance.now() > deadline) return now;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
 
 const greedyOpen: OpenFrame = { type: "open", stream: "endless", params: {}, window: { items: 1_000_000, bytes: 64 * MiB }, heartbeatIntervalMs: 0, clientInfo: "greedy" };
-const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /** A healthy client on its own connection still gets 2 000 items promptly. */
 async function healthyItems(url: string): Promise<number> {
@@ -125,7 +84,7 @@ describe("greedy clients and the server's memory", () => {
       for (const stream of streams) stream.close(http2.constants.NGHTTP2_CANCEL);
       session.destroy();
     }
-    const after = await released(server.url, before);
+    const after = await released(server.url, before, 8 * MiB);
     console.log(`http2: after the connection went: ${after.sessions} sessions, heap+external ${mib(after.heapUsed + after.external - (before.heapUsed + before.external))} above the start`);
     expect(after.sessions).toBe(0);
     expect(after.bufferedBytes).toBe(0);
@@ -149,7 +108,7 @@ describe("greedy clients and the server's memory", () => {
     } finally {
       socket.close();
     }
-    const after = await released(server.url, before);
+    const after = await released(server.url, before, 8 * MiB);
     expect(after.sessions).toBe(0);
     expect(after.heapUsed + after.external - (before.heapUsed + before.external)).toBeLessThan(8 * MiB);
   }, 60_000);

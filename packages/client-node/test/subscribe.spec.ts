@@ -4,6 +4,7 @@
  * SubscribeHalfDuplex + Control), both on the one port `listen` opens.
  */
 import { SluiceServer, Topic, fromIterable, invalidParam, listen, type Listening } from "@sluice/server";
+import { until } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CancelSchema } from "@sluice/protocol";
@@ -271,6 +272,29 @@ describe.each(TRANSPORTS)("subscribe over $name", ({ transport, httpVersion, con
     for await (const event of client.subscribe("numbers", { params: { count: 10 } })) if (event.kind === "item") n++;
     expect(n).toBe(10);
     client.close();
+  });
+
+  it("close() ends 30 open subscriptions, refuses new ones and leaves no connection open", async () => {
+    await until(() => server.connections === 0, 5_000, "the earlier tests' connections to close");
+    const client = newClient();
+    const streams = Array.from({ length: 30 }, () => client.subscribe("steady", { params: { count: 1_000_000 }, window: { items: 10, bytes: 4_096 }, codec: bytes() }));
+    const iterators = streams.map((stream) => stream[Symbol.asyncIterator]());
+    await Promise.all(iterators.map((iterator) => iterator.next()));
+    expect(client.openSubscriptions).toBe(30);
+    expect(server.connections).toBeGreaterThan(0);
+    client.close();
+    expect(() => client.subscribe("steady")).toThrow(/subscribe\("steady"\): the client is closed/);
+    // Every iteration ends (items already buffered may come first).
+    await Promise.all(
+      iterators.map(async (iterator) => {
+        for (let r = await iterator.next(); !r.done; r = await iterator.next()) void r;
+      }),
+    );
+    expect(client.openSubscriptions).toBe(0);
+    // Nothing dials after close: no connection is left (a Control call racing close() used to leave a keep-alive socket).
+    await until(() => server.connections === 0, 3_000, `the client's connections to close (${server.connections} open)`);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(server.connections).toBe(0);
   });
 });
 

@@ -14,7 +14,7 @@
  */
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Transport } from "@connectrpc/connect";
-import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions, type SluiceStream, type SubscribeOptions } from "@sluice/client";
+import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
 
 export { json, bytes, protobuf, SluiceError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type SubscribeOptions, type SubscriptionStats } from "@sluice/client";
@@ -35,7 +35,7 @@ export interface WebClientOptions extends Credentials {
 }
 
 export interface WebSluiceClient extends SluiceClient {
-  /** Cancels every subscription and closes the WebSocket. */
+  /** Cancels every subscription, refuses new ones and closes the WebSocket (also on pagehide). */
   close(): void;
 }
 
@@ -63,10 +63,7 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
     choice === "connect" ? connect() : choice === "websocket" ? websocket() : { ...connect(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };
   const client = createClient(settings);
 
-  const live = new Set<SluiceStream<unknown>>();
-  const onOnline = () => {
-    for (const stream of live) stream.reconnectNow();
-  };
+  const onOnline = () => client.reconnectAll();
   const onPageHide = (event: Event) => {
     // A page kept in the back/forward cache may come back: only a real unload cancels.
     if ((event as PageTransitionEvent).persisted) return;
@@ -77,41 +74,19 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
   target.addEventListener?.("pagehide", onPageHide);
 
   function close(): void {
-    for (const stream of live) stream.cancel("page closed");
-    live.clear();
+    client.close();
     for (const closer of closers) closer();
     target.removeEventListener?.("online", onOnline);
     target.removeEventListener?.("pagehide", onPageHide);
   }
 
   return {
-    subscribe<T>(stream: string, subscribeOptions?: SubscribeOptions<T>): SluiceStream<T> {
-      const subscription = client.subscribe<T>(stream, subscribeOptions);
-      live.add(subscription as SluiceStream<unknown>);
-      // Forget it when it ends (iteration finished, failed or cancelled).
-      const iterate = subscription[Symbol.asyncIterator].bind(subscription);
-      return Object.assign(subscription, {
-        [Symbol.asyncIterator]: () => {
-          const iterator = iterate();
-          const forget = <R>(result: R): R => {
-            if ((result as IteratorResult<unknown>).done) live.delete(subscription as SluiceStream<unknown>);
-            return result;
-          };
-          return {
-            next: () =>
-              iterator.next().then(forget, (error: unknown) => {
-                live.delete(subscription as SluiceStream<unknown>);
-                throw error;
-              }),
-            return: (value?: unknown) => {
-              live.delete(subscription as SluiceStream<unknown>);
-              return iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value: undefined });
-            },
-          } as AsyncIterator<Awaited<ReturnType<typeof iterator.next>> extends IteratorResult<infer E> ? E : never>;
-        },
-      });
-    },
+    subscribe: (stream, subscribeOptions) => client.subscribe(stream, subscribeOptions),
     close,
+    get openSubscriptions() {
+      return client.openSubscriptions;
+    },
+    reconnectAll: () => client.reconnectAll(),
   };
 }
 

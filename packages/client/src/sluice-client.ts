@@ -66,6 +66,16 @@ export interface SluiceStream<T> extends AsyncIterable<StreamEvent<T>> {
 
 export interface SluiceClient {
   subscribe<T = unknown>(stream: string, options?: SubscribeOptions<T>): SluiceStream<T>;
+  /**
+   * Cancels every subscription still open (each sends its Cancel and is
+   * torn down within a second) and refuses new ones. SDKs close their
+   * connections after this.
+   */
+  close(): void;
+  /** Subscriptions not over yet (cancelled ones count until they end). */
+  readonly openSubscriptions: number;
+  /** Ends every subscription's reconnect backoff now (the network came back: a browser's "online"). */
+  reconnectAll(): void;
 }
 
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
@@ -87,10 +97,14 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
       },
     });
   };
+  const open = new Set<Subscription<unknown>>();
+  let closed = false;
   return {
     subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
+      if (closed) throw new SluiceError("cancelled", `subscribe("${stream}"): the client is closed`);
       const codec = subscribeOptions.codec ?? (json() as ItemCodec<T>);
-      return new Subscription<T>({
+      let finished = false;
+      const subscription: Subscription<T> = new Subscription<T>({
         stream,
         decode: (data) => codec.decode(data),
         params: subscribeOptions.params ?? {},
@@ -103,7 +117,24 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
         clientInfo: "sluice-client/0.1",
         transportName: () => current.name,
         connect,
+        onFinished: () => {
+          finished = true;
+          open.delete(subscription as Subscription<unknown>);
+        },
       });
+      // An already aborted signal finishes it inside the constructor.
+      if (!finished) open.add(subscription as Subscription<unknown>);
+      return subscription;
+    },
+    close() {
+      closed = true;
+      for (const subscription of open) subscription.cancel("client closed");
+    },
+    get openSubscriptions() {
+      return open.size;
+    },
+    reconnectAll() {
+      for (const subscription of open) subscription.reconnectNow();
     },
   };
 }

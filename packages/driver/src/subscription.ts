@@ -27,6 +27,12 @@ export interface SubscriptionOptions<T = Uint8Array> {
   readonly random?: () => number;
   readonly clock?: Clock;
   readonly signal?: AbortSignal;
+  /**
+   * Called once when the subscription is over: its iteration ended (end,
+   * error, cancel), or it was cancelled before it was iterated. Clients use
+   * it to forget subscriptions they track.
+   */
+  readonly onFinished?: () => void;
   readonly maxItemBytes?: number;
   readonly clientInfo?: string;
   /** Name of the transport in use, for stats. */
@@ -155,8 +161,19 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.cancel("aborted");
-      else signal.addEventListener("abort", () => this.cancel("aborted"), { once: true });
+      else signal.addEventListener("abort", this.#onAbort, { once: true });
     }
+  }
+
+  readonly #onAbort = () => this.cancel("aborted");
+  #finished = false;
+
+  /** Once: lets go of the caller's signal (one signal may serve many subscriptions) and tells onFinished. */
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#options.onFinished?.();
   }
 
   /** Last seq acked (processed). */
@@ -182,6 +199,8 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     // Give the Cancel frame a moment to leave, then tear the call down.
     const at = this.#clock.now() + 1_000;
     this.#clock.schedule(at, () => this.#abort.abort());
+    // Never iterated: there is no run to end, so it is over now.
+    if (!this.#started) this.#finish();
   }
 
   /**
@@ -334,6 +353,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       this.#pump.stop();
       this.#runnerDone = true;
       this.#wakeApp.notify();
+      this.#finish();
     }
   }
 

@@ -130,6 +130,8 @@ export interface Listening {
   readonly http1Server: http.Server;
   /** The WebSocket handler, when enabled. */
   readonly websocket: WebSocketHandler | undefined;
+  /** TCP connections open now (every protocol, TLS or not). */
+  readonly connections: number;
   /** Destroys every open connection (as a crash or network cut would). */
   dropConnections(): void;
   /**
@@ -373,6 +375,9 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
     http2Server,
     http1Server,
     websocket,
+    get connections() {
+      return sockets.size;
+    },
     dropConnections,
     async close(closeOptions = {}) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
