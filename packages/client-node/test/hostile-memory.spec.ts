@@ -114,6 +114,68 @@ describe("greedy clients and the server's memory", () => {
   }, 60_000);
 });
 
+describe("many calls on one WebSocket", () => {
+  let server: { child: ChildProcess; url: string };
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => {
+    server.child.kill("SIGTERM");
+  });
+
+  it("takes the default 1 000 concurrent calls without stalling others, refuses the 1 001st with resource_exhausted, and gives their memory back", async () => {
+    const before = await memory(server.url);
+    const socket = new WsSocket({ url: websocketUrlOf({ baseUrl: server.url }) });
+    await socket.opened;
+    const healthz: number[] = [];
+    let probing = true;
+    let probes: Promise<void> | undefined;
+    const idleOpen: OpenFrame = { type: "open", stream: "idle", params: {}, window: { items: 100, bytes: 64 * 1024 }, heartbeatIntervalMs: 0, clientInfo: "many-calls" };
+    try {
+      // One probe first, so that the timed ones reuse its connection.
+      await (await fetch(new URL("/healthz", server.url))).text();
+      const started = performance.now();
+      const calls = Array.from({ length: 1_000 }, () => {
+        const call = socket.call("/sluice.v1.SubscribeService/Subscribe", "binary");
+        call.sendFrame(idleOpen);
+        return call;
+      });
+      // /healthz, timed, every 20 ms while the server opens the calls (from
+      // here: making the 1 000 calls above blocked this process, not the server).
+      probes = (async () => {
+        while (probing) {
+          const probeStarted = performance.now();
+          await (await fetch(new URL("/healthz", server.url))).text();
+          healthz.push(performance.now() - probeStarted);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      const firsts = await Promise.all(calls.map((call) => call.next(20_000)));
+      const openMs = performance.now() - started;
+      expect(firsts.every((r) => r?.frame.type === "opened")).toBe(true);
+      const over = socket.call("/sluice.v1.SubscribeService/Subscribe", "binary");
+      over.sendFrame(idleOpen);
+      const refused = await over.ended;
+      expect(refused.transport).toMatch(/cancelled by the server \(code \d+: too many concurrent calls on this socket \(limit 1000\)\)/);
+      probing = false;
+      await probes;
+      const held = await memory(server.url);
+      const perCall = (held.heapUsed + held.external - (before.heapUsed + before.external)) / 1_000;
+      console.log(`websocket: 1 000 calls opened in ${Math.round(openMs)} ms, ${(perCall / 1024).toFixed(1)} KiB of heap+external each; /healthz max ${Math.max(...healthz).toFixed(0)} ms over ${healthz.length} probes`);
+      expect(held.sessions).toBe(1_000);
+      expect(healthz.length).toBeGreaterThan(5);
+      // Before call starts were rationed per turn: one probe, 1 078-1 121 ms.
+      expect(Math.max(...healthz)).toBeLessThan(400);
+    } finally {
+      probing = false;
+      socket.close();
+    }
+    const after = await released(server.url, before, 4 * MiB);
+    expect(after.sessions).toBe(0);
+    expect(after.heapUsed + after.external - (before.heapUsed + before.external)).toBeLessThan(4 * MiB);
+  }, 60_000);
+});
+
 describe("the server-wide budget", () => {
   let server: { child: ChildProcess; url: string };
   beforeAll(async () => {

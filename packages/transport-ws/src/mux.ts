@@ -73,6 +73,14 @@ export interface MuxOptions {
    * frames then go out as two fragments (header, payload) without a copy.
    */
   readonly fragmentedSends?: boolean;
+  /**
+   * The stream under the WebSocket (Node): frames sent in one turn of the
+   * event loop are corked and leave in one write when it ends. A topic
+   * publish reaches every call on the socket in one turn, and a write per
+   * call (a system call each) cost more than the rest of the fan-out: 1 000
+   * calls on one socket stalled the server (issue 14).
+   */
+  readonly coalesceWrites?: { cork(): void; uncork(): void };
   /** Server side: a new call arrived. */
   readonly onCall?: (call: MuxCall) => void;
   /** The socket closed (for any reason). */
@@ -294,6 +302,7 @@ export class MuxConnection {
   readonly maxDataBytes: number;
   readonly windowBytes: number;
   readonly #socket: SocketLike;
+  #corked = false;
   readonly #options: MuxOptions;
   readonly #maxCalls: number;
   readonly #maxFrameBytes: number;
@@ -395,6 +404,16 @@ export class MuxConnection {
   /** Encodes and sends one frame; the promise settles when the socket buffer has room. */
   send(callId: number, kind: FrameKind): Promise<void> | void {
     if (this.#closed) return;
+    const stream = this.#options.coalesceWrites;
+    if (stream && !this.#corked) {
+      this.#corked = true;
+      stream.cork();
+      // After the microtasks of this turn, which is where sessions write.
+      setImmediate(() => {
+        this.#corked = false;
+        stream.uncork();
+      });
+    }
     try {
       if (kind.case === "data" && kind.value.data) this.#sendData(callId, kind.value.data);
       else this.#socket.send(toBinary(WebSocketFrameSchema, create(WebSocketFrameSchema, { callId, kind })));

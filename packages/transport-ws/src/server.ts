@@ -59,6 +59,9 @@ export interface WebSocketHandler {
   goAway(reason?: string): void;
 }
 
+/** Calls started per turn of the event loop (see admit). */
+const STARTS_PER_TURN = 32;
+
 export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSocketHandler {
   const router = createConnectRouter(options.connect);
   options.routes(router);
@@ -111,10 +114,36 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
     }
   };
 
-  const accept = (socket: WebSocket) => {
+  // Call starts are rationed per turn of the event loop, across all sockets:
+  // each runs connect's handler setup (tens of microseconds to a millisecond
+  // with the garbage it makes), and 1 000 started in one turn held the loop
+  // for over a second (issue 14). The rest start in the turns after,
+  // between which the server serves everyone else.
+  const waiting: MuxCall[] = [];
+  let startsLeft = STARTS_PER_TURN;
+  let turn: ReturnType<typeof setImmediate> | undefined;
+  const start = (call: MuxCall) => {
+    startsLeft--;
+    if (call.open) void serveCall(call);
+  };
+  const newTurn = () => {
+    turn = undefined;
+    startsLeft = STARTS_PER_TURN;
+    while (startsLeft > 0 && waiting.length > 0) start(waiting.shift()!);
+    // Keep counting while calls start: the budget is per turn.
+    if (waiting.length > 0 || startsLeft < STARTS_PER_TURN) turn = setImmediate(newTurn);
+  };
+  const admit = (call: MuxCall) => {
+    if (waiting.length === 0 && startsLeft > 0) start(call);
+    else waiting.push(call);
+    turn ??= setImmediate(newTurn);
+  };
+
+  const accept = (socket: WebSocket, stream: Duplex) => {
     const mux = new MuxConnection(socket as unknown as SocketLike, {
       role: "server",
       fragmentedSends: true,
+      coalesceWrites: stream,
       maxFrameBytes,
       ...(options.maxCallsPerSocket !== undefined ? { maxCalls: options.maxCallsPerSocket } : {}),
       ...(options.windowBytes !== undefined ? { windowBytes: options.windowBytes } : {}),
@@ -123,7 +152,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
       ...(options.maxPingsPerSecond !== undefined ? { maxPingsPerSecond: options.maxPingsPerSecond } : {}),
       onCall: (call) => {
         sockets.set(call, mux);
-        void serveCall(call);
+        admit(call);
       },
       onClose: () => connections.delete(mux),
     });
@@ -143,7 +172,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\ntoo many websockets (limit ${maxSockets})\n`);
       return;
     }
-    wss.handleUpgrade(request, socket, head, accept);
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, socket));
   };
 
   return {
