@@ -49,7 +49,7 @@ export interface ResolvedStream {
 export interface ServeSessionOptions {
   readonly pipe: FramePipe<ClientFrame, ServerFrame>;
   /** Authorise and open the source. Throw a SluiceError (not found, bad params, ...) to refuse. */
-  resolve(open: OpenFrame, window: Window, signal: AbortSignal): Promise<ResolvedStream>;
+  resolve(open: OpenFrame, signal: AbortSignal): Promise<ResolvedStream>;
   readonly sender?: StreamSenderOptions;
   readonly clock?: Clock;
   /** Aborting ends the session with `unavailable` (server draining). */
@@ -65,6 +65,8 @@ export interface ServeSessionOptions {
    * asked before each pull, and again every 50 ms while it says no.
    */
   readonly mayPull?: () => boolean;
+  /** An item of this many payload bytes was pulled (lets a cached budget sum grow between its refreshes). */
+  readonly onPulled?: (bytes: number) => void;
   /**
    * Item latency, sampled (at most one item per 10 ms per stage), from the
    * source yielding an item until "sent": its chunk was handed to the
@@ -148,7 +150,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     machine: sender,
     clock,
     onEvent(event) {
-      if (event.type === "open") void resolve(event.open, event.window);
+      if (event.type === "open") void resolve(event.open);
       else if (event.type === "credit") maybePull();
       else if (event.type === "cancelled") cancelled = true;
       else if (event.type === "rtt") options.onRtt?.(event.rttMs);
@@ -237,6 +239,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         if ("gap" in value) sender.pushGap(value.gap, value.reason, now);
         else {
           sender.push(value.data, value.cursor ?? EMPTY_BYTES, now);
+          onPulled?.(value.data.length);
           if (sentLatency) {
             const at = value.producedAt !== undefined && value.producedAt < now ? value.producedAt : now;
             sentLatency.pushed(sender.nextSeq - 1, at);
@@ -257,6 +260,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
 
   /** Pulls from the source while there is demand (credit) and the budget allows, one pull loop at a time. */
   const mayPull = options.mayPull;
+  const onPulled = options.onPulled;
   let budgetRetry: (() => void) | undefined;
   const maybePull = () => {
     if (pulling || !iterator || sender.demand <= 0 || budgetRetry) return;
@@ -270,9 +274,9 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     });
   };
 
-  const resolve = async (open: OpenFrame, window: Window) => {
+  const resolve = async (open: OpenFrame) => {
     try {
-      const resolved = await options.resolve(open, window, abort.signal);
+      const resolved = await options.resolve(open, abort.signal);
       sessionId = resolved.sessionId;
       const items = resolved.items[Symbol.asyncIterator]();
       let resume = resolved.resume;

@@ -12,7 +12,10 @@
  *   take memory past it by more than a chunk each.
  *
  * Sums are recomputed at most every few milliseconds: an item pulled must
- * not cost a walk over every session.
+ * not cost a walk over every session. Between refreshes each pulled item is
+ * added to the cached sums, so sessions pulling together within one refresh
+ * period see each other's bytes (without it, a WebSocket whose writes are
+ * corked for a turn let 20 greedy sessions overshoot the budget by 6 MiB).
  */
 import { SluiceError } from "@sluice/core";
 import type { SessionView } from "@sluice/driver";
@@ -76,6 +79,14 @@ export class BufferBudget {
     const now = performance.now();
     if (connection && this.#connectionHeld(connection, now, false) >= this.maxConnectionBytes) return false;
     return this.#serverHeld(now) < this.maxBytes;
+  }
+
+  /** A session on `connection` pulled an item of `bytes`: it is held until the next refresh says otherwise. */
+  pulled(bytes: number, connection: object | undefined): void {
+    this.#held.bytes += bytes;
+    if (!connection) return;
+    const entry = this.#byConnection.get(connection);
+    if (entry) entry.held.bytes += bytes;
   }
 
   #connectionHeld(connection: object, now: number, exact: boolean): number {

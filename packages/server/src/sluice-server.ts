@@ -6,7 +6,7 @@
  */
 import { create, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
+import { DEFAULT_LIMITS, SluiceError, acceptOpen, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
@@ -312,7 +312,7 @@ export class SluiceServer {
     else this.#drainSignals.add(drainer);
     const session = serveSession({
       pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
-      resolve: (open, window, signal) => this.#resolve(open, keys, signal, context.requestHeader, window, context.connection),
+      resolve: (open, signal) => this.#resolve(open, keys, signal, context.requestHeader, context.connection),
       sender: { limits: this.limits, ...(this.#options.defaultWindow ? { defaultWindow: this.#options.defaultWindow } : {}) },
       signal: drainer.signal,
       callSignal: context.signal,
@@ -322,6 +322,7 @@ export class SluiceServer {
         this.#budget.add(view, context.connection);
       },
       mayPull: () => this.#budget.mayPull(context.connection),
+      onPulled: (bytes) => this.#budget.pulled(bytes, context.connection),
       ...(this.#options.onRtt ? { onRtt: (rttMs: number) => this.#options.onRtt?.(liveView?.stream ?? "", rttMs) } : {}),
       ...(this.#options.onItemLatency ? { onItemLatency: (stage: "sent" | "acked", latencyMs: number) => this.#options.onItemLatency?.(liveView?.stream ?? "", stage, latencyMs) } : {}),
     });
@@ -343,7 +344,7 @@ export class SluiceServer {
     await session;
   }
 
-  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers, window: Window, connection: object | undefined): Promise<ResolvedStream> {
+  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers, connection: object | undefined): Promise<ResolvedStream> {
     // Authorization comes before the stream lookup: an unauthenticated caller
     // must not learn which streams exist.
     if (this.#options.authorize) {
@@ -354,6 +355,8 @@ export class SluiceServer {
     }
     const definition = this.#options.streams[open.stream];
     if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
+    // The window this session will have: the stream's limits and default over the server's (as the sender will accept it).
+    const { window } = acceptOpen(open, { ...this.limits, ...definition.limits }, definition.defaultWindow ?? this.#options.defaultWindow);
     this.#budget.admit(window.bytes, connection);
     const params = definition.params ? definition.params(open.params) : open.params;
     const { sessionId, sessionSecret } = keys;
