@@ -38,6 +38,7 @@ export { HeartbeatTracker, DEFAULT_HEARTBEAT, type HeartbeatOptions, type Heartb
 export { Backoff, DEFAULT_BACKOFF, classifyError, type BackoffOptions, type RetryClass } from "./backoff.js";
 export { CircuitBreaker, DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerOptions, type CircuitState } from "./circuit-breaker.js";
 export { BoundedPriorityQueue, Priority, type OverflowPolicy, type PriorityQueueOptions, type OfferResult } from "./priority-queue.js";
+export { Queue } from "./queue.js";
 export { LatencySampler, type LatencySamplerOptions } from "./latency-sampler.js";
 export { createStreamCounters, type StreamCounters } from "./counters.js";
 export { acceptOpen, DEFAULT_LIMITS, DEFAULT_WINDOW, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS, type AcceptedOpen } from "./limits.js";

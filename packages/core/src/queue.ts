@@ -1,0 +1,52 @@
+/**
+ * A FIFO queue with O(1) push and shift: an array read from a moving head,
+ * compacted once the consumed prefix is both large and most of the array
+ * (Array.prototype.shift is O(n) per call, which made a deep queue
+ * quadratic). Every first-in-first-out buffer in Sluice is one of these.
+ */
+export class Queue<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** The oldest item, without removing it. */
+  peek(): T | undefined {
+    return this.#head < this.#items.length ? this.#items[this.#head] : undefined;
+  }
+
+  /** The item `index` places after the oldest (0 is the oldest). */
+  at(index: number): T | undefined {
+    return index >= 0 && index < this.length ? this.#items[this.#head + index] : undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    // Drop the reference now: a consumed item must not stay reachable until compaction.
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
+  }
+}
