@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SubscribeHalfDuplexResponseSchema, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
 import { payload } from "./bench-common.js";
-import { SluiceServer, Topic, listen } from "@sluice/server";
+import { SluiceServer, Topic, listen } from "@sluice/server-node";
 
 const idle = new Topic("idle");
 

@@ -7,7 +7,7 @@
  * Serves the bench page at / (PAGE_JS). Prints one JSON line: { url }.
  */
 import { readFileSync } from "node:fs";
-import { SluiceServer, Topic, listen } from "@sluice/server";
+import { SluiceServer, Topic, listen } from "@sluice/server-node";
 
 const wallClock = () => performance.timeOrigin + performance.now();
 const at = () => new TextEncoder().encode(JSON.stringify({ at: wallClock() }));

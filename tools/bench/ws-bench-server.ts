@@ -10,7 +10,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { payload } from "./bench-common.js";
-import { SluiceServer, listen } from "@sluice/server";
+import { SluiceServer, listen } from "@sluice/server-node";
 import { WebSocketServer } from "ws";
 
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { SluiceServer, listen, type Listening } from "@sluice/server";
+import { SluiceServer, listen, type Listening } from "@sluice/server-node";
 import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";

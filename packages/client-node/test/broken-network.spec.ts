@@ -6,7 +6,7 @@
  * the heartbeat timeout plus its backoff, on every transport, and sees each
  * item once.
  */
-import { SluiceServer, listen, type Listening } from "@sluice/server";
+import { SluiceServer, listen, type Listening } from "@sluice/server-node";
 import { startTcpProxy, type TcpProxy } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";

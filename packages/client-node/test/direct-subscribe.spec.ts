@@ -16,7 +16,7 @@ import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect
 import { createSluiceClient as createIsomorphic } from "@sluice/client";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
 import { clientFrameToWire, decodeServerFrame, encodeClientFrame, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
-import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server";
+import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";

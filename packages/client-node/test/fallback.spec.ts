@@ -10,7 +10,7 @@
 import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server";
+import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
 

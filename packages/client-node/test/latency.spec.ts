@@ -4,7 +4,7 @@
  * where items wait: in the client (a slow consumer of a pulled source), or
  * in a topic's queue (a push source, measured from publish).
  */
-import { SluiceServer, Topic, fromIterable, listen } from "@sluice/server";
+import { SluiceServer, Topic, fromIterable, listen } from "@sluice/server-node";
 import { expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
 

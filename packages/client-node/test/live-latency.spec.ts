@@ -6,7 +6,7 @@
  * as seconds, far above the bound, which a busy CI machine cannot reach by
  * accident.
  */
-import { SluiceServer, Topic, listen, type Listening } from "@sluice/server";
+import { SluiceServer, Topic, listen, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
 

@@ -11,7 +11,7 @@ import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { expressConnectMiddleware } from "@connectrpc/connect-express";
 import { Http2SessionManager, connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createIsomorphic } from "@sluice/client";
-import { SluiceServer, fromIterable } from "@sluice/server";
+import { SluiceServer, fromIterable } from "@sluice/server-node";
 import express from "express";
 import { fastify } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";

@@ -10,7 +10,7 @@ import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect
 import { clientFrameToWire, serverFrameFromWire, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
 import { FrameQueue, type SessionOutcome } from "@sluice/driver";
-import { SluiceServer, Topic, fromIterable, listen, type Listening } from "@sluice/server";
+import { SluiceServer, Topic, fromIterable, listen, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient, bytes } from "../src/index.js";
 

@@ -3,7 +3,7 @@
  * client's stats carry the last ResumeResult, and a position the topic no
  * longer holds arrives as a history_expired gap when its policy allows it.
  */
-import { SluiceServer, Topic, listen } from "@sluice/server";
+import { SluiceServer, Topic, listen } from "@sluice/server-node";
 import { expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
 

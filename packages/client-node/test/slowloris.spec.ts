@@ -7,7 +7,7 @@
  * meanwhile.
  */
 import net from "node:net";
-import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server";
+import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
 

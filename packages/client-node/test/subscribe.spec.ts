@@ -3,7 +3,7 @@
  * over every transport: HTTP/2 (full duplex) and HTTP/1.1 (half duplex:
  * SubscribeHalfDuplex + Control), both on the one port `listen` opens.
  */
-import { SluiceServer, Topic, fromIterable, invalidParam, listen, type Listening } from "@sluice/server";
+import { SluiceServer, Topic, fromIterable, invalidParam, listen, type Listening } from "@sluice/server-node";
 import { until } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";

@@ -7,7 +7,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
-import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server";
+import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
 import { selfSignedCertificate } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient, type NodeClientOptions } from "../src/index.js";

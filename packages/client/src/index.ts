@@ -4,7 +4,6 @@
  */
 export { createSluiceClient, type SluiceClient, type SluiceClientOptions, type SubscribeOptions, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap } from "./sluice-client.js";
 export { json, bytes, protobuf, type ItemCodec } from "./codec.js";
-export { callError } from "./connect-pipe.js";
 export { credentialInterceptors, type Credentials } from "./credentials.js";
 export { SluiceError, type ErrorCode } from "@sluice/core";
 export type { SubscriptionStats } from "@sluice/driver";

@@ -29,8 +29,8 @@ export type {
   JsonValue,
   JsonObject,
 } from "./frames.js";
-export { EMPTY_BYTES, chunkPayloadBytes } from "./frames.js";
-export { SendCredit, ReceiveWindow, mayBeginItem, initialCredit, type ReceiveWindowOptions } from "./credit-window.js";
+export { EMPTY_BYTES } from "./frames.js";
+export { SendCredit, ReceiveWindow, type ReceiveWindowOptions } from "./credit-window.js";
 export { ChunkAssembler, DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-assembler.js";
 export { FragmentReassembler, type FragmentResult } from "./fragment-reassembler.js";
 export { ReplayBuffer, type ReplayEntry, type ReplayCapacity } from "./replay-buffer.js";
@@ -42,4 +42,5 @@ export { Queue } from "./queue.js";
 export { LatencySampler, type LatencySamplerOptions } from "./latency-sampler.js";
 export { createStreamCounters, type StreamCounters } from "./counters.js";
 export { acceptOpen, DEFAULT_LIMITS, DEFAULT_WINDOW, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS, type AcceptedOpen } from "./limits.js";
-export { SENDER_TRANSITIONS, RECEIVER_TRANSITIONS, senderTransition, receiverTransition, type SenderState, type ReceiverState, type Transition } from "./state.js";
+export type { SenderState, ReceiverState } from "./state.js";
+export { SubscriberQueue, type SubscriberOverflowPolicy, type QueuedEntry, type OfferOutcome } from "./subscriber-queue.js";

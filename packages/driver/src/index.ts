@@ -3,10 +3,9 @@
  * core machines over frame pipes and owns every timer and every await, so
  * heartbeats, acks, credit and retries exist once for every transport.
  */
-export { serveSession, sourceError, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView } from "./serve-session.js";
+export { serveSession, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView } from "./serve-session.js";
 export { DEFAULT_WINDOW } from "@sluice/core";
 export { Subscription, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats } from "./subscription.js";
 export { FrameQueue, type FramePipe } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";
 export { systemClock, DeadlineTimer, type Clock } from "./clock.js";
-export { WakeSignal } from "./wake-signal.js";

@@ -1,9 +1,9 @@
 /**
  * @sluice/server: Sluice streams as Connect routes.
  */
-export { SluiceServer, SERVER_CHUNK_DEFAULTS, invalidParam, toConnectError, type AuthorizeRequest, type CallInfo, type SluiceServerOptions, type StreamDefinition } from "./sluice-server.js";
+export { SluiceServer, SERVER_CHUNK_DEFAULTS, CONNECTION, invalidParam, type AuthorizeRequest, type CallInfo, type SluiceServerOptions, type StreamDefinition } from "./sluice-server.js";
 export { fromIterable, jsonEncoder, indexCursor, readIndexCursor, readSeqCursor, invalidCursor, type Source, type SourceItem, type SourceOpenContext, type ItemEncoder } from "./source.js";
-export { fromJsonLines, type JsonLinesOptions } from "./json-lines-source.js";
-export { Topic, type TopicOptions, type TopicOverflowPolicy, type TopicStats } from "./topic.js";
-export { listen, type ListenOptions, type ListenTimeouts, type ListenTlsOptions, type Listening } from "./listen.js";
+export { fromJsonLines, type JsonLinesInput, type JsonLinesOptions } from "./json-lines-source.js";
+export { Topic, type TopicOptions, type TopicOverflowPolicy } from "./topic.js";
+export type { TopicEngine, TopicSubscription, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";
 export type { SessionOutcome, SessionView } from "@sluice/driver";

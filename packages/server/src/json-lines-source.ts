@@ -1,12 +1,11 @@
 /**
- * A source over JSON Lines from a Node readable (a file, a pipe, an HTTP
- * body), streamed and filtered on the server instead of loaded whole. Items
+ * A source over JSON Lines from any async iterable of bytes (a Node
+ * readable: a file, a pipe, an HTTP body; a web ReadableStream), streamed and filtered on the server instead of loaded whole. Items
  * are the raw line bytes (no re-encoding). The cursor is 16 bytes: the byte
  * offset after the line and the item's seq (both big-endian uint64), so a
  * resume reopens the input right there and a cursor that does not match the
  * client's resume.cursor_seq is refused.
  */
-import type { Readable } from "node:stream";
 import { SluiceError, type JsonObject } from "@sluice/core";
 import { invalidCursor, type Source } from "./source.js";
 
@@ -30,9 +29,12 @@ function readLineCursor(cursor: Uint8Array, cursorSeq: number): { offset: number
   return { offset: Number(offset), seq: Number(seq) };
 }
 
+/** The bytes of a JSON Lines input; `destroy` (a Node readable's) is called when the stream ends early or fails. */
+export type JsonLinesInput = AsyncIterable<Uint8Array> & { destroy?(): void };
+
 export interface JsonLinesOptions<P> {
   /** Opens the input at byte `start` (e.g. fs.createReadStream(path, { start })). */
-  open(params: P, start: number): Readable | Promise<Readable>;
+  open(params: P, start: number): JsonLinesInput | Promise<JsonLinesInput>;
   /** Keeps only matching records; parsing happens only when a filter is set. */
   filter?(record: unknown, params: P): boolean;
   /** Lines longer than this fail the stream (a corrupt file must not eat memory). Default 16 MiB. */
@@ -75,7 +77,7 @@ export function fromJsonLines<P = JsonObject>(options: JsonLinesOptions<P>): Sou
       return { data: bytes, cursor: lineCursor(end, ++seq) };
     };
     try {
-      for await (const piece of input as AsyncIterable<Uint8Array>) {
+      for await (const piece of input) {
         let chunk = piece;
         if (carry) {
           const joined = new Uint8Array(carry.byteLength + chunk.byteLength);
@@ -102,7 +104,7 @@ export function fromJsonLines<P = JsonObject>(options: JsonLinesOptions<P>): Sou
         if (item) yield { data: item.data, cursor: lineCursor(offset, seq) };
       }
     } finally {
-      input.destroy();
+      input.destroy?.();
     }
   }
 }

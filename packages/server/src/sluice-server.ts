@@ -4,16 +4,11 @@
  * RPC through the shared driver. Mount it on any Connect server adapter
  * (connectNodeAdapter on http/http2, connect-fastify, connect-express).
  */
-import { create, type MessageShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, SluiceError, acceptOpen, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
-  connectCodeNumberOf,
-  preEncodedChunkResponse,
-  ControlResponseSchema,
-  serverFrameToWire,
   SubscribeHalfDuplexResponseSchema,
   SubscribeResponseSchema,
   SubscribeService,
@@ -25,13 +20,21 @@ import {
   type SubscribeResponse,
 } from "@sluice/protocol";
 import { BufferBudget } from "./buffer-budget.js";
+import { callInfoOf, type CallInfo } from "./call-context.js";
+import { HalfDuplexSessions } from "./half-duplex-sessions.js";
+import { decodeRequests, isBinaryRequest, responseOf, toConnectError } from "./responses.js";
+import { newSessionKeys, type SessionKeys } from "./session-keys.js";
 import type { Source } from "./source.js";
-import type { Topic } from "./topic.js";
+import { startSource, startTopic } from "./stream-resolution.js";
+import type { TopicEngine } from "./topic-engine.js";
+
+export { CONNECTION, type CallInfo } from "./call-context.js";
 
 export interface StreamDefinition<P = JsonObject> {
   /** Items from a cursor-addressed source, or a topic's live items. */
   readonly source?: Source<P>;
-  readonly topic?: Topic;
+  /** Any TopicEngine: the in-memory Topic, or a distributed engine. */
+  readonly topic?: TopicEngine;
   /** Validates and converts the client's params; throw invalidParam(...) to reject. */
   readonly params?: (params: JsonObject) => P;
   /** MIME type of items. Default application/json. */
@@ -117,31 +120,6 @@ export function invalidParam(field: string, message: string): SluiceError {
 /** Default server chunking (see SluiceServerOptions.chunk). */
 export const SERVER_CHUNK_DEFAULTS: Partial<ChunkOptions> = { maxBytes: 128 * 1024, maxItems: 8192 };
 
-/** Client frames one Control call may carry, and half-duplex frames waiting for the session. */
-const MAX_CONTROL_FRAMES = 256;
-const MAX_QUEUED_CONTROL_FRAMES = 1_024;
-
-let sessionCounter = 0;
-
-interface HalfDuplexSession {
-  readonly secret: Uint8Array;
-  readonly inbound: FrameQueue<ClientFrame>;
-  /** Who opened it (once resolved); Control calls must come from the same principal. */
-  principal: string | undefined;
-}
-
-/** A SluiceError as the ConnectError a unary call fails with (@sluice/protocol's one table). */
-export function toConnectError(error: SluiceError): ConnectError {
-  return new ConnectError(error.message, connectCodeNumberOf(error.code) as Code, undefined, undefined, error);
-}
-
-/** Compares secrets in time independent of where they differ. */
-function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.byteLength ^ b.byteLength;
-  for (let i = 0; i < b.byteLength; i++) diff |= (a[i] ?? 0) ^ b[i]!;
-  return diff === 0;
-}
-
 export class SluiceServer {
   readonly limits: Limits;
   readonly #options: SluiceServerOptions;
@@ -154,7 +132,7 @@ export class SluiceServer {
   readonly #drainSignals = new Set<AbortController>();
   #draining = false;
   readonly #active = new Set<Promise<SessionOutcome>>();
-  readonly #halfDuplex = new Map<string, HalfDuplexSession>();
+  readonly #halfDuplex = new HalfDuplexSessions();
   readonly #views = new Set<SessionView>();
 
   readonly #maxResumeSkip: number;
@@ -240,67 +218,17 @@ export class SluiceServer {
   subscribeHalfDuplexFrames(wireOpen: SubscribeHalfDuplexRequest["open"], call: CallInfo): AsyncIterable<ServerFrame> {
     if (!wireOpen) throw new SluiceError("invalid_argument", "open: required", { field: "open", blame: "remote" });
     const open = clientFrameFromWire({ kind: { case: "open", value: wireOpen } } as Parameters<typeof clientFrameFromWire>[0]);
-    const registry = this.#halfDuplex;
-    const serve = (inbound: FrameQueue<ClientFrame>, keys: SessionKeys) => this.#serve(inbound, keys, call);
-    return (async function* () {
-      // Registered once iterated, so a call that never starts leaves nothing behind.
-      const inbound = new FrameQueue<ClientFrame>(MAX_QUEUED_CONTROL_FRAMES);
-      void inbound.push(open);
-      const keys = newSessionKeys();
-      const halfDuplex: HalfDuplexSession = { secret: keys.sessionSecret, inbound, principal: undefined };
-      registry.set(keys.sessionId, halfDuplex);
-      keys.onPrincipal = (principal) => (halfDuplex.principal = principal);
-      try {
-        yield* serve(inbound, keys);
-      } finally {
-        registry.delete(keys.sessionId);
-        inbound.close();
-      }
-    })();
+    const keys = newSessionKeys();
+    return this.#halfDuplex.run(open, keys, (inbound) => this.#serve(inbound, keys, call));
   }
 
   async #control(request: ControlRequest, context: HandlerContext): Promise<ControlResponse> {
-    if (this.#options.authorize) {
-      let principal: string;
-      try {
-        principal = await this.#options.authorize({ stream: undefined, headers: context.requestHeader });
-      } catch (error) {
-        throw error instanceof SluiceError ? toConnectError(error) : error;
-      }
-      const owner = this.#halfDuplex.get(request.sessionId)?.principal;
-      // Same answer as a wrong secret: nobody learns whose session this is.
-      if (owner !== undefined && owner !== principal) throw new ConnectError("no session with this id and secret", Code.PermissionDenied);
+    try {
+      const principal = this.#options.authorize ? await this.#options.authorize({ stream: undefined, headers: context.requestHeader }) : undefined;
+      return this.#halfDuplex.control(request, principal);
+    } catch (error) {
+      throw error instanceof SluiceError ? toConnectError(error) : error;
     }
-    const session = this.#halfDuplex.get(request.sessionId);
-    // Unknown, ended and wrong secret look the same, so ids cannot be probed.
-    if (!session || !sameSecret(request.sessionSecret, session.secret)) {
-      throw new ConnectError("no session with this id and secret", Code.PermissionDenied);
-    }
-    if (request.frames.length > MAX_CONTROL_FRAMES) {
-      throw toConnectError(new SluiceError("limit_exceeded", `frames: ${request.frames.length} frames in one Control call, over the limit ${MAX_CONTROL_FRAMES}`, { field: "frames", blame: "remote" }));
-    }
-    if (session.inbound.size + request.frames.length > MAX_QUEUED_CONTROL_FRAMES) {
-      throw toConnectError(new SluiceError("limit_exceeded", `frames: more than ${MAX_QUEUED_CONTROL_FRAMES} control frames queued for the session`, { field: "frames", blame: "remote" }));
-    }
-    const frames: ClientFrame[] = [];
-    for (const [i, wire] of request.frames.entries()) {
-      try {
-        frames.push(clientFrameFromWire(wire));
-      } catch (error) {
-        if (!(error instanceof SluiceError)) throw error;
-        // One rule for a frame that does not decode, in every mode: it ends
-        // the session with PROTOCOL_VIOLATION (PROTOCOL.md §3.3). The call
-        // fails too, naming the frame; none of its frames is applied.
-        const named = new SluiceError(error.code, `frames[${i}]: ${error.message}`, { field: `frames[${i}]`, blame: "remote" });
-        session.inbound.close(named);
-        throw toConnectError(named);
-      }
-    }
-    // Applied in order, as if they had come on a full-duplex stream; a frame
-    // that breaks a rule (an Open, a credit violation) ends the session with
-    // an Error frame on the response stream.
-    for (const frame of frames) void session.inbound.push(frame);
-    return create(ControlResponseSchema);
   }
 
   /** Runs one session over any inbound frame source; yields wire server frames. */
@@ -360,131 +288,19 @@ export class SluiceServer {
     this.#budget.admit(window.bytes, connection);
     const params = definition.params ? definition.params(open.params) : open.params;
     const { sessionId, sessionSecret } = keys;
-    const contentType = definition.contentType ?? "application/json";
-    const resume = open.resume;
     const chunk = { ...SERVER_CHUNK_DEFAULTS, ...this.#options.chunk, ...definition.chunk };
     const settings = {
+      contentType: definition.contentType ?? "application/json",
+      sessionId,
+      sessionSecret,
       chunk,
       ...(definition.limits ? { limits: definition.limits } : {}),
       ...(definition.defaultWindow ? { defaultWindow: definition.defaultWindow } : {}),
       ...(definition.stallTimeoutMs !== undefined ? { stallTimeoutMs: definition.stallTimeoutMs } : {}),
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
-    if (definition.topic) {
-      const { nextSeq, replayed, gap, items } = definition.topic.subscribe(resume ? resume.seq : undefined, signal);
-      return { items, nextSeq, contentType, sessionId, sessionSecret, ...settings, ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed, ...(gap ? { gap } : {}) } } : {}) };
-    }
+    if (definition.topic) return { ...(await startTopic(definition.topic, open, signal)), ...settings };
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
-    const source = definition.source;
-    // Reopen at the cursor (or the start) and skip what the client already
-    // has (PROTOCOL.md §7.6); the driver reads the skipped items before Opened.
-    let cursor: Uint8Array = new Uint8Array(0);
-    let cursorSeq = 0;
-    if (resume) {
-      const length = source.length?.(params);
-      if (length !== undefined && resume.seq > length) {
-        throw new SluiceError("invalid_argument", `resume.seq: ${resume.seq} is beyond the end of stream ${open.stream} (${length} items)`, { field: "resume.seq", blame: "remote" });
-      }
-      if (resume.cursor.byteLength > 0) {
-        cursor = resume.cursor;
-        cursorSeq = resume.cursorSeq;
-      } else if (resume.seq > 0 && source.cursorAfter) {
-        cursor = source.cursorAfter(params, resume.seq);
-        cursorSeq = resume.seq;
-      }
-    }
-    const skip = resume ? resume.seq - cursorSeq : 0;
-    if (skip > this.#maxResumeSkip) {
-      throw new SluiceError("resume_position_lost", `stream ${open.stream}: resuming after seq ${resume!.seq} from ${cursorSeq > 0 ? `the cursor at seq ${cursorSeq}` : "the start"} would re-read ${skip} items, over the limit of ${this.#maxResumeSkip}`);
-    }
-    const opened = source.open(params, cursor, { signal, cursorSeq });
-    const nextSeq = (resume ? resume.seq : 0) + 1;
-    return {
-      items: opened,
-      skip,
-      nextSeq,
-      contentType,
-      sessionId,
-      sessionSecret,
-      ...settings,
-      ...(resume ? { resume: { requestedSeq: resume.seq, nextSeq, replayed: skip } } : {}),
-    };
+    return { ...startSource(definition.source, params, open, { stream: open.stream, maxSkip: this.#maxResumeSkip, signal }), ...settings };
   }
 }
-
-/** A Connect handler's call as CallInfo, with the connection its adapter put in the context values. */
-function callInfoOf(context: HandlerContext): CallInfo {
-  const connection = context.values.get(CONNECTION);
-  return { requestHeader: context.requestHeader, signal: context.signal, ...(connection ? { connection } : {}) };
-}
-
-/** Binary protobuf (Connect, gRPC, gRPC-web) rather than JSON: chunks may then go pre-encoded. */
-function isBinaryRequest(context: HandlerContext): boolean {
-  return !/json/i.test(context.requestHeader.get("content-type") ?? "");
-}
-
-/**
- * The response message for a frame. Chunks, the bulk of the traffic, are
- * encoded by hand into one sized buffer when the call is binary
- * (@sluice/protocol's preEncodedChunkResponse; 1.0-1.5x faster than
- * protobuf-es per chunk, `npm run bench:chunk`). JSON calls get the plain
- * message: JSON serialization ignores unknown fields.
- */
-function responseOf<Desc extends typeof SubscribeResponseSchema | typeof SubscribeHalfDuplexResponseSchema>(schema: Desc, frame: ServerFrame, binary: boolean): MessageShape<Desc> {
-  if (binary && frame.type === "chunk") {
-    const fast = preEncodedChunkResponse(schema, frame);
-    if (fast) return fast;
-  }
-  return create(schema, { frame: serverFrameToWire(frame) } as never) as MessageShape<Desc>;
-}
-
-/** What a session needs of its call: connect's HandlerContext has it, and so can any transport. */
-export interface CallInfo {
-  /** Request headers (credentials for `authorize`). */
-  readonly requestHeader: Headers;
-  /** Aborts when the call is gone (the client left, the connection dropped). */
-  readonly signal: AbortSignal;
-  /** The connection the call runs on (any object that identifies it), for the per-connection budget. */
-  readonly connection?: object;
-}
-
-/** The Connect context value carrying the call's connection (set by `listen` and the WebSocket server). */
-export const CONNECTION = createContextKey<object | undefined>(undefined, { description: "sluice connection" });
-
-
-
-interface SessionKeys {
-  readonly sessionId: string;
-  readonly sessionSecret: Uint8Array;
-  /** Half duplex: remembers who opened the session. */
-  onPrincipal?: (principal: string) => void;
-}
-
-function newSessionKeys(): SessionKeys {
-  return {
-    sessionId: `${Date.now().toString(36)}-${(++sessionCounter).toString(36)}`,
-    sessionSecret: crypto.getRandomValues(new Uint8Array(16)),
-  };
-}
-
-/**
- * Client frames from Connect's request messages. A request Connect itself
- * refused becomes the session's error, as on the direct path: a message over
- * readMaxBytes (max_frame_bytes) is LIMIT_EXCEEDED, one that does not parse
- * is PROTOCOL_VIOLATION (PROTOCOL.md §2), so the client gets an Error frame
- * naming it instead of a bare end of stream.
- */
-async function* decodeRequests(requests: AsyncIterable<SubscribeRequest>): AsyncIterable<ClientFrame> {
-  try {
-    for await (const request of requests) {
-      if (!request.frame) throw new SluiceError("protocol_violation", "request without a frame", { blame: "remote" });
-      yield clientFrameFromWire(request.frame);
-    }
-  } catch (error) {
-    if (error instanceof ConnectError && error.code === Code.ResourceExhausted) throw new SluiceError("limit_exceeded", error.rawMessage, { blame: "remote", cause: error });
-    if (error instanceof ConnectError && (error.code === Code.InvalidArgument || error.rawMessage.startsWith("parse "))) throw new SluiceError("protocol_violation", error.rawMessage, { blame: "remote", cause: error });
-    throw error;
-  }
-}
-
-

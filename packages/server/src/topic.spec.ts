@@ -20,7 +20,7 @@ async function take(items: AsyncIterable<SourceYield>, n: number): Promise<Sourc
 describe("Topic", () => {
   it("numbers items from firstSeq and starts a new subscriber at the head", () => {
     const topic = new Topic("t", { firstSeq: 1 });
-    expect(topic.publish(item(1))).toBe(1);
+    expect(topic.publish(item(1))).toEqual({ seq: 1, duplicate: false });
     topic.publish(item(2));
     expect(topic.subscribe(undefined).nextSeq).toBe(3);
   });
@@ -133,5 +133,65 @@ describe("Topic restarts", () => {
   it("refuses a firstSeq that is not a safe integer ≥ 1", () => {
     expect(() => new Topic("t", { firstSeq: 0 })).toThrow(RangeError);
     expect(() => new Topic("t", { firstSeq: 2 ** 53 })).toThrow(/firstSeq must be a safe integer/);
+  });
+});
+
+describe("Topic history bounds and idempotent publish (TopicEngine)", () => {
+  const bytes = (n: number) => new Uint8Array(n);
+
+  it("keeps history within its byte bound, dropping the oldest first (the newest always stays)", () => {
+    const topic = new Topic("t", { firstSeq: 1, historyBytes: 1_000 });
+    for (let i = 0; i < 10; i++) topic.publish(bytes(300));
+    expect(topic.retained).toEqual({ items: 3, bytes: 900 });
+    expect(topic.oldestRetained).toBe(8);
+    expect(() => topic.subscribe(5)).toThrow(/older than the retained history \(oldest 8\)/);
+    topic.publish(bytes(5_000));
+    expect(topic.retained).toEqual({ items: 1, bytes: 5_000 });
+  });
+
+  it("lets items age out of the history, also while nothing is published", () => {
+    let now = 0;
+    const topic = new Topic("t", { firstSeq: 1, historyMaxAgeMs: 1_000, now: () => now });
+    topic.publish(bytes(1));
+    now = 600;
+    topic.publish(bytes(1));
+    expect(topic.subscribe(0).replayed).toBe(2);
+    now = 1_200; // seq 1 is 1 200 ms old, seq 2 600 ms
+    expect(topic.oldestRetained).toBe(2);
+    expect(topic.subscribe(1).replayed).toBe(1);
+    expect(() => topic.subscribe(0)).toThrow(/older than the retained history \(oldest 2\)/);
+    now = 1_700;
+    expect(topic.retained.items).toBe(0);
+    expect(topic.oldestRetained).toBe(3);
+  });
+
+  it("publishes a keyed item once: a repeat within the window answers the first seq as a duplicate and reaches no subscriber", async () => {
+    let now = 0;
+    const topic = new Topic("t", { firstSeq: 1, dedupeWindowMs: 10_000, now: () => now });
+    const { items } = topic.subscribe(undefined);
+    expect(topic.publish(item(1), { key: "order-7" })).toEqual({ seq: 1, duplicate: false });
+    expect(topic.publish(item(1), { key: "order-7" })).toEqual({ seq: 1, duplicate: true });
+    expect(topic.publish(item(2), { key: "order-8" })).toEqual({ seq: 2, duplicate: false });
+    expect(topic.publish(item(3))).toEqual({ seq: 3, duplicate: false });
+    now = 10_001; // the window has passed: the key is new again
+    expect(topic.publish(item(1), { key: "order-7" })).toEqual({ seq: 4, duplicate: false });
+    const got = await take(items, 4);
+    expect(got.map((g) => ("data" in g ? g.data[0] : -1))).toEqual([1, 2, 3, 1]);
+    expect(topic.stats.published).toBe(4);
+  });
+
+  it("remembers at most maxDedupeKeys keys, forgetting the oldest", () => {
+    const topic = new Topic("t", { firstSeq: 1, maxDedupeKeys: 2 });
+    topic.publish(item(1), { key: "a" });
+    topic.publish(item(2), { key: "b" });
+    topic.publish(item(3), { key: "c" }); // "a" is forgotten to make room
+    expect(topic.publish(item(2), { key: "b" }).duplicate).toBe(true);
+    expect(topic.publish(item(1), { key: "a" })).toEqual({ seq: 4, duplicate: false });
+  });
+
+  it("refuses bounds below their minimum", () => {
+    expect(() => new Topic("t", { historyBytes: 0 })).toThrow(/historyBytes must be at least 1, got 0/);
+    expect(() => new Topic("t", { subscriberQueueItems: 0 })).toThrow(/subscriberQueueItems must be at least 1/);
+    expect(new Topic("t", { historyItems: 0 }).history.maxItems).toBe(0);
   });
 });

@@ -1,9 +1,12 @@
 /**
- * An in-memory topic: publish once, fan out to many subscribers, each with
- * its own bounded queue behind its own credit window. A subscriber that falls
- * behind gets the topic's overflow policy, and every drop reaches it as a gap
- * (never silent). A bounded history lets a subscriber resume by seq; a
- * position older than the history fails with resume_position_lost.
+ * The in-memory topic engine (one TopicEngine; see topic-engine.ts):
+ * publish once, fan out to many subscribers, each with its own bounded
+ * queue (core's SubscriberQueue) behind its own credit window. A subscriber
+ * that falls behind gets the topic's overflow policy, and every drop reaches
+ * it as a gap (never silent). A history bounded by count, bytes and age lets
+ * a subscriber resume by seq; a position older than the history fails with
+ * resume_position_lost. Publishes with an idempotence key are deduplicated
+ * within a window (2 minutes by default, as JetStream's).
  *
  * A topic lives in one process, so a restart loses it. Its seqs must not
  * start again at 1 then: a subscriber at seq 246 of the old topic would
@@ -16,15 +19,20 @@
  * resumeExpired policy decides: resume_position_lost, or a gap with reason
  * "restarted".
  */
-import { SluiceError, type Gap, type GapReason, type JsonObject } from "@sluice/core";
+import { Queue, SluiceError, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
+import type { HistoryBounds, PublishAck, PublishOptions, TopicEngine, TopicStats, TopicSubscription } from "./topic-engine.js";
 
-export type TopicOverflowPolicy = "drop_oldest" | "drop_newest" | "disconnect";
+export type TopicOverflowPolicy = SubscriberOverflowPolicy;
 
 export interface TopicOptions {
-  /** Items kept for resume. Default 10 000. */
+  /** Items kept for resume (0: none). Default 10 000. */
   readonly historyItems?: number;
+  /** Payload bytes kept for resume. Default: unbounded (the item count bounds it). */
+  readonly historyBytes?: number;
+  /** How long an item stays in the history, in milliseconds. Default: unbounded. */
+  readonly historyMaxAgeMs?: number;
   /** Items queued per subscriber beyond its window before the policy applies. Default 1 024. */
   readonly subscriberQueueItems?: number;
   readonly overflow?: TopicOverflowPolicy;
@@ -40,31 +48,25 @@ export interface TopicOptions {
    * the process (tests that want small seqs).
    */
   readonly firstSeq?: number;
+  /** How long an idempotence key is remembered, in milliseconds. Default 120 000. */
+  readonly dedupeWindowMs?: number;
+  /** The most idempotence keys remembered at once (the oldest are forgotten first). Default 100 000. */
+  readonly maxDedupeKeys?: number;
+  /** Milliseconds on a monotonic clock (history age, dedupe window, item latency). Default performance.now. */
+  readonly now?: () => number;
 }
 
-/** A published item (one object, shared by the history and every subscriber's queue); `at` is performance.now() at publish. */
+/** A published item (one object, shared by the history and every subscriber's queue); `at` is the clock at publish. */
 type Published = { readonly seq: number; readonly data: Uint8Array; readonly at: number };
-type Entry = Published | { gapFrom: number; count: number; reason: GapReason };
-
-export interface TopicStats {
-  published: number;
-  subscribers: number;
-  /** Items dropped across all subscribers. */
-  dropped: number;
-  disconnected: number;
-  /** Largest number of entries any subscriber's queue held (items and gap markers). */
-  maxQueued: number;
-}
 
 class TopicSubscriber {
-  readonly queue: Entry[] = [];
-  head = 0;
+  readonly queue: SubscriberQueue<Published>;
   wake: (() => void) | undefined;
   failed: SluiceError | undefined;
   closed = false;
 
-  get size(): number {
-    return this.queue.length - this.head;
+  constructor(capacity: number, policy: TopicOverflowPolicy) {
+    this.queue = new SubscriberQueue(capacity, policy);
   }
 
   notify(): void {
@@ -74,30 +76,53 @@ class TopicSubscriber {
   }
 }
 
-export class Topic {
+export class Topic implements TopicEngine {
   readonly name: string;
-  readonly historyItems: number;
+  readonly history: HistoryBounds;
   readonly queueItems: number;
   readonly overflow: TopicOverflowPolicy;
   readonly resumeExpired: "fail" | "gap";
   readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
-  readonly #history: Published[] = [];
-  #historyHead = 0;
+  readonly #history = new Queue<Published>();
+  #historyBytes = 0;
   #nextSeq: number;
   /** The first seq this incarnation of the topic numbers (its epoch): anything below is from before a restart. */
   readonly firstSeq: number;
   readonly #subscribers = new Set<TopicSubscriber>();
+  readonly #now: () => number;
+  readonly #dedupeWindowMs: number;
+  readonly #maxDedupeKeys: number;
+  /** Idempotence key → the seq and time of its first publish, oldest first (Map keeps insertion order). */
+  readonly #keys = new Map<string, { seq: number; at: number }>();
 
   constructor(name: string, options: TopicOptions = {}) {
     this.name = name;
-    this.historyItems = options.historyItems ?? 10_000;
-    this.queueItems = options.subscriberQueueItems ?? 1_024;
+    const bound = (what: string, value: number | undefined, fallback: number, min = 1) => {
+      const v = value ?? fallback;
+      if (!(v >= min)) throw new RangeError(`topic ${name}: ${what} must be at least ${min}, got ${v}`);
+      return v;
+    };
+    this.history = {
+      // 0: no history (a subscriber can only resume at the head).
+      maxItems: bound("historyItems", options.historyItems, 10_000, 0),
+      maxBytes: bound("historyBytes", options.historyBytes, Infinity),
+      maxAgeMs: bound("historyMaxAgeMs", options.historyMaxAgeMs, Infinity),
+    };
+    this.queueItems = bound("subscriberQueueItems", options.subscriberQueueItems, 1_024);
     this.overflow = options.overflow ?? "drop_oldest";
     this.resumeExpired = options.resumeExpired ?? "fail";
+    this.#now = options.now ?? (() => performance.now());
+    this.#dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
+    this.#maxDedupeKeys = options.maxDedupeKeys ?? 100_000;
     const firstSeq = options.firstSeq ?? Date.now() * 1_000;
     if (!Number.isSafeInteger(firstSeq) || firstSeq < 1) throw new RangeError(`topic ${name}: firstSeq must be a safe integer ≥ 1, got ${firstSeq}`);
     this.firstSeq = firstSeq;
     this.#nextSeq = firstSeq;
+  }
+
+  /** Items kept for resume (history.maxItems). */
+  get historyItems(): number {
+    return this.history.maxItems;
   }
 
   /** Seq the next published item gets. */
@@ -107,31 +132,45 @@ export class Topic {
 
   /** Oldest seq still retained for resume (nextSeq when the history is empty). */
   get oldestRetained(): number {
-    return this.#history.length > this.#historyHead ? this.#history[this.#historyHead]!.seq : this.#nextSeq;
+    this.#trimHistory(this.#now());
+    return this.#history.peek()?.seq ?? this.#nextSeq;
   }
 
-  publish(data: Uint8Array): number {
-    const seq = this.#nextSeq++;
-    this.stats.published++;
-    const entry: Published = { seq, data, at: performance.now() };
-    this.#history.push(entry);
-    if (this.#history.length - this.#historyHead > this.historyItems) {
-      this.#historyHead++;
-      if (this.#historyHead > 4096 && this.#historyHead * 2 > this.#history.length) {
-        this.#history.splice(0, this.#historyHead);
-        this.#historyHead = 0;
-      }
+  /** Items and payload bytes retained for resume now. */
+  get retained(): { items: number; bytes: number } {
+    this.#trimHistory(this.#now());
+    return { items: this.#history.length, bytes: this.#historyBytes };
+  }
+
+  publish(data: Uint8Array, options: PublishOptions = {}): PublishAck {
+    const at = this.#now();
+    if (options.key !== undefined) {
+      this.#forgetKeys(at);
+      const first = this.#keys.get(options.key);
+      if (first) return { seq: first.seq, duplicate: true };
     }
+    const seq = this.#nextSeq++;
+    if (options.key !== undefined) {
+      // Room for the new key: the oldest is forgotten first.
+      if (this.#keys.size >= this.#maxDedupeKeys) this.#keys.delete(this.#keys.keys().next().value!);
+      this.#keys.set(options.key, { seq, at });
+    }
+    this.stats.published++;
+    const entry: Published = { seq, data, at };
+    this.#history.push(entry);
+    this.#historyBytes += data.byteLength;
+    this.#trimHistory(at);
     for (const sub of this.#subscribers) this.#deliver(sub, entry);
-    return seq;
+    return { seq, duplicate: false };
   }
 
   /**
    * Opens a subscription after `afterSeq` (undefined: from now on). Items
-   * still in history are replayed; older positions fail.
+   * still in history are replayed; older positions fail, or continue with a
+   * gap under resumeExpired "gap".
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal): { nextSeq: number; replayed: number; gap?: Gap; items: AsyncIterable<SourceYield> } {
-    const sub = new TopicSubscriber();
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal): TopicSubscription {
+    const sub = new TopicSubscriber(this.queueItems, this.overflow);
     let nextSeq = this.#nextSeq;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
       // The client has seqs this topic never published: it followed another
@@ -139,6 +178,7 @@ export class Topic {
       throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the topic is at seq ${this.#nextSeq - 1}: not the topic this position is from`);
     }
     let gap: Gap | undefined;
+    let replayed = 0;
     if (afterSeq !== undefined && afterSeq + 1 < this.#nextSeq) {
       let from = afterSeq;
       const oldest = this.oldestRetained;
@@ -158,12 +198,13 @@ export class Topic {
         from = oldest - 1;
       }
       nextSeq = from + 1;
-      for (let i = this.#historyHead; i < this.#history.length; i++) {
-        const entry = this.#history[i]!;
-        if (entry.seq > from) sub.queue.push(entry);
+      for (const entry of this.#history) {
+        if (entry.seq > from) {
+          sub.queue.replay(entry.seq, entry);
+          replayed++;
+        }
       }
     }
-    const replayed = sub.queue.length;
     this.#subscribers.add(sub);
     this.stats.subscribers = this.#subscribers.size;
     const remove = () => {
@@ -177,15 +218,10 @@ export class Topic {
       next: async () => {
         for (;;) {
           if (sub.failed) throw sub.failed;
-          if (sub.size > 0) {
-            const entry = sub.queue[sub.head]!;
-            sub.queue[sub.head++] = undefined as unknown as Entry;
-            if (sub.head > 1024 && sub.head * 2 > sub.queue.length) {
-              sub.queue.splice(0, sub.head);
-              sub.head = 0;
-            }
+          const entry = sub.queue.shift();
+          if (entry) {
             if ("gapFrom" in entry) return { done: false, value: { gap: entry.count, reason: entry.reason } };
-            return { done: false, value: { data: entry.data, cursor: indexCursor(entry.seq), producedAt: entry.at } };
+            return { done: false, value: { data: entry.item.data, cursor: indexCursor(entry.seq), producedAt: entry.item.at } };
           }
           if (sub.closed) return { done: true, value: undefined };
           await new Promise<void>((resolve) => {
@@ -203,55 +239,34 @@ export class Topic {
   }
 
   #deliver(sub: TopicSubscriber, entry: Published): void {
-    const { seq } = entry;
     if (sub.failed || sub.closed) return;
-    if (sub.size < this.queueItems) {
-      sub.queue.push(entry);
-      if (sub.size > this.stats.maxQueued) this.stats.maxQueued = sub.size;
-      sub.notify();
-      return;
-    }
-    this.stats.dropped++;
-    switch (this.overflow) {
-      case "drop_newest":
-        this.#appendGap(sub, seq, "dropped_newest");
-        break;
-      case "drop_oldest": {
-        // Turn the oldest queued item into (or onto) a gap, then queue the new one.
-        const first = sub.queue[sub.head]!;
-        if ("seq" in first) {
-          const next = sub.queue[sub.head + 1];
-          if (next && "gapFrom" in next && next.gapFrom === first.seq + 1) {
-            sub.queue[sub.head + 1] = { gapFrom: first.seq, count: next.count + 1, reason: "dropped_oldest" };
-            sub.head++;
-          } else {
-            sub.queue[sub.head] = { gapFrom: first.seq, count: 1, reason: "dropped_oldest" };
-          }
-        } else {
-          // The head is a gap already: drop the item after it into it.
-          const second = sub.queue[sub.head + 1];
-          if (second && "seq" in second) {
-            sub.queue.splice(sub.head + 1, 1);
-            sub.queue[sub.head] = { gapFrom: first.gapFrom, count: first.count + 1, reason: "dropped_oldest" };
-          }
-        }
-        sub.queue.push(entry);
-        if (sub.size > this.stats.maxQueued) this.stats.maxQueued = sub.size;
-        break;
-      }
-      case "disconnect":
-        sub.failed = new SluiceError("slow_consumer", `topic ${this.name}: subscriber fell more than ${this.queueItems} items behind`, { retryAfterMs: 1_000 });
-        this.stats.disconnected++;
-        break;
+    const outcome = sub.queue.offer(entry.seq, entry);
+    if (sub.queue.maxQueued > this.stats.maxQueued) this.stats.maxQueued = sub.queue.maxQueued;
+    if (outcome === "dropped") this.stats.dropped++;
+    else if (outcome === "overflowed") {
+      this.stats.dropped++;
+      sub.failed = new SluiceError("slow_consumer", `topic ${this.name}: subscriber fell more than ${this.queueItems} items behind`, { retryAfterMs: 1_000 });
+      this.stats.disconnected++;
     }
     sub.notify();
   }
 
-  #appendGap(sub: TopicSubscriber, seq: number, reason: GapReason): void {
-    const last = sub.queue[sub.queue.length - 1];
-    if (last && "gapFrom" in last && last.gapFrom + last.count === seq) last.count++;
-    else sub.queue.push({ gapFrom: seq, count: 1, reason });
+  /** Drops history past any bound: count, bytes (the newest item always stays), age. */
+  #trimHistory(now: number): void {
+    const { maxItems, maxBytes, maxAgeMs } = this.history;
+    for (let oldest = this.#history.peek(); oldest; oldest = this.#history.peek()) {
+      const over = this.#history.length > maxItems || (this.#historyBytes > maxBytes && this.#history.length > 1) || now - oldest.at > maxAgeMs;
+      if (!over) break;
+      this.#history.shift();
+      this.#historyBytes -= oldest.data.byteLength;
+    }
+  }
+
+  /** Forgets keys older than the dedupe window (oldest first, so the walk stops at the first young one). */
+  #forgetKeys(now: number): void {
+    for (const [key, first] of this.#keys) {
+      if (now - first.at <= this.#dedupeWindowMs) break;
+      this.#keys.delete(key);
+    }
   }
 }
-
-export type TopicParams = JsonObject;

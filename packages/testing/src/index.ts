@@ -2,3 +2,5 @@ export { CHROMIUM_ARGS, findChromium, launchChromium } from "./chromium.js";
 export { selfSignedCertificate, type TestCertificate } from "./certificate.js";
 export { until } from "./until.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
+export { VirtualClock } from "./virtual-clock.js";
+export { createPair, pushSource, type Pair, type PairOptions, type LoggedFrame, type PushSource } from "./pair.js";

@@ -32,7 +32,7 @@ import { compressionGzip } from "@connectrpc/connect-node";
 import { connectAdapter } from "./connect-adapter.js";
 import { isDirectCall, serveDirectCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
-import { CONNECTION, type SluiceServer } from "./sluice-server.js";
+import { CONNECTION, type SluiceServer } from "@sluice/server";
 
 export interface ListenOptions {
   readonly host?: string;

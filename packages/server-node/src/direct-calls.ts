@@ -41,7 +41,7 @@ import {
   TAG_RESPONSE_FRAME,
   writeEnvelopePrefix,
 } from "@sluice/protocol";
-import type { SluiceServer } from "./sluice-server.js";
+import type { SluiceServer } from "@sluice/server";
 
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
 export const SUBSCRIBE_HALF_DUPLEX_PATH = "/sluice.v1.SubscribeService/SubscribeHalfDuplex";

@@ -1,0 +1,6 @@
+/**
+ * @sluice/client/internal: what Sluice itself uses of this package but its users
+ * do not. Outside semver: it may change in any release (as connect-es marks
+ * its internals).
+ */
+export { callError } from "./connect-pipe.js";

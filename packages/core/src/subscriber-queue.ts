@@ -1,0 +1,118 @@
+/**
+ * One subscriber's queue behind a fan-out (a topic): items wait here for the
+ * subscriber's credit, and a subscriber that falls behind by more than
+ * `capacity` items gets the overflow policy. No drop is silent: every lost
+ * seq becomes a gap marker in the queue, delivered in order as a Gap
+ * (PROTOCOL.md §7.5), and adjacent drops merge into one gap.
+ *
+ * - drop_oldest: the oldest queued item becomes (or joins) a gap, the new one is queued;
+ * - drop_newest: the new item becomes (or joins) a gap at the tail;
+ * - disconnect: the subscriber fails with slow_consumer.
+ *
+ * Pure: the engine (in-memory, NATS) calls `offer` per published item and
+ * the session `shift`s; waking the session is the engine's job.
+ */
+import type { GapReason } from "./frames.js";
+
+export type SubscriberOverflowPolicy = "drop_oldest" | "drop_newest" | "disconnect";
+
+/** What a subscriber receives, in seq order: an item or a run of lost seqs. */
+export type QueuedEntry<T> = { readonly seq: number; readonly item: T } | { readonly gapFrom: number; count: number; readonly reason: GapReason };
+
+export type OfferOutcome = "queued" | "dropped" | "overflowed";
+
+export class SubscriberQueue<T> {
+  readonly capacity: number;
+  readonly policy: SubscriberOverflowPolicy;
+  /** Entries (items and gap markers) waiting; `#head` is the oldest. */
+  #entries: (QueuedEntry<T> | undefined)[] = [];
+  #head = 0;
+  /** Most entries held at once (a gauge for stats). */
+  maxQueued = 0;
+  /** Set once the disconnect policy fired; nothing is queued after. */
+  overflowed = false;
+
+  constructor(capacity: number, policy: SubscriberOverflowPolicy) {
+    if (!(capacity >= 1)) throw new RangeError(`subscriber queue capacity must be at least 1, got ${capacity}`);
+    this.capacity = capacity;
+    this.policy = policy;
+  }
+
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  /** Queues an item for replay, ignoring the capacity (history replayed on resume is bounded by the history, not the queue). */
+  replay(seq: number, item: T): void {
+    this.#entries.push({ seq, item });
+  }
+
+  /**
+   * A published item: "queued", "dropped" (a drop policy made room, or it
+   * became a gap) or "overflowed" (disconnect: fail the subscriber).
+   */
+  offer(seq: number, item: T): OfferOutcome {
+    if (this.overflowed) return "overflowed";
+    if (this.size < this.capacity) {
+      this.#push({ seq, item });
+      return "queued";
+    }
+    switch (this.policy) {
+      case "drop_newest":
+        this.#appendGap(seq, "dropped_newest");
+        return "dropped";
+      case "drop_oldest":
+        this.#dropOldest();
+        this.#push({ seq, item });
+        return "dropped";
+      case "disconnect":
+        this.overflowed = true;
+        return "overflowed";
+    }
+  }
+
+  shift(): QueuedEntry<T> | undefined {
+    if (this.#head >= this.#entries.length) return undefined;
+    const entry = this.#entries[this.#head];
+    this.#entries[this.#head++] = undefined;
+    if (this.#head === this.#entries.length) {
+      this.#entries = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+
+  #push(entry: QueuedEntry<T>): void {
+    this.#entries.push(entry);
+    if (this.size > this.maxQueued) this.maxQueued = this.size;
+  }
+
+  /** Turns the oldest queued item into a gap, merged with a gap right after it, or drops the item after a leading gap into it. */
+  #dropOldest(): void {
+    const first = this.#entries[this.#head]!;
+    if ("seq" in first) {
+      const next = this.#entries[this.#head + 1];
+      if (next && "gapFrom" in next && next.gapFrom === first.seq + 1) {
+        this.#entries[this.#head + 1] = { gapFrom: first.seq, count: next.count + 1, reason: "dropped_oldest" };
+        this.#entries[this.#head++] = undefined;
+      } else {
+        this.#entries[this.#head] = { gapFrom: first.seq, count: 1, reason: "dropped_oldest" };
+      }
+      return;
+    }
+    const second = this.#entries[this.#head + 1];
+    if (second && "seq" in second && second.seq === first.gapFrom + first.count) {
+      this.#entries.splice(this.#head + 1, 1);
+      this.#entries[this.#head] = { gapFrom: first.gapFrom, count: first.count + 1, reason: "dropped_oldest" };
+    }
+  }
+
+  #appendGap(seq: number, reason: GapReason): void {
+    const last = this.#entries.length > this.#head ? this.#entries[this.#entries.length - 1] : undefined;
+    if (last && "gapFrom" in last && last.reason === reason && last.gapFrom + last.count === seq) last.count++;
+    else this.#push({ gapFrom: seq, count: 1, reason });
+  }
+}

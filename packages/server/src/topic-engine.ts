@@ -1,0 +1,76 @@
+/**
+ * The contract of a topic engine: what a Sluice stream needs of a topic,
+ * whoever keeps it. The in-memory `Topic` is one implementation; a
+ * distributed engine (NATS JetStream) is another, behind the same server
+ * code: the server resolves a topic stream through this interface only.
+ *
+ * Seqs are the engine's: increasing by one per published item, never reused
+ * (a restarted in-memory topic numbers from a clock-based first seq; a
+ * persistent engine keeps its own). A subscriber gets every seq after its
+ * position exactly once, as an item or inside a gap, in order.
+ */
+import type { Gap, SubscriberOverflowPolicy } from "@sluice/core";
+import type { SourceYield } from "@sluice/driver";
+
+export interface PublishOptions {
+  /**
+   * Idempotence key: a publish whose key was already published within the
+   * engine's deduplication window publishes nothing and answers the first
+   * publish's seq with `duplicate: true` (a retried publish is not a second item).
+   */
+  readonly key?: string;
+}
+
+export interface PublishAck {
+  readonly seq: number;
+  /** The key was seen already: nothing was published, `seq` is the first publish's. */
+  readonly duplicate: boolean;
+}
+
+/** How much history an engine keeps for resume; an item leaves when any bound is passed. */
+export interface HistoryBounds {
+  readonly maxItems: number;
+  /** Payload bytes (Infinity: unbounded). */
+  readonly maxBytes: number;
+  /** Age in milliseconds (Infinity: unbounded). */
+  readonly maxAgeMs: number;
+}
+
+export interface TopicSubscription {
+  /** Seq of the first item the subscriber will get. */
+  readonly nextSeq: number;
+  /** Items of the history replayed after the resume position. */
+  readonly replayed: number;
+  /** Seqs after the position that are lost (history expired, or the topic restarted), when the policy continues anyway. */
+  readonly gap?: Gap;
+  /** Items and gaps (overflow drops), in seq order; ending it (return) unsubscribes. */
+  readonly items: AsyncIterable<SourceYield>;
+}
+
+export interface TopicStats {
+  published: number;
+  subscribers: number;
+  /** Items dropped across all subscribers. */
+  dropped: number;
+  disconnected: number;
+  /** Largest number of entries any subscriber's queue held (items and gap markers). */
+  maxQueued: number;
+}
+
+export interface TopicEngine {
+  readonly name: string;
+  readonly history: HistoryBounds;
+  /** Items queued per subscriber beyond its window before `overflow` applies. */
+  readonly queueItems: number;
+  readonly overflow: SubscriberOverflowPolicy;
+  readonly stats: TopicStats;
+  publish(data: Uint8Array, options?: PublishOptions): PublishAck | Promise<PublishAck>;
+  /**
+   * A subscription after `afterSeq` (undefined: from now on). Retained
+   * history after the position is replayed; a position the engine cannot
+   * serve (older than its history, from before a restart, ahead of the
+   * topic) fails with resume_position_lost, or continues with a gap when the
+   * engine's resume policy says so.
+   */
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal): TopicSubscription | Promise<TopicSubscription>;
+}

@@ -1,0 +1,82 @@
+/**
+ * The README snippets run (issue 15): every server snippet of the READMEs
+ * below is started as written (only its port changed to a free one), and
+ * every Node client snippet subscribes to it and must print the 1 000 items
+ * and exit by itself. A snippet that stops compiling or working fails here.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..", "..");
+const snippets = (file: string) => [...readFileSync(join(root, file), "utf8").matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const serverSnippets = ["README.md", "packages/server/README.md", "packages/server-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes("listen(sluice"))! }));
+const clientSnippets = ["README.md", "packages/client-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes('from "@sluice/client-node"'))! }));
+
+// Snippets are written into the repository (so their imports resolve the workspace packages) under a scratch folder.
+const scratch = mkdtempSync(join(root, "tools", "test", ".snippets-"));
+afterAll(() => {
+  void import("node:fs").then((fs) => fs.rmSync(scratch, { recursive: true, force: true }));
+});
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function run(name: string, code: string) {
+  const file = join(scratch, `${name}.ts`);
+  writeFileSync(file, code);
+  const child = spawn(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", file], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+async function listening(port: number, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => net.connect(port, "127.0.0.1").once("connect", function (this: net.Socket) { this.destroy(); resolve(true); }).once("error", () => resolve(false)));
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listened on ${port} within ${deadlineMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("README snippets", () => {
+  it("finds the snippets it runs", () => {
+    for (const { file, code } of [...serverSnippets, ...clientSnippets]) expect(code, file).toBeTruthy();
+  });
+
+  for (const server of serverSnippets) {
+    it(`serves ${server.file}'s server to every Node client snippet`, async () => {
+      const port = await freePort();
+      const started = run(`server-${server.file.replace(/\W/g, "-")}`, server.code.replaceAll("8080", String(port)));
+      try {
+        await listening(port, 30_000);
+        for (const client of clientSnippets) {
+          const ran = run(`client-${client.file.replace(/\W/g, "-")}`, client.code.replaceAll("8080", String(port)));
+          const timeout = setTimeout(() => ran.child.kill("SIGKILL"), 30_000);
+          const code = await ran.exited;
+          clearTimeout(timeout);
+          expect(code, `${client.file}'s client exits by itself, 0 (stderr: ${ran.err()})`).toBe(0);
+          const lines = ran.out().trim().split("\n");
+          expect(lines.length, client.file).toBe(1_000);
+          expect(lines[0]).toBe("1 0");
+          expect(lines[999]).toBe("1000 999");
+        }
+      } finally {
+        started.child.kill("SIGKILL");
+        await started.exited;
+      }
+    });
+  }
+});
