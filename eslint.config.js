@@ -17,13 +17,24 @@ const depConstraints = [
   // SDK and runtime tests may speak the wire by hand with the conformance
   // package's raw clients; their src may not (see no-restricted-imports below).
   { sourceTag: "layer:sdk", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:testing", "layer:conformance"] },
-  { sourceTag: "layer:runtime", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:testing", "layer:conformance"] },
+  // A runtime's tests run the other side on its runtime (client-node's tests
+  // serve with server-node); a runtime's src may not import another runtime
+  // (the runtime blocks below).
+  { sourceTag: "layer:runtime", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing", "layer:conformance"] },
   { sourceTag: "layer:app", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing", "layer:conformance"] },
   { sourceTag: "layer:tool", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver", "layer:transport", "layer:sdk", "layer:runtime", "layer:testing", "layer:conformance"] },
   // The conformance runner speaks the wire itself: it uses the protocol's codec, nothing that runs sessions.
   { sourceTag: "layer:conformance", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol"] },
   // Test helpers may run the driver (createPair); nothing below the SDKs imports them.
   { sourceTag: "layer:testing", onlyDependOnLibsWithTags: ["layer:core", "layer:protocol", "layer:driver"] },
+];
+
+/** The runtime packages (layer:runtime). */
+const runtimes = ["client-node", "client-web", "server-node"];
+
+const shippedCodeImportBans = [
+  { group: ["@sluice/testing"], message: "@sluice/testing is for test files only." },
+  { group: ["@sluice/conformance"], message: "@sluice/conformance is a checker; shipped code does not depend on it." },
 ];
 
 /** Globals a sans-IO, isomorphic core must not touch: I/O, timers, clocks, DOM, Node. */
@@ -64,19 +75,25 @@ export default tseslint.config(
   {
     // Shipped code never depends on test helpers (core has its own, stricter rule below).
     files: ["packages/*/src/**/*.ts", "apps/*/src/**/*.ts"],
-    ignores: ["**/*.spec.ts", "packages/testing/**", "packages/conformance/**", "packages/core/src/**"],
+    ignores: ["**/*.spec.ts", "packages/testing/**", "packages/conformance/**", "packages/core/src/**", ...runtimes.map((name) => `packages/${name}/src/**`)],
+    rules: { "no-restricted-imports": ["error", { patterns: shippedCodeImportBans }] },
+  },
+  // A runtime's shipped code stands on the SDKs alone, never on another runtime.
+  ...runtimes.map((name) => ({
+    files: [`packages/${name}/src/**/*.ts`],
+    ignores: ["**/*.spec.ts"],
     rules: {
       "no-restricted-imports": [
         "error",
         {
           patterns: [
-            { group: ["@sluice/testing"], message: "@sluice/testing is for test files only." },
-            { group: ["@sluice/conformance"], message: "@sluice/conformance is a checker; shipped code does not depend on it." },
+            ...shippedCodeImportBans,
+            ...runtimes.filter((other) => other !== name).map((other) => ({ group: [`@sluice/${other}`, `@sluice/${other}/*`], message: `a runtime's src does not import another runtime (@sluice/${other}); only its tests may.` })),
           ],
         },
       ],
     },
-  },
+  })),
   {
     files: ["packages/core/src/**/*.ts"],
     ignores: ["packages/core/src/**/*.spec.ts"],

@@ -55,7 +55,8 @@ describe("the layer picture", () => {
     for (const [tag] of stack) {
       const allowed = constraints.get(tag)!;
       const stackAllowed = allowed.filter((t) => rank.has(t));
-      const expected = stack.map(([t]) => t).filter((t) => rank.get(t)! <= rank.get(tag)! && !(t === tag && (tag === "layer:runtime" || tag === "layer:app")));
+      // Apps never import each other; runtimes only in their tests (a no-restricted-imports rule bans it in src).
+      const expected = stack.map(([t]) => t).filter((t) => rank.get(t)! <= rank.get(tag)! && !(t === tag && tag === "layer:app"));
       expect(new Set(stackAllowed), tag).toEqual(new Set(expected));
     }
   });
@@ -66,6 +67,19 @@ describe("the layer picture", () => {
         const target = byName.get(dep)!;
         expect(constraints.get(pkg.tag), `${pkg.name} (${pkg.tag}) depends on ${dep} (${target.tag})`).toContain(target.tag);
       }
+    }
+  });
+
+  it("bans one runtime's src from importing another (runtimes may use each other only in tests)", async () => {
+    // The real lint, on a runtime's src and on its test, with the same import.
+    const { ESLint } = await import("eslint");
+    const eslint = new ESLint({ cwd: root });
+    const lint = async (filePath: string) => (await eslint.lintText('import { listen } from "@sluice/server-node";\nexport const serve = listen;\n', { filePath: join(root, filePath) }))[0]!.messages.map((m) => m.message);
+    expect(await lint("packages/client-node/src/uses-server.ts")).toEqual([expect.stringMatching(/a runtime's src does not import another runtime \(@sluice\/server-node\)/)]);
+    expect(await lint("packages/client-node/test/uses-server.spec.ts")).toEqual([]);
+    for (const pkg of packages.filter((p) => p.tag === "layer:runtime")) {
+      const runtimeDeps = pkg.deps.filter((d) => byName.get(d)?.tag === "layer:runtime");
+      expect(runtimeDeps, `${pkg.name}'s dependencies (devDependencies may hold a runtime)`).toEqual([]);
     }
   });
 

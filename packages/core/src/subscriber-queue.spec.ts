@@ -23,8 +23,10 @@ describe("SubscriberQueue", () => {
           const seen: QueuedEntry<string>[] = [];
           let seq = 100;
           for (const publish of ops) {
-            if (publish) queue.offer(seq, `item ${seq}`), seq++;
-            else {
+            if (publish) {
+              queue.offer(seq, `item ${seq}`);
+              seq++;
+            } else {
               const entry = queue.shift();
               if (entry) seen.push(entry);
             }

@@ -7,7 +7,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { RawSession } from "@sluice/conformance";
 import type { OpenFrame, ServerFrame } from "@sluice/core";
-import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
+import { SluiceServer, fromIterable, listen, type Listening } from "../src/index.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
 let server: Listening;
