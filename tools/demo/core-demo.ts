@@ -1,5 +1,5 @@
 /**
- * `npm start` until the reference server exists: an end-to-end run of the
+ * `npm run demo:core`: an end-to-end run of the
  * core machines over a simulated link that drops the connection twice, with
  * a slow reader, printing progress. Every frame goes through the real codec.
  */

@@ -92,7 +92,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       }
       if (path === "/readyz") {
         if (stopping) return void response.writeHead(503, { "content-type": "text/plain" }).end("draining\n");
-        // Ready when every configured database answers.
+        // Ready when every configured database answers and every JSON Lines file is readable; never while draining.
         void built.ready().then(({ ok, problems }) =>
           response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : `${problems.join("\n")}\n`),
         );

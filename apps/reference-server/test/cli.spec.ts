@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { createSluiceClient } from "@sluice/client-node";
 import { selfSignedCertificate } from "@sluice/testing";
 import { parse as parseYaml } from "yaml";
-import { parseConfig } from "../src/config.js";
+import { ConfigError, parseConfig } from "../src/config.js";
 import { cli, startCli } from "./start-cli.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -60,7 +60,28 @@ describe("sluice-server validate", () => {
     expect(result.stderr).toContain('streams.ticks.source: unknown key "rate"');
     expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic, postgres");
     expect(result.stderr).toContain("streams.slow.window.default.items: 10 is above max.items 5");
-    expect(result.stderr).toContain("streams.slow.heartbeat.timeoutMs: must exceed intervalMs");
+    expect(result.stderr).toContain("streams.slow.heartbeat.timeoutMs: heartbeat timeout 500 ms must exceed a positive interval 1000 ms");
+  });
+
+  it("checks the server-wide limits and each stream's by core's rules, naming the path", () => {
+    const problems = (document: unknown): readonly string[] => {
+      try {
+        parseConfig(document, "spec");
+        return [];
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.problems;
+      }
+    };
+    const source = { type: "generator" };
+    // A timeout at or below the interval used to pass here and end every session with source_failed.
+    expect(problems({ limits: { heartbeatTimeoutMs: 1000 }, streams: { a: { source } } })).toEqual(["limits.heartbeatTimeoutMs: heartbeat timeout 1000 ms must exceed a positive interval 5000 ms"]);
+    expect(problems({ limits: { maxWindowItems: 0 }, streams: { a: { source } } })).toEqual(["limits.maxWindowItems: must be at least 1, got 0"]);
+    expect(problems({ streams: { a: { source, window: { default: { items: 0, bytes: 10 } } } } })).toEqual(["streams.a.window.default.items: must be at least 1, got 0"]);
+    expect(problems({ streams: { a: { source, maxItemBytes: 0 } } })).toEqual(["streams.a.maxItemBytes: must be at least 1, got 0"]);
+    expect(problems({ streams: { a: { source: { ...source, itemBytes: 5000 }, maxItemBytes: 4096 } } })).toEqual(["streams.a.source.itemBytes: items of 5000 bytes, over the max item size 4096"]);
+    expect(problems({ limits: { maxItemBytes: 100 }, streams: { a: { source: { ...source, itemBytes: 101 } } } })).toEqual(["streams.a.source.itemBytes: items of 101 bytes, over the max item size 100"]);
+    expect(problems({ limits: { heartbeatIntervalMs: 2000, heartbeatTimeoutMs: 6000 }, streams: { a: { source, heartbeat: { intervalMs: 100, timeoutMs: 300 } } } })).toEqual([]);
   });
 
   it("names files the config refers to that cannot be read (examples/tls.yaml without its certificate)", () => {
@@ -181,7 +202,8 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     expect(latencyCount).toBeGreaterThanOrEqual(3);
     const latencySum = value(/^sluice_item_latency_seconds_sum\{stream="numbers",stage="sent"\} ([\d.e-]+)/m);
     expect(latencySum).toBeGreaterThan(0);
-    expect(latencySum / latencyCount).toBeLessThan(5);
+    // A generator's items leave within the 5 ms flush deadline; 250 ms is the bound a busy CI machine cannot reach by accident.
+    expect(latencySum / latencyCount).toBeLessThan(0.25);
     for (const name of ["sluice_active_streams", "sluice_credit_stall_seconds_total", "sluice_resumes_total", "sluice_heartbeat_rtt_seconds", "sluice_topic_dropped_total", "sluice_topic_queue_utilisation", "process_cpu_seconds_total"]) {
       expect(text).toContain(`# HELP ${name} `);
     }

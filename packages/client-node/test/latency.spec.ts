@@ -41,7 +41,9 @@ it("reports sampled sent and acked latencies; a slow consumer shows up in both",
   expect(items).toBe(60);
   expect(samples.sent.length).toBeGreaterThan(5);
   expect(samples.acked.length).toBeGreaterThan(5);
-  for (const ms of [...samples.sent, ...samples.acked]) expect(ms).toBeGreaterThanOrEqual(0);
+  // No item of a source paced at 2 ms waits in the server for long (it would
+  // if chunks waited for a heartbeat to leave: the default interval is 15 s).
+  expect(Math.max(...samples.sent)).toBeLessThan(1_000);
   // The source is pulled only on credit, so items do not wait in the server
   // ("sent" is about the chunk flush delay), but each is acked only after
   // the client's 20 ms with it.

@@ -161,9 +161,16 @@ describe("liveness", () => {
   it("keeps an idle stream alive with heartbeats, then delivers when data comes", async () => {
     const client = createSluiceClient({ baseUrl: server.url });
     const stream = client.subscribe<number>("idle");
-    setTimeout(() => idle.publish(new TextEncoder().encode("42")), 2_500); // 2.5 heartbeat timeouts of silence
+    let publishedAt = Infinity;
+    setTimeout(() => {
+      publishedAt = performance.now();
+      idle.publish(new TextEncoder().encode("42"));
+    }, 2_500); // 2.5 heartbeat timeouts of silence
     for await (const e of stream) {
       expect(e.kind === "item" && e.value).toBe(42);
+      // Delivered promptly after the silence (the flush-deadline rule itself is
+      // timed with a 10 s heartbeat in live-latency.spec.ts and testing/test/pair.spec.ts).
+      expect(performance.now() - publishedAt).toBeLessThan(250);
       break;
     }
     expect(stream.stats.sessions).toBe(1);
