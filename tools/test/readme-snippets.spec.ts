@@ -32,7 +32,8 @@ async function freePort(): Promise<number> {
 function run(name: string, code: string) {
   const file = join(scratch, `${name}.ts`);
   writeFileSync(file, code);
-  const child = spawn(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", file], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  // No colours: nx forces them, and console.log would colour the numbers it prints.
+  const child = spawn(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", file], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));

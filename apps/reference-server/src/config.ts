@@ -7,10 +7,12 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { DEFAULT_LIMITS } from "@sluice/core";
+import { DEFAULT_LIMITS, heartbeatProblem, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+/** A whole number whose bounds are a protocol rule: core checks them (limitsProblem, windowProblem), this file does not restate them. */
+const int = z.number().int();
 
 const chunkSchema = z.strictObject({
   maxBytes: positiveInt.optional(),
@@ -22,8 +24,8 @@ const generatorSource = z.strictObject({
   type: z.literal("generator"),
   /** Items per second (0: as fast as credit allows). */
   ratePerSecond: nonNegativeInt.default(100),
-  /** Bytes per item (JSON padded to this size). */
-  itemBytes: positiveInt.max(16 * 1024 * 1024).default(64),
+  /** Bytes per item (JSON padded to this size); at most the stream's max item size. */
+  itemBytes: positiveInt.default(64),
   /** Items in total (0: endless). Clients may ask for fewer with params.count. */
   count: nonNegativeInt.default(0),
 });
@@ -42,6 +44,9 @@ const jsonLinesSource = z.strictObject({
 const topicSource = z.strictObject({
   type: z.literal("topic"),
   historyItems: nonNegativeInt.default(10_000),
+  /** Payload bytes kept for resume, and how long an item stays (omitted: unbounded; the item count bounds the history). */
+  historyBytes: positiveInt.optional(),
+  historyMaxAgeMs: positiveInt.optional(),
   queueItems: positiveInt.default(1_000),
   overflow: z.enum(["drop_oldest", "drop_newest", "disconnect"]).default("drop_oldest"),
   /**
@@ -98,11 +103,14 @@ const authSchema = z
   })
   .refine((a) => a.jwt !== undefined || (a.apiKeys?.length ?? 0) > 0, "configure jwt, apiKeys or both");
 
-const windowSize = z.strictObject({ items: positiveInt, bytes: positiveInt });
+const windowSize = z.strictObject({ items: int, bytes: int }).superRefine((window, context) => {
+  const problem = windowProblem(window);
+  if (problem) context.addIssue({ code: "custom", path: [problem.field], message: problem.reason });
+});
 
 /** A stream's window: the default for clients that ask for none, and the most any client gets. */
 const windowSchema = z
-  .strictObject({ default: windowSize.optional(), max: z.strictObject({ items: positiveInt.optional(), bytes: positiveInt.optional() }).optional() })
+  .strictObject({ default: windowSize.optional(), max: z.strictObject({ items: int.optional(), bytes: int.optional() }).optional() })
   .superRefine((w, context) => {
     for (const dimension of ["items", "bytes"] as const) {
       const max = w.max?.[dimension];
@@ -113,8 +121,11 @@ const windowSchema = z
   });
 
 const heartbeatSchema = z
-  .strictObject({ intervalMs: positiveInt.min(50, "at least 50 ms"), timeoutMs: positiveInt })
-  .refine((h) => h.timeoutMs > h.intervalMs, { path: ["timeoutMs"], message: "must exceed intervalMs" });
+  .strictObject({ intervalMs: positiveInt.min(MIN_HEARTBEAT_INTERVAL_MS, `at least ${MIN_HEARTBEAT_INTERVAL_MS} ms`), timeoutMs: int })
+  .superRefine((h, context) => {
+    const problem = heartbeatProblem(h.intervalMs, h.timeoutMs);
+    if (problem) context.addIssue({ code: "custom", path: ["timeoutMs"], message: problem });
+  });
 
 const streamSchema = z.strictObject({
   /** Who may subscribe once `auth` is configured (deny by default). */
@@ -129,7 +140,7 @@ const streamSchema = z.strictObject({
   /** Heartbeats for this stream's sessions (idle ping interval, silence timeout). */
   heartbeat: heartbeatSchema.optional(),
   /** Largest item this stream may send (larger fails the session with limit_exceeded). */
-  maxItemBytes: positiveInt.optional(),
+  maxItemBytes: int.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -170,12 +181,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z
     .strictObject({
-      maxFrameBytes: positiveInt.optional(),
-      maxItemBytes: positiveInt.optional(),
-      maxWindowItems: positiveInt.optional(),
-      maxWindowBytes: positiveInt.optional(),
-      heartbeatIntervalMs: positiveInt.optional(),
-      heartbeatTimeoutMs: positiveInt.optional(),
+      maxFrameBytes: int.optional(),
+      maxItemBytes: int.optional(),
+      maxWindowItems: int.optional(),
+      maxWindowBytes: int.optional(),
+      heartbeatIntervalMs: int.optional(),
+      heartbeatTimeoutMs: int.optional(),
       /** Connections open at once; more get "503 too many connections". */
       maxConnections: positiveInt.optional(),
       /** Concurrent calls per connection (HTTP/2 streams, WebSocket calls); more get resource_exhausted / REFUSED_STREAM. */
@@ -190,6 +201,22 @@ export const configSchema = z.strictObject({
   auth: authSchema.optional(),
   streams: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema),
 }).superRefine((config, context) => {
+  // The limits every session runs under, and each stream's over them, by
+  // core's rules: a heartbeat timeout at or below the interval would end
+  // every session, an empty window would stall it.
+  const serverLimits: Limits = { ...DEFAULT_LIMITS, ...definedLimits(config.limits) };
+  const serverProblem = limitsProblem(serverLimits);
+  if (serverProblem) context.addIssue({ code: "custom", path: ["limits", serverProblem.field], message: serverProblem.reason });
+  for (const [name, stream] of Object.entries(config.streams)) {
+    const own = streamLimitPaths(stream);
+    const problem = limitsProblem({ ...serverLimits, ...Object.fromEntries(Object.entries(own).map(([field, [value]]) => [field, value])) });
+    // A problem with a limit the stream does not set is the server's, reported above.
+    const at = problem && own[problem.field];
+    if (at) context.addIssue({ code: "custom", path: ["streams", name, ...at[1]], message: problem.reason });
+    if (problem?.field === "maxItemBytes" || serverProblem?.field === "maxItemBytes") continue;
+    const tooBig = stream.source.type === "generator" ? itemSizeProblem(stream.source.itemBytes, stream.maxItemBytes ?? serverLimits.maxItemBytes) : undefined;
+    if (tooBig) context.addIssue({ code: "custom", path: ["streams", name, "source", "itemBytes"], message: `items of ${tooBig}` });
+  }
   // A session pings every heartbeat interval; a connection quiet for longer
   // than the idle timeout would be closed under a healthy session.
   const idleMs = config.server.timeouts.idleMs;
@@ -207,6 +234,25 @@ export const configSchema = z.strictObject({
 
 export type Config = z.infer<typeof configSchema>;
 export type StreamConfig = Config["streams"][string];
+
+/** The session limits set in `limits` (the section also holds listen and budget keys). */
+function definedLimits(limits: Config["limits"]): Partial<Limits> {
+  const keys = ["maxFrameBytes", "maxItemBytes", "maxWindowItems", "maxWindowBytes", "heartbeatIntervalMs", "heartbeatTimeoutMs"] as const;
+  return Object.fromEntries(keys.filter((key) => limits[key] !== undefined).map((key) => [key, limits[key]]));
+}
+
+/**
+ * The size and window limits a stream sets itself, each with its value and
+ * where it is set in the stream's section. (Its heartbeat sets both values
+ * at once and is checked where it is declared, heartbeatSchema.)
+ */
+function streamLimitPaths(stream: z.infer<typeof streamSchema>): Partial<Record<keyof Limits, [number, string[]]>> {
+  const own: Partial<Record<keyof Limits, [number, string[]]>> = {};
+  if (stream.window?.max?.items !== undefined) own.maxWindowItems = [stream.window.max.items, ["window", "max", "items"]];
+  if (stream.window?.max?.bytes !== undefined) own.maxWindowBytes = [stream.window.max.bytes, ["window", "max", "bytes"]];
+  if (stream.maxItemBytes !== undefined) own.maxItemBytes = [stream.maxItemBytes, ["maxItemBytes"]];
+  return own;
+}
 
 /** A configuration error: every problem, each as "path: reason". */
 export class ConfigError extends Error {

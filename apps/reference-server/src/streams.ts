@@ -59,7 +59,14 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
         break;
       }
       case "topic": {
-        const topic = new Topic(name, { historyItems: source.historyItems, subscriberQueueItems: source.queueItems, overflow: source.overflow, resumeExpired: source.resumeExpired });
+        const topic = new Topic(name, {
+          historyItems: source.historyItems,
+          ...(source.historyBytes !== undefined ? { historyBytes: source.historyBytes } : {}),
+          ...(source.historyMaxAgeMs !== undefined ? { historyMaxAgeMs: source.historyMaxAgeMs } : {}),
+          subscriberQueueItems: source.queueItems,
+          overflow: source.overflow,
+          resumeExpired: source.resumeExpired,
+        });
         streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));

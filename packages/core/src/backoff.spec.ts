@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Backoff, DEFAULT_BACKOFF, classifyError } from "./backoff.js";
+import { seededRandom } from "../test/sim.js";
 import { ERROR_CODE_INFO, ERROR_CODES, SluiceError } from "./errors.js";
 
 /** A `random` that plays back the given values in a loop. */
@@ -48,6 +49,23 @@ describe("Backoff", () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  it("stays within [retryAfter, min(max, initial * multiplier^attempt)] for a seeded random, and starts over after reset (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000 }), fc.integer({ min: 1, max: 100_000 }), fc.double({ min: 1, max: 4, noNaN: true }), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 5_000 }), fc.integer(), (initialMs, extra, multiplier, maxAttempts, retryAfter, seed) => {
+        const maxMs = initialMs + extra;
+        const b = new Backoff({ initialMs, maxMs, multiplier, maxAttempts, random: seededRandom(seed) });
+        for (let attempt = 0; attempt < maxAttempts; attempt++) {
+          const delay = b.next(retryAfter)!;
+          expect(delay).toBeGreaterThanOrEqual(retryAfter);
+          expect(delay).toBeLessThanOrEqual(Math.max(retryAfter, Math.min(maxMs, initialMs * multiplier ** attempt)));
+        }
+        expect(b.next()).toBeUndefined();
+        b.reset();
+        expect(b.next()).toBeLessThanOrEqual(initialMs);
+      }),
     );
   });
 

@@ -57,6 +57,38 @@ describe("ChunkAssembler", () => {
     expect(a.deadline).toBeUndefined();
   });
 
+  it("closes an overdue chunk itself when the next item comes, before the item joins it (§5.1)", () => {
+    const a = new ChunkAssembler({ maxItems: 100, maxBytes: 1_000, flushDelayMs: 5 });
+    a.add(1, bytes(1), cursorOf(1), 10);
+    a.add(2, bytes(1), cursorOf(2), 14); // within the deadline: joins
+    expect(a.take()).toBeUndefined();
+    // The caller's timer has not fired (a busy event loop): the chunk is overdue all the same.
+    a.add(3, bytes(1), cursorOf(3), 15);
+    expect(takeAll(a)).toEqual([{ type: "chunk", firstSeq: 1, items: [bytes(1), bytes(1)], cursor: cursorOf(2), gap: undefined }]);
+    // Item 3 opened the next chunk, with its own deadline.
+    expect(a.openItems).toBe(1);
+    expect(a.deadline).toBe(20);
+  });
+
+  it("sends an overdue lone gap before the next item rather than letting the item extend its deadline", () => {
+    const a = new ChunkAssembler({ maxItems: 100, maxBytes: 1_000, flushDelayMs: 5 });
+    a.addGap({ fromSeq: 1, count: 2, reason: "dropped_oldest" }, 0);
+    a.add(3, bytes(1), cursorOf(3), 7);
+    expect(takeAll(a)).toEqual([{ type: "chunk", firstSeq: 3, items: [], cursor: EMPTY_BYTES, gap: { fromSeq: 1, count: 2, reason: "dropped_oldest" } }]);
+    expect(a.openItems).toBe(1);
+  });
+
+  it("with no flush delay, sends every item in a chunk of its own", () => {
+    const a = new ChunkAssembler({ maxItems: 100, maxBytes: 1_000, flushDelayMs: 0 });
+    for (let seq = 1; seq <= 3; seq++) a.add(seq, bytes(1), cursorOf(seq), 0);
+    a.close();
+    expect(takeAll(a).map((c) => [c.firstSeq, c.items.length])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+  });
+
   it("closes a chunk on close()", () => {
     const a = new ChunkAssembler({ maxItems: 100, maxBytes: 1_000, flushDelayMs: 5 });
     a.add(7, bytes(3), cursorOf(7), 0);
@@ -145,6 +177,23 @@ describe("ChunkAssembler", () => {
     expect(a.deadline).toBeUndefined();
   });
 
+  it("closes chunks at max items, at max bytes, at the flush deadline and on close, in one run", () => {
+    const a = new ChunkAssembler({ maxItems: 3, maxBytes: 100, flushDelayMs: 5 });
+    for (let s = 1; s <= 3; s++) a.add(s, bytes(1), EMPTY_BYTES, 0);
+    expect(a.take()?.items.length).toBe(3);
+    a.add(4, bytes(60), EMPTY_BYTES, 0);
+    a.add(5, bytes(60), EMPTY_BYTES, 0); // 120 > 100: item 4 goes alone
+    expect(a.take()).toMatchObject({ firstSeq: 4 });
+    expect(a.deadline).toBe(5);
+    a.handleTimeout(4);
+    expect(a.take()).toBeUndefined();
+    a.handleTimeout(5);
+    expect(a.take()).toMatchObject({ firstSeq: 5 });
+    a.add(6, bytes(1), EMPTY_BYTES, 10);
+    a.close();
+    expect(a.take()).toMatchObject({ firstSeq: 6 });
+  });
+
   it("uses 32 KiB chunks by default", () => {
     expect(new ChunkAssembler().options).toEqual(DEFAULT_CHUNK_OPTIONS);
     expect(DEFAULT_CHUNK_OPTIONS.maxBytes).toBe(32 * 1024);
@@ -166,6 +215,43 @@ describe("ChunkAssembler", () => {
     { arbitrary: fc.constant<Op>({ kind: "close" }), weight: 1 },
   );
 
+  it("reproduces items alone exactly, many fragments included: contiguous, within limits, the cursor on the last fragment (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 700 }), { maxLength: 200 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 256 }), (sizes, maxItems, maxBytes) => {
+        const a = new ChunkAssembler({ maxItems, maxBytes, flushDelayMs: 1 });
+        const items = sizes.map((n, i) => new Uint8Array(n).fill(i % 251));
+        items.forEach((data, i) => a.add(i + 1, data, new Uint8Array([i + 1]), 0));
+        a.close();
+        const out: Uint8Array[] = [];
+        let partial: number[] = [];
+        let expectSeq = 1;
+        for (const c of takeAll(a)) {
+          if (c.fragment) {
+            expect(c.firstSeq).toBe(expectSeq);
+            expect(c.fragment.offset).toBe(partial.length);
+            expect(c.fragment.data.byteLength).toBeLessThanOrEqual(maxBytes);
+            partial.push(...c.fragment.data);
+            const last = partial.length === c.fragment.totalBytes;
+            expect(c.cursor.byteLength > 0).toBe(last);
+            if (last) {
+              out.push(Uint8Array.from(partial));
+              partial = [];
+              expectSeq++;
+            }
+          } else {
+            expect(c.firstSeq).toBe(expectSeq);
+            expect(c.items.length).toBeLessThanOrEqual(maxItems);
+            expect(chunkPayloadBytes(c)).toBeLessThanOrEqual(maxBytes);
+            out.push(...c.items);
+            expectSeq += c.items.length;
+          }
+        }
+        expect(out).toEqual(items);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("reproduces its input exactly: contiguous seqs, every item and gap once, within maxItems and maxBytes (property)", () => {
     fc.assert(
       fc.property(
@@ -175,6 +261,8 @@ describe("ChunkAssembler", () => {
           const a = new ChunkAssembler(options);
           /** What each seq is, as given: item data or a gap. */
           const input: (Uint8Array | "gap")[] = [];
+          /** When each seq was added. */
+          const addedAt: number[] = [];
           const chunks: ChunkFrame[] = [];
           let now = 0;
           for (const op of ops) {
@@ -183,9 +271,13 @@ describe("ChunkAssembler", () => {
               const data = Uint8Array.from({ length: op.size }, (_, i) => (seq * 31 + i) & 0xff);
               a.add(seq, data, cursorOf(seq), now);
               input.push(data);
+              addedAt.push(now);
             } else if (op.kind === "gap") {
               a.addGap({ fromSeq: seq, count: op.count, reason: "dropped_oldest" }, now);
-              for (let i = 0; i < op.count; i++) input.push("gap");
+              for (let i = 0; i < op.count; i++) {
+                input.push("gap");
+                addedAt.push(now);
+              }
             } else if (op.kind === "tick") {
               now += op.ms;
               a.handleTimeout(now);
@@ -230,6 +322,10 @@ describe("ChunkAssembler", () => {
               expect(chunk.firstSeq).toBe(output.length + 1);
               if (chunk.items.length > 0) expect(chunk.cursor).toEqual(cursorOf(chunk.firstSeq + chunk.items.length - 1));
               else expect(chunk.gap).toBeDefined(); // only a gap may travel without items
+              // No item joined the chunk once its deadline (first item + flushDelayMs) had passed.
+              for (let i = 1; i < chunk.items.length; i++) {
+                expect(addedAt[chunk.firstSeq - 1 + i]! - addedAt[chunk.firstSeq - 1]!).toBeLessThan(options.flushDelayMs);
+              }
               output.push(...chunk.items);
             }
           }

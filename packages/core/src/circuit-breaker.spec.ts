@@ -89,6 +89,27 @@ describe("CircuitBreaker", () => {
     expect(breaker.opens).toBe(2);
   });
 
+  it("opens after consecutive failures, lets a trial through after openMs, closes on success and reopens on failure, in one run", () => {
+    const c = new CircuitBreaker({ failureThreshold: 3, openMs: 1_000, halfOpenMaxCalls: 1 });
+    c.onFailure(0);
+    c.onFailure(1);
+    c.onSuccess(2); // resets the count
+    c.onFailure(3);
+    c.onFailure(4);
+    expect(c.state(4).kind).toBe("closed");
+    c.onFailure(5);
+    expect(c.state(5)).toEqual({ kind: "open", until: 1_005 });
+    expect(c.tryAcquire(500)).toBe(false);
+    expect(c.tryAcquire(1_005)).toBe(true);
+    expect(c.tryAcquire(1_006)).toBe(false); // one trial at a time
+    c.onFailure(1_010);
+    expect(c.state(1_010).kind).toBe("open");
+    expect(c.tryAcquire(2_010)).toBe(true);
+    c.onSuccess(2_011);
+    expect(c.state(2_011).kind).toBe("closed");
+    expect(c.opens).toBe(2);
+  });
+
   it("ignores the outcome of a call that finishes while the circuit is open", () => {
     const breaker = opened();
     breaker.onSuccess(10);

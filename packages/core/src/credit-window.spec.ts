@@ -6,8 +6,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ReceiveWindow, SendCredit, initialCredit, mayBeginItem } from "./credit-window.js";
+import { seededRandom } from "../test/sim.js";
 import { SluiceError } from "./errors.js";
 import type { Credit } from "./frames.js";
+
+/** For credits that are not about the ceiling: a sender that has assigned more than any of them covers. */
+const FAR = 1e12;
 
 /** One step of the pair: the network and both peers act in an arbitrary order. */
 type Step =
@@ -94,16 +98,21 @@ class Pair {
         const index = step.pick % this.inFlight.length;
         const credit = this.inFlight[index]!;
         if (!step.keep) this.inFlight.splice(index, 1);
-        this.send.grant(credit);
+        this.grant(credit);
         return;
       }
       case "replay":
-        if (this.granted.length > 0) this.send.grant(this.granted[step.pick % this.granted.length]!);
+        if (this.granted.length > 0) this.grant(this.granted[step.pick % this.granted.length]!);
         return;
       case "lose":
         if (this.inFlight.length > 0) this.inFlight.splice(step.pick % this.inFlight.length, 1);
         return;
     }
+  }
+
+  /** A credit reaches the sender, which checks it against what it has sent (throws on a violation). */
+  grant(credit: Credit): boolean {
+    return this.send.grant(credit, this.sent, this.#offset);
   }
 
   expectWithinBounds(): void {
@@ -148,7 +157,7 @@ describe("SendCredit and ReceiveWindow together", () => {
             pair.sendNext();
           } else if (pair.buffered.length > 0) {
             const grant = pair.consumeNext();
-            if (grant) pair.send.grant(pair.inFlight.pop()!);
+            if (grant) pair.grant(pair.inFlight.pop()!);
           } else {
             throw new Error(`deadlock before item ${pair.sent + 1} (${sizes[pair.sent]} bytes): nothing buffered and no credit`);
           }
@@ -157,6 +166,58 @@ describe("SendCredit and ReceiveWindow together", () => {
         expect(pair.sent).toBe(sizes.length);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("SendCredit and ReceiveWindow, consumed in random order", () => {
+  it("never lets the sender exceed granted credit, never buffers beyond max(window, one item), never deadlocks (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          windowItems: fc.integer({ min: 1, max: 50 }),
+          windowBytes: fc.integer({ min: 1, max: 2_000 }),
+          sizes: fc.array(fc.integer({ min: 0, max: 3_000 }), { minLength: 1, maxLength: 300 }),
+          seed: fc.integer(),
+          duplicateCredit: fc.boolean(),
+        }),
+        ({ windowItems, windowBytes, sizes, seed, duplicateCredit }) => {
+          const random = seededRandom(seed);
+          const window = { items: windowItems, bytes: windowBytes };
+          const send = new SendCredit(window, 1);
+          const recv = new ReceiveWindow({ window, firstSeq: 1 });
+          const largest = Math.max(...sizes);
+          const buffered: number[] = [];
+          const stale: { maxSeq: number; maxBytes: number }[] = [];
+          let next = 0;
+          let offset = 0;
+          let consumed = 0;
+          for (let step = 0; step < 100_000 && consumed < sizes.length; step++) {
+            if (next < sizes.length && send.allows(next + 1, offset, sizes[next]!)) {
+              recv.beginItem(next + 1, sizes[next]!); // throws on a violation
+              buffered.push(sizes[next]!);
+              offset += sizes[next]!;
+              next++;
+              expect(recv.bufferedBytes).toBeLessThanOrEqual(Math.max(windowBytes, largest));
+              expect(buffered.length).toBeLessThanOrEqual(windowItems);
+            } else if (buffered.length > 0 && (random() < 0.5 || next >= sizes.length || !send.allows(next + 1, offset, sizes[next]!))) {
+              const size = buffered.shift()!;
+              consumed++;
+              const grant = recv.consume(consumed, size);
+              if (grant) {
+                stale.push(grant);
+                send.grant(grant, next, offset);
+                // Duplicated and reordered (older) credits change nothing.
+                if (duplicateCredit) expect(send.grant(stale[Math.floor(random() * stale.length)]!, next, offset)).toBe(false);
+              }
+            } else if (buffered.length === 0 && next < sizes.length) {
+              throw new Error(`deadlock at item ${next + 1}: nothing buffered, sender not allowed`);
+            }
+          }
+          expect(consumed).toBe(sizes.length);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
@@ -178,14 +239,14 @@ describe("SendCredit", () => {
         let maxBytes = credit.maxBytes;
         for (const c of credits) {
           const grew = c.maxSeq > maxSeq || c.maxBytes > maxBytes;
-          expect(credit.grant(c)).toBe(grew);
+          expect(credit.grant(c, FAR, FAR)).toBe(grew);
           maxSeq = Math.max(maxSeq, c.maxSeq);
           maxBytes = Math.max(maxBytes, c.maxBytes);
           expect({ maxSeq: credit.maxSeq, maxBytes: credit.maxBytes }).toEqual({ maxSeq, maxBytes });
         }
         // Every credit again, newest first: all old or equal, so nothing moves.
         for (const c of [...credits].reverse()) {
-          expect(credit.grant(c)).toBe(false);
+          expect(credit.grant(c, FAR, FAR)).toBe(false);
           expect({ maxSeq: credit.maxSeq, maxBytes: credit.maxBytes }).toEqual({ maxSeq, maxBytes });
         }
       }),
@@ -195,10 +256,46 @@ describe("SendCredit", () => {
 
   it("raises each limit on its own: a credit may grow items while carrying older bytes", () => {
     const credit = new SendCredit({ items: 2, bytes: 100 }, 1);
-    expect(credit.grant({ maxSeq: 5, maxBytes: 50 })).toBe(true);
+    expect(credit.grant({ maxSeq: 5, maxBytes: 50 }, FAR, FAR)).toBe(true);
     expect({ maxSeq: credit.maxSeq, maxBytes: credit.maxBytes }).toEqual({ maxSeq: 5, maxBytes: 100 });
-    expect(credit.grant({ maxSeq: 3, maxBytes: 150 })).toBe(true);
+    expect(credit.grant({ maxSeq: 3, maxBytes: 150 }, FAR, FAR)).toBe(true);
     expect({ maxSeq: credit.maxSeq, maxBytes: credit.maxBytes }).toEqual({ maxSeq: 5, maxBytes: 150 });
+  });
+
+  it.each([
+    { name: "max_seq", credit: { maxSeq: 13, maxBytes: 1_000 }, message: "credit max_seq 13 exceeds sent seq 8 + window 4" },
+    { name: "max_bytes", credit: { maxSeq: 12, maxBytes: 1_301 }, message: "credit max_bytes 1301 exceeds sent bytes 300 + window 1000" },
+  ])("refuses a credit whose $name is beyond what was assigned plus the window, as a credit_violation by the peer", ({ credit, message }) => {
+    const send = new SendCredit({ items: 4, bytes: 1_000 }, 1);
+    let error: unknown;
+    try {
+      send.grant(credit, 8, 300);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SluiceError);
+    expect(error).toMatchObject({ code: "credit_violation", message, blame: "remote", retryable: false });
+    // Nothing of the refused credit was applied.
+    expect({ maxSeq: send.maxSeq, maxBytes: send.maxBytes }).toEqual({ maxSeq: 4, maxBytes: 1_000 });
+  });
+
+  it("accepts a credit of exactly what was assigned plus the window", () => {
+    const send = new SendCredit({ items: 4, bytes: 1_000 }, 1);
+    expect(send.grant({ maxSeq: 12, maxBytes: 1_300 }, 8, 300)).toBe(true);
+  });
+
+  it("checks the ceiling also for a stale credit that would change nothing", () => {
+    const send = new SendCredit({ items: 4, bytes: 1_000 }, 1);
+    send.grant({ maxSeq: 12, maxBytes: 1_300 }, 8, 300);
+    // Smaller than what it knows, yet above what the receiver can have been sent by then.
+    expect(() => send.grant({ maxSeq: 6, maxBytes: 900 }, 1, 0)).toThrow(/credit max_seq 6 exceeds sent seq 1 \+ window 4/);
+  });
+
+  it.each([
+    { items: 0, bytes: 100 },
+    { items: 10, bytes: 0 },
+  ])("refuses a window below one item or one byte: %o", (window) => {
+    expect(() => new SendCredit(window, 1)).toThrow(SluiceError);
   });
 });
 
@@ -259,7 +356,7 @@ describe("ReceiveWindow", () => {
     { items: Number.NaN, bytes: 100 },
   ])("refuses a window below one item or one byte: %o", (window) => {
     expect(() => new ReceiveWindow({ window, firstSeq: 1 })).toThrow(SluiceError);
-    expect(() => new ReceiveWindow({ window, firstSeq: 1 })).toThrow(/window must be at least 1 item and 1 byte/);
+    expect(() => new ReceiveWindow({ window, firstSeq: 1 })).toThrow(/^window\.(items|bytes): must be at least 1, got /);
   });
 
   it("grants again once the threshold of the window is consumed, and not before", () => {

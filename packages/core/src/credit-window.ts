@@ -17,6 +17,7 @@
  */
 import { SluiceError } from "./errors.js";
 import type { Credit, Window } from "./frames.js";
+import { checkWindow } from "./limits.js";
 
 /** Whether the item may begin under `credit` (see the module comment). */
 export function mayBeginItem(credit: Credit, window: Window, seq: number, offset: number, size: number): boolean {
@@ -36,6 +37,7 @@ export class SendCredit {
   readonly window: Window;
 
   constructor(window: Window, firstSeq: number) {
+    checkWindow(window);
     this.window = window;
     const credit = initialCredit(window, firstSeq);
     this.#maxSeq = credit.maxSeq;
@@ -50,8 +52,21 @@ export class SendCredit {
     return this.#maxBytes;
   }
 
-  /** Applies an absolute credit. Returns true when it raised a limit. */
-  grant(credit: Credit): boolean {
+  /**
+   * Applies an absolute credit; returns true when it raised a limit. A
+   * receiver cannot have consumed more than it was sent, so a credit beyond
+   * `assignedSeq` (the highest seq given to an item or a gap) or
+   * `assignedBytes` (payload sent, plus an item held for credit) by more than
+   * the window is a broken or hostile receiver: credit_violation (PROTOCOL.md
+   * §4.7), checked for every credit, also a stale one that changes nothing.
+   */
+  grant(credit: Credit, assignedSeq: number, assignedBytes: number): boolean {
+    if (credit.maxSeq > assignedSeq + this.window.items) {
+      throw new SluiceError("credit_violation", `credit max_seq ${credit.maxSeq} exceeds sent seq ${assignedSeq} + window ${this.window.items}`, { blame: "remote" });
+    }
+    if (credit.maxBytes > assignedBytes + this.window.bytes) {
+      throw new SluiceError("credit_violation", `credit max_bytes ${credit.maxBytes} exceeds sent bytes ${assignedBytes} + window ${this.window.bytes}`, { blame: "remote" });
+    }
     let grew = false;
     if (credit.maxSeq > this.#maxSeq) {
       this.#maxSeq = credit.maxSeq;
@@ -83,8 +98,8 @@ export interface ReceiveWindowOptions {
 
 /**
  * The receiver's view: what it has granted, received and consumed in one
- * session. `receive` throws on a credit violation; `consume` and `skip` return
- * a new grant when enough of the window has been freed, or undefined.
+ * session. `beginItem` throws on a credit violation; `consume` and `skip`
+ * return a new grant when enough of the window has been freed, or undefined.
  */
 export class ReceiveWindow {
   readonly window: Window;
@@ -102,9 +117,7 @@ export class ReceiveWindow {
 
   constructor(options: ReceiveWindowOptions) {
     const { window, firstSeq } = options;
-    if (!(window.items >= 1) || !(window.bytes >= 1)) {
-      throw new SluiceError("invalid_argument", `window must be at least 1 item and 1 byte, got ${window.items} items / ${window.bytes} bytes`, { field: "window" });
-    }
+    checkWindow(window);
     this.window = window;
     const threshold = options.grantThreshold ?? 0.5;
     this.#thresholdItems = Math.max(1, Math.floor(window.items * threshold));

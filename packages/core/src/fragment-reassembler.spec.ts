@@ -63,9 +63,40 @@ describe("FragmentReassembler", () => {
     expect(error.message).toMatch(/skips bytes 4\.\.6/);
   });
 
-  it("rejects a first fragment that does not start at offset 0", () => {
+  it("rejects a first fragment that does not start at offset 0 as a protocol violation, retryable: the first was lost (§5.3)", () => {
     const r = new FragmentReassembler(100);
-    expect(thrown(() => r.add(1, { totalBytes: 10, offset: 4, data: data.subarray(4) }))).toMatchObject({ code: "protocol_violation", blame: "remote" });
+    const error = thrown(() => r.add(1, { totalBytes: 10, offset: 4, data: data.subarray(4) }));
+    expect(error).toMatchObject({ code: "protocol_violation", blame: "remote", retryable: true, message: "fragment of item 1 starts at offset 4, expected 0" });
+    // Checked before the size: a lost first fragment is the likelier story.
+    expect(thrown(() => r.add(1, { totalBytes: 2 ** 40, offset: 4, data: data.subarray(4) })).code).toBe("protocol_violation");
+  });
+
+  it("admits the first fragment of an item after its offset and size checks, before the fit check and any allocation (§5.3)", () => {
+    const calls: [number, number][] = [];
+    const admit = (seq: number, totalBytes: number) => void calls.push([seq, totalBytes]);
+    const r = new FragmentReassembler(100);
+    expect(() => r.add(1, { totalBytes: 10, offset: 2, data: data.subarray(2) }, admit)).toThrow(SluiceError);
+    expect(() => r.add(1, { totalBytes: 101, offset: 0, data }, admit)).toThrow(/over the max item size 100/);
+    expect(calls).toEqual([]);
+    // A credit refusal in admit leaves nothing behind.
+    expect(() =>
+      r.add(2, { totalBytes: 10, offset: 0, data: data.subarray(0, 4) }, () => {
+        throw new SluiceError("credit_violation", "no credit", { blame: "remote" });
+      }),
+    ).toThrow("no credit");
+    expect(r.seq).toBe(0);
+    // The fit check comes after admit: the credit check sees the item first.
+    expect(() => r.add(3, { totalBytes: 4, offset: 0, data }, admit)).toThrow(/does not fit total_bytes 4/);
+    expect(calls).toEqual([[3, 4]]);
+    // Once per item: not for its later fragments, also for an item in one fragment.
+    r.add(4, { totalBytes: 10, offset: 0, data: data.subarray(0, 5) }, admit);
+    r.add(4, { totalBytes: 10, offset: 5, data: data.subarray(5) }, admit);
+    r.add(5, { totalBytes: 10, offset: 0, data }, admit);
+    expect(calls).toEqual([
+      [3, 4],
+      [4, 10],
+      [5, 10],
+    ]);
   });
 
   it("reports a resent fragment of the current item as a duplicate and keeps going", () => {
@@ -99,6 +130,23 @@ describe("FragmentReassembler", () => {
     expect(r.seq).toBe(0);
     expect(r.bufferedBytes).toBe(0);
     expect(r.add(2, { totalBytes: 10, offset: 0, data })).toEqual({ kind: "complete", data });
+  });
+
+  it("reassembles arbitrary splits of items up to 2 000 bytes (property)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2_000 }), fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1 }), (item, cuts) => {
+        const r = new FragmentReassembler(10_000);
+        let offset = 0;
+        let i = 0;
+        let result;
+        while (offset < item.length) {
+          const n = Math.min(cuts[i++ % cuts.length]!, item.length - offset);
+          result = r.add(7, { totalBytes: item.length, offset, data: item.subarray(offset, offset + n) });
+          offset += n;
+        }
+        expect(result).toEqual({ kind: "complete", data: item });
+      }),
+    );
   });
 
   it("reassembles any split of any item to the original, with resent fragments reported as duplicates (property)", () => {

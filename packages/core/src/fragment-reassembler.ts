@@ -1,9 +1,11 @@
 /**
  * Rebuilds items sent as fragments (PROTOCOL.md §5.3), bounded by a maximum
- * item size that is checked before anything is allocated.
+ * item size that is checked before anything is allocated. Every fragment
+ * rule of §5.3 is checked here and only here.
  */
 import { SluiceError } from "./errors.js";
 import type { Fragment } from "./frames.js";
+import { checkItemSize } from "./limits.js";
 
 export type FragmentResult =
   | { readonly kind: "partial" }
@@ -34,19 +36,23 @@ export class FragmentReassembler {
   /**
    * Adds a fragment of item `seq`. Throws (blame: remote) on an oversized
    * item, a fragment that does not continue the item, or inconsistent sizes.
+   * `admit` is called for the first fragment of an item once its offset and
+   * size passed and before anything is allocated: the receiver's credit check
+   * comes in between (§5.3).
    */
-  add(seq: number, fragment: Fragment): FragmentResult {
+  add(seq: number, fragment: Fragment, admit?: (seq: number, totalBytes: number) => void): FragmentResult {
     const { totalBytes, offset, data } = fragment;
-    if (totalBytes > this.maxItemBytes) {
-      throw new SluiceError("limit_exceeded", `item ${seq} is ${totalBytes} bytes, over the max item size ${this.maxItemBytes}`, { blame: "remote" });
+    const first = !this.#buffer;
+    // A later fragment where a first one belongs: only a lost frame explains it.
+    if (first && offset !== 0) {
+      throw new SluiceError("protocol_violation", `fragment of item ${seq} starts at offset ${offset}, expected 0`, { blame: "remote", retryable: true });
     }
+    checkItemSize(seq, totalBytes, this.maxItemBytes, "remote");
+    if (first) admit?.(seq, totalBytes);
     if (data.byteLength === 0 || offset + data.byteLength > totalBytes) {
       throw new SluiceError("protocol_violation", `fragment of item ${seq} at offset ${offset} with ${data.byteLength} bytes does not fit total_bytes ${totalBytes}`, { blame: "remote" });
     }
     if (!this.#buffer) {
-      if (offset !== 0) {
-        throw new SluiceError("protocol_violation", `fragment of item ${seq} starts at offset ${offset}, expected 0`, { blame: "remote" });
-      }
       if (data.byteLength === totalBytes) return { kind: "complete", data };
       this.#seq = seq;
       this.#buffer = new Uint8Array(totalBytes);

@@ -83,6 +83,31 @@ describe("HeartbeatTracker", () => {
     expect(h.poll(1_000)).toEqual({ kind: "timeout", silentMs: 1_000 });
   });
 
+  it("pings every interval, measures RTT from the matching pong, and times out after silence, in one run", () => {
+    const h = new HeartbeatTracker(options, 0);
+    expect(h.deadline).toBe(100);
+    expect(h.poll(50)).toBeUndefined();
+    expect(h.poll(100)).toEqual({ kind: "ping", id: 1 });
+    expect(h.onPong(99, 110)).toBeUndefined();
+    expect(h.onPong(1, 130)).toBe(30);
+    h.onInbound(250);
+    expect(h.poll(300)).toEqual({ kind: "ping", id: 2 });
+    expect(h.poll(549)?.kind).toBe("ping");
+    expect(h.poll(550)).toEqual({ kind: "timeout", silentMs: 300 });
+    expect(h.deadline).toBeUndefined();
+  });
+
+  it("tells its two deadlines apart: the next ping, and when silence becomes a timeout", () => {
+    const h = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 150 }, 0);
+    expect([h.pingAt, h.timeoutAt]).toEqual([100, 150]);
+    h.poll(100);
+    expect([h.pingAt, h.timeoutAt]).toEqual([200, 150]);
+    h.onInbound(120);
+    expect([h.pingAt, h.timeoutAt]).toEqual([200, 270]);
+    expect(h.poll(270)?.kind).toBe("timeout");
+    expect([h.pingAt, h.timeoutAt]).toEqual([undefined, undefined]);
+  });
+
   it("sets its deadline at the earlier of the next ping and the silence timeout", () => {
     const h = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 150 }, 0);
     expect(h.deadline).toBe(100); // ping first
@@ -124,6 +149,7 @@ describe("HeartbeatTracker", () => {
               continue;
             }
             expect(deadline).toBeLessThanOrEqual(lastInbound + intervalMs + extra);
+            expect(deadline).toBe(Math.min(h.pingAt!, h.timeoutAt!));
             const action = h.poll(now);
             expect(action !== undefined).toBe(now >= deadline!);
             if (action?.kind === "timeout") {
@@ -143,7 +169,7 @@ describe("HeartbeatTracker", () => {
     const second = tracker.poll(200);
     expect(first?.kind).toBe("ping");
     expect(second?.kind).toBe("ping");
-    if (first?.kind !== "ping" || second?.kind !== "ping") return;
+    if (first?.kind !== "ping" || second?.kind !== "ping") throw new Error("no ping");
     expect(tracker.onPong(first.id, 350)).toBe(250);
     expect(tracker.onPong(second.id, 360)).toBeUndefined();
     const third = tracker.poll(400);

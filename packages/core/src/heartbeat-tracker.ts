@@ -9,6 +9,7 @@
  * - Silence for `timeoutMs` means the peer is dead; the caller closes the
  *   connection and resumes. It is an event, never a crash.
  */
+import { heartbeatProblem } from "./limits.js";
 
 export interface HeartbeatOptions {
   readonly intervalMs: number;
@@ -33,9 +34,8 @@ export class HeartbeatTracker {
   #timedOut = false;
 
   constructor(options: HeartbeatOptions, now: number) {
-    if (!(options.intervalMs > 0) || !(options.timeoutMs > options.intervalMs)) {
-      throw new RangeError(`heartbeat timeout (${options.timeoutMs} ms) must exceed a positive interval (${options.intervalMs} ms)`);
-    }
+    const problem = heartbeatProblem(options.intervalMs, options.timeoutMs);
+    if (problem) throw new RangeError(problem);
     this.options = options;
     this.#lastInbound = now;
     this.#nextPingAt = now + options.intervalMs;
@@ -61,6 +61,16 @@ export class HeartbeatTracker {
     this.#pendingId = 0;
     this.#rttMs = now - this.#pendingSentAt;
     return this.#rttMs;
+  }
+
+  /** When the next ping is due; undefined once timed out. */
+  get pingAt(): number | undefined {
+    return this.#timedOut ? undefined : this.#nextPingAt;
+  }
+
+  /** When the peer's silence becomes a timeout; undefined once timed out. */
+  get timeoutAt(): number | undefined {
+    return this.#timedOut ? undefined : this.#lastInbound + this.options.timeoutMs;
   }
 
   /** Next time `poll` has something to do. */

@@ -41,6 +41,19 @@ export { BoundedPriorityQueue, Priority, type OverflowPolicy, type PriorityQueue
 export { Queue } from "./queue.js";
 export { LatencySampler, type LatencySamplerOptions } from "./latency-sampler.js";
 export { createStreamCounters, type StreamCounters } from "./counters.js";
-export { acceptOpen, DEFAULT_LIMITS, DEFAULT_WINDOW, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_INTERVAL_MS, type AcceptedOpen } from "./limits.js";
+export {
+  acceptOpen,
+  DEFAULT_LIMITS,
+  DEFAULT_WINDOW,
+  MAX_STREAM_NAME_LENGTH,
+  MIN_HEARTBEAT_INTERVAL_MS,
+  MAX_HEARTBEAT_INTERVAL_MS,
+  checkLimits,
+  heartbeatProblem,
+  itemSizeProblem,
+  limitsProblem,
+  windowProblem,
+  type AcceptedOpen,
+} from "./limits.js";
 export type { SenderState, ReceiverState } from "./state.js";
 export { SubscriberQueue, type SubscriberOverflowPolicy, type QueuedEntry, type OfferOutcome } from "./subscriber-queue.js";

@@ -9,6 +9,7 @@
  * with at most `maxPending` samples awaiting their ack (a stalled consumer
  * does not grow it without bound). Sans-IO: the caller passes `now`.
  */
+import { Queue } from "./queue.js";
 
 export interface LatencySamplerOptions {
   /** At most one sampled item per this many ms. Default 10. */
@@ -20,10 +21,8 @@ export interface LatencySamplerOptions {
 export class LatencySampler {
   readonly #intervalMs: number;
   readonly #maxPending: number;
-  // Parallel ring of (seq, pushedAt), oldest first; seqs only grow.
-  readonly #seqs: number[] = [];
-  readonly #times: number[] = [];
-  #head = 0;
+  /** Sampled items awaiting their ack, oldest first; seqs only grow. */
+  readonly #samples = new Queue<{ readonly seq: number; readonly at: number }>();
   #lastSampleAt = -Infinity;
 
   constructor(options: LatencySamplerOptions = {}) {
@@ -33,33 +32,23 @@ export class LatencySampler {
 
   /** Samples awaiting their ack. */
   get pending(): number {
-    return this.#seqs.length - this.#head;
+    return this.#samples.length;
   }
 
   /** Item `seq` entered the sender at `now`. */
   pushed(seq: number, now: number): void {
     if (now - this.#lastSampleAt < this.#intervalMs || this.pending >= this.#maxPending) return;
-    const last = this.#seqs.length > this.#head ? this.#seqs[this.#seqs.length - 1]! : -Infinity;
-    if (seq <= last) return;
+    const newest = this.#samples.at(this.#samples.length - 1);
+    if (newest && seq <= newest.seq) return;
     this.#lastSampleAt = now;
-    this.#seqs.push(seq);
-    this.#times.push(now);
+    this.#samples.push({ seq, at: now });
   }
 
   /** Everything through `seq` was acked at `now`: reports each covered sample's latency in ms. */
   acked(seq: number, now: number, report: (latencyMs: number) => void): void {
-    while (this.#head < this.#seqs.length && this.#seqs[this.#head]! <= seq) {
-      report(Math.max(0, now - this.#times[this.#head]!));
-      this.#head++;
-    }
-    if (this.#head === this.#seqs.length) {
-      this.#seqs.length = 0;
-      this.#times.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 1024) {
-      this.#seqs.splice(0, this.#head);
-      this.#times.splice(0, this.#head);
-      this.#head = 0;
+    for (let oldest = this.#samples.peek(); oldest && oldest.seq <= seq; oldest = this.#samples.peek()) {
+      this.#samples.shift();
+      report(Math.max(0, now - oldest.at));
     }
   }
 }

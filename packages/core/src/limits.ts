@@ -1,12 +1,18 @@
 /**
- * Default limits and the Open validation every server runs (PROTOCOL.md §10).
+ * Default limits, the rules a window, a heartbeat, an item and a set of
+ * limits must satisfy (each written once, here, for every peer and for
+ * configuration checks), and the Open validation every server runs
+ * (PROTOCOL.md §10).
  */
-import { SluiceError } from "./errors.js";
+import { SluiceError, type Blame } from "./errors.js";
 import type { Limits, OpenFrame, Window } from "./frames.js";
 
 export const DEFAULT_LIMITS: Limits = {
-  // 4 MiB: connect-es' default max message size; a frame never needs more
-  // because chunks close at 32 KiB and big items are fragmented.
+  // 4 MiB: connect-es' default max message size. A chunk's payload stops at
+  // its byte threshold (DEFAULT_CHUNK_OPTIONS.maxBytes, 32 KiB; the
+  // reference server's 128 KiB) and big items are fragmented to it, so a
+  // frame stays far below this even in JSON (4/3 growth plus per-item
+  // overhead for up to maxItems items).
   maxFrameBytes: 4 * 1024 * 1024,
   maxItemBytes: 16 * 1024 * 1024,
   // A session's memory on the server is bounded by its window: the clamp is
@@ -31,6 +37,63 @@ export const MIN_HEARTBEAT_INTERVAL_MS = 50;
 /** ... and rarer than this too: a silent peer must be noticed within minutes, and the timeout must fit uint32. */
 export const MAX_HEARTBEAT_INTERVAL_MS = 300_000;
 
+/**
+ * Why an item of `size` payload bytes may not travel under `maxItemBytes`
+ * (§10: above it the session fails with limit_exceeded), or undefined.
+ */
+export function itemSizeProblem(size: number, maxItemBytes: number): string | undefined {
+  return size > maxItemBytes ? `${size} bytes, over the max item size ${maxItemBytes}` : undefined;
+}
+
+/** Throws limit_exceeded when item `seq` of `size` bytes is over `maxItemBytes`. */
+export function checkItemSize(seq: number, size: number, maxItemBytes: number, blame: Blame = "local"): void {
+  // The comparison first: this runs for every item sent and received.
+  if (size > maxItemBytes) throw new SluiceError("limit_exceeded", `item ${seq} is ${itemSizeProblem(size, maxItemBytes)!}`, { blame });
+}
+
+/** Why `window` is no window (§4.1: at least 1 item and 1 byte), naming the dimension, or undefined. */
+export function windowProblem(window: Window): { readonly field: "items" | "bytes"; readonly reason: string } | undefined {
+  // Written as negations so that NaN fails too.
+  if (!(window.items >= 1)) return { field: "items", reason: `must be at least 1, got ${window.items}` };
+  if (!(window.bytes >= 1)) return { field: "bytes", reason: `must be at least 1, got ${window.bytes}` };
+  return undefined;
+}
+
+/** Throws invalid_argument naming `${field}.items` or `${field}.bytes` when `window` is no window. */
+export function checkWindow(window: Window, field = "window", blame: Blame = "local"): void {
+  const problem = windowProblem(window);
+  if (problem) throw invalid(`${field}.${problem.field}`, problem.reason, blame);
+}
+
+/** Why heartbeats of this interval and timeout cannot work (§6: 0 < interval < timeout), or undefined. */
+export function heartbeatProblem(intervalMs: number, timeoutMs: number): string | undefined {
+  return intervalMs > 0 && timeoutMs > intervalMs ? undefined : `heartbeat timeout ${timeoutMs} ms must exceed a positive interval ${intervalMs} ms`;
+}
+
+/**
+ * Why a server cannot run sessions under `limits`, naming the field, or
+ * undefined: every size and window maximum at least 1, and a heartbeat that
+ * can work (a timeout at or below the interval would end every session).
+ */
+export function limitsProblem(limits: Limits): { readonly field: keyof Limits; readonly reason: string } | undefined {
+  for (const field of ["maxFrameBytes", "maxItemBytes", "maxWindowItems", "maxWindowBytes"] as const) {
+    if (!(limits[field] >= 1)) return { field, reason: `must be at least 1, got ${limits[field]}` };
+  }
+  const heartbeat = heartbeatProblem(limits.heartbeatIntervalMs, limits.heartbeatTimeoutMs);
+  if (heartbeat) return { field: limits.heartbeatIntervalMs > 0 ? "heartbeatTimeoutMs" : "heartbeatIntervalMs", reason: heartbeat };
+  return undefined;
+}
+
+/** Throws invalid_argument naming `${field}.<limit>` when a server cannot run sessions under `limits`. */
+export function checkLimits(limits: Limits, field = "limits"): void {
+  const problem = limitsProblem(limits);
+  if (problem) throw invalid(`${field}.${problem.field}`, problem.reason, "local");
+}
+
+function invalid(field: string, reason: string, blame: Blame): SluiceError {
+  return new SluiceError("invalid_argument", `${field}: ${reason}`, { field, blame });
+}
+
 export interface AcceptedOpen {
   /** The window clamped to the server's limits. */
   readonly window: Window;
@@ -44,12 +107,13 @@ export interface AcceptedOpen {
  * An Open without a window gets `defaultWindow` (clamped the same way).
  */
 export function acceptOpen(open: OpenFrame, limits: Limits, defaultWindow: Window = DEFAULT_WINDOW): AcceptedOpen {
-  const bad = (field: string, message: string) => new SluiceError("invalid_argument", `${field}: ${message}`, { field, blame: "remote" });
+  const bad = (field: string, message: string) => invalid(field, message, "remote");
   if (open.stream.length === 0) throw bad("stream", "required");
   if (open.stream.length > MAX_STREAM_NAME_LENGTH) throw bad("stream", `longer than ${MAX_STREAM_NAME_LENGTH} characters`);
+  // A client's window is the client's fault; a default that is no window is the server's.
   const requested = open.window ?? defaultWindow;
-  if (!(requested.items >= 1)) throw bad("window.items", `must be at least 1, got ${requested.items}`);
-  if (!(requested.bytes >= 1)) throw bad("window.bytes", `must be at least 1, got ${requested.bytes}`);
+  if (open.window) checkWindow(open.window, "window", "remote");
+  else checkWindow(defaultWindow, "defaultWindow");
   const resume = open.resume;
   if (resume && resume.seq >= Number.MAX_SAFE_INTEGER) {
     // The session would start at seq 2^53 or later, past what every peer can represent (PROTOCOL.md §2).

@@ -183,6 +183,14 @@ describe("BoundedPriorityQueue", () => {
     expect(round).toEqual([...Array(8).fill(0), ...Array(4).fill(1), ...Array(2).fill(2), 3]);
   });
 
+  it("does not starve LOW: with every level busy from the start, LOW comes out in every window of 15 polls, CRITICAL first", () => {
+    const queue = new BoundedPriorityQueue<Priority>({ capacity: 1_000, policy: "error" });
+    for (let i = 0; i < 200; i++) for (const p of LEVELS) queue.offer(p, p);
+    const out = Array.from({ length: 150 }, () => queue.poll()!);
+    for (let i = 0; i + 15 <= out.length; i++) expect(out.slice(i, i + 15)).toContain(Priority.LOW);
+    expect(out.slice(0, 8).every((p) => p === Priority.CRITICAL)).toBe(true);
+  });
+
   it("does not starve LOW: whatever came before, while all four levels stay non-empty LOW is dequeued at least once in every 15 polls (property)", () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), fc.array(priorityArb, { maxLength: 60 }), fc.integer({ min: 30, max: 90 }), (history, refills, polls) => {

@@ -8,6 +8,7 @@
  * dequeues), yet higher levels go first.
  */
 import { SluiceError } from "./errors.js";
+import { Queue } from "./queue.js";
 
 export const Priority = { CRITICAL: 0, HIGH: 1, NORMAL: 2, LOW: 3 } as const;
 export type Priority = (typeof Priority)[keyof typeof Priority];
@@ -37,34 +38,11 @@ export type OfferResult<T> =
   | { readonly kind: "dropped" }
   | { readonly kind: "blocked" };
 
-/** A FIFO with O(1) shift that compacts itself. */
-class Fifo<T> {
-  #items: T[] = [];
-  #head = 0;
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-  push(item: T): void {
-    this.#items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head]!;
-    this.#items[this.#head] = undefined as T;
-    this.#head++;
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-}
-
 export class BoundedPriorityQueue<T> {
   readonly capacity: number;
   readonly policy: OverflowPolicy;
   readonly weights: readonly [number, number, number, number];
-  readonly #levels: Fifo<T>[] = Array.from({ length: LEVELS }, () => new Fifo<T>());
+  readonly #levels: Queue<T>[] = Array.from({ length: LEVELS }, () => new Queue<T>());
   readonly #turns: number[];
   #size = 0;
   /** Items dropped, per level (the level of the item that was lost). */

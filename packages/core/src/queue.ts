@@ -2,7 +2,9 @@
  * A FIFO queue with O(1) push and shift: an array read from a moving head,
  * compacted once the consumed prefix is both large and most of the array
  * (Array.prototype.shift is O(n) per call, which made a deep queue
- * quadratic). Every first-in-first-out buffer in Sluice is one of these.
+ * quadratic). The FIFO buffers of core, the driver and the protocol are one
+ * of these; SubscriberQueue keeps its own array, as it rewrites entries at
+ * its head.
  */
 export class Queue<T> {
   #items: (T | undefined)[] = [];

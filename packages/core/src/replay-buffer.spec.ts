@@ -72,6 +72,23 @@ describe("ReplayBuffer", () => {
     expect(buffer.after(4)).toEqual([]); // up to date: nothing to resend
   });
 
+  it("replays exactly the seqs after its floor, and nothing from before it (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.record({ add: fc.integer({ min: 0, max: 100 }) }), fc.record({ ack: fc.integer({ min: 0, max: 5 }) })), { maxLength: 300 }), (ops) => {
+        const buffer = new ReplayBuffer({ items: 20, bytes: 500 });
+        let seq = 0;
+        for (const op of ops) {
+          if ("add" in op) buffer.append({ seq: ++seq, data: new Uint8Array(op.add), cursor: new Uint8Array() });
+          else buffer.ack(Math.max(0, seq - op.ack));
+          expect(buffer.size).toBeLessThanOrEqual(20);
+          expect(buffer.bytes).toBeLessThanOrEqual(500);
+        }
+        expect(seqs(buffer.after(buffer.floor))).toEqual(Array.from({ length: seq - buffer.floor }, (_, i) => buffer.floor + 1 + i));
+        if (buffer.floor > 0) expect(buffer.after(buffer.floor - 1)).toBeUndefined();
+      }),
+    );
+  });
+
   type Op = { readonly append: number } | { readonly ack: number };
 
   it("never holds more than its capacity and matches a simple model of acks and evictions (property)", () => {

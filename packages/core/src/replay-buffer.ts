@@ -5,6 +5,7 @@
  * before them must fall back to the source cursor (or fail with
  * resume_position_lost when the source has none).
  */
+import { Queue } from "./queue.js";
 
 export interface ReplayEntry {
   readonly seq: number;
@@ -19,8 +20,8 @@ export interface ReplayCapacity {
 
 export class ReplayBuffer {
   readonly capacity: ReplayCapacity;
-  #entries: ReplayEntry[] = [];
-  #head = 0;
+  /** Oldest first; seqs only grow. */
+  readonly #entries = new Queue<ReplayEntry>();
   #bytes = 0;
   /** Everything <= this seq is acked or evicted. */
   #floor = 0;
@@ -31,7 +32,7 @@ export class ReplayBuffer {
   }
 
   get size(): number {
-    return this.#entries.length - this.#head;
+    return this.#entries.length;
   }
 
   get bytes(): number {
@@ -59,7 +60,7 @@ export class ReplayBuffer {
 
   /** Releases everything <= seq (a cumulative ack). */
   ack(seq: number): void {
-    while (this.size > 0 && this.#entries[this.#head]!.seq <= seq) this.#dropHead();
+    while (this.size > 0 && this.#entries.peek()!.seq <= seq) this.#dropHead();
     if (seq > this.#floor) this.#floor = seq;
   }
 
@@ -70,21 +71,13 @@ export class ReplayBuffer {
   after(seq: number): ReplayEntry[] | undefined {
     if (seq < this.#floor) return undefined;
     const out: ReplayEntry[] = [];
-    for (let i = this.#head; i < this.#entries.length; i++) {
-      const entry = this.#entries[i]!;
-      if (entry.seq > seq) out.push(entry);
-    }
+    for (const entry of this.#entries) if (entry.seq > seq) out.push(entry);
     return out;
   }
 
   #dropHead(): void {
-    const entry = this.#entries[this.#head]!;
+    const entry = this.#entries.shift()!;
     this.#bytes -= entry.data.byteLength;
     this.#floor = Math.max(this.#floor, entry.seq);
-    this.#head++;
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head);
-      this.#head = 0;
-    }
   }
 }

@@ -4,7 +4,7 @@ import { pollAll } from "../test/poll-all.js";
  * an explicit `now`; deliveries, client frames, events and deadlines out.
  */
 import { describe, expect, it } from "vitest";
-import type { ChunkFrame, ClientFrame, ErrorFrame, Gap, Limits, ServerFrame } from "./frames.js";
+import type { ChunkFrame, ClientFrame, ErrorFrame, Gap, Limits, OpenedFrame, ServerFrame } from "./frames.js";
 import { SluiceError } from "./errors.js";
 import { StreamReceiver, type Delivery, type ReceiverEvent, type StreamReceiverOptions } from "./stream-receiver.js";
 
@@ -299,6 +299,24 @@ describe("StreamReceiver: acks", () => {
     expect(drain(r)).toEqual([{ type: "ack", seq: 4 }]);
   });
 
+  it("sends a lone ack after the default ack delay of 50 ms", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 4), 1);
+    r.read(2);
+    r.read(2);
+    r.ack(2, 3);
+    expect(drain(r)).toEqual([{ type: "credit", maxSeq: 6, maxBytes: 1_002 }, { type: "ack", seq: 2 }]);
+    r.read(4);
+    r.ack(3, 4);
+    expect(drain(r)).toEqual([]); // below ackEveryItems (2): wait for more or for the delay
+    expect(r.pollTimeout()).toBe(54);
+    r.handleTimeout(53);
+    expect(drain(r)).toEqual([]);
+    r.handleTimeout(54);
+    expect(drain(r)).toEqual([{ type: "ack", seq: 3 }]);
+    expect(r.pollTimeout()).toBe(1_000); // the next ping
+  });
+
   it("lets a pending ack ride along with a credit frame", () => {
     const r = streaming({ ackEveryItems: 10 });
     r.handleFrame(chunk(1, 4), 1);
@@ -348,6 +366,60 @@ describe("StreamReceiver: heartbeats", () => {
     const r = streaming();
     r.handleFrame({ type: "heartbeat", ping: 5, pong: 0 }, 10);
     expect(drain(r)).toEqual([{ type: "heartbeat", ping: 0, pong: 5 }]);
+  });
+});
+
+describe("StreamReceiver: limits", () => {
+  const opened = (extra: Partial<OpenedFrame>): OpenedFrame => ({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 1, limits, contentType: "", ...extra });
+
+  it("rejects an Opened whose heartbeat timeout does not exceed the interval, as a protocol violation", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 100 } });
+    r.connect(0);
+    r.handleFrame(opened({ limits: { ...limits, heartbeatTimeoutMs: 500, heartbeatIntervalMs: 1_000 } }), 0);
+    expect(readAll(r, 0)).toMatchObject([{ kind: "error", error: { code: "protocol_violation", field: "opened.limits", message: "opened.limits: heartbeat timeout 500 ms must exceed a positive interval 1000 ms" } }]);
+  });
+
+  it("rejects an Opened with an empty window, as a protocol violation naming opened.window", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 100 } });
+    r.connect(0);
+    r.handleFrame(opened({ window: { items: 0, bytes: 100 } }), 0);
+    expect(readAll(r, 0)).toMatchObject([{ kind: "error", error: { code: "protocol_violation", field: "opened.window", blame: "remote", message: "opened.window.items: must be at least 1, got 0" } }]);
+  });
+
+  it("rejects a whole item over the max item size", () => {
+    const r = streaming({ window: { items: 4, bytes: 1 << 20 }, maxItemBytes: 10 });
+    r.handleFrame({ type: "chunk", firstSeq: 1, items: [new Uint8Array(11)], cursor: NO_CURSOR }, 1);
+    expect(readAll(r, 1)).toMatchObject([{ kind: "error", error: { code: "limit_exceeded", blame: "remote", message: "item 1 is 11 bytes, over the max item size 10" } }]);
+  });
+
+  it("rejects a fragmented item over the max item size before its credit check", () => {
+    // 2 MiB against a 1 000-byte window: a credit violation too, but the size is checked first (§5.3).
+    // The cap is the smaller of the local one and Opened's (64 KiB here).
+    const r = streaming({ maxItemBytes: 1 << 20 });
+    r.handleFrame({ type: "chunk", firstSeq: 1, items: [], fragment: { totalBytes: 2 << 20, offset: 0, data: data(1) }, cursor: NO_CURSOR }, 1);
+    expect(readAll(r, 1)).toMatchObject([{ kind: "error", error: { code: "limit_exceeded", message: `item 1 is ${2 << 20} bytes, over the max item size ${limits.maxItemBytes}` } }]);
+  });
+
+  it("loses the session (retryable) when an item's first fragment is missing", () => {
+    const r = streaming();
+    r.handleFrame({ type: "chunk", firstSeq: 1, items: [], fragment: { totalBytes: 10, offset: 4, data: new Uint8Array(6) }, cursor: NO_CURSOR }, 1);
+    expect(events(r)).toMatchObject([{ type: "session_lost", error: { code: "protocol_violation", retryable: true, message: "fragment of item 1 starts at offset 4, expected 0" } }]);
+  });
+});
+
+describe("StreamReceiver: timers", () => {
+  it("has nothing due between sessions or once finished, also after the app acks", () => {
+    const r = streaming({ ackEveryItems: 10 });
+    r.handleFrame(chunk(1, 2), 1);
+    readAll(r, 2);
+    r.connectionLost(new SluiceError("unavailable", "reset"), 3);
+    expect(r.state).toBe("idle");
+    r.ack(2, 4); // goes with the next session
+    expect(r.pollTimeout()).toBeUndefined();
+    r.connect(5);
+    expect(r.pollTimeout()).toBe(5_005); // the local heartbeat only (DEFAULT_HEARTBEAT), until Opened
+    r.handleFrame({ type: "end", lastSeq: 0, cursor: NO_CURSOR, sessionItems: 0, sessionBytes: 0 }, 6);
+    expect(r.pollTimeout()).toBeUndefined();
   });
 });
 
@@ -403,6 +475,19 @@ describe("StreamReceiver: resume", () => {
     r.handleTimeout(51);
     expect(drain(r).filter((f) => f.type === "ack")).toEqual([{ type: "ack", seq: 3 }]);
     expect(r.read(52)).toBeUndefined();
+  });
+
+  it("rejects a resume gap that would skip seqs after the ack", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 8, bytes: 1 << 20 } });
+    r.connect(0);
+    r.handleFrame(opened("s1", 1), 0);
+    r.handleFrame(chunk(1, 2), 1);
+    r.read(1);
+    r.ack(1, 1);
+    r.connectionLost(new SluiceError("unavailable", "gone"), 2);
+    r.connect(3);
+    r.handleFrame({ type: "opened", sessionId: "s2", sessionSecret: new Uint8Array(16), nextSeq: 9, limits, contentType: "", resume: { requestedSeq: 1, nextSeq: 9, replayed: 0, gap: { fromSeq: 5, count: 4, reason: "history_expired" } } }, 4);
+    expect(r.read(4)).toMatchObject({ kind: "error", error: { code: "protocol_violation", message: expect.stringMatching(/resume gap starts at seq 5, after ack 1/) } });
   });
 
   it("grants credit once for a chunk of resent items, not once per item", () => {

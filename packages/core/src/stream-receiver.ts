@@ -17,8 +17,10 @@ import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type ChunkFrame, type ClientFrame, type EndFrame, type Gap, type JsonObject, type OpenedFrame, type ResumePosition, type ServerFrame, type Window } from "./frames.js";
 import { FragmentReassembler } from "./fragment-reassembler.js";
 import { DEFAULT_HEARTBEAT, HeartbeatTracker, type HeartbeatOptions } from "./heartbeat-tracker.js";
-import { DEFAULT_WINDOW } from "./limits.js";
+import { checkItemSize, DEFAULT_WINDOW, heartbeatProblem, windowProblem } from "./limits.js";
+import { Queue } from "./queue.js";
 import { receiverTransition, type ReceiverState } from "./state.js";
+import { Timer, TimerTable } from "./timers.js";
 
 export interface StreamReceiverOptions {
   readonly stream: string;
@@ -53,8 +55,6 @@ export type ReceiverEvent =
   /** Nothing more will come: the last delivery (end or error) is queued. */
   | { readonly type: "finished" };
 
-type Queued = Delivery;
-
 export class StreamReceiver {
   readonly options: StreamReceiverOptions;
   readonly counters: StreamCounters = createStreamCounters();
@@ -67,14 +67,19 @@ export class StreamReceiver {
   #deliveredSeq = 0;
   #ackedSeq = 0;
   #ackSentSeq = 0;
-  #ackDueAt: number | undefined;
-  /** (seq, cursor) of received chunks; the newest at or below the ack is the resume cursor. */
-  #checkpoints: { seq: number; cursor: Uint8Array }[] = [];
+  /** (seq, cursor) of received chunks, oldest first; the newest at or below the ack is the resume cursor. */
+  #checkpoints = new Queue<{ seq: number; cursor: Uint8Array }>();
   #resumeCursor: { seq: number; cursor: Uint8Array } = { seq: 0, cursor: EMPTY_BYTES };
-  #queue: Queued[] = [];
-  #queueHead = 0;
-  readonly #transmit: ClientFrame[] = [];
-  readonly #events: ReceiverEvent[] = [];
+  /** Deliveries waiting for the app. */
+  #queue = new Queue<Delivery>();
+  readonly #transmit = new Queue<ClientFrame>();
+  readonly #events = new Queue<ReceiverEvent>();
+  /**
+   * Heartbeat and ack deadlines. They run only while a session is open
+   * (opening, streaming, cancelling): idle and closed have nothing due, and
+   * an ack the app makes between sessions goes with the next one.
+   */
+  readonly #timers = new TimerTable();
   #finished = false;
   /** Some session of this stream got Opened: later sessions resume from its baseline. */
   #everOpened = false;
@@ -107,7 +112,7 @@ export class StreamReceiver {
 
   /** Deliveries waiting for the app. */
   get buffered(): number {
-    return this.#queue.length - this.#queueHead;
+    return this.#queue.length;
   }
 
   /** Payload received and not yet consumed in this session. */
@@ -116,12 +121,12 @@ export class StreamReceiver {
     return this.#session?.bufferedBytes ?? 0;
   }
 
-  /** The server has used all the credit granted in this session (the app is the bottleneck). */
   /** The window in force for the current session (Opened.window, or the requested one clamped); undefined before Opened. */
   get window(): Window | undefined {
     return this.#session?.window;
   }
 
+  /** The server has used all the credit granted in this session (the app is the bottleneck). */
   get windowFull(): boolean {
     return this.#state === "streaming" && (this.#session?.exhausted ?? false);
   }
@@ -154,7 +159,8 @@ export class StreamReceiver {
     this.#session = undefined;
     this.#reassembler.reset();
     this.#heartbeat = new HeartbeatTracker(this.options.heartbeat ?? DEFAULT_HEARTBEAT, now);
-    this.#transmit.length = 0;
+    this.#armHeartbeat();
+    this.#transmit.clear();
     this.#transmit.push({
       type: "open",
       stream: this.options.stream,
@@ -173,7 +179,11 @@ export class StreamReceiver {
   }
 
   handleFrame(frame: ServerFrame, now: number): void {
-    this.#heartbeat?.onInbound(now);
+    const heartbeat = this.#heartbeat;
+    if (heartbeat) {
+      heartbeat.onInbound(now);
+      if (this.#inSession) this.#timers.set(Timer.heartbeatTimeout, heartbeat.timeoutAt);
+    }
     const transition = receiverTransition(this.#state, frame);
     if (transition.kind === "ignore") return;
     if (transition.kind === "violation") {
@@ -198,13 +208,8 @@ export class StreamReceiver {
    * Taking an item consumes it: this is what grants credit.
    */
   read(now: number): Delivery | undefined {
-    while (this.#queueHead < this.#queue.length) {
-      const next = this.#queue[this.#queueHead]!;
-      this.#queue[this.#queueHead++] = undefined as unknown as Queued;
-      if (this.#queueHead === this.#queue.length) {
-        this.#queue = [];
-        this.#queueHead = 0;
-      }
+    const next = this.#queue.shift();
+    if (next) {
       switch (next.kind) {
         case "item": {
           this.#grant(this.#session?.consume(next.seq, next.data.byteLength));
@@ -234,36 +239,49 @@ export class StreamReceiver {
 
   /** The app no longer wants the stream. */
   cancel(reason: string, _now: number): void {
-    this.#queue = [];
-    this.#queueHead = 0;
+    this.#queue.clear();
     if (this.#state === "streaming" || this.#state === "opening") {
       this.#transmit.push({ type: "cancel", reason });
       this.#state = "cancelling";
     } else if (!this.#finished) {
       this.#state = "closed";
       this.#finished = true;
+      this.#timers.stopAll();
       this.#events.push({ type: "finished" });
     }
   }
 
+  /** Handles every timer due at `now`, in Timer order (a lost session stops the rest). */
   handleTimeout(now: number): void {
-    if (this.#state === "idle" || this.#state === "closed") return;
-    const beat = this.#heartbeat?.poll(now);
-    if (beat?.kind === "timeout") {
-      this.#loseSession(new SluiceError("heartbeat_timeout", `server silent for ${Math.round(beat.silentMs)} ms (timeout ${this.#heartbeat!.options.timeoutMs} ms)`));
-      return;
+    for (const timer of this.#timers.expired(now)) {
+      switch (timer) {
+        case Timer.heartbeatTimeout:
+        case Timer.ping: {
+          // One poll for both: the tracker decides, and a timeout wins over a ping.
+          const heartbeat = this.#heartbeat!;
+          const beat = heartbeat.poll(now);
+          if (beat?.kind === "timeout") {
+            this.#loseSession(new SluiceError("heartbeat_timeout", `server silent for ${Math.round(beat.silentMs)} ms (timeout ${heartbeat.options.timeoutMs} ms)`));
+            return;
+          }
+          // No pings before Opened: the first frame of a session must be Open, and
+          // a missing Opened is caught by the timeout alone.
+          if (beat?.kind === "ping" && this.#state !== "opening") {
+            this.#transmit.push({ type: "heartbeat", ping: beat.id, pong: 0 });
+            this.counters.heartbeatsSent++;
+            // Credits and acks are absolute, so repeating them with each ping is
+            // free and heals any that a lossy path dropped.
+            if (this.#session && this.#state === "streaming") this.#transmit.push({ type: "credit", ...this.#session.granted });
+            if (this.#ackSentSeq > 0 && this.#state === "streaming") this.#transmit.push({ type: "ack", seq: this.#ackSentSeq });
+          }
+          this.#armHeartbeat();
+          break;
+        }
+        case Timer.ack:
+          this.#flushAck();
+          break;
+      }
     }
-    // No pings before Opened: the first frame of a session must be Open, and
-    // a missing Opened is caught by the timeout alone.
-    if (beat?.kind === "ping" && this.#state !== "opening") {
-      this.#transmit.push({ type: "heartbeat", ping: beat.id, pong: 0 });
-      this.counters.heartbeatsSent++;
-      // Credits and acks are absolute, so repeating them with each ping is
-      // free and heals any that a lossy path dropped.
-      if (this.#session && this.#state === "streaming") this.#transmit.push({ type: "credit", ...this.#session.granted });
-      if (this.#ackSentSeq > 0 && this.#state === "streaming") this.#transmit.push({ type: "ack", seq: this.#ackSentSeq });
-    }
-    if (this.#ackDueAt !== undefined && now >= this.#ackDueAt) this.#flushAck();
   }
 
   // ---- outputs ---------------------------------------------------------------
@@ -286,11 +304,9 @@ export class StreamReceiver {
     return this.#events.shift();
   }
 
+  /** The earliest time handleTimeout has work, if any (the driver asks after every input). */
   pollTimeout(): number | undefined {
-    if (this.#state === "idle" || this.#state === "closed") return undefined;
-    const beat = this.#heartbeat?.deadline;
-    if (this.#ackDueAt === undefined) return beat;
-    return beat === undefined ? this.#ackDueAt : Math.min(beat, this.#ackDueAt);
+    return this.#timers.nextTimeout();
   }
 
   // ---- internals -------------------------------------------------------------
@@ -309,7 +325,7 @@ export class StreamReceiver {
           this.#onChunk(frame);
           this.#grantForResent();
           // Acks held back until the resent items arrived may go now.
-          if (this.#ackedSeq > this.#ackSentSeq && this.#ackDueAt === undefined) this.#ackDueAt = now;
+          if (this.#ackedSeq > this.#ackSentSeq && this.#timers.get(Timer.ack) === undefined) this.#timers.set(Timer.ack, now);
         }
         return;
       case "heartbeat":
@@ -356,7 +372,8 @@ export class StreamReceiver {
       if (!asked) throw violation("opened.window: required when Open names no window");
       return { items: Math.min(asked.items, limits.maxWindowItems), bytes: Math.min(asked.bytes, limits.maxWindowBytes) };
     }
-    if (!(granted.items >= 1 && granted.bytes >= 1)) throw violation(`opened.window: must be at least 1 item and 1 byte, got ${granted.items} / ${granted.bytes}`);
+    const empty = windowProblem(granted);
+    if (empty) throw violation(`opened.window.${empty.field}: ${empty.reason}`);
     if (granted.items > limits.maxWindowItems || granted.bytes > limits.maxWindowBytes) {
       throw violation(`opened.window ${granted.items} items / ${granted.bytes} bytes exceeds the announced limits ${limits.maxWindowItems} / ${limits.maxWindowBytes}`);
     }
@@ -368,9 +385,8 @@ export class StreamReceiver {
 
   #onOpened(opened: OpenedFrame): void {
     const { limits } = opened;
-    if (!(limits.heartbeatIntervalMs > 0 && limits.heartbeatTimeoutMs > limits.heartbeatIntervalMs)) {
-      throw new SluiceError("protocol_violation", `opened.limits: heartbeat timeout ${limits.heartbeatTimeoutMs} ms must exceed a positive interval ${limits.heartbeatIntervalMs} ms`, { blame: "remote", field: "opened.limits" });
-    }
+    const heartbeat = heartbeatProblem(limits.heartbeatIntervalMs, limits.heartbeatTimeoutMs);
+    if (heartbeat) throw new SluiceError("protocol_violation", `opened.limits: ${heartbeat}`, { blame: "remote", field: "opened.limits" });
     const window = this.#grantedWindow(opened);
     const resumed = this.#everOpened;
     this.#everOpened = true;
@@ -402,6 +418,7 @@ export class StreamReceiver {
     this.#reassembler = new FragmentReassembler(Math.min(local, limits.maxItemBytes));
     this.#heartbeat = new HeartbeatTracker({ intervalMs: limits.heartbeatIntervalMs, timeoutMs: limits.heartbeatTimeoutMs }, this.#heartbeat?.lastInbound ?? 0);
     this.#state = "streaming";
+    this.#armHeartbeat();
     this.#events.push({ type: "opened", opened });
   }
 
@@ -457,9 +474,7 @@ export class StreamReceiver {
       const seq = chunk.firstSeq + i;
       if (seq < expected) continue;
       const data = items[i]!;
-      if (data.byteLength > this.#reassembler.maxItemBytes) {
-        throw new SluiceError("limit_exceeded", `item ${seq} is ${data.byteLength} bytes, over the max item size ${this.#reassembler.maxItemBytes}`, { blame: "remote" });
-      }
+      checkItemSize(seq, data.byteLength, this.#reassembler.maxItemBytes, "remote");
       session.beginItem(seq, data.byteLength);
       this.counters.itemsReceived++;
       this.counters.bytesReceived += data.byteLength;
@@ -469,17 +484,7 @@ export class StreamReceiver {
   }
 
   #addFragment(seq: number, chunk: ChunkFrame): void {
-    const fragment = chunk.fragment!;
-    if (this.#reassembler.seq !== seq) {
-      if (fragment.offset !== 0) {
-        throw new SluiceError("protocol_violation", `fragment of item ${seq} starts at offset ${fragment.offset}, expected 0`, { blame: "remote", retryable: true });
-      }
-      if (fragment.totalBytes > this.#reassembler.maxItemBytes) {
-        throw new SluiceError("limit_exceeded", `item ${seq} is ${fragment.totalBytes} bytes, over the max item size ${this.#reassembler.maxItemBytes}`, { blame: "remote" });
-      }
-      this.#session!.beginItem(seq, fragment.totalBytes);
-    }
-    const result = this.#reassembler.add(seq, fragment);
+    const result = this.#reassembler.add(seq, chunk.fragment!, this.#beginItem);
     if (result.kind === "duplicate") {
       this.counters.duplicatesIgnored++;
       return;
@@ -507,6 +512,9 @@ export class StreamReceiver {
   /** A chunk consumed resent items on arrival: one grant check for all of them. */
   #resentInChunk = false;
 
+  /** Credit for an item whose first fragment arrived, checked before its buffer is allocated (§5.3). */
+  readonly #beginItem = (seq: number, totalBytes: number): void => this.#session!.beginItem(seq, totalBytes);
+
   #grantForResent(): void {
     if (!this.#resentInChunk) return;
     this.#resentInChunk = false;
@@ -529,21 +537,16 @@ export class StreamReceiver {
     if (seq <= this.#ackedSeq) return;
     this.#ackedSeq = seq;
     // The newest checkpoint at or below the ack becomes the resume cursor.
-    let keep = 0;
-    while (keep < this.#checkpoints.length && this.#checkpoints[keep]!.seq <= seq) keep++;
-    if (keep > 0) {
-      this.#resumeCursor = this.#checkpoints[keep - 1]!;
-      this.#checkpoints.splice(0, keep);
-    }
+    while (this.#checkpoints.length > 0 && this.#checkpoints.peek()!.seq <= seq) this.#resumeCursor = this.#checkpoints.shift()!;
     // A quarter of the window the server granted (it may clamp the requested one).
     const windowItems = this.#session?.window.items ?? this.options.window?.items ?? DEFAULT_WINDOW.items;
     const every = this.options.ackEveryItems ?? Math.max(1, Math.floor(windowItems / 4));
     if (this.#ackedSeq - this.#ackSentSeq >= every) this.#flushAck();
-    else this.#ackDueAt ??= now + (this.options.ackDelayMs ?? 50);
+    else if (this.#inSession && this.#timers.get(Timer.ack) === undefined) this.#timers.set(Timer.ack, now + (this.options.ackDelayMs ?? 50));
   }
 
   #flushAck(): void {
-    this.#ackDueAt = undefined;
+    this.#timers.stop(Timer.ack);
     if (this.#ackedSeq <= this.#ackSentSeq || this.#state !== "streaming") return;
     // Never beyond what this session has received (PROTOCOL.md §7.2): after a
     // resume the app may ack items of the old session that the new one has
@@ -555,21 +558,30 @@ export class StreamReceiver {
     this.counters.acks++;
   }
 
+  /** A session is open: its timers run. */
+  get #inSession(): boolean {
+    return this.#state === "opening" || this.#state === "streaming" || this.#state === "cancelling";
+  }
+
+  #armHeartbeat(): void {
+    const heartbeat = this.#heartbeat!;
+    this.#timers.set(Timer.ping, heartbeat.pingAt);
+    this.#timers.set(Timer.heartbeatTimeout, heartbeat.timeoutAt);
+  }
+
   #loseSession(error: SluiceError): void {
     this.#state = "idle";
     this.#session = undefined;
     this.#reassembler.reset();
-    this.#transmit.length = 0;
-    this.#ackDueAt = undefined;
+    this.#transmit.clear();
+    this.#timers.stopAll();
     // Undelivered items are dropped: the resumed session brings them again.
-    const kept: Queued[] = [];
-    for (let i = this.#queueHead; i < this.#queue.length; i++) {
-      const q = this.#queue[i]!;
-      if (q.kind !== "item" && q.kind !== "gap") kept.push(q);
-    }
+    const kept = new Queue<Delivery>();
+    for (const delivery of this.#queue) if (delivery.kind !== "item" && delivery.kind !== "gap") kept.push(delivery);
     this.#queue = kept;
-    this.#queueHead = 0;
-    this.#checkpoints = this.#checkpoints.filter((c) => c.seq <= this.#deliveredSeq);
+    const checkpoints = new Queue<{ seq: number; cursor: Uint8Array }>();
+    for (const checkpoint of this.#checkpoints) if (checkpoint.seq <= this.#deliveredSeq) checkpoints.push(checkpoint);
+    this.#checkpoints = checkpoints;
     // The ack position moves no further than what the app has seen.
     this.#ackSentSeq = Math.min(this.#ackSentSeq, this.#ackedSeq);
     this.#events.push({ type: "session_lost", error });
@@ -582,6 +594,7 @@ export class StreamReceiver {
   #finish(last: Delivery): void {
     this.#state = "closed";
     this.#session = undefined;
+    this.#timers.stopAll();
     if (this.#finished) return;
     this.#finished = true;
     this.#queue.push(last);

@@ -6,7 +6,7 @@ import { pollAll } from "../test/poll-all.js";
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "./errors.js";
 import type { ClientFrame, Limits, OpenedFrame, OpenFrame, ServerFrame } from "./frames.js";
-import { acceptOpen, DEFAULT_WINDOW, MAX_HEARTBEAT_INTERVAL_MS, MAX_STREAM_NAME_LENGTH, MIN_HEARTBEAT_INTERVAL_MS } from "./limits.js";
+import { DEFAULT_WINDOW } from "./limits.js";
 import { StreamSender, type SenderEvent, type StreamSenderOptions } from "./stream-sender.js";
 
 const limits: Limits = {
@@ -46,42 +46,6 @@ function streaming(options: StreamSenderOptions = {}, openFrame: OpenFrame = ope
   return sender;
 }
 
-describe("acceptOpen", () => {
-  it.each([
-    { field: "stream", open: open({ stream: "" }), message: "stream: required" },
-    { field: "stream", open: open({ stream: "x".repeat(MAX_STREAM_NAME_LENGTH + 1) }), message: `stream: longer than ${MAX_STREAM_NAME_LENGTH} characters` },
-    { field: "window.items", open: open({ window: { items: 0, bytes: 10 } }), message: "window.items: must be at least 1, got 0" },
-    { field: "window.items", open: open({ window: { items: Number.NaN, bytes: 10 } }), message: "window.items: must be at least 1, got NaN" },
-    { field: "window.bytes", open: open({ window: { items: 1, bytes: 0 } }), message: "window.bytes: must be at least 1, got 0" },
-    {
-      field: "resume.cursor_seq",
-      open: open({ resume: { seq: 5, cursor: cursor(1), cursorSeq: 6, sessionId: "" } }),
-      message: "resume.cursor_seq: 6 is after resume.seq 5",
-    },
-  ])("rejects an invalid $field as invalid_argument naming the field: $message", ({ field, open: frame, message }) => {
-    let error: unknown;
-    try {
-      acceptOpen(frame, limits);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(SluiceError);
-    expect(error).toMatchObject({ code: "invalid_argument", field, message, blame: "remote" });
-  });
-
-  it("clamps a window larger than the server allows instead of rejecting it", () => {
-    const accepted = acceptOpen(open({ window: { items: 1_000, bytes: 1 << 30 } }), limits);
-    expect(accepted.window).toEqual({ items: 100, bytes: 1 << 20 });
-  });
-
-  it("keeps the server's heartbeats unless the client asks, and then keeps the server's timeout ratio within bounds", () => {
-    expect(acceptOpen(open(), limits).limits).toEqual(limits);
-    expect(acceptOpen(open({ heartbeatIntervalMs: 2_000 }), limits).limits).toMatchObject({ heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 });
-    expect(acceptOpen(open({ heartbeatIntervalMs: 1 }), limits).limits).toMatchObject({ heartbeatIntervalMs: MIN_HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: 3 * MIN_HEARTBEAT_INTERVAL_MS });
-    expect(acceptOpen(open({ heartbeatIntervalMs: 1e12 }), limits).limits).toMatchObject({ heartbeatIntervalMs: MAX_HEARTBEAT_INTERVAL_MS });
-  });
-});
-
 describe("StreamSender: opening", () => {
   it("reports a valid Open with the clamped window and waits for accept()", () => {
     const sender = new StreamSender({ limits });
@@ -90,6 +54,12 @@ describe("StreamSender: opening", () => {
     expect(sender.state).toBe("accepting");
     expect(sender.demand).toBe(0);
     expect(drain(sender)).toEqual([]);
+  });
+
+  it("answers an Open without a stream name with an Error frame naming the field", () => {
+    const sender = new StreamSender({ limits });
+    sender.handleFrame(open({ stream: "" }), 0);
+    expect(drain(sender).at(-1)).toMatchObject({ type: "error", code: "invalid_argument", field: "stream", message: "stream: required" });
   });
 
   it("answers an invalid Open with an Error frame naming the field, and closes", () => {
@@ -154,12 +124,25 @@ describe("StreamSender: opening", () => {
     expect(opened.limits).toMatchObject({ maxWindowItems: 10, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 2_000, maxFrameBytes: limits.maxFrameBytes });
     expect(sender.demand).toBe(10);
     // The stream's heartbeat runs: a ping is due 500 ms after Opened.
-    expect(sender.pollTimeout()).toBeLessThanOrEqual(500);
+    expect(sender.pollTimeout()).toBe(500);
 
     const defaulted = new StreamSender({ limits, defaultWindow: { items: 30, bytes: 1_000 } });
     defaulted.handleFrame(open({ window: undefined }), 0);
     defaulted.accept({ sessionId: "s1", sessionSecret: cursor(1), nextSeq: 1, contentType: "", defaultWindow: { items: 3, bytes: 900 } }, 0);
     expect((drain(defaulted)[0] as OpenedFrame).window).toEqual({ items: 3, bytes: 900 });
+  });
+
+  it.each([
+    { name: "the server's", serverLimits: { ...limits, heartbeatTimeoutMs: 500 }, streamLimits: undefined, field: "limits.heartbeatTimeoutMs" },
+    { name: "the stream's", serverLimits: limits, streamLimits: { heartbeatIntervalMs: 4_000 }, field: "limits.heartbeatTimeoutMs" },
+    { name: "the stream's", serverLimits: limits, streamLimits: { maxItemBytes: 0 }, field: "limits.maxItemBytes" },
+  ])("refuses at accept() $name limits that cannot run a session ($field), as invalid_argument rather than a crash", ({ serverLimits, streamLimits, field }) => {
+    const sender = new StreamSender({ limits: serverLimits });
+    sender.handleFrame(open(), 0);
+    const accept = () => sender.accept({ sessionId: "s1", sessionSecret: new Uint8Array(), nextSeq: 1, contentType: "", ...(streamLimits ? { limits: streamLimits } : {}) }, 0);
+    // A SluiceError, which the driver sends as it is (anything else became source_failed, retryable).
+    expect(accept).toThrow(SluiceError);
+    expect(accept).toThrow(expect.objectContaining({ code: "invalid_argument", field, blame: "local" }));
   });
 
   it("refuses accept() once the client has cancelled while the source was being resolved", () => {
@@ -253,6 +236,19 @@ describe("StreamSender: acks", () => {
 });
 
 describe("StreamSender: ending", () => {
+  it("sends an overdue chunk through pollTransmit when the next item comes, without waiting for handleTimeout (§5.1)", () => {
+    const sender = streaming({ limits: quiet });
+    sender.push(item(1), cursor(1), 0);
+    sender.push(item(2), cursor(2), 4);
+    expect(sender.hasTransmit).toBe(false);
+    expect(sender.pollTimeout()).toBe(5); // the flush deadline of the open chunk
+    sender.push(item(3), cursor(3), 5); // the driver's timer has not fired yet
+    expect(sender.hasTransmit).toBe(true);
+    expect(drain(sender)).toEqual([{ type: "chunk", firstSeq: 1, items: [item(1), item(2)], cursor: cursor(2), gap: undefined }]);
+    expect(sender.counters.chunksSent).toBe(1);
+    expect(sender.pollTimeout()).toBe(10); // item 3's chunk, opened at 5
+  });
+
   it("sends End after the last item, with the session's totals", () => {
     const sender = streaming();
     sender.push(item(10), cursor(1), 0);
@@ -372,9 +368,24 @@ describe("StreamSender: timeouts", () => {
     expect(sender.state).toBe("streaming");
   });
 
+  it("fails with yield_timeout while heartbeats keep flowing: a pong does not count as the source yielding", () => {
+    const sender = streaming({ yieldTimeoutMs: 2_500 });
+    expect(sender.pollTimeout()).toBe(1_000); // a ping comes first
+    sender.handleTimeout(1_000);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 1, pong: 0 }]);
+    sender.handleFrame({ type: "heartbeat", ping: 0, pong: 1 }, 1_100);
+    expect(sender.pollTimeout()).toBe(2_000);
+    sender.handleTimeout(2_000);
+    drain(sender);
+    sender.handleTimeout(2_500);
+    expect(drain(sender).at(-1)).toMatchObject({ type: "error", code: "yield_timeout", retryable: true });
+    expect(sender.state).toBe("closed");
+  });
+
   it("fails with stall_timeout when the client grants no credit for stallTimeoutMs", () => {
     const sender = streaming({ limits: quiet, stallTimeoutMs: 1_500 });
     for (let i = 0; i < 4; i++) sender.push(item(10), NO_CURSOR, 100);
+    expect(sender.demand).toBe(0);
     expect(sender.pollTimeout()).toBe(1_600);
     sender.handleTimeout(1_599);
     expect(drain(sender).map((f) => f.type)).toEqual(["chunk"]);

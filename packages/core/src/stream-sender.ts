@@ -14,9 +14,11 @@ import { SendCredit } from "./credit-window.js";
 import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type ServerFrame, type Window } from "./frames.js";
 import { HeartbeatTracker } from "./heartbeat-tracker.js";
-import { acceptOpen, DEFAULT_LIMITS } from "./limits.js";
+import { acceptOpen, checkItemSize, checkLimits, DEFAULT_LIMITS } from "./limits.js";
+import { Queue } from "./queue.js";
 import { ReplayBuffer, type ReplayCapacity } from "./replay-buffer.js";
 import { senderTransition, type SenderState } from "./state.js";
+import { Timer, TimerTable } from "./timers.js";
 
 export interface StreamSenderOptions {
   readonly limits?: Limits;
@@ -73,10 +75,13 @@ export class StreamSender {
   #assembler: ChunkAssembler;
   #heartbeat: HeartbeatTracker | undefined;
   #replay: ReplayBuffer | undefined;
-  readonly #control: ServerFrame[] = [];
-  #data: ServerFrame[] = [];
-  #dataHead = 0;
-  readonly #events: SenderEvent[] = [];
+  /** Opened, pings and pongs: they never wait behind data (§6). */
+  readonly #control = new Queue<ServerFrame>();
+  /** Chunks, then End or Error. */
+  readonly #data = new Queue<ServerFrame>();
+  readonly #events = new Queue<SenderEvent>();
+  /** Heartbeat, flush, stall and yield deadlines, kept current wherever their state changes. */
+  readonly #timers = new TimerTable();
   /** Next seq to assign to a pushed item or gap. */
   #nextSeq = 1;
   /** Last seq handed to the assembler (sent or about to be). */
@@ -96,7 +101,9 @@ export class StreamSender {
   #open: OpenFrame | undefined;
   readonly #baseLimits: Limits;
   #lastCursor: Uint8Array = EMPTY_BYTES;
+  /** Since when credit has been exhausted (stall timer, stall counter). */
   #stalledSince: number | undefined;
+  /** When the source last yielded, or credit last grew (yield timer). */
   #idleSince = 0;
   #error: SluiceError | undefined;
 
@@ -164,7 +171,11 @@ export class StreamSender {
   // ---- inputs ----------------------------------------------------------------
 
   handleFrame(frame: ClientFrame, now: number): void {
-    this.#heartbeat?.onInbound(now);
+    const heartbeat = this.#heartbeat;
+    if (heartbeat && this.#state !== "closed") {
+      heartbeat.onInbound(now);
+      this.#timers.set(Timer.heartbeatTimeout, heartbeat.timeoutAt);
+    }
     const transition = senderTransition(this.#state, frame);
     if (transition.kind === "ignore") return;
     if (transition.kind === "violation") {
@@ -184,8 +195,11 @@ export class StreamSender {
     // The client may have cancelled (or broken a rule) while the source was resolved.
     if (this.#state === "closed") return false;
     if (this.#state !== "accepting") throw new Error(`accept() while ${this.#state}`);
+    // The server's limits with the stream's over them: a heartbeat that cannot
+    // work must be the server's invalid_argument, not a crash of the session.
+    checkLimits(args.limits ? { ...this.#baseLimits, ...args.limits } : this.#baseLimits);
     if (args.limits || args.defaultWindow) {
-      // May throw invalid_argument (a window the stream's default makes invalid cannot happen: defaults are >= 1).
+      // The Open again, under the stream's limits and default window.
       const accepted = acceptOpen(this.#open!, { ...this.#baseLimits, ...args.limits }, args.defaultWindow ?? this.#options.defaultWindow);
       this.#window = accepted.window;
       (this as { limits: Limits }).limits = accepted.limits;
@@ -206,8 +220,10 @@ export class StreamSender {
     this.#ackedSeq = args.nextSeq - 1;
     this.#credit = new SendCredit(this.#window, args.nextSeq);
     this.#heartbeat = new HeartbeatTracker({ intervalMs: this.limits.heartbeatIntervalMs, timeoutMs: this.limits.heartbeatTimeoutMs }, now);
+    this.#armHeartbeat();
     if (this.#options.replay) this.#replay = new ReplayBuffer(this.#options.replay);
     this.#idleSince = now;
+    this.#armYield();
     this.#control.push({
       type: "opened",
       sessionId: args.sessionId,
@@ -229,9 +245,7 @@ export class StreamSender {
     if (this.#state !== "streaming") throw new Error(`push() while ${this.#state}`);
     if (this.demand <= 0) throw new Error("push() without demand");
     const seq = this.#nextSeq;
-    if (data.byteLength > this.limits.maxItemBytes) {
-      throw new SluiceError("limit_exceeded", `item ${seq} is ${data.byteLength} bytes, over the max item size ${this.limits.maxItemBytes}`);
-    }
+    checkItemSize(seq, data.byteLength, this.limits.maxItemBytes);
     this.#nextSeq = seq + 1;
     this.#idleSince = now;
     if (this.#credit!.allows(seq, this.#sessionBytes, data.byteLength)) {
@@ -240,6 +254,7 @@ export class StreamSender {
       this.#pending = { seq, data, cursor };
     }
     if (this.demand === 0) this.#creditExhausted(now);
+    this.#armYield();
   }
 
   /** `count` items were dropped here (topic overflow): the client gets a gap. */
@@ -247,11 +262,13 @@ export class StreamSender {
     if (this.#state !== "streaming" || this.#pending) throw new Error("pushGap() needs a streaming sender with nothing pending");
     if (count <= 0) return;
     this.#assembler.addGap({ fromSeq: this.#nextSeq, count, reason }, now);
+    this.#armFlush();
     this.#nextSeq += count;
     this.#emittedSeq = this.#nextSeq - 1;
     this.counters.gaps++;
     this.counters.itemsSkippedByGaps += count;
     if (this.demand === 0) this.#creditExhausted(now);
+    this.#armYield();
   }
 
   /** The source is exhausted: End follows the last item (once credit lets it out). */
@@ -259,6 +276,7 @@ export class StreamSender {
     if (this.#state !== "streaming") return;
     this.#endCursor = cursor.byteLength > 0 ? cursor : this.#lastCursor;
     this.#state = "ending";
+    this.#timers.stop(Timer.yield);
     this.#finishIfDrained(now);
   }
 
@@ -272,26 +290,36 @@ export class StreamSender {
     this.#close(error);
   }
 
+  /** Handles every timer due at `now`, in Timer order (a failure stops the rest). */
   handleTimeout(now: number): void {
-    if (this.#state === "closed" || this.#state === "awaiting_open") return;
-    const beat = this.#heartbeat?.poll(now);
-    if (beat?.kind === "timeout") {
-      this.fail(new SluiceError("heartbeat_timeout", `client silent for ${Math.round(beat.silentMs)} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
-      return;
-    }
-    if (beat?.kind === "ping") {
-      this.#control.push({ type: "heartbeat", ping: beat.id, pong: 0 });
-      this.counters.heartbeatsSent++;
-    }
-    this.#assembler.handleTimeout(now);
-    this.#moveChunks();
-    const { stallTimeoutMs = 0, yieldTimeoutMs = 0 } = this.#options;
-    if (stallTimeoutMs > 0 && this.#stalledSince !== undefined && now - this.#stalledSince >= stallTimeoutMs) {
-      this.fail(new SluiceError("stall_timeout", `no credit from the client for ${Math.round(now - this.#stalledSince)} ms (stall timeout ${stallTimeoutMs} ms)`), now);
-      return;
-    }
-    if (yieldTimeoutMs > 0 && this.demand > 0 && now - this.#idleSince >= yieldTimeoutMs) {
-      this.fail(new SluiceError("yield_timeout", `source yielded nothing for ${Math.round(now - this.#idleSince)} ms (yield timeout ${yieldTimeoutMs} ms)`), now);
+    for (const timer of this.#timers.expired(now)) {
+      switch (timer) {
+        case Timer.heartbeatTimeout:
+        case Timer.ping: {
+          // One poll for both: the tracker decides, and a timeout wins over a ping.
+          const beat = this.#heartbeat!.poll(now);
+          if (beat?.kind === "timeout") {
+            this.fail(new SluiceError("heartbeat_timeout", `client silent for ${Math.round(beat.silentMs)} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
+            return;
+          }
+          if (beat?.kind === "ping") {
+            this.#control.push({ type: "heartbeat", ping: beat.id, pong: 0 });
+            this.counters.heartbeatsSent++;
+          }
+          this.#armHeartbeat();
+          break;
+        }
+        case Timer.flush:
+          this.#assembler.handleTimeout(now);
+          this.#moveChunks();
+          break;
+        case Timer.stall:
+          this.fail(new SluiceError("stall_timeout", `no credit from the client for ${Math.round(now - this.#stalledSince!)} ms (stall timeout ${this.#options.stallTimeoutMs} ms)`), now);
+          return;
+        case Timer.yield:
+          this.fail(new SluiceError("yield_timeout", `source yielded nothing for ${Math.round(now - this.#idleSince)} ms (yield timeout ${this.#options.yieldTimeoutMs} ms)`), now);
+          return;
+      }
     }
   }
 
@@ -299,20 +327,15 @@ export class StreamSender {
 
   /** Whether pollTransmit() has a frame (lets a driver skip a wake-up). */
   get hasTransmit(): boolean {
-    return this.#control.length > 0 || this.#dataHead < this.#data.length;
+    return this.#control.length > 0 || this.#data.length > 0;
   }
 
   /** The next frame to send. Heartbeats never queue behind data. */
   pollTransmit(): ServerFrame | undefined {
     const control = this.#control.shift();
     if (control) return control;
-    if (this.#dataHead >= this.#data.length) return undefined;
-    const frame = this.#data[this.#dataHead]!;
-    this.#data[this.#dataHead++] = undefined as unknown as ServerFrame;
-    if (this.#dataHead === this.#data.length) {
-      this.#data = [];
-      this.#dataHead = 0;
-    }
+    const frame = this.#data.shift();
+    if (!frame) return undefined;
     if (frame.type === "chunk") {
       this.counters.chunksSent++;
       const last = frame.fragment ? (frame.fragment.offset + frame.fragment.data.byteLength === frame.fragment.totalBytes ? frame.firstSeq : frame.firstSeq - 1) : frame.firstSeq + frame.items.length - 1;
@@ -338,18 +361,9 @@ export class StreamSender {
     return this.#events.shift();
   }
 
-  /** The earliest time handleTimeout has work, if any. */
+  /** The earliest time handleTimeout has work, if any (the driver asks after every input). */
   pollTimeout(): number | undefined {
-    if (this.#state === "closed" || this.#state === "awaiting_open") return undefined;
-    let deadline = this.#heartbeat?.deadline;
-    const min = (t: number | undefined) => {
-      if (t !== undefined && (deadline === undefined || t < deadline)) deadline = t;
-    };
-    min(this.#assembler.deadline);
-    const { stallTimeoutMs = 0, yieldTimeoutMs = 0 } = this.#options;
-    if (stallTimeoutMs > 0 && this.#stalledSince !== undefined) min(this.#stalledSince + stallTimeoutMs);
-    if (yieldTimeoutMs > 0 && this.demand > 0) min(this.#idleSince + yieldTimeoutMs);
-    return deadline;
+    return this.#timers.nextTimeout();
   }
 
   // ---- internals -------------------------------------------------------------
@@ -392,8 +406,7 @@ export class StreamSender {
       case "cancel": {
         this.#pending = undefined;
         this.#assembler.discard();
-        this.#data = [];
-        this.#dataHead = 0;
+        this.#data.clear();
         // Only what was sent counts: the discarded items never reach the client.
         this.#data.push({ type: "end", lastSeq: this.#transmittedSeq, cursor: this.#transmittedCursor, sessionItems: this.#transmittedItems, sessionBytes: this.#transmittedBytes });
         this.#events.push({ type: "cancelled", reason: frame.reason });
@@ -405,18 +418,9 @@ export class StreamSender {
 
   #applyCredit(maxSeq: number, maxBytes: number, now: number): void {
     if (!this.#credit) return;
-    // The receiver cannot have consumed more than it was sent, so a grant
-    // beyond sent + window is a broken or hostile client.
-    const seqCeiling = this.#nextSeq - 1 + this.#window.items;
-    const byteCeiling = this.#sessionBytes + (this.#pending?.data.byteLength ?? 0) + this.#window.bytes;
-    if (maxSeq > seqCeiling) {
-      throw new SluiceError("credit_violation", `credit max_seq ${maxSeq} exceeds sent seq ${this.#nextSeq - 1} + window ${this.#window.items}`, { blame: "remote" });
-    }
-    if (maxBytes > byteCeiling) {
-      throw new SluiceError("credit_violation", `credit max_bytes ${maxBytes} exceeds sent bytes ${byteCeiling - this.#window.bytes} + window ${this.#window.bytes}`, { blame: "remote" });
-    }
+    const grew = this.#credit.grant({ maxSeq, maxBytes }, this.#nextSeq - 1, this.#sessionBytes + (this.#pending?.data.byteLength ?? 0));
     this.counters.creditFrames++;
-    if (!this.#credit.grant({ maxSeq, maxBytes })) return;
+    if (!grew) return;
     const pending = this.#pending;
     if (pending && this.#credit.allows(pending.seq, this.#sessionBytes, pending.data.byteLength)) {
       this.#pending = undefined;
@@ -430,8 +434,10 @@ export class StreamSender {
       if (this.#stalledSince !== undefined) {
         this.counters.creditStallMs += now - this.#stalledSince;
         this.#stalledSince = undefined;
+        this.#timers.stop(Timer.stall);
       }
       this.#idleSince = now;
+      this.#armYield();
       this.#events.push({ type: "credit" });
     } else {
       this.#creditExhausted(now);
@@ -457,6 +463,8 @@ export class StreamSender {
     if (this.#stalledSince === undefined && this.#state === "streaming") {
       this.#stalledSince = now;
       this.counters.creditStalls++;
+      const { stallTimeoutMs = 0 } = this.#options;
+      if (stallTimeoutMs > 0) this.#timers.set(Timer.stall, now + stallTimeoutMs);
     }
   }
 
@@ -481,15 +489,34 @@ export class StreamSender {
     };
   }
 
+  /** Queues the chunks the assembler closed; the flush timer follows the chunk left open. */
   #moveChunks(): void {
     for (let chunk = this.#assembler.take(); chunk; chunk = this.#assembler.take()) {
       this.#data.push(chunk);
     }
+    this.#armFlush();
+  }
+
+  #armFlush(): void {
+    this.#timers.set(Timer.flush, this.#assembler.deadline);
+  }
+
+  #armHeartbeat(): void {
+    const heartbeat = this.#heartbeat!;
+    this.#timers.set(Timer.ping, heartbeat.pingAt);
+    this.#timers.set(Timer.heartbeatTimeout, heartbeat.timeoutAt);
+  }
+
+  /** The yield timer runs while the caller may push (demand > 0) and the source yields nothing (§4.9). */
+  #armYield(): void {
+    const { yieldTimeoutMs = 0 } = this.#options;
+    this.#timers.set(Timer.yield, yieldTimeoutMs > 0 && this.demand > 0 ? this.#idleSince + yieldTimeoutMs : undefined);
   }
 
   #close(error: SluiceError | undefined): void {
     this.#state = "closed";
     this.#error = error;
+    this.#timers.stopAll();
     this.#events.push(error ? { type: "closed", error } : { type: "closed" });
   }
 }

@@ -182,7 +182,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
       const seq = sourceNext++;
       sender.push(itemFor(seq, options.bigEvery, options.bigSize), cursorOf(seq), now);
     }
-    if (sender.state === "streaming" && sourceNext > options.items && sender.demand >= 0) sender.end(cursorOf(options.items), now);
+    if (sender.state === "streaming" && sourceNext > options.items) sender.end(cursorOf(options.items), now);
   };
 
   const flush = () => {
@@ -286,7 +286,8 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
     let next: number | undefined;
     for (const c of candidates) if (c !== undefined && (next === undefined || c < next)) next = c;
     if (next === undefined) break;
-    now = Math.max(now + (next > now ? next - now : 0), next <= now ? now + 1 : next);
+    // At least 1 ms on: a deadline already due (a timer that did nothing) must not stall virtual time.
+    now = next > now ? next : now + 1;
   }
   return {
     deliveries,

@@ -4,7 +4,7 @@
  * backpressure, and `close`. HTTP/2 bidi, half-duplex fetch and WebSocket all
  * reduce to this; none of them re-implements windows, acks or heartbeats.
  */
-import type { SluiceError } from "@sluice/core";
+import { Queue, type SluiceError } from "@sluice/core";
 
 export interface FramePipe<In, Out> {
   /** Frames from the peer. Ends when the peer half-closes; throws on transport failure. */
@@ -22,8 +22,7 @@ export interface FramePipe<In, Out> {
  * produces more than the window, and the receiver's control frames are tiny.
  */
 export class FrameQueue<T> implements AsyncIterable<T> {
-  #items: T[] = [];
-  #head = 0;
+  readonly #items = new Queue<T>();
   #closed = false;
   #error: unknown;
   #waiter: (() => void) | undefined;
@@ -36,7 +35,7 @@ export class FrameQueue<T> implements AsyncIterable<T> {
   }
 
   get size(): number {
-    return this.#items.length - this.#head;
+    return this.#items.length;
   }
 
   push(item: T): void | Promise<void> {
@@ -57,13 +56,8 @@ export class FrameQueue<T> implements AsyncIterable<T> {
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     try {
       for (;;) {
-        if (this.#head < this.#items.length) {
-          const item = this.#items[this.#head]!;
-          this.#items[this.#head++] = undefined as T;
-          if (this.#head === this.#items.length) {
-            this.#items = [];
-            this.#head = 0;
-          }
+        if (this.#items.length > 0) {
+          const item = this.#items.shift()!;
           if (this.size < this.highWater / 2) this.#releaseSenders();
           yield item;
           continue;

@@ -8,4 +8,4 @@ export { DEFAULT_WINDOW } from "@sluice/core";
 export { Subscription, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats } from "./subscription.js";
 export { FrameQueue, type FramePipe } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";
-export { systemClock, DeadlineTimer, type Clock } from "./clock.js";
+export { systemClock, type Clock } from "./clock.js";

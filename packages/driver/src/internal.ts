@@ -5,3 +5,4 @@
  */
 export { sourceError } from "./serve-session.js";
 export { WakeSignal } from "./wake-signal.js";
+export { DeadlineTimer } from "./clock.js";

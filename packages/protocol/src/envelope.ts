@@ -11,7 +11,7 @@
  * per piece (the quadratic `Buffer.concat` per piece it replaces took 43.8
  * ms/MiB for 4 MiB messages against 4.5 for 64 KiB ones).
  */
-import { SluiceError } from "@sluice/core";
+import { Queue, SluiceError } from "@sluice/core";
 
 export const ENVELOPE_PREFIX_BYTES = 5;
 export const ENVELOPE_FLAG_COMPRESSED = 0x01;
@@ -47,9 +47,8 @@ export function writeEnvelopePrefix(out: Uint8Array, flags: number, length: numb
  */
 export class EnvelopeReader {
   readonly maxMessageBytes: number;
-  #pieces: Uint8Array[] = [];
-  #head = 0;
-  /** Offset into #pieces[#head] of the first unread byte. */
+  readonly #pieces = new Queue<Uint8Array>();
+  /** Offset into the oldest piece of the first unread byte. */
   #offset = 0;
   #buffered = 0;
   /** The prefix of the envelope being assembled, once read. */
@@ -107,7 +106,7 @@ export class EnvelopeReader {
   /** Takes `n` buffered bytes: a view when they lie in one piece, else one copy. */
   #take(n: number): Uint8Array {
     this.#buffered -= n;
-    const first = this.#pieces[this.#head]!;
+    const first = this.#pieces.peek()!;
     if (n === 0) return new Uint8Array(0);
     if (first.byteLength - this.#offset >= n) {
       const view = first.subarray(this.#offset, this.#offset + n);
@@ -118,7 +117,7 @@ export class EnvelopeReader {
     this.#copied += n;
     let filled = 0;
     while (filled < n) {
-      const piece = this.#pieces[this.#head]!;
+      const piece = this.#pieces.peek()!;
       const count = Math.min(piece.byteLength - this.#offset, n - filled);
       out.set(piece.subarray(this.#offset, this.#offset + count), filled);
       filled += count;
@@ -129,16 +128,8 @@ export class EnvelopeReader {
 
   #advance(n: number): void {
     this.#offset += n;
-    const piece = this.#pieces[this.#head]!;
-    if (this.#offset < piece.byteLength) return;
-    this.#pieces[this.#head++] = undefined as unknown as Uint8Array;
+    if (this.#offset < this.#pieces.peek()!.byteLength) return;
+    this.#pieces.shift();
     this.#offset = 0;
-    if (this.#head === this.#pieces.length) {
-      this.#pieces = [];
-      this.#head = 0;
-    } else if (this.#head > 64 && this.#head * 2 > this.#pieces.length) {
-      this.#pieces = this.#pieces.slice(this.#head);
-      this.#head = 0;
-    }
   }
 }

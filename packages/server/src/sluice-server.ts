@@ -5,7 +5,7 @@
  * (connectNodeAdapter on http/http2, connect-fastify, connect-express).
  */
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, acceptOpen, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
+import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
@@ -143,6 +143,12 @@ export class SluiceServer {
     this.#maxResumeSkip = options.maxResumeSkip ?? 1_000_000;
     this.#budget = new BufferBudget(options.maxBufferedBytes ?? 512 * 1024 * 1024, options.maxConnectionBufferedBytes ?? 64 * 1024 * 1024);
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    // Refused here, not at the first Open: limits no session can run under
+    // (a heartbeat timeout at or below its interval) would fail every one.
+    checkLimits(this.limits);
+    for (const [name, definition] of Object.entries(options.streams)) {
+      if (definition.limits) checkLimits({ ...this.limits, ...definition.limits }, `streams.${name}.limits`);
+    }
   }
 
   /** Sessions currently open. */

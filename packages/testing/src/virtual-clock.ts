@@ -20,6 +20,8 @@ export class VirtualClock implements Clock {
   #now: number;
   #order = 0;
   #timers: Timer[] = [];
+  /** How many timers were ever scheduled (to count wake-ups). */
+  scheduled = 0;
 
   constructor(start = 0) {
     this.#now = start;
@@ -32,6 +34,7 @@ export class VirtualClock implements Clock {
   schedule(at: number, fn: () => void): () => void {
     const timer: Timer = { at: Math.max(at, this.#now), order: this.#order++, fn, cancelled: false };
     this.#timers.push(timer);
+    this.scheduled++;
     return () => {
       timer.cancelled = true;
     };

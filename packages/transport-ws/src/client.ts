@@ -7,7 +7,9 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { UniversalClientFn, UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
-import { CloseCode, MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
+import { CloseCode } from "./close-codes.js";
+import { keepaliveOptions } from "./keepalive.js";
+import { MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
 
 /** A WebSocket constructor: the browser's, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
@@ -51,6 +53,8 @@ export interface WebSocketTransport extends Transport {
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocketImpl) throw new Error("createWebSocketTransport: no WebSocket in this runtime; pass options.WebSocket (e.g. from the `ws` package)");
+  // Refused now, not at the first socket.
+  keepaliveOptions(options.keepaliveIntervalMs, options.keepaliveTimeoutMs);
   const muxOptions: Omit<MuxOptions, "role"> = {
     windowBytes: options.windowBytes ?? DEFAULT_CLIENT_WINDOW_BYTES,
     ...(options.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: options.keepaliveIntervalMs } : {}),

@@ -4,4 +4,5 @@
  * `ws` package preset in "@sluice/transport-ws/node".
  */
 export { createWebSocketTransport, WEBSOCKET_PROTOCOL, type WebSocketTransport, type WebSocketTransportOptions, type WebSocketConstructor } from "./client.js";
-export { CloseCode, DEFAULT_CALL_WINDOW_BYTES } from "./mux.js";
+export { CloseCode } from "./close-codes.js";
+export { DEFAULT_CALL_WINDOW_BYTES } from "./call-window.js";

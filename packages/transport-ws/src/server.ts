@@ -9,9 +9,12 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Code, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { Queue } from "@sluice/core";
+import { keepaliveOptions } from "./keepalive.js";
 import { WebSocketServer, type WebSocket } from "ws";
+import type { MuxCall } from "./call.js";
 import { WEBSOCKET_PROTOCOL } from "./client.js";
-import { CloseCode, MuxConnection, type MuxCall, type SocketLike } from "./mux.js";
+import { MuxConnection, type SocketLike } from "./mux.js";
 
 export interface WebSocketHandlerOptions {
   /** The same routes function given to connectNodeAdapter. */
@@ -50,7 +53,11 @@ export interface WebSocketHandler {
   readonly sockets: number;
   /** Sockets accepted since the handler was created. */
   readonly accepted: number;
-  /** Closes every socket (1001 going away); open calls fail with unavailable. */
+  /**
+   * Closes every socket now: GoAway first (its last_call_id tells the client
+   * which calls the server had taken), then 1001 (going away); open calls
+   * fail with unavailable.
+   */
   close(): void;
   /**
    * Graceful: every socket gets GoAway (no new calls), runs its open calls
@@ -63,6 +70,8 @@ export interface WebSocketHandler {
 const STARTS_PER_TURN = 32;
 
 export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSocketHandler {
+  // Refused now, not at the first socket.
+  keepaliveOptions(options.keepaliveIntervalMs, options.keepaliveTimeoutMs);
   const router = createConnectRouter(options.connect);
   options.routes(router);
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
@@ -119,7 +128,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
   // with the garbage it makes), and 1 000 started in one turn held the loop
   // for over a second (issue 14). The rest start in the turns after,
   // between which the server serves everyone else.
-  const waiting: MuxCall[] = [];
+  const waiting = new Queue<MuxCall>();
   let startsLeft = STARTS_PER_TURN;
   let turn: ReturnType<typeof setImmediate> | undefined;
   const start = (call: MuxCall) => {
@@ -144,6 +153,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
       role: "server",
       fragmentedSends: true,
       coalesceWrites: stream,
+      drainEvents: stream,
       maxFrameBytes,
       ...(options.maxCallsPerSocket !== undefined ? { maxCalls: options.maxCallsPerSocket } : {}),
       ...(options.windowBytes !== undefined ? { windowBytes: options.windowBytes } : {}),
@@ -191,7 +201,8 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
       return accepted;
     },
     close() {
-      for (const mux of [...connections]) mux.close(CloseCode.goingAway, "server shutting down");
+      // As HTTP/2 sessions get GOAWAY before their socket closes (PROTOCOL.md §14.4).
+      for (const mux of [...connections]) mux.shutdown("server shutting down");
       wss.close();
     },
     goAway(reason = "server shutting down") {

@@ -14,7 +14,7 @@ import { SubscribeService } from "@sluice/protocol";
 import { WebSocketFrameSchema } from "@sluice/protocol/ws";
 import { WebSocket } from "ws";
 import { describe, expect, it } from "vitest";
-import { dataFrameHeader } from "../src/mux.js";
+import { dataFrameHeader } from "../src/frames.js";
 import { createWebSocketHandler } from "../src/server.js";
 
 const dir = join(import.meta.dirname, "..", "..", "..", "proto", "vectors", "v1");
