@@ -6,16 +6,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "./errors.js";
 import { FragmentReassembler } from "./fragment-reassembler.js";
+import { thrown } from "../test/fixtures.js";
 
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SluiceError);
-    return error as SluiceError;
-  }
-  throw new Error("expected a SluiceError");
-}
 
 const data = Uint8Array.from({ length: 10 }, (_, i) => i + 1);
 

@@ -6,7 +6,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "./errors.js";
-import type { Limits, OpenFrame } from "./frames.js";
 import {
   acceptOpen,
   checkItemSize,
@@ -21,36 +20,13 @@ import {
   MIN_HEARTBEAT_INTERVAL_MS,
   windowProblem,
 } from "./limits.js";
+import { testLimits, openFrame, thrown } from "../test/fixtures.js";
 
-const limits: Limits = {
-  maxFrameBytes: 1 << 20,
-  maxItemBytes: 1 << 16,
-  maxWindowItems: 100,
-  maxWindowBytes: 1 << 20,
-  heartbeatIntervalMs: 1_000,
-  heartbeatTimeoutMs: 3_000,
-};
+const limits = testLimits;
 
-const open = (overrides: Partial<OpenFrame> = {}): OpenFrame => ({
-  type: "open",
-  stream: "books",
-  params: {},
-  window: { items: 4, bytes: 1_000 },
-  heartbeatIntervalMs: 0,
-  clientInfo: "spec",
-  ...overrides,
-});
+const open = openFrame;
 const cursor = (n: number) => Uint8Array.of(n);
 
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SluiceError);
-    return error as SluiceError;
-  }
-  throw new Error("expected a SluiceError");
-}
 
 describe("acceptOpen", () => {
   it.each([

@@ -4,18 +4,12 @@ import { pollAll } from "../test/poll-all.js";
  * an explicit `now`; deliveries, client frames, events and deadlines out.
  */
 import { describe, expect, it } from "vitest";
-import type { ChunkFrame, ClientFrame, ErrorFrame, Gap, Limits, OpenedFrame, ServerFrame } from "./frames.js";
+import type { ChunkFrame, ClientFrame, ErrorFrame, Gap, OpenedFrame, ServerFrame } from "./frames.js";
 import { SluiceError } from "./errors.js";
 import { StreamReceiver, type Delivery, type ReceiverEvent, type StreamReceiverOptions } from "./stream-receiver.js";
+import { testLimits } from "../test/fixtures.js";
 
-const limits: Limits = {
-  maxFrameBytes: 1 << 20,
-  maxItemBytes: 1 << 16,
-  maxWindowItems: 100,
-  maxWindowBytes: 1 << 20,
-  heartbeatIntervalMs: 1_000,
-  heartbeatTimeoutMs: 3_000,
-};
+const limits = testLimits;
 const NO_CURSOR = new Uint8Array(0);
 /** Item `seq`'s payload: one byte that names it. */
 const data = (seq: number) => Uint8Array.of(seq);

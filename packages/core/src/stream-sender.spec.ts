@@ -8,27 +8,13 @@ import { SluiceError } from "./errors.js";
 import type { ClientFrame, Limits, OpenedFrame, OpenFrame, ServerFrame } from "./frames.js";
 import { DEFAULT_WINDOW } from "./limits.js";
 import { StreamSender, type SenderEvent, type StreamSenderOptions } from "./stream-sender.js";
+import { testLimits, openFrame } from "../test/fixtures.js";
 
-const limits: Limits = {
-  maxFrameBytes: 1 << 20,
-  maxItemBytes: 1 << 16,
-  maxWindowItems: 100,
-  maxWindowBytes: 1 << 20,
-  heartbeatIntervalMs: 1_000,
-  heartbeatTimeoutMs: 3_000,
-};
+const limits = testLimits;
 /** Heartbeats far away, for tests about something else. */
 const quiet: Limits = { ...limits, heartbeatIntervalMs: 100_000, heartbeatTimeoutMs: 300_000 };
 
-const open = (overrides: Partial<OpenFrame> = {}): OpenFrame => ({
-  type: "open",
-  stream: "books",
-  params: {},
-  window: { items: 4, bytes: 1_000 },
-  heartbeatIntervalMs: 0,
-  clientInfo: "spec",
-  ...overrides,
-});
+const open = openFrame;
 const item = (size: number) => new Uint8Array(size);
 const cursor = (n: number) => Uint8Array.of(n);
 const NO_CURSOR = new Uint8Array(0);
