@@ -3,6 +3,12 @@
  * server that runs one StreamSender per connection over a cursor-addressable
  * source. Virtual time, seeded faults: loss, duplication and reordering of
  * whole frames, and disconnects. No ports, no sleeps.
+ *
+ * It steps the machines itself instead of through the driver's Pump: core
+ * imports no other package, and what it tests is the machines' rules under
+ * faults the driver never injects (a frame lost or duplicated inside a live
+ * session). The driver's own loop is tested on a virtual clock in
+ * packages/testing (createPair), and the demo (tools/demo) runs it.
  */
 import { Backoff, SluiceError, StreamReceiver, StreamSender, type ClientFrame, type Delivery, type ServerFrame } from "../src/index.js";
 
