@@ -64,7 +64,19 @@ async function main(argv: string[]): Promise<number> {
   // A write to a closed stdout or stderr must not crash the server: logging is lost, serving is not.
   process.stdout.on("error", () => undefined);
   process.stderr.on("error", () => undefined);
-  const server = await startServer(loaded.config, loaded.baseDir, publicDir, log, logs.stats);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(loaded.config, loaded.baseDir, publicDir, log, logs.stats);
+  } catch (error) {
+    // The usual reasons a port cannot be had, in one line instead of a stack trace.
+    const { code, port } = error as NodeJS.ErrnoException & { port?: number };
+    const at = `${loaded.config.server.host}:${port ?? loaded.config.server.port}`;
+    if (code === "EADDRINUSE") console.error(`sluice-server: cannot listen on ${at}: the port is in use (another process listens there; pick another with --port or server.port)`);
+    else if (code === "EACCES") console.error(`sluice-server: cannot listen on ${at}: permission denied (ports below 1024 need privileges)`);
+    else if (code === "EADDRNOTAVAIL") console.error(`sluice-server: cannot listen on ${at}: no such address on this machine (server.host)`);
+    else throw error;
+    return 1;
+  }
   log.info({ url: server.url, streams: Object.keys(loaded.config.streams), page: `${server.url}/` }, "listening");
   // One human line for people who ran `npm start`.
   process.stderr.write(`Sluice reference server: open ${server.url}/ (streams: ${Object.keys(loaded.config.streams).join(", ")})\n`);

@@ -201,6 +201,14 @@ export const configSchema = z.strictObject({
   auth: authSchema.optional(),
   streams: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema),
 }).superRefine((config, context) => {
+  // A rule that restricts access is enforced or refused, never ignored:
+  // without an auth section nobody is authenticated, so `allow` could not
+  // be checked and the stream would be served to everyone.
+  if (!config.auth) {
+    for (const [name, stream] of Object.entries(config.streams)) {
+      if (stream.allow) context.addIssue({ code: "custom", path: ["streams", name, "allow"], message: "restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow" });
+    }
+  }
   // The limits every session runs under, and each stream's over them, by
   // core's rules: a heartbeat timeout at or below the interval would end
   // every session, an empty window would stall it.
@@ -277,7 +285,8 @@ export const DEFAULT_CONFIG = {
 
 /** Validates a parsed document (plus environment overrides); throws ConfigError. */
 export function parseConfig(document: unknown, source: string, env: NodeJS.ProcessEnv = {}): Config {
-  const result = configSchema.safeParse(applyEnv(document, env));
+  // reportInput: an issue carries the value it is about, so a wrong type is told from a missing key.
+  const result = configSchema.safeParse(applyEnv(document, env), { reportInput: true });
   if (!result.success) {
     throw new ConfigError(
       source,
@@ -337,16 +346,36 @@ function applyEnv(document: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof document !== "object" || document === null) return document;
   const server = { ...((document as { server?: object }).server ?? {}) } as Record<string, unknown>;
   if (env.SLUICE_HOST) server.host = env.SLUICE_HOST;
-  if (env.SLUICE_PORT) server.port = Number(env.SLUICE_PORT);
-  if (env.SLUICE_SHUTDOWN_GRACE_MS) server.shutdownGraceMs = Number(env.SLUICE_SHUTDOWN_GRACE_MS);
+  if (env.SLUICE_PORT) server.port = numberOrText(env.SLUICE_PORT);
+  if (env.SLUICE_SHUTDOWN_GRACE_MS) server.shutdownGraceMs = numberOrText(env.SLUICE_SHUTDOWN_GRACE_MS);
   if (env.SLUICE_TLS_CERT_FILE || env.SLUICE_TLS_KEY_FILE) {
     server.tls = { ...(server.tls as object | undefined), ...(env.SLUICE_TLS_CERT_FILE ? { certFile: env.SLUICE_TLS_CERT_FILE } : {}), ...(env.SLUICE_TLS_KEY_FILE ? { keyFile: env.SLUICE_TLS_KEY_FILE } : {}) };
   }
   return { ...document, server };
 }
 
+/** A number from the environment or the command line; what is not one stays text, so the error can quote it. */
+function numberOrText(text: string): number | string {
+  return /^\s*-?\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text;
+}
+
+/** zod's names of types, as a config's author would say them. */
+const EXPECTED: Record<string, string> = { int: "an integer", number: "a number", string: "a string", boolean: "true or false", object: "a mapping", record: "a mapping", array: "a list" };
+
+/** What a wrong value was, for "expected …, got …". */
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "string") return `the string ${JSON.stringify(value)}`;
+  if (typeof value === "number" || typeof value === "boolean") return `the ${typeof value} ${String(value)}`;
+  if (typeof value === "object") return "a mapping";
+  return typeof value;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined) return "required";
+  const input = (issue as { input?: unknown }).input;
+  if (issue.code === "invalid_type" && input === undefined) return "required";
+  if (issue.code === "invalid_type") return `expected ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}, got ${describeValue(input)}`;
   if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   if (issue.code === "invalid_union" && "discriminator" in issue) return `must be one of the source types: generator, jsonl, topic, postgres`;
   return issue.message;

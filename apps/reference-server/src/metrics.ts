@@ -22,7 +22,8 @@ export interface Metrics {
   /** Wire to SluiceServerOptions.onItemLatency. */
   itemLatency(stream: string, stage: "sent" | "acked", latencyMs: number): void;
   /** Call once the SluiceServer exists. */
-  attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>): void;
+  /** The server, its topics and the configured stream names (the only stream labels; anything else is "(unknown)"). */
+  attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>, streams: Iterable<string>): void;
 }
 
 /** What the log destination reports (log-destination.ts). */
@@ -47,6 +48,14 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
   }
   const ended = new Map<string, Totals>();
   let server: SluiceServer | undefined;
+  /**
+   * Stream labels are the configured names only: a client asking for
+   * streams that do not exist must not create series (each name cost six),
+   * so every other name, and a session that ended before naming one, is
+   * "(unknown)".
+   */
+  let configured: ReadonlySet<string> = new Set();
+  const label = (stream: string) => (configured.has(stream) ? stream : "(unknown)");
   let topics: ReadonlyMap<string, Topic> = new Map();
 
   /** Ended totals plus the open sessions' live counters, per stream. */
@@ -54,7 +63,7 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
     const out = new Map<string, Totals>();
     for (const [stream, t] of ended) out.set(stream, { ...t });
     for (const view of server?.sessions() ?? []) {
-      if (!view.stream) continue;
+      if (!configured.has(view.stream)) continue;
       const t = out.get(view.stream) ?? { items: 0, bytes: 0, creditStallMs: 0, resumes: 0 };
       t.items += view.counters.itemsSent;
       t.bytes += view.counters.bytesSent;
@@ -73,7 +82,7 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
     collect() {
       this.reset();
       const counts = new Map<string, number>();
-      for (const view of server?.sessions() ?? []) if (view.stream) counts.set(view.stream, (counts.get(view.stream) ?? 0) + 1);
+      for (const view of server?.sessions() ?? []) if (configured.has(view.stream)) counts.set(view.stream, (counts.get(view.stream) ?? 0) + 1);
       for (const [stream, n] of counts) this.set({ stream }, n);
     },
   });
@@ -131,20 +140,21 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
       t.bytes += outcome.counters.bytesSent;
       t.creditStallMs += outcome.counters.creditStallMs;
       t.resumes += outcome.counters.resumes;
-      if (outcome.stream) ended.set(outcome.stream, t);
+      if (configured.has(outcome.stream)) ended.set(outcome.stream, t);
       const kind = outcome.error ? outcome.error.code : outcome.cancelled ? "cancelled" : outcome.disconnected ? "disconnected" : "end";
-      sessions.inc({ stream: outcome.stream || "(none)", outcome: kind });
-      if (outcome.error) errors.inc({ stream: outcome.stream || "(none)", code: outcome.error.code });
+      sessions.inc({ stream: label(outcome.stream), outcome: kind });
+      if (outcome.error) errors.inc({ stream: label(outcome.stream), code: outcome.error.code });
     },
     rtt(stream, rttMs) {
-      rtt.observe({ stream }, rttMs / 1000);
+      rtt.observe({ stream: label(stream) }, rttMs / 1000);
     },
     itemLatency(stream, stage, latencyMs) {
-      itemLatency.observe({ stream, stage }, latencyMs / 1000);
+      itemLatency.observe({ stream: label(stream), stage }, latencyMs / 1000);
     },
-    attach(s, t) {
+    attach(s, t, streams) {
       server = s;
       topics = t;
+      configured = new Set(streams);
     },
   };
 }

@@ -54,7 +54,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     ...(config.limits.maxConnectionBufferedBytes !== undefined ? { maxConnectionBufferedBytes: config.limits.maxConnectionBufferedBytes } : {}),
     ...(config.chunk ? { chunk: config.chunk } : {}),
   });
-  metrics.attach(sluice, built.topics);
+  metrics.attach(sluice, built.topics, Object.keys(built.streams));
   let stopping = false;
   let listening: Listening | undefined;
   listening = await listen(sluice, {

@@ -155,3 +155,22 @@ describe("the half-duplex Control call", () => {
     await done;
   });
 });
+
+describe("a config that restricts access without auth", () => {
+  it("is refused, naming the stream, instead of serving the stream to everyone", async () => {
+    const { ConfigError, parseConfig } = await import("../src/config.js");
+    const document = { streams: { secret: { source: { type: "generator" }, allow: [{ role: "admin" }] }, open: { source: { type: "generator" } } } };
+    let error: unknown;
+    try {
+      parseConfig(document, "spec");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as InstanceType<typeof ConfigError>).problems).toEqual([
+      "streams.secret.allow: restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow",
+    ]);
+    // The same config with an auth section is valid.
+    expect(() => parseConfig({ ...document, auth: { apiKeys: [{ key: "k".repeat(32), principal: "p", claims: { role: "admin" } }] } }, "spec")).not.toThrow();
+  });
+});

@@ -2,7 +2,7 @@
  * The built CLI (dist/cli.js) as a child process, with the example configs,
  * driven by the Node client over HTTP/2, HTTP/1.1 and WebSocket on 127.0.0.1.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,26 @@ function validate(file: string) {
 }
 
 const start = startCli;
+
+describe("sluice-server start-up failures", () => {
+  it("says in one line that the port is taken, instead of a stack trace, and exits 1", async () => {
+    const squatter = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((resolve) => squatter.once("listening", resolve));
+    const { port } = squatter.address() as net.AddressInfo;
+    try {
+      const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, "--port", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        child.once("exit", (status) => resolve({ status, stderr }));
+      });
+      expect(result.stderr).toBe(`sluice-server: cannot listen on 127.0.0.1:${port}: the port is in use (another process listens there; pick another with --port or server.port)\n`);
+      expect(result.status).toBe(1);
+    } finally {
+      squatter.close();
+    }
+  });
+});
 
 describe("sluice-server validate", () => {
   it.each(["embedded.yaml", "tuned.json", "postgres.yaml"])("accepts examples/%s", (file) => {
@@ -61,6 +81,21 @@ describe("sluice-server validate", () => {
     expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic, postgres");
     expect(result.stderr).toContain("streams.slow.window.default.items: 10 is above max.items 5");
     expect(result.stderr).toContain("streams.slow.heartbeat.timeoutMs: heartbeat timeout 500 ms must exceed a positive interval 1000 ms");
+  });
+
+  it("tells a wrong type from a missing key, quoting the value, from the file and from --port", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    const file = join(dir, "types.yaml");
+    writeFileSync(file, ["server:", "  port: eighteen", "  shutdownGraceMs: 1.5", "streams:", "  ticks:", "    source: { type: generator, count: yes }"].join("\n"));
+    const result = validate(file);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('server.port: expected a number, got the string "eighteen"');
+    expect(result.stderr).toContain("server.shutdownGraceMs: expected an integer, got the number 1.5");
+    expect(result.stderr).toContain('streams.ticks.source.count: expected a number, got the string "yes"');
+    expect(result.stderr).not.toContain("required");
+    const flag = spawnSync(process.execPath, [cli, "--port", "abc"], { encoding: "utf8" });
+    expect(flag.stderr).toContain('server.port: expected a number, got the string "abc"');
+    expect(flag.status).toBe(1);
   });
 
   it("checks the server-wide limits and each stream's by core's rules, naming the path", () => {
@@ -207,6 +242,24 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     for (const name of ["sluice_active_streams", "sluice_credit_stall_seconds_total", "sluice_resumes_total", "sluice_heartbeat_rtt_seconds", "sluice_topic_dropped_total", "sluice_topic_queue_utilisation", "process_cpu_seconds_total"]) {
       expect(text).toContain(`# HELP ${name} `);
     }
+  });
+
+  it("labels metrics with configured streams only: 40 unknown names add no series", async () => {
+    const series = (text: string) => text.split("\n").filter((l) => l.startsWith("sluice_")).length;
+    const before = await (await fetch(`${server.url}/metrics`)).text();
+    const client = createSluiceClient({ baseUrl: server.url });
+    for (let i = 0; i < 40; i++) {
+      const stream = client.subscribe(`no-such-stream-${i}`, { backoff: { maxAttempts: 0 } });
+      await expect((async () => {
+        for await (const _ of stream) void _;
+      })()).rejects.toMatchObject({ code: "stream_not_found" });
+    }
+    client.close();
+    const after = await (await fetch(`${server.url}/metrics`)).text();
+    expect(after).not.toContain("no-such-stream");
+    expect(Number(/^sluice_errors_total\{stream="\(unknown\)",code="stream_not_found"\} (\d+)/m.exec(after)?.[1])).toBeGreaterThanOrEqual(40);
+    // At most the "(unknown)" series themselves are new.
+    expect(series(after) - series(before)).toBeLessThanOrEqual(2);
   });
 
   it("serves the example page, /healthz and /readyz", async () => {

@@ -1,5 +1,5 @@
 /**
- * Flow control alone (STYLE.md §15): the sender's SendCredit against the
+ * Flow control alone: the sender's SendCredit against the
  * receiver's ReceiveWindow, with credit frames that may be duplicated,
  * reordered, stale or lost on the way.
  */

@@ -1,5 +1,5 @@
 /**
- * Flow control as a small pure accountant (STYLE.md §15, h2 `windows.py`,
+ * Flow control as a small pure accountant (h2 `windows.py`,
  * quinn `streams/recv.rs`), in both directions.
  *
  * Credits are absolute (PROTOCOL.md §4): "items up to seq N, session payload

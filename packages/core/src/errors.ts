@@ -1,5 +1,5 @@
 /**
- * Errors are values with a code (STYLE.md §5). One list of codes, mirrored
+ * Errors are values with a code. One list of codes, mirrored
  * one to one by the `ErrorCode` enum in proto/sluice/v1/errors.proto (a test
  * in @sluice/protocol fails if they drift), each mapped to one Connect code
  * and a default retryability (PROTOCOL.md §9).

@@ -1,6 +1,6 @@
 /**
  * A bounded queue with four priority levels and an overflow policy, counting
- * every drop (DESIGN.md "Ingest": the publisher's outbound queue).
+ * every drop (the publisher's outbound queue of the ingest path).
  *
  * Dequeue order is weighted round robin (8:4:2:1 by default): while several
  * levels hold items, each gets turns in proportion to its weight, so LOW is

@@ -1,6 +1,6 @@
 /**
  * Which frame may arrive in which state, for both peers, in one table
- * (STYLE.md §14, h11 `_state.py`). A missing entry is a protocol violation
+ * (h11 `_state.py`). A missing entry is a protocol violation
  * that ends the session; `null` means "ignore quietly" (late frames that can
  * cross a close on any honest connection).
  */

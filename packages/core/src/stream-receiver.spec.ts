@@ -1,6 +1,6 @@
 import { pollAll } from "../test/poll-all.js";
 /**
- * The receiving machine driven by hand (STYLE.md §13): server frames in with
+ * The receiving machine driven by hand: server frames in with
  * an explicit `now`; deliveries, client frames, events and deadlines out.
  */
 import { describe, expect, it } from "vitest";

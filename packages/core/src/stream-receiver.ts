@@ -1,6 +1,6 @@
 /**
  * The receiving side of one subscription (the client's half), across all
- * the sessions (connections) it takes, sans-IO (STYLE.md §13).
+ * the sessions (connections) it takes, sans-IO.
  *
  * It keeps what must survive a reconnect: the last seq delivered to the app,
  * the last acked seq and the cursor that goes with it. Each `connect()` starts

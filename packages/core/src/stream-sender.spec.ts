@@ -1,6 +1,6 @@
 import { pollAll } from "../test/poll-all.js";
 /**
- * The sending machine driven by hand (STYLE.md §13): frames in with an
+ * The sending machine driven by hand: frames in with an
  * explicit `now`, frames, events and deadlines out. No clock, no sockets.
  */
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,6 @@
 /**
  * The sending side of one subscription session (the server's half), sans-IO
- * in the shape of quinn-proto (STYLE.md §13): inputs are calls that carry
+ * in the shape of quinn-proto: inputs are calls that carry
  * `now`; outputs are drained with pollTransmit / pollEvent / pollTimeout.
  *
  * The caller (the server's driver) pulls from its source only while `demand`

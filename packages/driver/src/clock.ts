@@ -1,5 +1,5 @@
 /**
- * Time, injected (STYLE.md §17): the driver is the only code that owns
+ * Time, injected: the driver is the only code that owns
  * timers; tests may pass their own clock.
  */
 export interface Clock {

@@ -1,5 +1,5 @@
 /**
- * The contract between the driver and a transport (STYLE.md §22): inbound
+ * The contract between the driver and a transport: inbound
  * frames as an async iterable, a `send` whose promise is the transport's
  * backpressure, and `close`. HTTP/2 bidi, half-duplex fetch and WebSocket all
  * reduce to this; none of them re-implements windows, acks or heartbeats.

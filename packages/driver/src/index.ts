@@ -1,5 +1,5 @@
 /**
- * @sluice/driver: the one runtime-neutral driver (STYLE.md §22). It runs the
+ * @sluice/driver: the one runtime-neutral driver. It runs the
  * core machines over frame pipes and owns every timer and every await, so
  * heartbeats, acks, credit and retries exist once for every transport.
  */

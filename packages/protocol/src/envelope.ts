@@ -4,8 +4,8 @@
  * big-endian) + message; the response ends with an envelope flagged
  * end-stream (0x02) holding JSON `{}` or `{"error": {...}}`.
  *
- * The reader is incremental and bounded (connect-es `protocol/envelope.ts`,
- * STYLE.md §16): it checks the length against the limit before waiting for
+ * The reader is incremental and bounded (like connect-es `protocol/envelope.ts`):
+ * it checks the length against the limit before waiting for
  * the bytes, and keeps the pieces of a message as a list until it is whole,
  * so a large message arriving in many small pieces costs one copy, not one
  * per piece (the quadratic `Buffer.concat` per piece it replaces took 43.8
