@@ -199,16 +199,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   chunk: chunkSchema.optional(),
   auth: authSchema.optional(),
-  streams: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema),
+  streams: z
+    .record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema)
+    .refine((streams) => Object.keys(streams).length > 0, "configure at least one stream: a server without streams serves nothing"),
 }).superRefine((config, context) => {
-  // A rule that restricts access is enforced or refused, never ignored:
-  // without an auth section nobody is authenticated, so `allow` could not
-  // be checked and the stream would be served to everyone.
-  if (!config.auth) {
-    for (const [name, stream] of Object.entries(config.streams)) {
-      if (stream.allow) context.addIssue({ code: "custom", path: ["streams", name, "allow"], message: "restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow" });
-    }
-  }
   // The limits every session runs under, and each stream's over them, by
   // core's rules: a heartbeat timeout at or below the interval would end
   // every session, an empty window would stall it.
@@ -285,15 +279,33 @@ export const DEFAULT_CONFIG = {
 
 /** Validates a parsed document (plus environment overrides); throws ConfigError. */
 export function parseConfig(document: unknown, source: string, env: NodeJS.ProcessEnv = {}): Config {
+  const { config, problems } = checkDocument(document, env);
+  if (!config) throw new ConfigError(source, problems);
+  return config;
+}
+
+/** The config, or every problem the schema finds, each as "path: reason". */
+function checkDocument(document: unknown, env: NodeJS.ProcessEnv): { config?: Config; problems: string[] } {
   // reportInput: an issue carries the value it is about, so a wrong type is told from a missing key.
   const result = configSchema.safeParse(applyEnv(document, env), { reportInput: true });
-  if (!result.success) {
-    throw new ConfigError(
-      source,
-      result.error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${describeIssue(issue)}`),
-    );
-  }
-  return result.data;
+  const problems = result.success ? [] : result.error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${describeIssue(issue)}`);
+  problems.push(...unenforceableRules(document));
+  return problems.length === 0 && result.success ? { config: result.data, problems } : { problems };
+}
+
+/**
+ * A rule that restricts access is enforced or refused, never ignored:
+ * without an auth section nobody is authenticated, so `allow` could not be
+ * checked and the stream would be served to everyone. Checked on the
+ * document as written, so it is reported with every other problem.
+ */
+function unenforceableRules(document: unknown): string[] {
+  if (typeof document !== "object" || document === null || (document as { auth?: unknown }).auth !== undefined) return [];
+  const streams = (document as { streams?: unknown }).streams;
+  if (typeof streams !== "object" || streams === null) return [];
+  return Object.entries(streams as Record<string, unknown>)
+    .filter(([, stream]) => typeof stream === "object" && stream !== null && (stream as { allow?: unknown }).allow !== undefined)
+    .map(([name]) => `streams.${name}.allow: restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow`);
 }
 
 /** Reads and validates a YAML or JSON file; relative paths in it are resolved against its directory. */
@@ -309,23 +321,43 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   try {
     document = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new ConfigError(path, [`(file): not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message.split("\n")[0]}`]);
+    throw new ConfigError(path, [`(file): not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${syntaxError(error)}`]);
   }
-  const config = parseConfig(document, path, env);
+  // Every problem in one pass: the schema's, and files that cannot be read
+  // (looked up in the document as written, so they are found even when
+  // something else in it is wrong).
   const baseDir = dirname(resolve(path));
-  const problems = missingFiles(config, baseDir, env);
-  if (problems.length > 0) throw new ConfigError(path, problems);
+  const { config, problems } = checkDocument(document, env);
+  problems.push(...missingFiles(applyEnv(document, env), baseDir, env));
+  if (!config || problems.length > 0) throw new ConfigError(path, problems);
   return { config, baseDir };
 }
 
 /** Files the config names that cannot be read, as "path: reason" (so `validate` catches them too). */
-function missingFiles(config: Config, baseDir: string, env: NodeJS.ProcessEnv): string[] {
+/** A parser's error as one line ending with where: yaml's first line ends in a dangling "at line L, column C:". */
+function syntaxError(error: unknown): string {
+  const { message, linePos } = error as Error & { linePos?: readonly { line: number; col: number }[] };
+  const first = message.split("\n")[0]!.replace(/\s+at line \d+, column \d+:?$/, "").replace(/:$/, "");
+  return linePos?.[0] ? `${first} (line ${linePos[0].line}, column ${linePos[0].col})` : first;
+}
+
+/** A string at `path` in a document that may not have passed the schema yet. */
+function stringAt(document: unknown, ...path: string[]): string | undefined {
+  let at: unknown = document;
+  for (const key of path) at = typeof at === "object" && at !== null ? (at as Record<string, unknown>)[key] : undefined;
+  return typeof at === "string" ? at : undefined;
+}
+
+function missingFiles(document: unknown, baseDir: string, env: NodeJS.ProcessEnv): string[] {
+  const streams = typeof document === "object" && document !== null ? (document as { streams?: unknown }).streams : undefined;
   const files: [string, string | undefined][] = [
-    ["server.tls.certFile", config.server.tls?.certFile],
-    ["server.tls.keyFile", config.server.tls?.keyFile],
-    ["auth.jwt.publicKeyFile", config.auth?.jwt?.publicKeyFile],
-    ["auth.jwt.jwksFile", config.auth?.jwt?.jwksFile],
-    ...Object.entries(config.streams).map(([name, stream]): [string, string | undefined] => [`streams.${name}.source.path`, stream.source.type === "jsonl" ? stream.source.path : undefined]),
+    ["server.tls.certFile", stringAt(document, "server", "tls", "certFile")],
+    ["server.tls.keyFile", stringAt(document, "server", "tls", "keyFile")],
+    ["auth.jwt.publicKeyFile", stringAt(document, "auth", "jwt", "publicKeyFile")],
+    ["auth.jwt.jwksFile", stringAt(document, "auth", "jwt", "jwksFile")],
+    ...(typeof streams === "object" && streams !== null && !Array.isArray(streams)
+      ? Object.keys(streams).map((name): [string, string | undefined] => [`streams.${name}.source.path`, stringAt(streams, name, "source", "type") === "jsonl" ? stringAt(streams, name, "source", "path") : undefined])
+      : []),
   ];
   const problems: string[] = [];
   for (const [at, file] of files) {
@@ -336,7 +368,7 @@ function missingFiles(config: Config, baseDir: string, env: NodeJS.ProcessEnv): 
       problems.push(`${at}: cannot read ${resolve(baseDir, file)} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
   }
-  const passphraseEnv = config.server.tls?.keyPassphraseEnv;
+  const passphraseEnv = stringAt(document, "server", "tls", "keyPassphraseEnv");
   if (passphraseEnv && env[passphraseEnv] === undefined) problems.push(`server.tls.keyPassphraseEnv: environment variable ${passphraseEnv} is not set`);
   return problems;
 }

@@ -83,6 +83,31 @@ describe("sluice-server validate", () => {
     expect(result.stderr).toContain("streams.slow.heartbeat.timeoutMs: heartbeat timeout 500 ms must exceed a positive interval 1000 ms");
   });
 
+  it("reports every problem in one pass: the schema's, unreadable files and unenforceable rules together", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    const file = join(dir, "all.yaml");
+    writeFileSync(file, ["streams:", "  books:", "    source: { type: jsonl, path: missing.jsonl }", "  ticks:", "    source: { type: generator, rate: 5 }", "    allow: [\"*\"]"].join("\n"));
+    const result = validate(file);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split("\n").slice(1)).toEqual([
+      '  streams.ticks.source: unknown key "rate"',
+      "  streams.ticks.allow: restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow",
+      `  streams.books.source.path: cannot read ${join(dir, "missing.jsonl")} (ENOENT)`,
+    ]);
+  });
+
+  it("ends a YAML syntax error with its line and column, and refuses a config without streams", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    writeFileSync(join(dir, "syntax.yaml"), "server:\n  port: 1\n streams: {a: b\n");
+    const syntax = validate(join(dir, "syntax.yaml"));
+    expect(syntax.stderr).toMatch(/\(file\): not valid YAML: .+ \(line 3, column 1\)\n$/);
+    expect(syntax.status).toBe(1);
+    writeFileSync(join(dir, "empty.yaml"), "server: { port: 8080 }\nstreams: {}\n");
+    const empty = validate(join(dir, "empty.yaml"));
+    expect(empty.stderr).toContain("streams: configure at least one stream: a server without streams serves nothing");
+    expect(empty.status).toBe(1);
+  });
+
   it("tells a wrong type from a missing key, quoting the value, from the file and from --port", () => {
     const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
     const file = join(dir, "types.yaml");
