@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DEFAULT_LIMITS, heartbeatProblem, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
+import { compileQuery, POSTGRES_IDENTIFIER } from "./postgres-source.js";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -68,7 +69,7 @@ const postgresSource = z.strictObject({
   /** Parameters clients may pass, with their types. */
   params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "parameter names are identifiers"), z.strictObject({ type: z.enum(["string", "integer", "number", "boolean"]), required: z.boolean().default(false) })).default({}),
   /** A unique, orderable column of the result: the keyset and the resume cursor. */
-  key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a column name"),
+  key: z.string().regex(POSTGRES_IDENTIFIER, "must be a column name"),
   pageSize: positiveInt.max(100_000).default(1_000),
 });
 
@@ -216,6 +217,14 @@ export const configSchema = z.strictObject({
     const at = problem && own[problem.field];
     if (at) context.addIssue({ code: "custom", path: ["streams", name, ...at[1]], message: problem.reason });
     if (problem?.field === "maxItemBytes" || serverProblem?.field === "maxItemBytes") continue;
+    if (stream.source.type === "postgres") {
+      // What the source would refuse at start-up, found by validate: a placeholder that is not declared.
+      try {
+        compileQuery(stream.source.query, Object.keys(stream.source.params));
+      } catch (error) {
+        context.addIssue({ code: "custom", path: ["streams", name, "source", "query"], message: (error as Error).message });
+      }
+    }
     const tooBig = stream.source.type === "generator" ? itemSizeProblem(stream.source.itemBytes, stream.maxItemBytes ?? serverLimits.maxItemBytes) : undefined;
     if (tooBig) context.addIssue({ code: "custom", path: ["streams", name, "source", "itemBytes"], message: `items of ${tooBig}` });
   }

@@ -6,7 +6,7 @@
  * when the subscriber has credit. Memory therefore stays at one page, and the
  * key of the last row sent is the resume cursor.
  */
-import type { JsonObject } from "@sluice/core";
+import { SluiceError, type JsonObject } from "@sluice/core";
 import { invalidCursor, invalidParam, type Source } from "@sluice/server";
 import type pg from "pg";
 
@@ -20,9 +20,12 @@ export interface PostgresSourceOptions {
   /** A unique, orderable column of the query's result. */
   readonly key: string;
   readonly pageSize: number;
+  /** The stream's name, for error messages. */
+  readonly stream?: string;
 }
 
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A column name the source can quote safely. */
+export const POSTGRES_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Rewrites :name placeholders to $1, $2, ... (not inside quotes or after ::). */
 export function compileQuery(query: string, names: readonly string[]): { text: string; order: string[] } {
@@ -61,8 +64,24 @@ export function compileQuery(query: string, names: readonly string[]): { text: s
   return { text, order };
 }
 
+/**
+ * A failed query as the session's error. SQLSTATE classes that another try
+ * cannot fix (the configuration is wrong: 42 syntax error or undefined
+ * table/column, 22 data exception, 28 authorization, 3D/3F no such
+ * database/schema) are not retryable, so the client stops and says why
+ * instead of retrying forever; everything else (a lost or refused
+ * connection, 08, 53 resources, 57 operator intervention) is.
+ */
+export function queryError(stream: string, error: unknown): SluiceError {
+  const { code, message } = error as { code?: string; message?: string };
+  const sqlstate = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const permanent = sqlstate !== undefined && ["42", "22", "28", "3D", "3F"].includes(sqlstate.slice(0, 2));
+  const what = `${message ?? String(error)}${sqlstate ? ` (SQLSTATE ${sqlstate})` : code ? ` (${code})` : ""}`;
+  return new SluiceError("source_failed", permanent ? `stream ${stream}: the query cannot run: ${what}` : `stream ${stream}: the database failed: ${what}`, { retryable: !permanent, ...(permanent ? {} : { retryAfterMs: 1_000 }), cause: error });
+}
+
 export function postgresSource(options: PostgresSourceOptions): { source: Source<JsonObject>; params: (params: JsonObject) => JsonObject } {
-  if (!IDENTIFIER.test(options.key)) throw new Error(`key must be a column name, got ${JSON.stringify(options.key)}`);
+  if (!POSTGRES_IDENTIFIER.test(options.key)) throw new Error(`key must be a column name, got ${JSON.stringify(options.key)}`);
   const { text, order } = compileQuery(options.query, Object.keys(options.params));
   const fromStart = `$${order.length + 1}`;
   const afterKey = `$${order.length + 2}`;
@@ -124,7 +143,12 @@ export function postgresSource(options: PostgresSourceOptions): { source: Source
     let { after, seq } = start;
     for (;;) {
       if (signal.aborted) return;
-      const result = await options.pool.query({ text: page, values: [...values, after === null, after, options.pageSize] });
+      let result: pg.QueryResult;
+      try {
+        result = await options.pool.query({ text: page, values: [...values, after === null, after, options.pageSize] });
+      } catch (error) {
+        throw queryError(options.stream ?? "postgres", error);
+      }
       for (const row of result.rows as Record<string, unknown>[]) {
         const key = row[options.key];
         const keyJson = JSON.stringify(typeof key === "bigint" ? key.toString() : key);

@@ -44,8 +44,14 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
         resumed: outcome.resumed,
         outcome: outcome.error ? outcome.error.code : outcome.cancelled ? "cancelled" : outcome.disconnected ? "disconnected" : "end",
       };
-      if (outcome.error && !outcome.error.retryable) log.warn({ ...fields, error: outcome.error.message }, "session failed");
-      else log.info(fields, "session ended");
+      const error = outcome.error;
+      // Failures are logged at warn with their text: every one that is
+      // final, and the server's own retryable ones (a source or database
+      // failing: clients retry, and the operator must see why). A drain's
+      // unavailable is the server telling clients to move, not a failure.
+      const failed = error && (!error.retryable || (error.blame !== "remote" && error.code !== "unavailable"));
+      if (failed) log.warn({ ...fields, error: error.message, retryable: error.retryable }, "session failed");
+      else log.info(error ? { ...fields, error: error.message } : fields, "session ended");
     },
     onRtt: (stream, rttMs) => metrics.rtt(stream, rttMs),
     onItemLatency: (stream, stage, latencyMs) => metrics.itemLatency(stream, stage, latencyMs),

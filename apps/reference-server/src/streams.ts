@@ -55,7 +55,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
           pool.on("error", () => undefined);
           pools.set(url, pool);
         }
-        streams[name] = { ...common, ...postgresSource({ pool, query: source.query, params: source.params, key: source.key, pageSize: source.pageSize }) };
+        streams[name] = { ...common, ...postgresSource({ pool, query: source.query, params: source.params, key: source.key, pageSize: source.pageSize, stream: name }) };
         break;
       }
       case "topic": {

@@ -96,6 +96,15 @@ describe("sluice-server validate", () => {
     ]);
   });
 
+  it("finds what start-up would refuse: a query placeholder that is not declared in params", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    const file = join(dir, "pg.yaml");
+    writeFileSync(file, ["streams:", "  orders:", "    source: { type: postgres, query: \"SELECT id FROM orders WHERE owner = :who\", key: id }"].join("\n"));
+    const result = validate(file);
+    expect(result.stderr).toContain("streams.orders.source.query: query uses :who, which is not declared in params");
+    expect(result.status).toBe(1);
+  });
+
   it("ends a YAML syntax error with its line and column, and refuses a config without streams", () => {
     const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
     writeFileSync(join(dir, "syntax.yaml"), "server:\n  port: 1\n streams: {a: b\n");

@@ -153,3 +153,61 @@ describe.skipIf(!reachable)("PostgreSQL source", () => {
   }, 120_000);
 });
 
+
+/** A config of one postgres stream `name` running `query` against `url`. */
+function pgConfig(name: string, query: string, url = PG_URL): string {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-pg-"));
+  const file = join(dir, "pg.yaml");
+  writeFileSync(file, ["streams:", `  ${name}:`, "    source:", "      type: postgres", `      url: ${url}`, `      query: ${query}`, "      key: id"].join("\n"));
+  return file;
+}
+
+async function failure(url: string, stream: string, maxAttempts: number) {
+  const client = createSluiceClient({ baseUrl: url, transport: "http" });
+  const subscription = client.subscribe(stream, { backoff: { initialMs: 20, maxMs: 50, maxAttempts } });
+  try {
+    for await (const _ of subscription) void _;
+    return { error: undefined, stats: subscription.stats };
+  } catch (error) {
+    return { error: error as { code: string; message: string; retryable: boolean }, stats: subscription.stats };
+  } finally {
+    client.close();
+  }
+}
+
+describe.skipIf(!reachable)("PostgreSQL failures that speak", () => {
+  it("fails a query that cannot run (a misspelled table) at once, not retryable, naming the database's reason; the server logs it at warn", async () => {
+    const server = await start(pgConfig("typo", "SELECT id FROM sluice_test_ordrs"));
+    try {
+      const { error, stats } = await failure(server.url, "typo", 5);
+      expect(error).toMatchObject({ code: "source_failed", retryable: false });
+      expect(error!.message).toBe('stream typo: the query cannot run: relation "sluice_test_ordrs" does not exist (SQLSTATE 42P01)');
+      expect(stats.reconnects).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const logged = server.output.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "session failed" && l.stream === "typo");
+      expect(logged).toMatchObject({ level: 40, outcome: "source_failed", retryable: false, error: expect.stringContaining("SQLSTATE 42P01") });
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("PostgreSQL down", () => {
+  it("retries a database that does not answer (retryable, naming the reason), and logs each failure at warn", async () => {
+    // Nothing listens on port 1: every connection is refused.
+    const server = await start(pgConfig("down", "SELECT 1 AS id", "postgres://postgres@127.0.0.1:1/test"));
+    try {
+      const { error, stats } = await failure(server.url, "down", 3);
+      expect(error).toMatchObject({ code: "source_failed", retryable: false });
+      expect(error!.message).toMatch(/^gave up after 3 attempts: stream down: the database failed: connect ECONNREFUSED 127\.0\.0\.1:1 \(ECONNREFUSED\)$/);
+      expect(stats.reconnects).toBeGreaterThanOrEqual(2);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const logged = server.output.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "session failed" && l.stream === "down");
+      // One warn line per session that failed.
+      expect(logged.length).toBe(stats.sessions);
+      expect(logged[0]).toMatchObject({ level: 40, retryable: true, error: expect.stringContaining("ECONNREFUSED") });
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+});
