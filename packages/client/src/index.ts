@@ -2,7 +2,7 @@
  * @sluice/client: isomorphic Sluice client over any Connect transport.
  * Runtime packages (@sluice/client-node, @sluice/client-web) pick the transport.
  */
-export { createSluiceClient, type SluiceClient, type SluiceClientOptions, type SubscribeOptions, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap } from "./sluice-client.js";
+export { createSluiceClient, type SluiceClient, type SluiceClientOptions, type SubscribeOptions, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type StreamState } from "./sluice-client.js";
 export { json, bytes, protobuf, type ItemCodec } from "./codec.js";
 export { credentialInterceptors, type Credentials } from "./credentials.js";
 export { SluiceError, type ErrorCode } from "@sluice/core";

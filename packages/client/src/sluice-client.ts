@@ -3,7 +3,7 @@
  */
 import { createClient, type Transport } from "@connectrpc/connect";
 import { SluiceError, type ClientFrame, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
-import { Subscription, type FramePipe, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionStats } from "@sluice/driver";
+import { Subscription, type FramePipe, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
 import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
@@ -51,14 +51,27 @@ export interface SubscribeOptions<T> {
   readonly maxItemBytes?: number;
   /** Reconnect backoff. */
   readonly backoff?: { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number };
+  /** Told every change of the stream's connection state (see StreamState); more listeners with `stream.onStateChange()`. */
+  readonly onState?: (state: StreamState) => void;
 }
 
 export type StreamItem<T> = SubscriptionItem<T>;
 export type StreamGap = SubscriptionGap;
 export type StreamEvent<T> = SubscriptionEvent<T>;
+/**
+ * The connection state of a stream, as Socket.IO's connection events:
+ * `connecting` (attempt), `open`, `resumed` (the resume result),
+ * `reconnecting` (attempt, delayMs, the error), `failed` (the final error),
+ * `closed` ("ended" or "cancelled"); `idle` until it is iterated.
+ */
+export type StreamState = SubscriptionState;
 
 export interface SluiceStream<T> extends AsyncIterable<StreamEvent<T>> {
   readonly stats: SubscriptionStats;
+  /** Where the connection stands now. */
+  readonly state: StreamState;
+  /** Calls `listener` at every change of `state`; returns the function that stops it. */
+  onStateChange(listener: (state: StreamState) => void): () => void;
   cancel(reason?: string): void;
   /** Ends a reconnect backoff now (e.g. the network came back). */
   reconnectNow(): void;
@@ -113,6 +126,7 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
         ...(subscribeOptions.maxItemBytes ? { maxItemBytes: subscribeOptions.maxItemBytes } : {}),
         ...(subscribeOptions.signal ? { signal: subscribeOptions.signal } : {}),
         ...(subscribeOptions.backoff ? { backoff: subscribeOptions.backoff } : {}),
+        ...(subscribeOptions.onState ? { onState: subscribeOptions.onState } : {}),
         autoAck: subscribeOptions.autoAck ?? true,
         clientInfo: "sluice-client/0.1",
         transportName: () => current.name,

@@ -100,7 +100,7 @@ describe("StreamReceiver: opening", () => {
     const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 } });
     r.connect(0);
     r.handleFrame(errorFrame("stream_not_found", false), 1);
-    expect(events(r)).toEqual([{ type: "finished" }]);
+    expect(events(r)).toEqual([{ type: "finished", error: expect.objectContaining({ code: "stream_not_found" }) }]);
     expect(seen(readAll(r, 2))).toEqual(["error stream_not_found"]);
     expect(() => r.connect(3)).toThrow(/after the stream finished/);
   });
@@ -195,7 +195,7 @@ describe("StreamReceiver: data", () => {
   it("ends with a credit_violation by the server when it sends beyond the granted window, after the items it was granted", () => {
     const r = streaming();
     r.handleFrame(chunk(1, 5), 1);
-    expect(events(r)).toEqual([{ type: "finished" }]);
+    expect(events(r)).toEqual([{ type: "finished", error: expect.objectContaining({ code: "credit_violation" }) }]);
     const deliveries = readAll(r, 2);
     expect(seen(deliveries)).toEqual(["item 1", "item 2", "item 3", "item 4", "error credit_violation"]);
     expect(deliveries.at(-1)).toMatchObject({ error: { blame: "remote", retryable: false, message: "item 5 is beyond the granted max_seq 4" } });
@@ -245,7 +245,7 @@ describe("StreamReceiver: endings", () => {
     const r = streaming();
     r.handleFrame(chunk(1, 2), 1);
     r.handleFrame(errorFrame("permission_denied", false), 2);
-    expect(events(r)).toEqual([{ type: "finished" }]);
+    expect(events(r)).toEqual([{ type: "finished", error: expect.objectContaining({ code: "permission_denied" }) }]);
     expect(r.finished).toBe(true);
     expect(seen(readAll(r, 3))).toEqual(["item 1", "item 2", "error permission_denied"]);
   });

@@ -52,8 +52,8 @@ export type ReceiverEvent =
   | { readonly type: "rtt"; readonly rttMs: number }
   /** The session broke but may be resumed: wait (backoff, retryAfterMs) and connect() again. */
   | { readonly type: "session_lost"; readonly error: SluiceError }
-  /** Nothing more will come: the last delivery (end or error) is queued. */
-  | { readonly type: "finished" };
+  /** Nothing more will come: the last delivery (end or error) is queued; `error` when it is an error. */
+  | { readonly type: "finished"; readonly error?: SluiceError };
 
 export class StreamReceiver {
   readonly options: StreamReceiverOptions;
@@ -598,6 +598,6 @@ export class StreamReceiver {
     if (this.#finished) return;
     this.#finished = true;
     this.#queue.push(last);
-    this.#events.push({ type: "finished" });
+    this.#events.push(last.kind === "error" ? { type: "finished", error: last.error } : { type: "finished" });
   }
 }

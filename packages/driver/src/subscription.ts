@@ -33,6 +33,8 @@ export interface SubscriptionOptions<T = Uint8Array> {
    * it to forget subscriptions they track.
    */
   readonly onFinished?: () => void;
+  /** Told every change of `state` (see SubscriptionState); more listeners with onStateChange(). */
+  readonly onState?: (state: SubscriptionState) => void;
   readonly maxItemBytes?: number;
   readonly clientInfo?: string;
   /** Name of the transport in use, for stats. */
@@ -69,6 +71,25 @@ export interface SubscriptionGap {
 }
 
 export type SubscriptionEvent<T = Uint8Array> = SubscriptionItem<T> | SubscriptionGap;
+
+/**
+ * Where a subscription's connection stands, as Socket.IO's connection events
+ * tell it: `connecting` (a call is being opened; `attempt` counts the tries
+ * since the last session that delivered, 1 the first), `open` (the server's
+ * Opened came), `resumed` (an Opened after a reconnect, with how the resume
+ * went), `reconnecting` (the session was lost: which retry comes next, 1 the
+ * first, the backoff delay before it and the error that ended the session),
+ * `failed` (final: the error iteration throws) and `closed` (the stream
+ * ended, or was cancelled).
+ */
+export type SubscriptionState =
+  | { readonly state: "idle" }
+  | { readonly state: "connecting"; readonly attempt: number; readonly transport: string }
+  | { readonly state: "open"; readonly sessionId: string; readonly transport: string }
+  | { readonly state: "resumed"; readonly sessionId: string; readonly transport: string; readonly resume: ResumeResult }
+  | { readonly state: "reconnecting"; readonly attempt: number; readonly delayMs: number; readonly error: SluiceError }
+  | { readonly state: "failed"; readonly error: SluiceError }
+  | { readonly state: "closed"; readonly reason: "ended" | "cancelled" };
 
 export interface SubscriptionStats {
   items: number;
@@ -119,6 +140,9 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #pipe: FramePipe<ServerFrame, ClientFrame> | undefined;
   #lost: SluiceError | undefined;
   #inboundEnded = false;
+  #state: SubscriptionState = { state: "idle" };
+  readonly #stateListeners = new Set<(state: SubscriptionState) => void>();
+  #cancelled = false;
 
   constructor(options: SubscriptionOptions<T>) {
     this.#options = options;
@@ -142,12 +166,17 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         if (event.type === "rtt") this.stats.rttMs = event.rttMs;
         else if (event.type === "opened") {
           this.stats.window = receiver.window;
-          if (event.opened.resume) {
-            this.stats.lastResume = event.opened.resume;
+          const { sessionId, resume } = event.opened;
+          if (resume) {
+            this.stats.lastResume = resume;
             this.stats.resumes++;
           }
+          const transport = this.stats.transport;
+          // "resumed" is a reconnect's Opened; a first session opened at a position is just open.
+          this.#setState(resume && this.stats.sessions > 1 ? { state: "resumed", sessionId, transport, resume } : { state: "open", sessionId, transport });
         }
         else if (event.type === "session_lost") this.#lost = event.error;
+        else if (event.type === "finished" && event.error) this.#setState({ state: "failed", error: event.error });
       },
       // Frames queued while no connection is up are dropped: the next session starts with Open.
       send: (frame) => this.#pipe?.send(frame),
@@ -172,6 +201,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#state.state !== "failed") this.#setState({ state: "closed", reason: this.#cancelled ? "cancelled" : "ended" });
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     this.#options.onFinished?.();
   }
@@ -181,7 +211,34 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     return this.#receiver.ackedSeq;
   }
 
-  /** Stops the stream: the server stops its source. Iteration ends. */
+  /** Where the connection stands now (see SubscriptionState). */
+  get state(): SubscriptionState {
+    return this.#state;
+  }
+
+  /** Calls `listener` at every change of `state`; returns the function that stops it. */
+  onStateChange(listener: (state: SubscriptionState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  #setState(state: SubscriptionState): void {
+    this.#state = state;
+    // A listener that throws must not break the stream.
+    try {
+      this.#options.onState?.(state);
+    } catch {
+      /* the app's bug, not the stream's */
+    }
+    for (const listener of this.#stateListeners) {
+      try {
+        listener(state);
+      } catch {
+        /* as above */
+      }
+    }
+  }
+
   /**
    * Ends a reconnect backoff now (e.g. the browser came back online). No-op
    * while a session is up.
@@ -192,7 +249,9 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     wake?.();
   }
 
+  /** Stops the stream: the server stops its source. Iteration ends. */
   cancel(reason = "cancelled by the application"): void {
+    this.#cancelled = true;
     this.#receiver.cancel(reason, this.#clock.now());
     this.#pump.afterInput();
     this.#wakeApp.notify();
@@ -307,6 +366,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       while (!receiver.finished && !this.#abort.signal.aborted) {
         receiver.connect(clock.now());
         this.stats.sessions++;
+        this.#setState({ state: "connecting", attempt: backoff.attempt + 1, transport: this.stats.transport });
         const deliveredAtStart = receiver.deliveredSeq;
         this.#lost = undefined;
         this.#inboundEnded = false;
@@ -331,6 +391,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         this.stats.lastError = `${lost.code}: ${lost.message}`;
         if (!lost.retryable) {
           this.#terminal = lost;
+          this.#setState({ state: "failed", error: lost });
           break;
         }
         // Only a session that got the stream further counts as a success: a
@@ -340,9 +401,11 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         const delay = backoff.next(lost.retryAfterMs);
         if (delay === undefined) {
           this.#terminal = new SluiceError(lost.code, `gave up after ${backoff.attempt} attempts: ${lost.message}`, { retryable: false });
+          this.#setState({ state: "failed", error: this.#terminal });
           break;
         }
         this.stats.reconnects++;
+        this.#setState({ state: "reconnecting", attempt: backoff.attempt, delayMs: delay, error: lost });
         await new Promise<void>((resolve) => {
           this.#wakeBackoff = resolve;
           void sleep(clock, delay, this.#abort.signal).then(resolve);
