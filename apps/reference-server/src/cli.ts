@@ -79,7 +79,16 @@ async function main(argv: string[]): Promise<number> {
   }
   log.info({ url: server.url, streams: Object.keys(loaded.config.streams), page: `${server.url}/` }, "listening");
   // One human line for people who ran `npm start`.
-  process.stderr.write(`Sluice reference server: open ${server.url}/ (streams: ${Object.keys(loaded.config.streams).join(", ")})\n`);
+  const websocket = server.url.replace(/^http/, "ws");
+  process.stderr.write(
+    [
+      `Sluice reference server: open ${server.url}/`,
+      `  streams:    ${Object.keys(loaded.config.streams).join(", ")}`,
+      `  transports: Connect over ${server.url.startsWith("https") ? "HTTP/2 and HTTP/1.1 (TLS)" : "HTTP/2 (h2c) and HTTP/1.1"} at ${server.url}, WebSocket at ${websocket}/connect`,
+      `  logs:       JSON on stdout (LOG_LEVEL=${process.env.LOG_LEVEL ?? "info"}); metrics at ${server.url}/metrics`,
+      "",
+    ].join("\n"),
+  );
   const shutdown = (signal: string) => {
     const graceMs = loaded.config.server.shutdownGraceMs;
     log.info({ signal, graceMs }, "shutting down");
