@@ -7,3 +7,5 @@ export { fromJsonLines, type JsonLinesInput, type JsonLinesOptions } from "./jso
 export { Topic, type TopicOptions, type TopicOverflowPolicy } from "./topic.js";
 export type { TopicEngine, TopicSubscription, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";
 export type { SessionOutcome, SessionView } from "@sluice/driver";
+// Sources and authorize hooks refuse with these (as the client reports them).
+export { SluiceError, type ErrorCode } from "@sluice/core";
