@@ -11,7 +11,7 @@ import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";
 import { createMetrics, type LogCounts } from "./metrics.js";
-import { buildStreams } from "./streams.js";
+import { buildStreams, describeStreams } from "./streams.js";
 
 export interface RunningServer {
   readonly url: string;
@@ -61,6 +61,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     ...(config.chunk ? { chunk: config.chunk } : {}),
   });
   metrics.attach(sluice, built.topics, Object.keys(built.streams));
+  const described = describeStreams(config);
   let stopping = false;
   let listening: Listening | undefined;
   listening = await listen(sluice, {
@@ -89,6 +90,33 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     fallback: (request, response) => {
       const path = new URL(request.url ?? "/", "http://x").pathname;
       if (path === "/healthz") return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      if (path === "/streams") {
+        // Discovery for the example page and `sluice streams`: with auth on,
+        // only the streams this caller may subscribe to (nobody learns the
+        // others exist), and nothing at all without valid credentials.
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(request.headers)) if (typeof value === "string" && !name.startsWith(":")) headers.set(name, value);
+        void (async () => {
+          const visible = [];
+          let authenticated = !authorize;
+          for (const stream of described) {
+            if (!authorize) {
+              visible.push(stream);
+              continue;
+            }
+            try {
+              await authorize({ stream: stream.name, headers });
+              authenticated = true;
+              visible.push(stream);
+            } catch (error) {
+              if ((error as { code?: string }).code === "permission_denied") authenticated = true;
+            }
+          }
+          if (!authenticated) return void response.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: "unauthenticated: credentials are required to list streams" }) + "\n");
+          response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ streams: visible }) + "\n");
+        })();
+        return;
+      }
       if (path === "/metrics") {
         void metrics.registry.metrics().then(
           (text) => response.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),

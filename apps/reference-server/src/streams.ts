@@ -12,6 +12,27 @@ import pg from "pg";
 import type { Config, StreamConfig } from "./config.js";
 import { postgresSource } from "./postgres-source.js";
 
+/** What GET /streams tells about a stream: enough to subscribe to it. */
+export interface StreamDescription {
+  readonly name: string;
+  readonly source: "generator" | "jsonl" | "topic" | "postgres";
+  /** The params it takes (any other is refused). */
+  readonly params: readonly string[];
+  readonly contentType: string;
+  /** Whether it ends (a finite generator, a file, a query) or runs until cancelled (a topic, an endless generator). */
+  readonly live: boolean;
+}
+
+/** The configured streams, described (GET /streams, `sluice streams URL`). */
+export function describeStreams(config: Config): StreamDescription[] {
+  return Object.entries(config.streams).map(([name, stream]) => {
+    const source = stream.source;
+    const params = source.type === "generator" ? ["count"] : source.type === "jsonl" ? (source.filter ? [source.filter.param] : []) : source.type === "postgres" ? Object.keys(source.params) : [];
+    const live = source.type === "topic" || (source.type === "generator" && source.count === 0);
+    return { name, source: source.type, params, contentType: stream.contentType ?? "application/json", live };
+  });
+}
+
 export interface BuiltStreams {
   readonly streams: Record<string, StreamDefinition<JsonObject>>;
   readonly topics: ReadonlyMap<string, Topic>;

@@ -156,6 +156,33 @@ describe("the half-duplex Control call", () => {
   });
 });
 
+describe("stream discovery (GET /streams, sluice streams) under auth", () => {
+  const list = async (headers: Record<string, string>) => {
+    const response = await fetch(`${url}/streams`, { headers });
+    return { status: response.status, body: (await response.json()) as { streams?: { name: string }[]; error?: string } };
+  };
+
+  it("lists only the streams the caller may subscribe to, and nothing without credentials", async () => {
+    expect(await list({})).toEqual({ status: 401, body: { error: "unauthenticated: credentials are required to list streams" } });
+    expect(await list({ authorization: "Bearer not-a-token" })).toMatchObject({ status: 401 });
+    const reader = await list({ "x-api-key": API_KEY });
+    expect(reader.body.streams!.map((s) => s.name)).toEqual(["public", "reports"]);
+    const admin = await list({ authorization: `Bearer ${await token({ sub: "root", role: "admin" })}` });
+    expect(admin.body.streams!.map((s) => s.name)).toEqual(["public", "reports", "admin-only"]);
+  });
+
+  it("is what `sluice streams` prints", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const cliPath = join(import.meta.dirname, "..", "..", "..", "packages", "client-node", "src", "cli.ts");
+    const result = spawnSync(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", cliPath, "streams", url, "--api-key", API_KEY], { encoding: "utf8" });
+    expect(result.stdout).toBe("public\tgenerator\tparams: count\nreports\tgenerator\tparams: count\n");
+    expect(result.status).toBe(0);
+    const refused = spawnSync(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", cliPath, "streams", url], { encoding: "utf8" });
+    expect(refused.stderr).toBe(`sluice: ${url} answered 401: unauthenticated: credentials are required to list streams\n`);
+    expect(refused.status).toBe(1);
+  });
+});
+
 describe("a config that restricts access without auth", () => {
   it("is refused, naming the stream, instead of serving the stream to everyone", async () => {
     const { ConfigError, parseConfig } = await import("../src/config.js");

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * `sluice`: the client on the command line, as `nats sub` is NATS's.
+ *
+ *   sluice tail URL STREAM [--params JSON] [--count N] [--transport auto|http|websocket] [--http 1.1|2] [--json] [--token T] [--api-key K]
+ *   sluice streams URL [--token T] [--api-key K]
+ *
+ * tail prints items as they come (seq, then the item as text; `--json`:
+ * one JSON object per line), gaps and connection states on stderr, and
+ * exits 0 when the stream ends or --count items came, 1 on a final error.
+ * streams lists what a reference server offers (its GET /streams).
+ */
+import { parseArgs } from "node:util";
+import { bytes, createSluiceClient, SluiceError, type NodeClientOptions } from "./index.js";
+
+const USAGE = `usage:
+  sluice tail URL STREAM [--params JSON] [--count N] [--transport auto|http|websocket] [--http 1.1|2] [--json] [--token T] [--api-key K]
+  sluice streams URL [--token T] [--api-key K]`;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** An item as text when it is UTF-8 (JSON items are), else as hex. */
+function asText(data: Uint8Array): { text: string; binary: boolean } {
+  try {
+    return { text: decoder.decode(data), binary: false };
+  } catch {
+    return { text: Buffer.from(data).toString("hex"), binary: true };
+  }
+}
+
+async function tail(url: string, stream: string, flags: Record<string, string | boolean | undefined>): Promise<number> {
+  let params = {};
+  if (typeof flags.params === "string") {
+    try {
+      params = JSON.parse(flags.params) as object;
+    } catch (error) {
+      process.stderr.write(`sluice: --params is not JSON: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
+  const count = flags.count === undefined ? Infinity : Number(flags.count);
+  if (!(count > 0) || !Number.isInteger(count === Infinity ? 1 : count)) {
+    process.stderr.write(`sluice: --count must be a positive integer, got ${String(flags.count)}\n`);
+    return 2;
+  }
+  const options: NodeClientOptions = {
+    baseUrl: url,
+    ...(flags.transport ? { transport: flags.transport as NodeClientOptions["transport"] } : {}),
+    ...(flags.http ? { httpVersion: flags.http as NodeClientOptions["httpVersion"] } : {}),
+    ...(typeof flags.token === "string" ? { token: flags.token } : {}),
+    ...(typeof flags["api-key"] === "string" ? { apiKey: flags["api-key"] } : {}),
+  };
+  const client = createSluiceClient(options);
+  const subscription = client.subscribe(stream, {
+    params,
+    codec: bytes(),
+    onState: (state) => {
+      if (state.state === "reconnecting") process.stderr.write(`sluice: reconnecting (attempt ${state.attempt}, in ${Math.round(state.delayMs)} ms): ${state.error.code}: ${state.error.message}\n`);
+      else if (state.state === "resumed") process.stderr.write(`sluice: resumed after seq ${state.resume.requestedSeq}\n`);
+    },
+  });
+  const stop = () => subscription.cancel("interrupted");
+  process.once("SIGINT", stop);
+  let seen = 0;
+  try {
+    for await (const event of subscription) {
+      if (event.kind === "gap") {
+        process.stderr.write(`sluice: gap: seqs ${event.fromSeq}-${event.fromSeq + event.count - 1} lost (${event.reason})\n`);
+        continue;
+      }
+      const { text, binary } = asText(event.value);
+      if (flags.json) {
+        let value: unknown = text;
+        if (!binary) {
+          try {
+            value = JSON.parse(text);
+          } catch {
+            /* not JSON: the text itself */
+          }
+        }
+        process.stdout.write(`${JSON.stringify({ seq: event.seq, ...(binary ? { hex: text } : { item: value }) })}\n`);
+      } else process.stdout.write(`${event.seq}\t${text}\n`);
+      if (++seen >= count) break;
+    }
+    return 0;
+  } catch (error) {
+    const e = error instanceof SluiceError ? error : new SluiceError("internal", String(error));
+    process.stderr.write(`sluice: ${stream}: ${e.code}: ${e.message}\n`);
+    return 1;
+  } finally {
+    process.off("SIGINT", stop);
+    client.close();
+  }
+}
+
+async function streams(url: string, flags: Record<string, string | boolean | undefined>): Promise<number> {
+  const headers: Record<string, string> = {};
+  if (typeof flags.token === "string") headers.authorization = `Bearer ${flags.token}`;
+  if (typeof flags["api-key"] === "string") headers["x-api-key"] = flags["api-key"];
+  let response: Response;
+  try {
+    response = await fetch(new URL("/streams", url), { headers });
+  } catch (error) {
+    process.stderr.write(`sluice: ${url}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const body = (await response.json().catch(() => undefined)) as { streams?: { name: string; source: string; params: string[]; live: boolean }[]; error?: string } | undefined;
+  if (!response.ok || !body?.streams) {
+    process.stderr.write(`sluice: ${url} answered ${response.status}${body?.error ? `: ${body.error}` : " (not a server that lists its streams: GET /streams)"}\n`);
+    return 1;
+  }
+  for (const s of body.streams) process.stdout.write(`${s.name}\t${s.source}${s.live ? ", live" : ""}\tparams: ${s.params.length > 0 ? s.params.join(", ") : "none"}\n`);
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: { params: { type: "string" }, count: { type: "string" }, transport: { type: "string" }, http: { type: "string" }, json: { type: "boolean" }, token: { type: "string" }, "api-key": { type: "string" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (error) {
+    process.stderr.write(`sluice: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const [command, url, stream] = parsed.positionals;
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === "tail" && url && stream) return tail(url, stream, parsed.values);
+  if (command === "streams" && url) return streams(url, parsed.values);
+  process.stderr.write(`${USAGE}\n`);
+  return 2;
+}
+
+process.exitCode = await main(process.argv.slice(2));
