@@ -31,7 +31,7 @@ it("prints a short banner, not the build's output, and serves", async () => {
       `Sluice reference server: open ${url}/`,
       "  streams:    ticks, numbers, books, news",
       `  transports: Connect over HTTP/2 (h2c) and HTTP/1.1 at ${url}, WebSocket at ${url.replace("http", "ws")}/connect`,
-      `  logs:       JSON on stdout (LOG_LEVEL=${process.env.LOG_LEVEL ?? "info"}); metrics at ${url}/metrics`,
+      `  logs:       JSON on stdout (LOG_FORMAT=json, LOG_LEVEL=${process.env.LOG_LEVEL ?? "info"}); metrics at ${url}/metrics`,
     ]);
     expect(lines).toHaveLength(6);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);

@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { LogDestination } from "./log-destination.js";
 import { startServer } from "./server.js";
+import { logFormatOf, prettyLine, type LogFormat } from "./log-format.js";
 
 /** How long the last log lines may take to reach a slow reader before the process exits without them. */
 const LAST_WORDS_MS = 500;
@@ -60,7 +61,15 @@ async function main(argv: string[]): Promise<number> {
   // Structured JSON logs on stdout (pino); LOG_LEVEL=debug|info|warn|error.
   // Written so that a log reader that hangs or dies never stops the server (log-destination.ts).
   const logs = new LogDestination(1, Number(process.env.SLUICE_LOG_MAX_QUEUED_BYTES ?? 4 * 1024 * 1024));
-  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "sluice-server" } }, logs);
+  let format: LogFormat;
+  try {
+    format = logFormatOf(process.env.LOG_FORMAT, process.stdout.isTTY === true);
+  } catch (error) {
+    console.error(`sluice-server: ${(error as Error).message}`);
+    return 2;
+  }
+  const destination = format === "pretty" ? { write: (line: string) => logs.write(prettyLine(line)) } : logs;
+  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "sluice-server" } }, destination);
   // A write to a closed stdout or stderr must not crash the server: logging is lost, serving is not.
   process.stdout.on("error", () => undefined);
   process.stderr.on("error", () => undefined);
@@ -85,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
       `Sluice reference server: open ${server.url}/`,
       `  streams:    ${Object.keys(loaded.config.streams).join(", ")}`,
       `  transports: Connect over ${server.url.startsWith("https") ? "HTTP/2 and HTTP/1.1 (TLS)" : "HTTP/2 (h2c) and HTTP/1.1"} at ${server.url}, WebSocket at ${websocket}/connect`,
-      `  logs:       JSON on stdout (LOG_LEVEL=${process.env.LOG_LEVEL ?? "info"}); metrics at ${server.url}/metrics`,
+      `  logs:       ${format === "pretty" ? "pretty" : "JSON"} on stdout (LOG_FORMAT=${format}, LOG_LEVEL=${process.env.LOG_LEVEL ?? "info"}); metrics at ${server.url}/metrics`,
       "",
     ].join("\n"),
   );

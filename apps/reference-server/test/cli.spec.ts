@@ -44,6 +44,32 @@ describe("sluice-server start-up failures", () => {
   });
 });
 
+describe("sluice-server log format", () => {
+  it("writes pretty lines with LOG_FORMAT=pretty, JSON otherwise, and refuses another value", async () => {
+    const child = spawn(process.execPath, [cli, "--port", "0"], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, LOG_FORMAT: "pretty" } });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
+        child.stdout.on("data", (d) => {
+          out += d;
+          const m = /^.*listening.*$/m.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[0]);
+          }
+        });
+      });
+      expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}listening url=http:\/\/127\.0\.0\.1:\d+ streams=\["ticks","numbers","books","news"\] page=http:\/\/127\.0\.0\.1:\d+\/$/);
+    } finally {
+      child.kill("SIGKILL");
+    }
+    const bad = spawnSync(process.execPath, [cli, "--port", "0"], { encoding: "utf8", env: { ...process.env, LOG_FORMAT: "yaml" } });
+    expect(bad.stderr).toBe('sluice-server: LOG_FORMAT must be pretty or json, got "yaml"\n');
+    expect(bad.status).toBe(2);
+  });
+});
+
 describe("sluice-server validate", () => {
   it.each(["embedded.yaml", "tuned.json", "postgres.yaml"])("accepts examples/%s", (file) => {
     const result = validate(join(examples, file));
