@@ -71,13 +71,20 @@ describe.skipIf(!CHROMIUM)("the example page served by sluice-server (examples/e
     await context.close();
   }, 60_000);
 
-  it("shows the live ticks stream with its throughput chart, and stops on request", async () => {
+  it("starts the live ticks stream on load with its throughput chart, lists the server's streams, and stops on request", async () => {
     const context = await browser.newContext();
+    const idle = await context.newPage();
+    // ?autostart=0 waits for the button: nothing streams, the chart stays empty.
+    await idle.goto(`${server.url}/?autostart=0`);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await paintedPixels(idle)).toBe(0);
+    expect(await idle.textContent("#items")).toBe("0");
     const page = await context.newPage();
     await page.goto(`${server.url}/`);
-    expect(await paintedPixels(page)).toBe(0);
-    // The page's defaults: stream "ticks" (20 items/s), transport auto.
-    await page.click("#start");
+    // The page's defaults, started without a click: stream "ticks" (20 items/s), transport auto.
+    await page.waitForFunction(() => document.querySelectorAll("#streams option").length === 4, undefined, { timeout: 10_000 });
+    expect(await page.$$eval("#streams option", (options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(["ticks", "numbers", "books", "news"]);
+    expect(await page.textContent("#offered")).toContain("books (jsonl; params genre)");
     await page.waitForFunction(() => Number(document.getElementById("items")?.textContent?.replace(/,/g, "")) >= 40, undefined, { timeout: 10_000 });
     await page.waitForFunction(() => Number(document.getElementById("rate")?.textContent) > 0, undefined, { timeout: 5_000 });
     expect(await paintedPixels(page)).toBeGreaterThan(100);
@@ -87,6 +94,24 @@ describe.skipIf(!CHROMIUM)("the example page served by sluice-server (examples/e
     expect(await page.textContent("#status")).toMatch(/stopped by the user/);
     await context.close();
   }, 30_000);
+
+  it("says params that are not JSON on the page, and clears one run's figures before the next", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/?autostart=0`);
+    await page.fill("#params", "{count: 5");
+    await page.click("#start");
+    expect(await page.textContent("#status")).toMatch(/^params: not a JSON object: /);
+    expect(await page.getAttribute("#status", "class")).toBe("error");
+    await runOnPage(page, { stream: "numbers", params: { count: 20_000 }, transport: "connect" });
+    expect(await page.textContent("#sampling")).toMatch(/^showing every \d+th item \(of 20,000\)/);
+    await runOnPage(page, { stream: "numbers", params: { count: 5 }, transport: "connect" });
+    // Nothing of the 20 000-item run is left: 5 items, 5 rows, no sampling note.
+    expect(await page.textContent("#items")).toBe("5");
+    expect(await page.$$eval("#latest li", (items) => items.length)).toBe(5);
+    expect(await page.textContent("#sampling")).toBe("");
+    await context.close();
+  }, 60_000);
 });
 
 describe.skipIf(!CHROMIUM)("the example page over TLS (examples/tls.yaml)", () => {

@@ -1,8 +1,12 @@
 /**
  * The example page: subscribe to a stream, show the latest items, the window,
- * the transport in use and a throughput chart (items/s, last 60 s).
+ * the transport in use and a throughput chart (items/s, last 60 s). It lists
+ * the server's streams (GET /streams) to pick from and starts the default
+ * stream on load, so the first thing a visitor sees is the product working.
  */
-import { createSluiceClient, type SluiceStream, type WebSluiceClient } from "../src/index.js";
+import { createSluiceClient, type SluiceStream, type SubscribeOptions, type WebSluiceClient } from "../src/index.js";
+
+type JsonObject = NonNullable<SubscribeOptions<unknown>["params"]>;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 let client: WebSluiceClient | undefined;
@@ -30,16 +34,38 @@ function drawChart(): void {
   context.fillText(`${max.toLocaleString("en-US")} items/s`, 4, 12);
 }
 
-async function run(event: SubmitEvent): Promise<void> {
-  event.preventDefault();
+/** Every figure, the chart and the item list back to empty: one run's numbers never mix with the next's. */
+function clearRun(): void {
+  for (const id of ["items", "rate", "reconnects", "gaps", "stalls"]) $(id).textContent = "0";
+  $("mbps").textContent = "0";
+  $("windowShown").textContent = "–";
+  $("transportShown").textContent = "–";
+  $("latest").replaceChildren();
+  $("sampling").textContent = "";
+  history.length = 0;
+  drawChart();
+}
+
+async function run(event?: SubmitEvent): Promise<void> {
+  event?.preventDefault();
+  let params: JsonObject;
+  try {
+    params = JSON.parse($<HTMLInputElement>("params").value || "{}") as JsonObject;
+    if (typeof params !== "object" || params === null || Array.isArray(params)) throw new Error("expected an object, like {\"count\": 100}");
+  } catch (error) {
+    $("status").textContent = `params: not a JSON object: ${(error as Error).message}`;
+    $("status").className = "error";
+    return;
+  }
   current?.cancel("restarted");
   cancelledBecause = undefined;
   client?.close();
+  clearRun();
   client = createSluiceClient({ transport: $<HTMLSelectElement>("transport").value as "auto" | "connect" | "websocket" });
   // An empty window field asks for the stream's default window (the server announces it).
   const windowItems = Number($<HTMLInputElement>("window").value);
   const stream = client.subscribe<unknown>($<HTMLInputElement>("stream").value, {
-    params: JSON.parse($<HTMLInputElement>("params").value || "{}"),
+    params,
     ...(windowItems > 0 ? { window: { items: windowItems, bytes: 4 * 1024 * 1024 } } : {}),
   });
   current = stream;
@@ -47,7 +73,6 @@ async function run(event: SubmitEvent): Promise<void> {
   $<HTMLButtonElement>("stop").disabled = false;
   $("status").textContent = "streaming…";
   $("status").className = "";
-  history.length = 0;
   let lastItems = 0;
   let lastBytes = 0;
   const showStats = () => {
@@ -60,7 +85,10 @@ async function run(event: SubmitEvent): Promise<void> {
     $("gaps").textContent = String(gaps);
     $("stalls").textContent = String(creditStalls);
   };
+  // Only the current run writes to the page: a run cancelled by a restart ends quietly.
+  const isCurrent = () => current === stream;
   const timer = setInterval(() => {
+    if (!isCurrent()) return;
     const { items, bytes } = stream.stats;
     history.push(items - lastItems);
     if (history.length > 60) history.shift();
@@ -75,12 +103,15 @@ async function run(event: SubmitEvent): Promise<void> {
   let shown = 0;
   try {
     for await (const item of stream) {
+      if (!isCurrent()) continue;
       // Render at most ~20 rows a second: the page must not be the bottleneck.
       if (item.kind === "gap") {
         const li = document.createElement("li");
         li.textContent = `gap: ${item.count} items from seq ${item.fromSeq} (${item.reason})`;
         latest.prepend(li);
       } else if (++shown % Math.max(1, Math.floor(stream.stats.items / 200)) === 0 || shown < 20) {
+        const every = Math.max(1, Math.floor(stream.stats.items / 200));
+        $("sampling").textContent = every > 1 ? `showing every ${every.toLocaleString("en-US")}th item (of ${stream.stats.items.toLocaleString("en-US")}): the page draws at most a few rows a second` : "";
         const li = document.createElement("li");
         li.value = item.seq;
         li.textContent = JSON.stringify(item.value);
@@ -89,18 +120,38 @@ async function run(event: SubmitEvent): Promise<void> {
       }
     }
     // A cancelled stream ends quietly, like a finished one; say which it was.
-    $("status").textContent = cancelledBecause ? `stream cancelled: ${cancelledBecause}` : "stream ended";
+    if (isCurrent()) $("status").textContent = cancelledBecause ? `stream cancelled: ${cancelledBecause}` : "stream ended";
   } catch (error) {
-    $("status").textContent = error instanceof Error ? error.message : String(error);
-    $("status").className = "error";
+    if (isCurrent()) {
+      $("status").textContent = error instanceof Error ? error.message : String(error);
+      $("status").className = "error";
+    }
   } finally {
     clearInterval(timer);
-    showStats();
-    $<HTMLButtonElement>("stop").disabled = true;
+    if (isCurrent()) {
+      showStats();
+      $<HTMLButtonElement>("stop").disabled = true;
+    }
+  }
+}
+
+/** The server's streams (GET /streams) as the stream field's suggestions and a line under the figures. */
+async function listStreams(): Promise<void> {
+  try {
+    const response = await fetch("/streams");
+    if (!response.ok) return;
+    const { streams } = (await response.json()) as { streams: { name: string; source: string; params: string[]; live: boolean }[] };
+    $("streams").replaceChildren(...streams.map((s) => Object.assign(document.createElement("option"), { value: s.name })));
+    $("offered").textContent = `streams here: ${streams.map((s) => `${s.name} (${s.source}${s.live ? ", live" : ""}${s.params.length ? `; params ${s.params.join(", ")}` : ""})`).join(" · ")}`;
+  } catch {
+    /* not a server that lists its streams: the field still takes any name */
   }
 }
 
 $<HTMLFormElement>("controls").addEventListener("submit", (event) => void run(event));
+void listStreams();
+// The default stream starts at once (?autostart=0 to wait for the button).
+if (new URLSearchParams(location.search).get("autostart") !== "0") void run();
 $("stop").addEventListener("click", () => {
   cancelledBecause = "stopped by the user";
   current?.cancel(cancelledBecause);
