@@ -8,9 +8,9 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, waitForPort } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -34,14 +34,6 @@ beforeAll(() => {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Starts `server`, waits for its port, runs `client` to its end; returns the client's output lines and exit code. */
 async function runPair(command: string[], server: string, client: string): Promise<{ lines: string[]; code: number | null }> {
   const port = await freePort();
@@ -54,11 +46,7 @@ async function runPair(command: string[], server: string, client: string): Promi
   // Its own process group: tsx runs the program in a child process, which must go too.
   const serving = spawn(serverExe, serverArgs, { cwd: project, env, stdio: ["ignore", "ignore", "inherit"], detached: true });
   try {
-    for (const deadline = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 100))) {
-      const up = await new Promise<boolean>((resolve) => net.connect(port, "127.0.0.1").once("connect", function (this: net.Socket) { this.destroy(); resolve(true); }).once("error", () => resolve(false)));
-      if (up) break;
-      if (Date.now() > deadline) throw new Error(`the quick-start server did not listen on ${port}`);
-    }
+    await waitForPort(port, 30_000);
     const [clientExe, clientArgs] = exe([...command, `client.${ext}`]);
     const running = spawn(clientExe, clientArgs, { cwd: project, env, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";

@@ -6,8 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
+import { freePort, waitForPort } from "@sluice/testing";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -20,14 +20,6 @@ const scratch = mkdtempSync(join(root, "tools", "test", ".snippets-"));
 afterAll(() => {
   void import("node:fs").then((fs) => fs.rmSync(scratch, { recursive: true, force: true }));
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function run(name: string, code: string) {
   const file = join(scratch, `${name}.ts`);
@@ -42,16 +34,6 @@ function run(name: string, code: string) {
   return { child, exited, out: () => stdout, err: () => stderr };
 }
 
-async function listening(port: number, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => net.connect(port, "127.0.0.1").once("connect", function (this: net.Socket) { this.destroy(); resolve(true); }).once("error", () => resolve(false)));
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listened on ${port} within ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe("README snippets", () => {
   it("finds the snippets it runs", () => {
     for (const { file, code } of [...serverSnippets, ...clientSnippets]) expect(code, file).toBeTruthy();
@@ -62,7 +44,7 @@ describe("README snippets", () => {
       const port = await freePort();
       const started = run(`server-${server.file.replace(/\W/g, "-")}`, server.code.replaceAll("8080", String(port)));
       try {
-        await listening(port, 30_000);
+        await waitForPort(port, 30_000);
         for (const client of clientSnippets) {
           const ran = run(`client-${client.file.replace(/\W/g, "-")}`, client.code.replaceAll("8080", String(port)));
           const timeout = setTimeout(() => ran.child.kill("SIGKILL"), 30_000);

@@ -4,3 +4,4 @@ export { until } from "./until.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export { VirtualClock } from "./virtual-clock.js";
 export { createPair, pushSource, type Pair, type PairOptions, type LoggedFrame, type PushSource } from "./pair.js";
+export { freePort, waitForPort } from "./ports.js";
