@@ -137,6 +137,11 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     const result = await run;
     expect(result).toMatchObject({ items: 50_000, inOrder: true, lastSeq: 50_000, error: undefined });
     expect(result.reconnects).toBeGreaterThanOrEqual(1);
+    // The page heard the connection states: lost, retried (perhaps more than once while the server was down), resumed, ended.
+    expect(result.states.slice(0, 2)).toEqual(["connecting", "open"]);
+    expect(result.states).toContain("reconnecting");
+    expect(result.states.at(-2)).toBe("resumed");
+    expect(result.states.at(-1)).toBe("closed");
     await context.close();
   }, 120_000);
 
@@ -181,6 +186,7 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     const without = await page.evaluate((t) => window.sluiceRun({ stream: "private", transport: t }), transport);
     expect(without.items).toBe(0);
     expect(without.error).toMatch(/missing or wrong token/);
+    expect(without.states).toEqual(["connecting", "failed"]);
     await context.close();
   }, 60_000);
 
