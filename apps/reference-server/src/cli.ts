@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
  * sluice-server [--config FILE] [--port N]   serve (embedded defaults without --config)
- * sluice-server validate FILE                check a config and exit 0, or print every problem and exit 1
+ * sluice-server validate FILE [--connect]    check a config and exit 0, or print every problem and exit 1;
+ *                                            --connect also checks each source against its service
  */
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
+import { connectProblems } from "./connect-check.js";
 import { LogDestination } from "./log-destination.js";
 import { startServer } from "./server.js";
 import { logFormatOf, prettyLine, type LogFormat } from "./log-format.js";
@@ -13,7 +15,7 @@ import { logFormatOf, prettyLine, type LogFormat } from "./log-format.js";
 /** How long the last log lines may take to reach a slow reader before the process exits without them. */
 const LAST_WORDS_MS = 500;
 
-const USAGE = "usage: sluice-server [--config FILE] [--port N]\n       sluice-server validate FILE";
+const USAGE = "usage: sluice-server [--config FILE] [--port N]\n       sluice-server validate FILE [--connect]";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--help" || argv[0] === "-h") {
@@ -27,7 +29,11 @@ async function main(argv: string[]): Promise<number> {
     }
     try {
       const { config } = loadConfig(argv[1]);
-      console.log(`${argv[1]}: valid (${Object.keys(config.streams).length} streams: ${Object.keys(config.streams).join(", ")})`);
+      if (argv.includes("--connect")) {
+        const problems = await connectProblems(config);
+        if (problems.length > 0) throw new ConfigError(argv[1], problems);
+      }
+      console.log(`${argv[1]}: valid (${Object.keys(config.streams).length} streams: ${Object.keys(config.streams).join(", ")})${argv.includes("--connect") ? "; every source answered" : ""}`);
       return 0;
     } catch (error) {
       if (error instanceof ConfigError) {

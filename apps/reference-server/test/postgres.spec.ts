@@ -7,7 +7,7 @@
  * Skips loudly when the database is unreachable; `.ci/run` starts it, so CI
  * never skips.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSluiceClient } from "@sluice/client-node";
@@ -209,5 +209,45 @@ describe("PostgreSQL down", () => {
     } finally {
       server.child.kill("SIGKILL");
     }
+  });
+});
+
+describe.skipIf(!reachable)("sluice-server validate --connect", () => {
+  const validateConnect = async (file: string) => {
+    const { spawnSync } = await import("node:child_process");
+    const { cli } = await import("./start-cli.js");
+    return spawnSync(process.execPath, [cli, "validate", file, "--connect"], { encoding: "utf8", env: { ...process.env, SLUICE_PG_URL: PG_URL } });
+  };
+
+  it("finds, before any subscriber, a misspelled table, a missing key column and a database that does not answer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-pg-"));
+    const file = join(dir, "connect.yaml");
+    writeFileSync(
+      file,
+      [
+        "streams:",
+        "  good:",
+        `    source: { type: postgres, url: "${PG_URL}", query: "SELECT id, customer FROM sluice_test_orders WHERE (:who::text IS NULL OR customer = :who)", params: { who: { type: string } }, key: id }`,
+        "  typo:",
+        `    source: { type: postgres, url: "${PG_URL}", query: "SELECT id FROM sluice_test_ordrs", key: id }`,
+        "  nokey:",
+        `    source: { type: postgres, url: "${PG_URL}", query: "SELECT customer FROM sluice_test_orders", key: id }`,
+        "  down:",
+        '    source: { type: postgres, url: "postgres://postgres@127.0.0.1:1/test", query: "SELECT 1 AS id", key: id }',
+      ].join("\n"),
+    );
+    const result = await validateConnect(file);
+    expect(result.status).toBe(1);
+    const problems = result.stderr.trim().split("\n").slice(1).map((l) => l.trim());
+    expect(problems).toEqual([
+      'streams.typo.source.query: relation "sluice_test_ordrs" does not exist (SQLSTATE 42P01)',
+      'streams.nokey.source.key: the query\'s result has no column "id" (it has customer)',
+      expect.stringMatching(/^streams\.down\.source\.url: cannot connect: connect ECONNREFUSED 127\.0\.0\.1:1$/),
+    ]);
+    // Without the broken streams it is valid, and says every source answered.
+    writeFileSync(file, readFileSync(file, "utf8").split("\n").slice(0, 3).join("\n"));
+    const good = await validateConnect(file);
+    expect(good.stdout).toBe(`${file}: valid (1 streams: good); every source answered\n`);
+    expect(good.status).toBe(0);
   });
 });
