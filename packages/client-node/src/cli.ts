@@ -2,7 +2,7 @@
 /**
  * `sluice`: the client on the command line, as `nats sub` is NATS's.
  *
- *   sluice tail URL STREAM [--params JSON] [--count N] [--transport auto|http|websocket] [--http 1.1|2] [--json] [--token T] [--api-key K]
+ *   sluice tail URL STREAM [--params JSON] [--from SEQ] [--count N] [--transport auto|http|websocket] [--http 1.1|2] [--json] [--token T] [--api-key K]
  *   sluice streams URL [--token T] [--api-key K]
  *
  * tail prints items as they come (seq, then the item as text; `--json`:
@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { bytes, createSluiceClient, SluiceError, type NodeClientOptions } from "./index.js";
 
 const USAGE = `usage:
-  sluice tail URL STREAM [--params JSON] [--count N] [--transport auto|http|websocket] [--http 1.1|2] [--json] [--token T] [--api-key K]
+  sluice tail URL STREAM [--params JSON] [--from SEQ] [--count N] [--transport auto|http|websocket] [--http 1.1|2] [--json] [--token T] [--api-key K]
   sluice streams URL [--token T] [--api-key K]`;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -38,6 +38,11 @@ async function tail(url: string, stream: string, flags: Record<string, string | 
       return 2;
     }
   }
+  const from = flags.from === undefined ? undefined : Number(flags.from);
+  if (from !== undefined && !(Number.isSafeInteger(from) && from >= 1)) {
+    process.stderr.write(`sluice: --from must be a seq (an integer from 1), got ${String(flags.from)}\n`);
+    return 2;
+  }
   const count = flags.count === undefined ? Infinity : Number(flags.count);
   if (!(count > 0) || !Number.isInteger(count === Infinity ? 1 : count)) {
     process.stderr.write(`sluice: --count must be a positive integer, got ${String(flags.count)}\n`);
@@ -54,6 +59,8 @@ async function tail(url: string, stream: string, flags: Record<string, string | 
   const subscription = client.subscribe(stream, {
     params,
     codec: bytes(),
+    // --from SEQ prints SEQ first: the stream starts after SEQ - 1.
+    ...(from !== undefined ? { startAfter: { seq: from - 1 } } : {}),
     onState: (state) => {
       if (state.state === "reconnecting") process.stderr.write(`sluice: reconnecting (attempt ${state.attempt}, in ${Math.round(state.delayMs)} ms): ${state.error.code}: ${state.error.message}\n`);
       else if (state.state === "resumed") process.stderr.write(`sluice: resumed after seq ${state.resume.requestedSeq}\n`);
@@ -119,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
-      options: { params: { type: "string" }, count: { type: "string" }, transport: { type: "string" }, http: { type: "string" }, json: { type: "boolean" }, token: { type: "string" }, "api-key": { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: { params: { type: "string" }, from: { type: "string" }, count: { type: "string" }, transport: { type: "string" }, http: { type: "string" }, json: { type: "boolean" }, token: { type: "string" }, "api-key": { type: "string" }, help: { type: "boolean", short: "h" } },
     });
   } catch (error) {
     process.stderr.write(`sluice: ${(error as Error).message}\n${USAGE}\n`);

@@ -46,6 +46,11 @@ describe.each(["http", "websocket"])("sluice tail over %s", (transport) => {
     expect(result).toEqual({ code: 0, stdout: '1\t{"n":0}\n2\t{"n":1}\n3\t{"n":2}\n', stderr: "" });
   });
 
+  it("starts at --from SEQ", async () => {
+    const result = await sluice("tail", server.url, "numbers", "--params", '{"count":10}', "--from", "8", "--transport", transport);
+    expect(result).toEqual({ code: 0, stdout: '8\t{"n":7}\n9\t{"n":8}\n10\t{"n":9}\n', stderr: "" });
+  });
+
   it("stops a live stream after --count items, one JSON object per line with --json", async () => {
     const result = await sluice("tail", server.url, "ticks", "--count", "4", "--json", "--transport", transport);
     expect(result.code).toBe(0);
@@ -64,6 +69,7 @@ describe("sluice errors", () => {
 
   it("refuses bad arguments with exit 2 and the usage", async () => {
     expect((await sluice("tail", server.url, "numbers", "--params", "{nope")).stderr).toMatch(/^sluice: --params is not JSON: /);
+    expect(await sluice("tail", server.url, "numbers", "--from", "0")).toEqual({ code: 2, stdout: "", stderr: "sluice: --from must be a seq (an integer from 1), got 0\n" });
     const usage = await sluice("tail");
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("sluice tail URL STREAM");

@@ -48,6 +48,14 @@ export interface SubscribeOptions<T> {
   readonly autoAck?: boolean;
   readonly signal?: AbortSignal;
   readonly heartbeatIntervalMs?: number;
+  /**
+   * Start after this seq instead of wherever the stream is (a topic's head,
+   * a source's start): for an app that kept its position, e.g. `{ seq: 1000 }`
+   * gets seq 1001 onward, or a resume_position_lost / a gap when the server
+   * no longer has it. `cursor` (and its `cursorSeq`) is the source position
+   * for `seq` when the app kept that too.
+   */
+  readonly startAfter?: { readonly seq: number; readonly cursor?: Uint8Array; readonly cursorSeq?: number };
   readonly maxItemBytes?: number;
   /** Reconnect backoff. */
   readonly backoff?: { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number };
@@ -127,6 +135,7 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
         ...(subscribeOptions.signal ? { signal: subscribeOptions.signal } : {}),
         ...(subscribeOptions.backoff ? { backoff: subscribeOptions.backoff } : {}),
         ...(subscribeOptions.onState ? { onState: subscribeOptions.onState } : {}),
+        ...(subscribeOptions.startAfter ? { startAfter: subscribeOptions.startAfter } : {}),
         autoAck: subscribeOptions.autoAck ?? true,
         clientInfo: "sluice-client/0.1",
         transportName: () => current.name,

@@ -64,6 +64,21 @@ describe("StreamReceiver: opening", () => {
     expect(r.state).toBe("opening");
   });
 
+  it("starts after a position of the app's (startAfter): the first Open resumes there, and a server that skips ahead without a gap is refused", () => {
+    const r = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 }, startAfter: { seq: 41, cursor: Uint8Array.of(9), cursorSeq: 40 } });
+    r.connect(0);
+    expect(drain(r)).toMatchObject([{ type: "open", resume: { seq: 41, cursor: Uint8Array.of(9), cursorSeq: 40, sessionId: "" } }]);
+    r.handleFrame({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 42, limits, contentType: "", window: { items: 4, bytes: 1_000 }, resume: { requestedSeq: 41, nextSeq: 42, replayed: 1 } }, 0);
+    r.handleFrame(chunk(42, 2), 1);
+    expect(seen(readAll(r, 2))).toEqual(["item 42", "item 43"]);
+    const skipped = new StreamReceiver({ stream: "books", window: { items: 4, bytes: 1_000 }, startAfter: { seq: 41 } });
+    skipped.connect(0);
+    drain(skipped);
+    skipped.handleFrame({ type: "opened", sessionId: "s1", sessionSecret: new Uint8Array(16), nextSeq: 60, limits, contentType: "", window: { items: 4, bytes: 1_000 } }, 0);
+    expect(seen(readAll(skipped, 1))).toEqual(["error protocol_violation"]);
+    expect(() => new StreamReceiver({ stream: "books", startAfter: { seq: -1 } })).toThrow(/startAfter\.seq must be a non-negative safe integer, got -1/);
+  });
+
   it("asks for the stream's default window when given none, and takes Opened.window", () => {
     const r = new StreamReceiver({ stream: "books" });
     r.connect(0);

@@ -39,6 +39,13 @@ export interface StreamReceiverOptions {
   /** ... or once the oldest unacked item is this old. */
   readonly ackDelayMs?: number;
   readonly grantThreshold?: number;
+  /**
+   * Start after this position instead of wherever the stream is: the first
+   * Open resumes at `seq` (with the source's `cursor` for it, if the app has
+   * one), as a reconnect would (PROTOCOL.md §7.6). Items up to `seq` are
+   * taken as already processed.
+   */
+  readonly startAfter?: { readonly seq: number; readonly cursor?: Uint8Array; readonly cursorSeq?: number };
 }
 
 export type Delivery =
@@ -87,6 +94,15 @@ export class StreamReceiver {
   constructor(options: StreamReceiverOptions) {
     this.options = options;
     this.#reassembler = new FragmentReassembler(options.maxItemBytes ?? Number.MAX_SAFE_INTEGER);
+    const start = options.startAfter;
+    if (start) {
+      if (!Number.isSafeInteger(start.seq) || start.seq < 0) throw new RangeError(`startAfter.seq must be a non-negative safe integer, got ${start.seq}`);
+      // As if a session had delivered and acked up to there: the first Open is a resume.
+      this.#everOpened = true;
+      this.#ackedSeq = start.seq;
+      this.#deliveredSeq = start.seq;
+      this.#resumeCursor = { seq: start.cursor && start.cursor.byteLength > 0 ? (start.cursorSeq ?? start.seq) : 0, cursor: start.cursor ?? EMPTY_BYTES };
+    }
   }
 
   get state(): ReceiverState {

@@ -19,6 +19,8 @@ export interface SubscriptionOptions<T = Uint8Array> {
   readonly params?: JsonObject;
   readonly window?: Window;
   readonly heartbeatIntervalMs?: number;
+  /** Start after this seq (and the source's cursor for it, if known) instead of wherever the stream is: the first Open resumes there. */
+  readonly startAfter?: { readonly seq: number; readonly cursor?: Uint8Array; readonly cursorSeq?: number };
   /** Opens one connection (a fresh call) and returns its frame pipe. */
   connect(signal: AbortSignal): Promise<FramePipe<ServerFrame, ClientFrame>>;
   /** Ack each item when the app asks for the next one (default), or only via item.ack(). */
@@ -157,6 +159,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
       ...(options.maxItemBytes ? { maxItemBytes: options.maxItemBytes } : {}),
       clientInfo: options.clientInfo ?? "sluice-driver",
+      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
     });
     const receiver = this.#receiver;
     this.#pump = new Pump<ClientFrame, ReceiverEvent>({
