@@ -47,4 +47,15 @@ describe("Queue", () => {
     expect(sum).toBe((199_999 * 200_000) / 2);
     expect(queue.shift()).toBeUndefined();
   });
+
+  it("replaces and removes by index from the oldest, and refuses an index outside the queue", () => {
+    const queue = new Queue<string>();
+    for (const x of ["a", "b", "c", "d"]) queue.push(x);
+    queue.shift();
+    queue.set(0, "B");
+    queue.removeAt(1);
+    expect([...queue]).toEqual(["B", "d"]);
+    expect(() => queue.set(2, "x")).toThrow(/queue index 2 outside 0\.\.1/);
+    expect(() => queue.removeAt(-1)).toThrow(RangeError);
+  });
 });

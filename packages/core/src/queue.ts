@@ -28,6 +28,18 @@ export class Queue<T> {
     return index >= 0 && index < this.length ? this.#items[this.#head + index] : undefined;
   }
 
+  /** Replaces the item `index` places after the oldest (a queue that merges entries in place). */
+  set(index: number, item: T): void {
+    if (!(index >= 0 && index < this.length)) throw new RangeError(`queue index ${index} outside 0..${this.length - 1}`);
+    this.#items[this.#head + index] = item;
+  }
+
+  /** Removes the item `index` places after the oldest (O(n): for the rare merge, not the hot path). */
+  removeAt(index: number): void {
+    if (!(index >= 0 && index < this.length)) throw new RangeError(`queue index ${index} outside 0..${this.length - 1}`);
+    this.#items.splice(this.#head + index, 1);
+  }
+
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head];

@@ -13,6 +13,7 @@
  * the session `shift`s; waking the session is the engine's job.
  */
 import type { GapReason } from "./frames.js";
+import { Queue } from "./queue.js";
 
 export type SubscriberOverflowPolicy = "drop_oldest" | "drop_newest" | "disconnect";
 
@@ -24,9 +25,8 @@ export type OfferOutcome = "queued" | "dropped" | "overflowed";
 export class SubscriberQueue<T> {
   readonly capacity: number;
   readonly policy: SubscriberOverflowPolicy;
-  /** Entries (items and gap markers) waiting; `#head` is the oldest. */
-  #entries: (QueuedEntry<T> | undefined)[] = [];
-  #head = 0;
+  /** Entries (items and gap markers) waiting, oldest first. */
+  readonly #entries = new Queue<QueuedEntry<T>>();
   /** Most entries held at once (a gauge for stats). */
   maxQueued = 0;
   /** Set once the disconnect policy fired; nothing is queued after. */
@@ -39,7 +39,7 @@ export class SubscriberQueue<T> {
   }
 
   get size(): number {
-    return this.#entries.length - this.#head;
+    return this.#entries.length;
   }
 
   /** Queues an item for replay, ignoring the capacity (history replayed on resume is bounded by the history, not the queue). */
@@ -72,17 +72,7 @@ export class SubscriberQueue<T> {
   }
 
   shift(): QueuedEntry<T> | undefined {
-    if (this.#head >= this.#entries.length) return undefined;
-    const entry = this.#entries[this.#head];
-    this.#entries[this.#head++] = undefined;
-    if (this.#head === this.#entries.length) {
-      this.#entries = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head);
-      this.#head = 0;
-    }
-    return entry;
+    return this.#entries.shift();
   }
 
   #push(entry: QueuedEntry<T>): void {
@@ -92,26 +82,27 @@ export class SubscriberQueue<T> {
 
   /** Turns the oldest queued item into a gap, merged with a gap right after it, or drops the item after a leading gap into it. */
   #dropOldest(): void {
-    const first = this.#entries[this.#head]!;
+    const entries = this.#entries;
+    const first = entries.peek()!;
     if ("seq" in first) {
-      const next = this.#entries[this.#head + 1];
+      const next = entries.at(1);
       if (next && "gapFrom" in next && next.gapFrom === first.seq + 1) {
-        this.#entries[this.#head + 1] = { gapFrom: first.seq, count: next.count + 1, reason: "dropped_oldest" };
-        this.#entries[this.#head++] = undefined;
+        entries.set(1, { gapFrom: first.seq, count: next.count + 1, reason: "dropped_oldest" });
+        entries.shift();
       } else {
-        this.#entries[this.#head] = { gapFrom: first.seq, count: 1, reason: "dropped_oldest" };
+        entries.set(0, { gapFrom: first.seq, count: 1, reason: "dropped_oldest" });
       }
       return;
     }
-    const second = this.#entries[this.#head + 1];
+    const second = entries.at(1);
     if (second && "seq" in second && second.seq === first.gapFrom + first.count) {
-      this.#entries.splice(this.#head + 1, 1);
-      this.#entries[this.#head] = { gapFrom: first.gapFrom, count: first.count + 1, reason: "dropped_oldest" };
+      entries.removeAt(1);
+      entries.set(0, { gapFrom: first.gapFrom, count: first.count + 1, reason: "dropped_oldest" });
     }
   }
 
   #appendGap(seq: number, reason: GapReason): void {
-    const last = this.#entries.length > this.#head ? this.#entries[this.#entries.length - 1] : undefined;
+    const last = this.#entries.at(this.#entries.length - 1);
     if (last && "gapFrom" in last && last.reason === reason && last.gapFrom + last.count === seq) last.count++;
     else this.#push({ gapFrom: seq, count: 1, reason });
   }
