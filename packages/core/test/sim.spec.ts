@@ -61,7 +61,10 @@ describe("simulated link", () => {
           // spent minutes shrinking. 1 KiB fragments keep the odds per session
           // above ~10 %.
           chunkMaxBytes: fc.integer({ min: 1_024, max: 8_192 }),
-          bigEvery: fc.integer({ min: 0, max: 200 }),
+          // 0: no big items. Not every item big either: 946 items of 9 fragments each
+          // through a 1-item window at 3 % loss needed ~9 300 sessions and ran out of
+          // virtual time (seed 1, a CI run of 2026-12-01; the same at the session's start).
+          bigEvery: fc.oneof(fc.constant(0), fc.integer({ min: 20, max: 200 })),
           readPerMs: fc.constantFrom(Infinity, 2, 0.3),
           ackEvery: fc.integer({ min: 1, max: 20 }),
         }),
