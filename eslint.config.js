@@ -46,7 +46,7 @@ const coreForbiddenGlobals = [
 ].map((name) => ({ name, message: `packages/core is sans-IO and isomorphic: the caller owns ${name}.` }));
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/.snippets-*/**", "**/node_modules/**", "**/src/gen/**", "**/.nx/**", "**/coverage/**"] },
+  { ignores: ["**/dist/**", "apps/reference-server/bundle/**", "**/.snippets-*/**", "**/node_modules/**", "**/src/gen/**", "**/.nx/**", "**/coverage/**"] },
   ...nx.configs["flat/base"],
   ...nx.configs["flat/typescript"],
   {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
 const PACKAGES = ["core", "protocol", "driver", "transport-ws", "server", "server-node", "client", "client-node", "client-web", "conformance"];
+const APPS = ["reference-server"];
 const readme = readFileSync(join(root, "README.md"), "utf8");
 const quickStart = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("## What is here"));
 const blocks = (lang: string) => [...quickStart.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!);
@@ -26,6 +27,7 @@ const npm = (args: string[], cwd: string) => execFileSync("npm", args, { cwd, en
 beforeAll(() => {
   // dist/ is built by the test target's dependencies (nx ^build), so packing skips prepack's build.
   for (const name of PACKAGES) npm(["pack", "--ignore-scripts", "--pack-destination", work], join(root, "packages", name));
+  for (const name of APPS) npm(["pack", "--ignore-scripts", "--pack-destination", work], join(root, "apps", name));
   execFileSync("mkdir", [project]);
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "quick-start", private: true, type: "module" }));
   const tarballs = readdirSync(work).filter((f) => f.endsWith(".tgz")).map((f) => join(work, f));
@@ -89,4 +91,25 @@ describe("the packages installed from their tarballs, outside the workspace", ()
     expect(lines).toHaveLength(1_000);
     expect(lines[0]).toBe("1 0");
   }, 120_000);
+
+  it("give a working sluice-server bin: the embedded defaults, the page and the sample data from the installed package", async () => {
+    const port = await freePort();
+    const bin = join(project, "node_modules", ".bin", "sluice-server");
+    const serving = spawn(bin, ["--port", String(port)], { cwd: project, env: { ...process.env, NODE_OPTIONS: "" }, stdio: ["ignore", "ignore", "inherit"] });
+    try {
+      await waitForPort(port, 30_000);
+      const url = `http://127.0.0.1:${port}`;
+      expect(await (await fetch(`${url}/readyz`)).text()).toBe("ready\n");
+      expect((await fetch(`${url}/`)).status).toBe(200);
+      const client = `import { createSluiceClient } from "@sluice/client-node";
+let n = 0;
+for await (const e of createSluiceClient({ baseUrl: "${url}" }).subscribe("books", { params: { genre: "poetry" } })) if (e.kind === "item") n++;
+console.log(n);
+process.exit(0);`;
+      writeFileSync(join(project, "books.mjs"), client);
+      expect(execFileSync(process.execPath, ["books.mjs"], { cwd: project, encoding: "utf8" }).trim()).toBe("310");
+    } finally {
+      serving.kill("SIGKILL");
+    }
+  }, 60_000);
 });

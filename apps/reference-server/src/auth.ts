@@ -66,14 +66,16 @@ export function createAuthorizer(config: Config, baseDir: string): ((request: Au
     return { principal, claims: payload as Claims };
   };
 
-  return async ({ stream, headers }) => {
+  return async ({ stream, headers, action }) => {
     const { principal, claims } = await authenticate(headers);
     if (stream === undefined) return principal; // Control: the server checks it is the session's owner
-    const rules = config.streams[stream]?.allow;
+    const definition = config.streams[stream];
     // Unknown streams fall through to not_found for authenticated callers only.
-    if (config.streams[stream] === undefined) return principal;
+    if (definition === undefined) return principal;
+    // Publishing has rules of its own: a subscriber may not publish unless publish.allow says so.
+    const rules = action === "publish" ? definition.publish?.allow : definition.allow;
     if (!rules || !rules.some((rule) => matches(rule, claims))) {
-      throw new SluiceError("permission_denied", `${principal} may not subscribe to ${stream}`, { blame: "remote" });
+      throw new SluiceError("permission_denied", `${principal} may not ${action === "publish" ? "publish to" : "subscribe to"} ${stream}`, { blame: "remote" });
     }
     return principal;
   };

@@ -4,12 +4,13 @@
  * sluice-server validate FILE [--connect]    check a config and exit 0, or print every problem and exit 1;
  *                                            --connect also checks each source against its service
  */
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { connectProblems } from "./connect-check.js";
 import { LogDestination } from "./log-destination.js";
 import { startServer } from "./server.js";
+import { packageRoot } from "./shipped-files.js";
 import { logFormatOf, prettyLine, type LogFormat } from "./log-format.js";
 
 /** How long the last log lines may take to reach a slow reader before the process exits without them. */
@@ -63,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const publicDir = fileURLToPath(new URL("./public", import.meta.url));
+  const publicDir = join(packageRoot, "dist", "public");
   // Structured JSON logs on stdout (pino); LOG_LEVEL=debug|info|warn|error.
   // Written so that a log reader that hangs or dies never stops the server (log-destination.ts).
   const logs = new LogDestination(1, Number(process.env.SLUICE_LOG_MAX_QUEUED_BYTES ?? 4 * 1024 * 1024));

@@ -3,17 +3,19 @@
  * SLUICE_* environment overrides, validated before anything starts. Every
  * error names its path ("streams.books.source.path: required").
  */
-import { accessSync, constants, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DEFAULT_LIMITS, heartbeatProblem, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
 import { compileQuery, POSTGRES_IDENTIFIER } from "./postgres-source.js";
+import { checkReadableSync, packageRoot, readFile } from "./shipped-files.js";
 
-const positiveInt = z.number().int().positive();
-const nonNegativeInt = z.number().int().nonnegative();
+/** Every number in the config is a whole one: a value of another type is told as "expected an integer, got …". */
+const integer = z.number({ error: (issue) => (issue.code === "invalid_type" && issue.input !== undefined ? `expected an integer, got ${describeValue(issue.input)}` : undefined) }).int();
+const positiveInt = integer.positive();
+const nonNegativeInt = integer.nonnegative();
 /** A whole number whose bounds are a protocol rule: core checks them (limitsProblem, windowProblem), this file does not restate them. */
-const int = z.number().int();
+const int = integer;
 
 const chunkSchema = z.strictObject({
   maxBytes: positiveInt.optional(),
@@ -128,9 +130,19 @@ const heartbeatSchema = z
     if (problem) context.addIssue({ code: "custom", path: ["timeoutMs"], message: problem });
   });
 
+/** Publishing into a stream (PROTOCOL.md §3.4): who may, and the window each publisher gets. */
+const publishSchema = z.strictObject({
+  /** Who may publish once `auth` is configured (deny by default; separate from who may subscribe). */
+  allow: z.array(allowRule).optional(),
+  /** What one publisher may have sent and not yet acked, in items and payload bytes. */
+  window: z.strictObject({ items: positiveInt, bytes: positiveInt }).optional(),
+});
+
 const streamSchema = z.strictObject({
   /** Who may subscribe once `auth` is configured (deny by default). */
   allow: z.array(allowRule).optional(),
+  /** Set to let clients publish into the stream (topic streams). */
+  publish: publishSchema.optional(),
   source: z.discriminatedUnion("type", [generatorSource, jsonLinesSource, topicSource, postgresSource]),
   contentType: z.string().optional(),
   chunk: chunkSchema.optional(),
@@ -144,110 +156,137 @@ const streamSchema = z.strictObject({
   maxItemBytes: int.optional(),
 });
 
-export const configSchema = z.strictObject({
-  server: z
-    .strictObject({
-      host: z.string().default("127.0.0.1"),
-      port: z.number().int().min(0).max(65_535).default(8080),
-      websocketPath: z.string().startsWith("/").default("/connect"),
-      /** On SIGTERM: how long open sessions get to move elsewhere before the process exits. */
-      shutdownGraceMs: nonNegativeInt.default(10_000),
-      /** Browser origins allowed cross-origin ("https://app.example.com", or "*"). */
-      corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "an origin like https://app.example.com, or *")).default([]),
-      /**
-       * Connections that do not get going are closed: TLS handshake, HTTP/2
-       * preface or first HTTP/1.1 bytes within prefaceMs; HTTP/1.1 headers
-       * within headersMs, the body within requestMs; no bytes either way
-       * for idleMs (0: never).
-       */
-      timeouts: z
-        .strictObject({
-          prefaceMs: positiveInt.default(10_000),
-          headersMs: positiveInt.default(10_000),
-          requestMs: positiveInt.default(30_000),
-          idleMs: nonNegativeInt.default(120_000),
-        })
-        .refine((t) => t.requestMs >= t.headersMs, { path: ["requestMs"], message: "must be at least headersMs" })
-        .prefault({}),
-      /** Serve https:/wss: (HTTP/2 by ALPN) with this certificate chain and key, PEM files relative to the config file. */
-      tls: z
-        .strictObject({
-          certFile: z.string().min(1),
-          keyFile: z.string().min(1),
-          /** The environment variable holding the key's passphrase, if it is encrypted. */
-          keyPassphraseEnv: z.string().optional(),
-        })
-        .optional(),
-    })
-    .prefault({}),
-  limits: z
-    .strictObject({
-      maxFrameBytes: int.optional(),
-      maxItemBytes: int.optional(),
-      maxWindowItems: int.optional(),
-      maxWindowBytes: int.optional(),
-      heartbeatIntervalMs: int.optional(),
-      heartbeatTimeoutMs: int.optional(),
-      /** Connections open at once; more get "503 too many connections". */
-      maxConnections: positiveInt.optional(),
-      /** Concurrent calls per connection (HTTP/2 streams, WebSocket calls); more get resource_exhausted / REFUSED_STREAM. */
-      maxStreamsPerConnection: positiveInt.optional(),
-      /** Payload all sessions may hold unconsumed; above it new streams get resource_exhausted and sessions pause pulling. */
-      maxBufferedBytes: positiveInt.optional(),
-      /** The same, per connection. */
-      maxConnectionBufferedBytes: positiveInt.optional(),
-    })
-    .prefault({}),
+const serverSchema = z
+  .strictObject({
+    host: z.string().default("127.0.0.1"),
+    port: integer.min(0).max(65_535).default(8080),
+    websocketPath: z.string().startsWith("/").default("/connect"),
+    /** On SIGTERM: how long open sessions get to move elsewhere before the process exits. */
+    shutdownGraceMs: nonNegativeInt.default(10_000),
+    /** Browser origins allowed cross-origin ("https://app.example.com", or "*"). */
+    corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "an origin like https://app.example.com, or *")).default([]),
+    /**
+     * Connections that do not get going are closed: TLS handshake, HTTP/2
+     * preface or first HTTP/1.1 bytes within prefaceMs; HTTP/1.1 headers
+     * within headersMs, the body within requestMs; no bytes either way
+     * for idleMs (0: never).
+     */
+    timeouts: z
+      .strictObject({
+        prefaceMs: positiveInt.default(10_000),
+        headersMs: positiveInt.default(10_000),
+        requestMs: positiveInt.default(30_000),
+        idleMs: nonNegativeInt.default(120_000),
+      })
+      .refine((t) => t.requestMs >= t.headersMs, { path: ["requestMs"], message: "must be at least headersMs" })
+      .prefault({}),
+    /** Serve https:/wss: (HTTP/2 by ALPN) with this certificate chain and key, PEM files relative to the config file. */
+    tls: z
+      .strictObject({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        /** The environment variable holding the key's passphrase, if it is encrypted. */
+        keyPassphraseEnv: z.string().optional(),
+      })
+      .optional(),
+  })
+  .prefault({});
+
+const limitsSchema = z
+  .strictObject({
+    maxFrameBytes: int.optional(),
+    maxItemBytes: int.optional(),
+    maxWindowItems: int.optional(),
+    maxWindowBytes: int.optional(),
+    heartbeatIntervalMs: int.optional(),
+    heartbeatTimeoutMs: int.optional(),
+    /** Connections open at once; more get "503 too many connections". */
+    maxConnections: positiveInt.optional(),
+    /** Concurrent calls per connection (HTTP/2 streams, WebSocket calls); more get resource_exhausted / REFUSED_STREAM. */
+    maxStreamsPerConnection: positiveInt.optional(),
+    /** Payload all sessions may hold unconsumed; above it new streams get resource_exhausted and sessions pause pulling. */
+    maxBufferedBytes: positiveInt.optional(),
+    /** The same, per connection. */
+    maxConnectionBufferedBytes: positiveInt.optional(),
+  })
+  .prefault({});
+
+const configSchema = z.strictObject({
+  server: serverSchema,
+  limits: limitsSchema,
   chunk: chunkSchema.optional(),
   auth: authSchema.optional(),
   streams: z
     .record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema)
     .refine((streams) => Object.keys(streams).length > 0, "configure at least one stream: a server without streams serves nothing"),
-}).superRefine((config, context) => {
-  // The limits every session runs under, and each stream's over them, by
-  // core's rules: a heartbeat timeout at or below the interval would end
-  // every session, an empty window would stall it.
-  const serverLimits: Limits = { ...DEFAULT_LIMITS, ...definedLimits(config.limits) };
-  const serverProblem = limitsProblem(serverLimits);
-  if (serverProblem) context.addIssue({ code: "custom", path: ["limits", serverProblem.field], message: serverProblem.reason });
-  for (const [name, stream] of Object.entries(config.streams)) {
-    const own = streamLimitPaths(stream);
-    const problem = limitsProblem({ ...serverLimits, ...Object.fromEntries(Object.entries(own).map(([field, [value]]) => [field, value])) });
-    // A problem with a limit the stream does not set is the server's, reported above.
-    const at = problem && own[problem.field];
-    if (at) context.addIssue({ code: "custom", path: ["streams", name, ...at[1]], message: problem.reason });
-    if (problem?.field === "maxItemBytes" || serverProblem?.field === "maxItemBytes") continue;
+});
+
+type Issue = { path: (string | number)[]; message: string };
+
+/**
+ * The checks across fields, by core's rules: the limits every session runs
+ * under, each stream's over them (a heartbeat timeout at or below the
+ * interval would end every session, an empty window would stall it), what
+ * a source would refuse at start-up, and heartbeats against the idle
+ * timeout. They run on every part of the document that is valid by itself,
+ * so they are reported in the same pass as the schema's problems elsewhere
+ * (zod runs an object's refinements only once all of it parses).
+ */
+function crossFieldIssues(document: unknown): Issue[] {
+  const part = (key: string): unknown => (typeof document === "object" && document !== null ? (document as Record<string, unknown>)[key] : undefined);
+  const server = serverSchema.safeParse(part("server"));
+  const limits = limitsSchema.safeParse(part("limits"));
+  const rawStreams = part("streams");
+  const streams: [string, z.infer<typeof streamSchema>][] =
+    typeof rawStreams === "object" && rawStreams !== null && !Array.isArray(rawStreams)
+      ? Object.entries(rawStreams).flatMap(([name, raw]) => {
+          const stream = streamSchema.safeParse(raw);
+          return stream.success ? [[name, stream.data] as [string, z.infer<typeof streamSchema>]] : [];
+        })
+      : [];
+  const issues: Issue[] = [];
+  const serverLimits: Limits | undefined = limits.success ? { ...DEFAULT_LIMITS, ...definedLimits(limits.data) } : undefined;
+  const serverProblem = serverLimits && limitsProblem(serverLimits);
+  if (serverProblem) issues.push({ path: ["limits", serverProblem.field], message: serverProblem.reason });
+  for (const [name, stream] of streams) {
+    if (stream.publish && stream.source.type !== "topic") issues.push({ path: ["streams", name, "publish"], message: `only topic streams take publishing (this one's source is ${stream.source.type})` });
     if (stream.source.type === "postgres") {
       // What the source would refuse at start-up, found by validate: a placeholder that is not declared.
       try {
         compileQuery(stream.source.query, Object.keys(stream.source.params));
       } catch (error) {
-        context.addIssue({ code: "custom", path: ["streams", name, "source", "query"], message: (error as Error).message });
+        issues.push({ path: ["streams", name, "source", "query"], message: (error as Error).message });
       }
     }
+    if (!serverLimits) continue;
+    const own = streamLimitPaths(stream);
+    const problem = limitsProblem({ ...serverLimits, ...Object.fromEntries(Object.entries(own).map(([field, [value]]) => [field, value])) });
+    // A problem with a limit the stream does not set is the server's, reported above.
+    const at = problem && own[problem.field];
+    if (at) issues.push({ path: ["streams", name, ...at[1]], message: problem.reason });
+    if (problem?.field === "maxItemBytes" || serverProblem?.field === "maxItemBytes") continue;
     const tooBig = stream.source.type === "generator" ? itemSizeProblem(stream.source.itemBytes, stream.maxItemBytes ?? serverLimits.maxItemBytes) : undefined;
-    if (tooBig) context.addIssue({ code: "custom", path: ["streams", name, "source", "itemBytes"], message: `items of ${tooBig}` });
+    if (tooBig) issues.push({ path: ["streams", name, "source", "itemBytes"], message: `items of ${tooBig}` });
   }
   // A session pings every heartbeat interval; a connection quiet for longer
   // than the idle timeout would be closed under a healthy session.
-  const idleMs = config.server.timeouts.idleMs;
-  if (idleMs === 0) return;
-  const intervals: [string, number][] = [["limits.heartbeatIntervalMs", config.limits.heartbeatIntervalMs ?? DEFAULT_LIMITS.heartbeatIntervalMs]];
-  for (const [name, stream] of Object.entries(config.streams)) {
+  const idleMs = server.success ? server.data.timeouts.idleMs : 0;
+  if (idleMs === 0 || !limits.success) return issues;
+  const intervals: [string, number][] = [["limits.heartbeatIntervalMs", limits.data.heartbeatIntervalMs ?? DEFAULT_LIMITS.heartbeatIntervalMs]];
+  for (const [name, stream] of streams) {
     if (stream.heartbeat) intervals.push([`streams.${name}.heartbeat.intervalMs`, stream.heartbeat.intervalMs]);
   }
   for (const [path, intervalMs] of intervals) {
-    if (idleMs <= 2 * intervalMs) {
-      context.addIssue({ code: "custom", path: ["server", "timeouts", "idleMs"], message: `${idleMs} must exceed twice ${path} (${intervalMs}), or be 0` });
-    }
+    if (idleMs <= 2 * intervalMs) issues.push({ path: ["server", "timeouts", "idleMs"], message: `${idleMs} must exceed twice ${path} (${intervalMs}), or be 0` });
   }
-});
+  return issues;
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type StreamConfig = Config["streams"][string];
 
 /** The session limits set in `limits` (the section also holds listen and budget keys). */
-function definedLimits(limits: Config["limits"]): Partial<Limits> {
+function definedLimits(limits: z.infer<typeof limitsSchema>): Partial<Limits> {
   const keys = ["maxFrameBytes", "maxItemBytes", "maxWindowItems", "maxWindowBytes", "heartbeatIntervalMs", "heartbeatTimeoutMs"] as const;
   return Object.fromEntries(keys.filter((key) => limits[key] !== undefined).map((key) => [key, limits[key]]));
 }
@@ -282,7 +321,7 @@ export const DEFAULT_CONFIG = {
     ticks: { source: { type: "generator", ratePerSecond: 20, itemBytes: 96 } },
     numbers: { source: { type: "generator", ratePerSecond: 0, itemBytes: 64, count: 1_000_000 } },
     books: { source: { type: "jsonl", path: "../data/books.jsonl", filter: { field: "genre", param: "genre" } } },
-    news: { source: { type: "topic", historyItems: 1_000, demoPublisherPerSecond: 2 } },
+    news: { source: { type: "topic", historyItems: 1_000, demoPublisherPerSecond: 2 }, publish: {} },
   },
 } as const;
 
@@ -296,8 +335,10 @@ export function parseConfig(document: unknown, source: string, env: NodeJS.Proce
 /** The config, or every problem the schema finds, each as "path: reason". */
 function checkDocument(document: unknown, env: NodeJS.ProcessEnv): { config?: Config; problems: string[] } {
   // reportInput: an issue carries the value it is about, so a wrong type is told from a missing key.
-  const result = configSchema.safeParse(applyEnv(document, env), { reportInput: true });
+  const withEnv = applyEnv(document, env);
+  const result = configSchema.safeParse(withEnv, { reportInput: true });
   const problems = result.success ? [] : result.error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${describeIssue(issue)}`);
+  problems.push(...crossFieldIssues(withEnv).map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   problems.push(...unenforceableRules(document));
   return problems.length === 0 && result.success ? { config: result.data, problems } : { problems };
 }
@@ -312,17 +353,24 @@ function unenforceableRules(document: unknown): string[] {
   if (typeof document !== "object" || document === null || (document as { auth?: unknown }).auth !== undefined) return [];
   const streams = (document as { streams?: unknown }).streams;
   if (typeof streams !== "object" || streams === null) return [];
-  return Object.entries(streams as Record<string, unknown>)
-    .filter(([, stream]) => typeof stream === "object" && stream !== null && (stream as { allow?: unknown }).allow !== undefined)
-    .map(([name]) => `streams.${name}.allow: restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow`);
+  const problems: string[] = [];
+  for (const [name, stream] of Object.entries(streams as Record<string, unknown>)) {
+    if (typeof stream !== "object" || stream === null) continue;
+    if ((stream as { allow?: unknown }).allow !== undefined) problems.push(`streams.${name}.allow: restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow`);
+    const publish = (stream as { publish?: unknown }).publish;
+    if (typeof publish === "object" && publish !== null && (publish as { allow?: unknown }).allow !== undefined) {
+      problems.push(`streams.${name}.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow`);
+    }
+  }
+  return problems;
 }
 
 /** Reads and validates a YAML or JSON file; relative paths in it are resolved against its directory. */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): { config: Config; baseDir: string } {
-  if (!path) return { config: parseConfig(DEFAULT_CONFIG, "embedded defaults", env), baseDir: new URL("../dist", import.meta.url).pathname };
+  if (!path) return { config: parseConfig(DEFAULT_CONFIG, "embedded defaults", env), baseDir: join(packageRoot, "dist") };
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFile(path).toString("utf8");
   } catch (error) {
     throw new ConfigError(path, [`(file): cannot read: ${(error as Error).message}`]);
   }
@@ -372,7 +420,7 @@ function missingFiles(document: unknown, baseDir: string, env: NodeJS.ProcessEnv
   for (const [at, file] of files) {
     if (file === undefined) continue;
     try {
-      accessSync(resolve(baseDir, file), constants.R_OK);
+      checkReadableSync(resolve(baseDir, file));
     } catch (error) {
       problems.push(`${at}: cannot read ${resolve(baseDir, file)} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
@@ -416,7 +464,10 @@ function describeValue(value: unknown): string {
 function describeIssue(issue: z.core.$ZodIssue): string {
   const input = (issue as { input?: unknown }).input;
   if (issue.code === "invalid_type" && input === undefined) return "required";
+  if (issue.code === "invalid_type" && issue.message.startsWith("expected ")) return issue.message;
   if (issue.code === "invalid_type") return `expected ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}, got ${describeValue(input)}`;
+  if (issue.code === "too_big" && typeof input === "number") return `must be ${issue.inclusive === false ? "below" : "at most"} ${issue.maximum}, got ${input}`;
+  if (issue.code === "too_small" && typeof input === "number") return `must be ${issue.inclusive === false ? "above" : "at least"} ${issue.minimum}, got ${input}`;
   if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   if (issue.code === "invalid_union" && "discriminator" in issue) return `must be one of the source types: generator, jsonl, topic, postgres`;
   return issue.message;

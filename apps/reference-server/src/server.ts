@@ -12,6 +12,7 @@ import type { Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";
 import { createMetrics, type LogCounts } from "./metrics.js";
 import { buildStreams, describeStreams } from "./streams.js";
+import { readFile } from "./shipped-files.js";
 
 export interface RunningServer {
   readonly url: string;
@@ -105,7 +106,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
               continue;
             }
             try {
-              await authorize({ stream: stream.name, headers });
+              await authorize({ stream: stream.name, headers, action: "subscribe" });
               authenticated = true;
               visible.push(stream);
             } catch (error) {
@@ -135,7 +136,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       const file = PUBLIC_FILES[path];
       if (file && request.method === "GET") {
         try {
-          const body = readFileSync(join(publicDir, file));
+          const body = readFile(join(publicDir, file));
           return void response.writeHead(200, { "content-type": file.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/html; charset=utf-8" }).end(body);
         } catch {
           // fall through to 404 (the page was not built)

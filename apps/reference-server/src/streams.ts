@@ -3,14 +3,13 @@
  * generator, JSON Lines file (with a server-side filter) and in-memory topic
  * (optionally fed by a demo publisher).
  */
-import { constants, createReadStream } from "node:fs";
-import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { JsonObject, Limits } from "@sluice/core";
 import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type StreamDefinition } from "@sluice/server";
 import pg from "pg";
 import type { Config, StreamConfig } from "./config.js";
 import { postgresSource } from "./postgres-source.js";
+import { checkReadable, openFile } from "./shipped-files.js";
 
 /** What GET /streams tells about a stream: enough to subscribe to it. */
 export interface StreamDescription {
@@ -21,6 +20,8 @@ export interface StreamDescription {
   readonly contentType: string;
   /** Whether it ends (a finite generator, a file, a query) or runs until cancelled (a topic, an endless generator). */
   readonly live: boolean;
+  /** Whether clients may publish into it. */
+  readonly publish: boolean;
 }
 
 /** The configured streams, described (GET /streams, `sluice streams URL`). */
@@ -29,7 +30,7 @@ export function describeStreams(config: Config): StreamDescription[] {
     const source = stream.source;
     const params = source.type === "generator" ? ["count"] : source.type === "jsonl" ? (source.filter ? [source.filter.param] : []) : source.type === "postgres" ? Object.keys(source.params) : [];
     const live = source.type === "topic" || (source.type === "generator" && source.count === 0);
-    return { name, source: source.type, params, contentType: stream.contentType ?? "application/json", live };
+    return { name, source: source.type, params, contentType: stream.contentType ?? "application/json", live, publish: stream.publish !== undefined };
   });
 }
 
@@ -88,7 +89,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
           overflow: source.overflow,
           resumeExpired: source.resumeExpired,
         });
-        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params) };
+        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params), ...(stream.publish ? { publish: stream.publish.window ? { window: stream.publish.window } : {} } : {}) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
         break;
@@ -102,7 +103,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
       const problems: string[] = [];
       for (const [stream, file] of files) {
         try {
-          await access(file, constants.R_OK);
+          await checkReadable(file);
         } catch (error) {
           problems.push(`stream ${stream}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
         }
@@ -188,7 +189,7 @@ function jsonLines(source: JsonLinesConfig, baseDir: string): Pick<StreamDefinit
       return params;
     },
     source: fromJsonLines<JsonObject>({
-      open: (_params, start) => createReadStream(path, { start }),
+      open: (_params, start) => openFile(path, start),
       ...(filter
         ? {
             filter: (record, params) => params[filter.param] === undefined || (record as Record<string, unknown>)[filter.field] === params[filter.param],

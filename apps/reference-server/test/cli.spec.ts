@@ -101,7 +101,7 @@ describe("sluice-server validate", () => {
     );
     const result = validate(file);
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("server.port: Too big");
+    expect(result.stderr).toContain("server.port: must be at most 65535, got 99999");
     expect(result.stderr).toContain("streams.books.source.path: required");
     expect(result.stderr).toContain('streams.ticks.source: unknown key "rate"');
     expect(result.stderr).toContain("streams.feed.source.type: must be one of the source types: generator, jsonl, topic, postgres");
@@ -119,6 +119,32 @@ describe("sluice-server validate", () => {
       '  streams.ticks.source: unknown key "rate"',
       "  streams.ticks.allow: restricts who may subscribe, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove allow",
       `  streams.books.source.path: cannot read ${join(dir, "missing.jsonl")} (ENOENT)`,
+    ]);
+  });
+
+  it("reports checks across fields in the same pass as a wrong type elsewhere", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-config-"));
+    const file = join(dir, "cross.yaml");
+    writeFileSync(
+      file,
+      [
+        "server: { port: eighteen, timeouts: { idleMs: 4000 } }",
+        "limits: { heartbeatIntervalMs: 5000, heartbeatTimeoutMs: 4000 }",
+        "streams:",
+        "  ticks:",
+        "    source: { type: generator, itemBytes: 2048 }",
+        "    maxItemBytes: 1024",
+        "  orders:",
+        "    source: { type: postgres, query: \"SELECT id FROM orders WHERE owner = :who\", key: id }",
+      ].join("\n"),
+    );
+    const result = validate(file);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split("\n").slice(1)).toEqual([
+      '  server.port: expected an integer, got the string "eighteen"',
+      "  limits.heartbeatTimeoutMs: heartbeat timeout 4000 ms must exceed a positive interval 5000 ms",
+      "  streams.ticks.source.itemBytes: items of 2048 bytes, over the max item size 1024",
+      "  streams.orders.source.query: query uses :who, which is not declared in params",
     ]);
   });
 
@@ -149,12 +175,12 @@ describe("sluice-server validate", () => {
     writeFileSync(file, ["server:", "  port: eighteen", "  shutdownGraceMs: 1.5", "streams:", "  ticks:", "    source: { type: generator, count: yes }"].join("\n"));
     const result = validate(file);
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain('server.port: expected a number, got the string "eighteen"');
+    expect(result.stderr).toContain('server.port: expected an integer, got the string "eighteen"');
     expect(result.stderr).toContain("server.shutdownGraceMs: expected an integer, got the number 1.5");
-    expect(result.stderr).toContain('streams.ticks.source.count: expected a number, got the string "yes"');
+    expect(result.stderr).toContain('streams.ticks.source.count: expected an integer, got the string "yes"');
     expect(result.stderr).not.toContain("required");
     const flag = spawnSync(process.execPath, [cli, "--port", "abc"], { encoding: "utf8" });
-    expect(flag.stderr).toContain('server.port: expected a number, got the string "abc"');
+    expect(flag.stderr).toContain('server.port: expected an integer, got the string "abc"');
     expect(flag.status).toBe(1);
   });
 
@@ -552,7 +578,7 @@ describe("sluice-server lifecycle", () => {
     writeFileSync(join(dir, "bad.json"), JSON.stringify({ streams: { x: { source: { type: "generator", itemBytes: 0 } } } }));
     const result = spawnSync(process.execPath, [cli, "--config", join(dir, "bad.json")], { encoding: "utf8", env: { ...process.env, SLUICE_PORT: "0" } });
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("streams.x.source.itemBytes: Too small");
+    expect(result.stderr).toContain("streams.x.source.itemBytes: must be above 0, got 0");
   });
 
   it("on SIGTERM tells open sessions to go elsewhere (unavailable) and exits 0 within the grace time", async () => {

@@ -12,9 +12,12 @@ export interface StartedCli {
   readonly output: string[];
 }
 
-/** Port 0 unless `env.SLUICE_PORT` says otherwise; resolves with the URL from its "listening" log line. */
-export async function startCli(args: string[], env: Record<string, string> = {}): Promise<StartedCli> {
-  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, SLUICE_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Port 0 unless `env.SLUICE_PORT` says otherwise; resolves with the URL from its "listening" log line.
+ * `script` is the CLI to run (the single-file build, for one), `cwd` where.
+ */
+export async function startCli(args: string[], env: Record<string, string> = {}, { script = cli, cwd }: { script?: string; cwd?: string } = {}): Promise<StartedCli> {
+  const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, SLUICE_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   createInterface({ input: child.stderr! }).on("line", (line) => output.push(line));
   const url = await new Promise<string>((resolve, reject) => {

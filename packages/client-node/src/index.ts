@@ -1,6 +1,8 @@
 /**
  * @sluice/client-node: the Sluice client with Node defaults: connect-node
  * over HTTP/2, binary protobuf, and larger HTTP/2 flow-control windows.
+ *
+ * @module @sluice/client-node
  */
 import { Agent as HttpAgent, type ClientRequestArgs } from "node:http";
 import https from "node:https";
@@ -14,6 +16,7 @@ import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport
 export * from "@sluice/client";
 export type { NodeTlsOptions } from "@sluice/transport-ws/node";
 
+/** Where a Node client connects, over which transports, with which HTTP/2 windows, TLS trust and credentials. */
 export interface NodeClientOptions extends Credentials {
   /** e.g. "http://127.0.0.1:8080" (h2c) or "https://..." */
   readonly baseUrl: string;
@@ -23,6 +26,7 @@ export interface NodeClientOptions extends Credentials {
    * http2 throughput on this project's test machine.
    */
   readonly streamWindowBytes?: number;
+  /** HTTP/2 window for the whole connection. Default 16 MiB. */
   readonly connectionWindowBytes?: number;
   /**
    * "2" (default): HTTP/2, full duplex. "1.1": HTTP/1.1 (a server behind a
@@ -51,7 +55,14 @@ export interface NodeClientOptions extends Credentials {
   readonly tls?: NodeTlsOptions;
 }
 
-export function createSluiceClient(options: NodeClientOptions): SluiceClient & { close(): void } {
+/**
+ * A Sluice client for Node: HTTP/2 by default (or HTTP/1.1 half duplex),
+ * falling back to WebSocket, with binary protobuf and large HTTP/2 windows.
+ */
+export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
+  /** Cancels every subscription, refuses new ones, and closes this client's connections. */
+  close(): void;
+} {
   const choice = options.transport ?? "auto";
   const interceptors = credentialInterceptors(options);
   const closers: (() => void)[] = [];
@@ -97,11 +108,12 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   const client = createClient(settings);
   return {
     subscribe: (stream, subscribeOptions) => client.subscribe(stream, subscribeOptions),
+    publish: (stream, publishOptions) => client.publish(stream, publishOptions),
     get openSubscriptions() {
       return client.openSubscriptions;
     },
     reconnectAll: () => client.reconnectAll(),
-    /** Cancels every subscription, refuses new ones, and closes this client's connections. */
+    /** Cancels every subscription and publisher, refuses new ones, and closes this client's connections. */
     close: () => {
       client.close();
       for (const close of closers) close();

@@ -11,6 +11,8 @@
  *
  * Subscriptions retry at once when the browser comes back `online`, and are
  * cancelled on `pagehide` (the tab closes or navigates away).
+ *
+ * @module @sluice/client-web
  */
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Transport } from "@connectrpc/connect";
@@ -27,6 +29,10 @@ export { json, bytes, protobuf, SluiceError, type Credentials, type ItemCodec, t
 export interface WebClientOptions extends Credentials {
   /** The server's HTTP base URL, e.g. "https://api.example.com" (default: this page's origin). */
   readonly baseUrl?: string;
+  /**
+   * "auto" (default): connect-web first, WebSocket when it fails or delivers
+   * nothing in time; "connect" or "websocket": that transport only.
+   */
   readonly transport?: "auto" | "connect" | "websocket";
   /** Default: baseUrl with ws(s): and path /connect. */
   readonly websocketUrl?: string;
@@ -34,11 +40,17 @@ export interface WebClientOptions extends Credentials {
   readonly fallbackAfterMs?: number;
 }
 
+/** A browser client: a {@link SluiceClient} that also closes its WebSocket. */
 export interface WebSluiceClient extends SluiceClient {
   /** Cancels every subscription, refuses new ones and closes the WebSocket (also on pagehide). */
   close(): void;
 }
 
+/**
+ * A Sluice client for browsers: connect-web half duplex first, Connect over
+ * WebSocket (loaded on first use) as the fallback. Retries when the browser
+ * comes back online; cancels on pagehide.
+ */
 export function createSluiceClient(options: WebClientOptions = {}): WebSluiceClient {
   const baseUrl = options.baseUrl ?? globalThis.location?.origin;
   if (!baseUrl) throw new Error("createSluiceClient: baseUrl is required outside a page");
@@ -82,6 +94,7 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
 
   return {
     subscribe: (stream, subscribeOptions) => client.subscribe(stream, subscribeOptions),
+    publish: (stream, publishOptions) => client.publish(stream, publishOptions),
     close,
     get openSubscriptions() {
       return client.openSubscriptions;

@@ -4,9 +4,9 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type OpenFrame, type ServerFrame } from "@sluice/core";
+import { SluiceError, type ClientFrame, type IngestFrame, type OpenFrame, type PublishFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { clientFrameToWire, errorFromConnect, serverFrameFromWire, SubscribeRequestSchema, type ServerFrame as WireServerFrame, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
+import { clientFrameToWire, errorFromConnect, ingestFrameFromWire, publishFrameToWire, serverFrameFromWire, SubscribeRequestSchema, type PublishResponse, type PublishService, type ServerFrame as WireServerFrame, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
 
 /**
  * A failed call as a SluiceError, by @sluice/protocol's one table
@@ -39,6 +39,37 @@ export function openSubscribeCall(client: Client<typeof SubscribeService>, signa
       queueMicrotask(() => abort.abort());
     },
   };
+}
+
+/** One full-duplex Publish call as a frame pipe (PROTOCOL.md §3.4): publish frames out, ingest frames in. */
+export function openPublishCall(client: Client<typeof PublishService>, signal: AbortSignal): FramePipe<IngestFrame, PublishFrame> {
+  const outbound = new FrameQueue<PublishFrame>(1_024);
+  const abort = new AbortController();
+  const onAbort = () => abort.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  async function* requests() {
+    for await (const frame of outbound) yield publishFrameToWire(frame);
+  }
+  const responses = client.publish(requests(), { signal: abort.signal });
+  return {
+    inbound: ingestFrames(responses, () => signal.removeEventListener("abort", onAbort)),
+    send: (frame) => outbound.push(frame),
+    close: () => {
+      outbound.close();
+      queueMicrotask(() => abort.abort());
+    },
+  };
+}
+
+/** A Publish call's responses as ingest frames; call failures become SluiceErrors. */
+async function* ingestFrames(responses: AsyncIterable<PublishResponse>, done: () => void): AsyncIterable<IngestFrame> {
+  try {
+    for await (const response of responses) yield ingestFrameFromWire(response);
+  } catch (error) {
+    throw callError(error);
+  } finally {
+    done();
+  }
 }
 
 /**

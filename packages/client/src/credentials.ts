@@ -7,6 +7,7 @@
  */
 import type { Interceptor } from "@connectrpc/connect";
 
+/** What a client authenticates with; sent with every call on every transport. */
 export interface Credentials {
   /** A bearer token, or a function returning a fresh one for each call. */
   readonly token?: string | (() => string | Promise<string>);

@@ -2,12 +2,16 @@
  * The Sluice client: `for await (const event of client.subscribe("name"))`.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
-import { Subscription, type FramePipe, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
-import { SubscribeService } from "@sluice/protocol";
+import { SluiceError, type ClientFrame, type IngestFrame, type JsonObject, type OverflowPolicy, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
+import { Publication, Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
+import { PublishService, SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
-import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
+import { openHalfDuplexCall, openPublishCall, openSubscribeCall } from "./connect-pipe.js";
 
+/**
+ * The transport a {@link SluiceClient} runs its sessions over, and the one it may
+ * fall back to. The runtime packages fill these in.
+ */
 export interface SluiceClientOptions {
   /** A Connect transport able to run bidi streams (connect-node HTTP/2, or transport-ws). */
   readonly transport: Transport;
@@ -34,19 +38,36 @@ export interface SluiceClientOptions {
    * not a proxy. While neither has proven itself, a failure on one switches
    * to the other, so a wrong first guess is never final.
    */
-  readonly fallback?: { readonly transport: Transport; readonly transportName?: string; readonly mode?: "duplex" | "half-duplex"; readonly resetConnection?: () => void };
+  readonly fallback?: {
+    /** The second transport. */
+    readonly transport: Transport;
+    /** Its name for stats. */
+    readonly transportName?: string;
+    /** Its mode (see `mode`; default "duplex"). */
+    readonly mode?: "duplex" | "half-duplex";
+    /** Drops its connection(s) (see `resetConnection`). */
+    readonly resetConnection?: () => void;
+  };
   /** Default 5 000 ms. The first server frame (Opened) is due right after Open. */
   readonly fallbackAfterMs?: number;
 }
 
+/**
+ * How {@link SluiceClient.subscribe} subscribes: the stream's params, the window,
+ * decoding, acks, retries and where to start.
+ */
 export interface SubscribeOptions<T> {
+  /** The stream's parameters, validated by the server (default none). */
   readonly params?: JsonObject;
   /** Receive window: items and bytes buffered ahead of the app. */
   readonly window?: Window;
+  /** How item bytes become values (default json()). */
   readonly codec?: ItemCodec<T>;
   /** Ack when the app asks for the next item (default) or only via item.ack(). */
   readonly autoAck?: boolean;
+  /** Aborting cancels the stream. */
   readonly signal?: AbortSignal;
+  /** Heartbeat interval to ask the server for (default: the server's). */
   readonly heartbeatIntervalMs?: number;
   /**
    * Start after this seq instead of wherever the stream is (a topic's head,
@@ -55,16 +76,36 @@ export interface SubscribeOptions<T> {
    * no longer has it. `cursor` (and its `cursorSeq`) is the source position
    * for `seq` when the app kept that too.
    */
-  readonly startAfter?: { readonly seq: number; readonly cursor?: Uint8Array; readonly cursorSeq?: number };
+  readonly startAfter?: {
+    /** The last seq the app processed; the stream continues after it. */
+    readonly seq: number;
+    /** The source's cursor at or before `seq`, if the app kept one. */
+    readonly cursor?: Uint8Array;
+    /** The seq `cursor` belongs to (default `seq`). */
+    readonly cursorSeq?: number;
+  };
+  /** Local cap on an item's size; the server's limit applies too. */
   readonly maxItemBytes?: number;
   /** Reconnect backoff. */
-  readonly backoff?: { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number };
+  readonly backoff?: {
+    /** Ceiling of the first delay (default 100 ms). */
+    initialMs?: number;
+    /** No delay is longer than this (default 10 000 ms). */
+    maxMs?: number;
+    /** Each attempt multiplies the ceiling by this (default 2). */
+    multiplier?: number;
+    /** Attempts before the last error becomes final (default Infinity). */
+    maxAttempts?: number;
+  };
   /** Told every change of the stream's connection state (see StreamState); more listeners with `stream.onStateChange()`. */
   readonly onState?: (state: StreamState) => void;
 }
 
+/** One item of a stream: `seq`, the decoded `value`, the raw `data`, and `ack()`. */
 export type StreamItem<T> = SubscriptionItem<T>;
+/** Seqs the server skipped (by policy, or lost to expired history), told in order. */
 export type StreamGap = SubscriptionGap;
+/** What iterating a stream yields, in seq order: an item or a gap. */
 export type StreamEvent<T> = SubscriptionEvent<T>;
 /**
  * The connection state of a stream, as Socket.IO's connection events:
@@ -74,19 +115,91 @@ export type StreamEvent<T> = SubscriptionEvent<T>;
  */
 export type StreamState = SubscriptionState;
 
+/** One subscription: iterate it (`for await`) for items and gaps, in order, across reconnects. */
 export interface SluiceStream<T> extends AsyncIterable<StreamEvent<T>> {
+  /** Live statistics: items, bytes, gaps, reconnects, RTT, the transport. */
   readonly stats: SubscriptionStats;
   /** Where the connection stands now. */
   readonly state: StreamState;
   /** Calls `listener` at every change of `state`; returns the function that stops it. */
   onStateChange(listener: (state: StreamState) => void): () => void;
+  /** Stops the stream: the server stops its source, and iteration ends. */
   cancel(reason?: string): void;
   /** Ends a reconnect backoff now (e.g. the network came back). */
   reconnectNow(): void;
 }
 
+/**
+ * How {@link SluiceClient.publish} publishes: encoding, the publisher's id,
+ * the outbound queue and batching, retries.
+ */
+export interface PublishOptions<T> {
+  /** How values become item bytes (default json()); the codec needs `encode`. */
+  readonly codec?: ItemCodec<T>;
+  /**
+   * Who publishes (default: random per publisher). The server deduplicates
+   * by (publisher id, seq): a process that restarts with the same id
+   * continues its numbering where the server says.
+   */
+  readonly publisherId?: string;
+  /** The outbound queue: items waiting for credit (default 10 000, `block`: send() waits for room). */
+  readonly queue?: {
+    /** Most items waiting, over all priorities. */
+    readonly capacity?: number;
+    /** A full queue: `block` (send waits), `drop_oldest` / `drop_newest` (the dropped send rejects), `error` (send rejects at once). */
+    readonly overflow?: OverflowPolicy;
+  };
+  /** Batching: items travel in chunks of up to maxItems / maxBytes, waiting at most lingerMs for company (default 1 ms). */
+  readonly batch?: {
+    /** Most items per chunk. */
+    readonly maxItems?: number;
+    /** Most payload bytes per chunk. */
+    readonly maxBytes?: number;
+    /** How long the first item of a chunk waits for more. */
+    readonly lingerMs?: number;
+  };
+  /** Aborting cancels: items without a fate are rejected. */
+  readonly signal?: AbortSignal;
+  /** Reconnect backoff (as for subscribe). */
+  readonly backoff?: SubscribeOptions<T>["backoff"];
+}
+
+/** Publishing into one stream: send() resolves once the server accepted the item. */
+export interface SluicePublisher<T> {
+  /** The id the server deduplicates by. */
+  readonly publisherId: string;
+  /**
+   * Publishes one value: resolves with its seq once the server accepted it,
+   * rejects with a PublishError (`failure`: dropped, dead_lettered, failed,
+   * closed). Higher priorities go first when credit is scarce; low is never starved.
+   */
+  send(value: T, options?: { priority?: PriorityName }): Promise<PublishReceipt>;
+  /** Resolves once every value sent so far has its fate. */
+  flush(): Promise<void>;
+  /** Sends what is queued, waits for every fate, ends the session. */
+  close(): Promise<void>;
+  /** Gives up now: values without a fate are rejected as closed. */
+  cancel(reason?: string): void;
+  /** Live counters: queued and dropped per priority, in flight, acked, dead-lettered, retries, breaker. */
+  readonly stats: PublicationStats;
+  /** Where the connection stands. */
+  readonly state: PublicationState;
+  /** Calls `listener` at every change of `state`; returns the function that stops it. */
+  onStateChange(listener: (state: PublicationState) => void): () => void;
+}
+
+/** A Sluice client: subscribes to named streams on one server, and publishes into them. */
 export interface SluiceClient {
+  /**
+   * Subscribes to `stream`. Nothing is sent until the result is iterated; the
+   * subscription then connects, and reconnects and resumes by itself.
+   */
   subscribe<T = unknown>(stream: string, options?: SubscribeOptions<T>): SluiceStream<T>;
+  /**
+   * Starts publishing into `stream` (one that takes publishing): it
+   * connects at once, and reconnects and resends unacked items by itself.
+   */
+  publish<T = unknown>(stream: string, options?: PublishOptions<T>): SluicePublisher<T>;
   /**
    * Cancels every subscription still open (each sends its Cancel and is
    * torn down within a second) and refuses new ones. SDKs close their
@@ -99,6 +212,10 @@ export interface SluiceClient {
   reconnectAll(): void;
 }
 
+/**
+ * A client over `options.transport` (and `options.fallback`), for any runtime;
+ * @sluice/client-node and @sluice/client-web pick the transports.
+ */
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
   const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection);
   const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection) : undefined;
@@ -119,8 +236,31 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
     });
   };
   const open = new Set<Subscription<unknown>>();
+  const publishers = new Set<Publication<unknown>>();
   let closed = false;
   return {
+    publish<T>(stream: string, publishOptions: PublishOptions<T> = {}): SluicePublisher<T> {
+      if (closed) throw new SluiceError("cancelled", `publish("${stream}"): the client is closed`);
+      const codec = publishOptions.codec ?? (json() as ItemCodec<T>);
+      const encode = codec.encode;
+      if (!encode) throw new TypeError(`publish("${stream}"): the codec has no encode()`);
+      const publication: Publication<T> = new Publication<T>({
+        stream,
+        encode: (value) => encode.call(codec, value),
+        ...(publishOptions.publisherId !== undefined ? { publisherId: publishOptions.publisherId } : {}),
+        ...(publishOptions.queue ? { queue: publishOptions.queue } : {}),
+        ...(publishOptions.batch ? { batch: publishOptions.batch } : {}),
+        ...(publishOptions.signal ? { signal: publishOptions.signal } : {}),
+        ...(publishOptions.backoff ? { backoff: publishOptions.backoff } : {}),
+        transportName: () => current.name,
+        connect: async (signal) => current.publish(signal),
+      });
+      publishers.add(publication as Publication<unknown>);
+      publication.onStateChange((state) => {
+        if (state.state === "closed" || state.state === "failed") publishers.delete(publication as Publication<unknown>);
+      });
+      return publication;
+    },
     subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
       if (closed) throw new SluiceError("cancelled", `subscribe("${stream}"): the client is closed`);
       const codec = subscribeOptions.codec ?? (json() as ItemCodec<T>);
@@ -152,6 +292,7 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
     close() {
       closed = true;
       for (const subscription of open) subscription.cancel("client closed");
+      for (const publication of publishers) publication.cancel("client closed");
     },
     get openSubscriptions() {
       return open.size;
@@ -165,12 +306,26 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
 interface Route {
   readonly name: string;
   open(signal: AbortSignal): FramePipe<ServerFrame, ClientFrame>;
+  publish(signal: AbortSignal): FramePipe<IngestFrame, PublishFrame>;
 }
 
 function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string, resetConnection: (() => void) | undefined): Route {
   const client = createClient(SubscribeService, transport);
+  const publishClient = createClient(PublishService, transport);
   return {
     name,
+    publish(signal) {
+      if (mode === "half-duplex") throw new SluiceError("unavailable", `${name}: publishing needs a full-duplex transport (HTTP/2 or WebSocket)`, { retryable: false });
+      const pipe = openPublishCall(publishClient, signal);
+      return {
+        inbound: pipe.inbound,
+        send: (frame) => pipe.send(frame),
+        close(error) {
+          pipe.close(error);
+          if (error?.code === "heartbeat_timeout") resetConnection?.();
+        },
+      };
+    },
     open(signal) {
       const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal);
       return {

@@ -18,12 +18,17 @@ export const STREAMS = {
   topicStrict: "conformance.topic-strict",
 } as const;
 
+/** Where and how one run of a check speaks to the server. */
 export interface CheckContext {
+  /** The server under test. */
   readonly target: Target;
+  /** The mode this run uses. */
   readonly mode: Mode;
+  /** The codec this run uses. */
   readonly codec: Codec;
 }
 
+/** One rule of PROTOCOL.md checked from the wire, in each mode and codec it applies to. */
 export interface Check {
   /** A sentence of the spec, as the line the runner prints. */
   readonly title: string;
@@ -33,6 +38,7 @@ export interface Check {
   readonly modes?: readonly Mode[] | "once";
   /** Codecs it runs with (default: both). */
   readonly codecs?: readonly Codec[];
+  /** Runs the check once; throws a Violation (or any error) when the server fails it. */
   run(context: CheckContext): Promise<void>;
 }
 

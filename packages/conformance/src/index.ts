@@ -2,6 +2,8 @@
  * @sluice/conformance: checks a Sluice server against PROTOCOL.md from the
  * wire (the `sluice-conformance` CLI), and the raw clients it is built on,
  * which tests use to speak each mode by hand.
+ *
+ * @module @sluice/conformance
  */
 export { runConformance, formatResult, CHECKS, type RunOptions, type RunSummary, type CheckResult } from "./runner.js";
 export { StrictSession, Violation } from "./strict-session.js";

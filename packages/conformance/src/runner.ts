@@ -9,12 +9,16 @@ import { SESSION_CHECKS } from "./checks/session-checks.js";
 import { CODECS, MODES, type Mode, type Target } from "./wire/raw-session.js";
 import type { Codec } from "./wire/codec.js";
 
+/** The whole catalogue: the session checks, then the binding checks. */
 export const CHECKS: readonly Check[] = [...SESSION_CHECKS, ...BINDING_CHECKS];
 
+/** What {@link runConformance} checks: the server, and which modes, codecs and checks. */
 export interface RunOptions {
+  /** The server under test. */
   readonly target: Target;
   /** Modes to run (default: all three). */
   readonly modes?: readonly Mode[];
+  /** Codecs to run (default: both). */
   readonly codecs?: readonly Codec[];
   /** Only checks whose title matches. */
   readonly only?: RegExp;
@@ -24,23 +28,38 @@ export interface RunOptions {
   readonly onResult?: (result: CheckResult) => void;
 }
 
+/** How one run of one check went. */
 export interface CheckResult {
+  /** The check's title. */
   readonly title: string;
+  /** The PROTOCOL.md sections it checks. */
   readonly spec: string;
   /** "any" for checks run once. */
   readonly mode: Mode | "any";
+  /** The codec it ran with; "any" for checks run once. */
   readonly codec: Codec | "any";
+  /** Whether the server passed. */
   readonly ok: boolean;
+  /** How long the run took, in milliseconds. */
   readonly ms: number;
+  /** Why it failed (the violation or error), when it did. */
   readonly reason?: string;
 }
 
+/** The outcome of a whole run. */
 export interface RunSummary {
+  /** Every result, in the order they ran. */
   readonly results: readonly CheckResult[];
+  /** Runs that passed. */
   readonly passed: number;
+  /** Runs that failed. */
   readonly failed: number;
 }
 
+/**
+ * Runs every check that applies against `options.target`, one after another,
+ * and summarizes. Never throws for a failing server: failures are results.
+ */
 export async function runConformance(options: RunOptions): Promise<RunSummary> {
   const modes = options.modes ?? MODES;
   const codecs = options.codecs ?? CODECS;

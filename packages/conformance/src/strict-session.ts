@@ -11,6 +11,7 @@ import type { RawSession } from "./wire/raw-session.js";
 
 /** A rule the server broke, with what it did. */
 export class Violation extends Error {
+  /** Always "Violation". */
   override readonly name = "Violation";
 }
 
@@ -21,26 +22,72 @@ export interface StrictOptions {
   readonly answerPings?: boolean;
 }
 
+/**
+ * A session whose every server frame is checked against PROTOCOL.md as it arrives;
+ * a broken rule throws a {@link Violation}. Checks drive it and read what it
+ * accepted.
+ */
 export class StrictSession {
+  /** The raw session the frames travel on. */
   readonly raw: RawSession;
+  /** The Open this session sends. */
   readonly open: OpenFrame;
+  /** The server's Opened, once it arrived. */
   opened: OpenedFrame | undefined;
+  /** The window in force (Opened.window), once Opened arrived. */
   window: Window | undefined;
   /** The credit granted so far (absolute, §4.2/§4.4). */
   grantedSeq = 0;
+  /** Byte credit granted so far (absolute). */
   grantedBytes = 0;
   /** What arrived: highest seq (items and gaps), payload bytes of this session. */
   receivedSeq = 0;
+  /** Payload bytes received in this session. */
   receivedBytes = 0;
   /** Whole items in order: seq → payload. */
-  readonly items: { seq: number; data: Uint8Array; at: number }[] = [];
-  readonly gaps: { fromSeq: number; count: number; reason: string }[] = [];
+  readonly items: {
+    /** The item's seq. */
+    seq: number;
+    /** Its payload, reassembled when it came in fragments. */
+    data: Uint8Array;
+    /** performance.now() when it arrived whole. */
+    at: number;
+  }[] = [];
+  /** Gaps in order: on chunks, and in the ResumeResult. */
+  readonly gaps: {
+    /** First skipped seq. */
+    fromSeq: number;
+    /** How many seqs were skipped. */
+    count: number;
+    /** The gap's reason. */
+    reason: string;
+  }[] = [];
   /** The last non-empty chunk cursor, with the seq it belongs to. */
-  cursor: { seq: number; cursor: Uint8Array } | undefined;
+  cursor:
+    | {
+        /** The seq of the chunk's last complete item. */
+        seq: number;
+        /** The cursor. */
+        cursor: Uint8Array;
+      }
+    | undefined;
   /** Server pings seen (ids) and pongs to our pings. */
-  readonly pings: { id: number; at: number }[] = [];
-  readonly pongs: { id: number; at: number }[] = [];
+  readonly pings: {
+    /** The ping's id. */
+    id: number;
+    /** performance.now() when it arrived. */
+    at: number;
+  }[] = [];
+  /** Pongs the server sent, in order. */
+  readonly pongs: {
+    /** The id of the ping it answers. */
+    id: number;
+    /** performance.now() when it arrived. */
+    at: number;
+  }[] = [];
+  /** The End frame, once it arrived. */
   ended: Extract<ServerFrame, { type: "end" }> | undefined;
+  /** The Error frame, once it arrived. */
   error: Extract<ServerFrame, { type: "error" }> | undefined;
   /** Every frame, in order. */
   readonly frames: Received[] = [];
@@ -88,6 +135,7 @@ export class StrictSession {
     while (await this.next(timeoutMs));
   }
 
+  /** Sends a client frame on the session (see RawSession.send). */
   send(frame: ClientFrame): void {
     this.raw.send(frame);
   }
@@ -98,6 +146,7 @@ export class StrictSession {
     this.grant(this.receivedSeq + this.window.items, this.receivedBytes + this.window.bytes);
   }
 
+  /** Sends Credit{maxSeq, maxBytes} and records it as granted. */
   grant(maxSeq: number, maxBytes: number): void {
     this.grantedSeq = Math.max(this.grantedSeq, maxSeq);
     this.grantedBytes = Math.max(this.grantedBytes, maxBytes);

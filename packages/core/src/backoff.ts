@@ -6,9 +6,13 @@
  */
 import { SluiceError } from "./errors.js";
 
+/** How {@link Backoff} spaces reconnect attempts (PROTOCOL.md §9.5). */
 export interface BackoffOptions {
+  /** Ceiling of the first delay. */
   readonly initialMs: number;
+  /** No delay is longer than this. */
   readonly maxMs: number;
+  /** Each attempt multiplies the ceiling by this (at least 1). */
   readonly multiplier: number;
   /** Attempts before giving up; Infinity retries forever. */
   readonly maxAttempts: number;
@@ -16,6 +20,7 @@ export interface BackoffOptions {
   readonly random: () => number;
 }
 
+/** PROTOCOL.md §9.5's defaults: 100 ms doubling up to 10 s, attempts unlimited. */
 export const DEFAULT_BACKOFF: Omit<BackoffOptions, "random"> = {
   initialMs: 100,
   maxMs: 10_000,
@@ -23,6 +28,7 @@ export const DEFAULT_BACKOFF: Omit<BackoffOptions, "random"> = {
   maxAttempts: Infinity,
 };
 
+/** Whether an error is worth another attempt. */
 export type RetryClass = "retryable" | "permanent";
 
 /** Whether an error is worth retrying: SluiceErrors say so themselves; anything else (a socket error) is transient. */
@@ -31,7 +37,13 @@ export function classifyError(error: unknown): RetryClass {
   return "retryable";
 }
 
+/**
+ * Delays between reconnect attempts: exponential with full jitter, capped, with
+ * an optional limit on attempts; `reset()` after a session that moved the
+ * stream forward.
+ */
 export class Backoff {
+  /** The options in force, defaults filled in. */
   readonly options: BackoffOptions;
   #attempt = 0;
 

@@ -24,6 +24,7 @@
 import { EMPTY_BYTES, type ChunkFrame, type Gap } from "./frames.js";
 import { Queue } from "./queue.js";
 
+/** When a chunk closes (PROTOCOL.md §5.1); the thresholds are the sender's choice. */
 export interface ChunkOptions {
   /** Close a chunk at this many items. */
   readonly maxItems: number;
@@ -33,13 +34,19 @@ export interface ChunkOptions {
   readonly flushDelayMs: number;
 }
 
+/** Core's defaults: 4 096 items, 32 KiB, 5 ms (the server uses 128 KiB chunks). */
 export const DEFAULT_CHUNK_OPTIONS: ChunkOptions = {
   maxItems: 4096,
   maxBytes: 32 * 1024,
   flushDelayMs: 5,
 };
 
+/**
+ * Packs consecutive items and gaps into chunk frames, closing each at its item,
+ * byte or time threshold, and splits oversized items into fragments.
+ */
 export class ChunkAssembler {
+  /** The thresholds in force, defaults filled in. */
   readonly options: ChunkOptions;
   readonly #ready = new Queue<ChunkFrame>();
   #items: Uint8Array[] = [];

@@ -4,6 +4,7 @@
  * that a failing one is given time to recover instead of being hammered.
  */
 
+/** When a {@link CircuitBreaker} opens, and how it tries to close again. */
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. */
   readonly failureThreshold: number;
@@ -15,6 +16,7 @@ export interface CircuitBreakerOptions {
   readonly successThreshold: number;
 }
 
+/** Opens after 5 consecutive failures for 10 s, then one trial call decides. */
 export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = {
   failureThreshold: 5,
   openMs: 10_000,
@@ -22,12 +24,38 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = {
   successThreshold: 1,
 };
 
+/** Where a {@link CircuitBreaker} is, with what that state counts; told apart by `kind`. */
 export type CircuitState =
-  | { readonly kind: "closed"; readonly failures: number }
-  | { readonly kind: "open"; readonly until: number }
-  | { readonly kind: "half_open"; readonly inFlight: number; readonly successes: number };
+  /** Calls go through. */
+  | {
+      /** Tells the states apart. */
+      readonly kind: "closed";
+      /** Consecutive failures so far. */
+      readonly failures: number;
+    }
+  /** Calls are refused until `until`. */
+  | {
+      /** Tells the states apart. */
+      readonly kind: "open";
+      /** When trial calls are let through again (the caller's clock). */
+      readonly until: number;
+    }
+  /** A few trial calls may go through; their outcome closes or reopens the circuit. */
+  | {
+      /** Tells the states apart. */
+      readonly kind: "half_open";
+      /** Trial calls under way. */
+      readonly inFlight: number;
+      /** Trial calls that succeeded so far. */
+      readonly successes: number;
+    };
 
+/**
+ * A circuit breaker over the caller's clock: ask tryAcquire() before a call and
+ * report its outcome, and a failing dependency gets time to recover.
+ */
 export class CircuitBreaker {
+  /** The options in force, defaults filled in. */
   readonly options: CircuitBreakerOptions;
   #state: CircuitState = { kind: "closed", failures: 0 };
   #opens = 0;
@@ -64,6 +92,7 @@ export class CircuitBreaker {
     }
   }
 
+  /** Reports a call that succeeded: resets the failure count, or counts toward closing a half-open circuit. */
   onSuccess(now: number): void {
     const state = this.state(now);
     if (state.kind === "closed") {
@@ -77,6 +106,7 @@ export class CircuitBreaker {
     }
   }
 
+  /** Reports a call that failed: enough of them open the circuit, and any failure reopens a half-open one. */
   onFailure(now: number): void {
     const state = this.state(now);
     if (state.kind === "closed") {

@@ -34,6 +34,7 @@ export function initialCredit(window: Window, firstSeq: number): Credit {
 export class SendCredit {
   #maxSeq: number;
   #maxBytes: number;
+  /** The session's window. */
   readonly window: Window;
 
   constructor(window: Window, firstSeq: number) {
@@ -44,10 +45,12 @@ export class SendCredit {
     this.#maxBytes = credit.maxBytes;
   }
 
+  /** Items with seq up to this may be sent. */
   get maxSeq(): number {
     return this.#maxSeq;
   }
 
+  /** Payload up to this session byte offset may be sent. */
   get maxBytes(): number {
     return this.#maxBytes;
   }
@@ -79,12 +82,15 @@ export class SendCredit {
     return grew;
   }
 
+  /** Whether item `seq` of `size` bytes may begin at session offset `offset` (the byte rule). */
   allows(seq: number, offset: number, size: number): boolean {
     return mayBeginItem({ maxSeq: this.#maxSeq, maxBytes: this.#maxBytes }, this.window, seq, offset, size);
   }
 }
 
+/** The session a {@link ReceiveWindow} accounts for. */
 export interface ReceiveWindowOptions {
+  /** The window in force (Opened.window). */
   readonly window: Window;
   /** First seq of the session (Opened.next_seq). */
   readonly firstSeq: number;
@@ -102,6 +108,7 @@ export interface ReceiveWindowOptions {
  * return a new grant when enough of the window has been freed, or undefined.
  */
 export class ReceiveWindow {
+  /** The window in force for the session. */
   readonly window: Window;
   readonly #thresholdItems: number;
   readonly #thresholdBytes: number;
@@ -134,14 +141,17 @@ export class ReceiveWindow {
     return { maxSeq: this.#grantedSeq, maxBytes: this.#grantedBytes };
   }
 
+  /** Highest seq received in this session (items and gaps). */
   get receivedSeq(): number {
     return this.#receivedSeq;
   }
 
+  /** Payload received in this session. */
   get receivedBytes(): number {
     return this.#receivedBytes;
   }
 
+  /** Highest seq consumed in this session (delivered to the app, or skipped by a gap). */
   get consumedSeq(): number {
     return this.#consumedSeq;
   }

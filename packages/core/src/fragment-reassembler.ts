@@ -7,13 +7,32 @@ import { SluiceError } from "./errors.js";
 import type { Fragment } from "./frames.js";
 import { checkItemSize } from "./limits.js";
 
+/** What one fragment did to the item being reassembled; told apart by `kind`. */
 export type FragmentResult =
-  | { readonly kind: "partial" }
-  | { readonly kind: "complete"; readonly data: Uint8Array }
+  /** Taken; more fragments of the item are to come. */
+  | {
+      /** Tells the results apart. */
+      readonly kind: "partial";
+    }
+  /** The fragment completed the item. */
+  | {
+      /** Tells the results apart. */
+      readonly kind: "complete";
+      /** The whole item. */
+      readonly data: Uint8Array;
+    }
   /** A fragment of the current item that was already received (a resent frame). */
-  | { readonly kind: "duplicate" };
+  | {
+      /** Tells the results apart. */
+      readonly kind: "duplicate";
+    };
 
+/**
+ * Rebuilds one fragmented item at a time, enforcing every fragment rule of
+ * PROTOCOL.md §5.3 and the maximum item size before it allocates.
+ */
 export class FragmentReassembler {
+  /** The largest item it reassembles; a bigger `totalBytes` is limit_exceeded. */
   readonly maxItemBytes: number;
   #seq = 0;
   #buffer: Uint8Array | undefined;
@@ -74,6 +93,7 @@ export class FragmentReassembler {
     return { kind: "complete", data: complete };
   }
 
+  /** Drops the partial item, if any (its session was lost). */
   reset(): void {
     this.#buffer = undefined;
     this.#received = 0;

@@ -11,18 +11,40 @@
  */
 import { heartbeatProblem } from "./limits.js";
 
+/** How often to ping, and how long a silent peer may stay silent (PROTOCOL.md §6). */
 export interface HeartbeatOptions {
+  /** A ping goes out every this many milliseconds, busy or idle. */
   readonly intervalMs: number;
+  /** A peer silent this long is dead; must exceed `intervalMs`. */
   readonly timeoutMs: number;
 }
 
+/** A ping every 5 s and a 15 s timeout: the reference's values (and a client's until Opened). */
 export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 5_000, timeoutMs: 15_000 };
 
+/** What {@link HeartbeatTracker.poll} says is due; told apart by `kind`. */
 export type HeartbeatAction =
-  | { readonly kind: "ping"; readonly id: number }
-  | { readonly kind: "timeout"; readonly silentMs: number };
+  /** Send a ping with this id. */
+  | {
+      /** Tells the actions apart. */
+      readonly kind: "ping";
+      /** The ping's id: non-zero, increasing per connection. */
+      readonly id: number;
+    }
+  /** The peer is dead: it was silent for the timeout. */
+  | {
+      /** Tells the actions apart. */
+      readonly kind: "timeout";
+      /** How long the peer had been silent, in milliseconds. */
+      readonly silentMs: number;
+    };
 
+/**
+ * Liveness and RTT for one connection: when to ping, when the peer's silence
+ * becomes a timeout, and the round trip of the oldest unanswered ping.
+ */
 export class HeartbeatTracker {
+  /** The interval and timeout in force. */
   readonly options: HeartbeatOptions;
   #lastInbound: number;
   #nextPingAt: number;
@@ -46,6 +68,7 @@ export class HeartbeatTracker {
     return this.#rttMs;
   }
 
+  /** When the last frame arrived (any frame is liveness). */
   get lastInbound(): number {
     return this.#lastInbound;
   }

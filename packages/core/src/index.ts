@@ -2,9 +2,14 @@
  * @sluice/core: the Sluice protocol as sans-IO state machines. No sockets, no
  * timers, no clocks: callers pass `now` and drain frames, events and
  * deadlines. See PROTOCOL.md for the rules these implement.
+ *
+ * @module @sluice/core
  */
 export { StreamSender, type StreamSenderOptions, type AcceptArgs, type SenderEvent } from "./stream-sender.js";
 export { StreamReceiver, type StreamReceiverOptions, type Delivery, type ReceiverEvent } from "./stream-receiver.js";
+export { Publisher, type PublisherOptions, type PublisherEvent, type PublisherCounters, type PublisherOffer } from "./publisher.js";
+export { PublishSender, type PublishSenderOptions, type PublishSenderEvent, type PublishSenderState } from "./publish-sender.js";
+export { IngestReceiver, type IngestReceiverOptions, type IngestAcceptArgs, type IngestEvent, type IngestDelivery, type IngestState } from "./ingest-receiver.js";
 export { SluiceError, isSluiceError, ERROR_CODES, ERROR_CODE_INFO, type ErrorCode, type ConnectCodeName, type Blame, type SluiceErrorOptions } from "./errors.js";
 export type {
   ClientFrame,
@@ -18,6 +23,11 @@ export type {
   ChunkFrame,
   EndFrame,
   ErrorFrame,
+  PublishOpenFrame,
+  PublishAckFrame,
+  PublishFrame,
+  IngestFrame,
+  DeadLetter,
   Window,
   Credit,
   ResumePosition,

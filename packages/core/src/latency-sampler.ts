@@ -11,6 +11,7 @@
  */
 import { Queue } from "./queue.js";
 
+/** How often a {@link LatencySampler} samples, and how many samples may wait for their ack. */
 export interface LatencySamplerOptions {
   /** At most one sampled item per this many ms. Default 10. */
   readonly intervalMs?: number;
@@ -18,6 +19,10 @@ export interface LatencySamplerOptions {
   readonly maxPending?: number;
 }
 
+/**
+ * Samples item latency from entering the sender to the receiver's ack, at most
+ * one item per interval, for a latency histogram.
+ */
 export class LatencySampler {
   readonly #intervalMs: number;
   readonly #maxPending: number;

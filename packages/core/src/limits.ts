@@ -7,6 +7,7 @@
 import { SluiceError, type Blame } from "./errors.js";
 import type { Limits, OpenFrame, Window } from "./frames.js";
 
+/** The reference limits a server announces unless configured otherwise (PROTOCOL.md §10). */
 export const DEFAULT_LIMITS: Limits = {
   // 4 MiB: connect-es' default max message size. A chunk's payload stops at
   // its byte threshold (DEFAULT_CHUNK_OPTIONS.maxBytes, 32 KiB; the
@@ -31,6 +32,7 @@ export const DEFAULT_LIMITS: Limits = {
  */
 export const DEFAULT_WINDOW: Window = { items: 8_192, bytes: 4 * 1024 * 1024 };
 
+/** Longest stream name an Open may carry, in UTF-16 code units (PROTOCOL.md §10). */
 export const MAX_STREAM_NAME_LENGTH = 256;
 /** Heartbeats more often than this are clamped: they would cost more than they tell. */
 export const MIN_HEARTBEAT_INTERVAL_MS = 50;
@@ -52,7 +54,11 @@ export function checkItemSize(seq: number, size: number, maxItemBytes: number, b
 }
 
 /** Why `window` is no window (§4.1: at least 1 item and 1 byte), naming the dimension, or undefined. */
-export function windowProblem(window: Window): { readonly field: "items" | "bytes"; readonly reason: string } | undefined {
+export function windowProblem(window: Window): {
+  /** The dimension at fault. */
+  readonly field: "items" | "bytes";
+  /** What is wrong with it. */
+  readonly reason: string } | undefined {
   // Written as negations so that NaN fails too.
   if (!(window.items >= 1)) return { field: "items", reason: `must be at least 1, got ${window.items}` };
   if (!(window.bytes >= 1)) return { field: "bytes", reason: `must be at least 1, got ${window.bytes}` };
@@ -75,7 +81,11 @@ export function heartbeatProblem(intervalMs: number, timeoutMs: number): string 
  * undefined: every size and window maximum at least 1, and a heartbeat that
  * can work (a timeout at or below the interval would end every session).
  */
-export function limitsProblem(limits: Limits): { readonly field: keyof Limits; readonly reason: string } | undefined {
+export function limitsProblem(limits: Limits): {
+  /** The limit at fault. */
+  readonly field: keyof Limits;
+  /** What is wrong with it. */
+  readonly reason: string } | undefined {
   for (const field of ["maxFrameBytes", "maxItemBytes", "maxWindowItems", "maxWindowBytes"] as const) {
     if (!(limits[field] >= 1)) return { field, reason: `must be at least 1, got ${limits[field]}` };
   }
@@ -94,6 +104,7 @@ function invalid(field: string, reason: string, blame: Blame): SluiceError {
   return new SluiceError("invalid_argument", `${field}: ${reason}`, { field, blame });
 }
 
+/** What {@link acceptOpen} grants a valid Open. */
 export interface AcceptedOpen {
   /** The window clamped to the server's limits. */
   readonly window: Window;

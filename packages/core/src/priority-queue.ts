@@ -10,7 +10,18 @@
 import { SluiceError } from "./errors.js";
 import { Queue } from "./queue.js";
 
-export const Priority = { CRITICAL: 0, HIGH: 1, NORMAL: 2, LOW: 3 } as const;
+/** The four priority levels of a {@link BoundedPriorityQueue}, most important first. */
+export const Priority = {
+  /** The most turns (8 of 15 by default), and never evicted for a less important item. */
+  CRITICAL: 0,
+  /** 4 turns of 15 by default. */
+  HIGH: 1,
+  /** The default level: 2 turns of 15. */
+  NORMAL: 2,
+  /** 1 turn of 15 by default: slow, but never starved. */
+  LOW: 3
+} as const;
+/** A priority level: 0 (CRITICAL) to 3 (LOW). */
 export type Priority = (typeof Priority)[keyof typeof Priority];
 const LEVELS = 4;
 
@@ -25,32 +36,66 @@ const LEVELS = 4;
  */
 export type OverflowPolicy = "drop_oldest" | "drop_newest" | "block" | "error";
 
+/** The size, overflow policy and round-robin weights of a {@link BoundedPriorityQueue}. */
 export interface PriorityQueueOptions {
+  /** Most items held at once, over all levels. */
   readonly capacity: number;
+  /** What an offer does when the queue is full. */
   readonly policy: OverflowPolicy;
   /** Turns per round for CRITICAL, HIGH, NORMAL, LOW. */
   readonly weights?: readonly [number, number, number, number];
 }
 
+/** What {@link BoundedPriorityQueue.offer} did with an item; told apart by `kind`. */
 export type OfferResult<T> =
-  | { readonly kind: "accepted" }
-  | { readonly kind: "accepted_evicted"; readonly evicted: T; readonly evictedPriority: Priority }
-  | { readonly kind: "dropped" }
-  | { readonly kind: "blocked" };
+  /** Queued; there was room. */
+  | {
+      /** Tells the results apart. */
+      readonly kind: "accepted";
+    }
+  /** Queued after evicting an older, less or equally important item (drop_oldest). */
+  | {
+      /** Tells the results apart. */
+      readonly kind: "accepted_evicted";
+      /** The item evicted to make room. */
+      readonly evicted: T;
+      /** The level it was evicted from. */
+      readonly evictedPriority: Priority;
+    }
+  /** The new item was dropped (drop_newest, or drop_oldest with only more important items queued). */
+  | {
+      /** Tells the results apart. */
+      readonly kind: "dropped";
+    }
+  /** Not queued, nothing dropped: wait for room and offer again (block). */
+  | {
+      /** Tells the results apart. */
+      readonly kind: "blocked";
+    };
 
+/**
+ * A bounded queue of four priority levels, dequeued by weighted round robin,
+ * whose overflow policy decides what a full queue drops; every drop is counted.
+ */
 export class BoundedPriorityQueue<T> {
+  /** Most items held at once, over all levels. */
   readonly capacity: number;
+  /** What an offer does when the queue is full. */
   readonly policy: OverflowPolicy;
+  /** Turns per round for CRITICAL, HIGH, NORMAL, LOW (default 8, 4, 2, 1). */
   readonly weights: readonly [number, number, number, number];
   readonly #levels: Queue<T>[] = Array.from({ length: LEVELS }, () => new Queue<T>());
   readonly #turns: number[];
   #size = 0;
   /** Items dropped, per level (the level of the item that was lost). */
   readonly dropped: number[] = [0, 0, 0, 0];
-  /** Offers refused by the block policy, and by the error policy. */
+  /** Offers refused by the block policy. */
   blocked = 0;
+  /** Offers refused by the error policy. */
   rejected = 0;
+  /** Items queued (lifetime count). */
   accepted = 0;
+  /** Items taken by poll() (lifetime count). */
   dequeued = 0;
 
   constructor(options: PriorityQueueOptions) {
@@ -66,18 +111,25 @@ export class BoundedPriorityQueue<T> {
     this.#turns = [...this.weights];
   }
 
+  /** Items queued now, over all levels. */
   get size(): number {
     return this.#size;
   }
 
+  /** Items dropped, over all levels. */
   get droppedTotal(): number {
     return this.dropped[0]! + this.dropped[1]! + this.dropped[2]! + this.dropped[3]!;
   }
 
+  /** Items queued now at one level. */
   sizeOf(priority: Priority): number {
     return this.#levels[priority]!.length;
   }
 
+  /**
+   * Queues `item` at `priority` (default NORMAL), applying the overflow policy
+   * when the queue is full; the error policy throws limit_exceeded.
+   */
   offer(item: T, priority: Priority = Priority.NORMAL): OfferResult<T> {
     if (!(priority >= 0 && priority < LEVELS && Number.isInteger(priority))) {
       throw new RangeError(`priority must be 0..3, got ${priority}`);

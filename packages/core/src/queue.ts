@@ -10,10 +10,12 @@ export class Queue<T> {
   #items: (T | undefined)[] = [];
   #head = 0;
 
+  /** Items in the queue. */
   get length(): number {
     return this.#items.length - this.#head;
   }
 
+  /** Appends `item` as the newest. */
   push(item: T): void {
     this.#items.push(item);
   }
@@ -40,6 +42,7 @@ export class Queue<T> {
     this.#items.splice(this.#head + index, 1);
   }
 
+  /** Removes and returns the oldest item, or undefined when empty. */
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head];
@@ -55,11 +58,13 @@ export class Queue<T> {
     return item;
   }
 
+  /** Removes every item. */
   clear(): void {
     this.#items = [];
     this.#head = 0;
   }
 
+  /** Iterates from the oldest item to the newest, without removing them. */
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
   }

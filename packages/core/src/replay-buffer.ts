@@ -7,18 +7,30 @@
  */
 import { Queue } from "./queue.js";
 
+/** One sent item as the replay buffer keeps it. */
 export interface ReplayEntry {
+  /** The item's seq. */
   readonly seq: number;
+  /** The item's payload. */
   readonly data: Uint8Array;
+  /** The source cursor after the item (empty when the source has none). */
   readonly cursor: Uint8Array;
 }
 
+/** How much a {@link ReplayBuffer} holds before it evicts the oldest items. */
 export interface ReplayCapacity {
+  /** Most items held. */
   readonly items: number;
+  /** Most payload bytes held. */
   readonly bytes: number;
 }
 
+/**
+ * A session's sent, unacked items, bounded in items and bytes, from which a
+ * resume can be served without the source (PROTOCOL.md §7.8).
+ */
 export class ReplayBuffer {
+  /** The bounds it evicts at. */
   readonly capacity: ReplayCapacity;
   /** Oldest first; seqs only grow. */
   readonly #entries = new Queue<ReplayEntry>();
@@ -31,10 +43,12 @@ export class ReplayBuffer {
     this.capacity = capacity;
   }
 
+  /** Items held now. */
   get size(): number {
     return this.#entries.length;
   }
 
+  /** Payload bytes held now. */
   get bytes(): number {
     return this.#bytes;
   }
@@ -49,6 +63,7 @@ export class ReplayBuffer {
     return this.#floor;
   }
 
+  /** Keeps a sent item, evicting the oldest while over capacity. */
   append(entry: ReplayEntry): void {
     this.#entries.push(entry);
     this.#bytes += entry.data.byteLength;

@@ -22,8 +22,11 @@ import { Queue } from "./queue.js";
 import { receiverTransition, type ReceiverState } from "./state.js";
 import { Timer, TimerTable } from "./timers.js";
 
+/** What a {@link StreamReceiver} subscribes to, and how it paces acks, credit and heartbeats. */
 export interface StreamReceiverOptions {
+  /** Name of the stream on the server (Open.stream). */
   readonly stream: string;
+  /** The stream's parameters (Open.params; default none). */
   readonly params?: JsonObject;
   /** The window to ask for; absent: the stream's default, which Opened announces. */
   readonly window?: Window | undefined;
@@ -33,37 +36,105 @@ export interface StreamReceiverOptions {
   readonly heartbeat?: HeartbeatOptions;
   /** Local cap on reassembled items; the server's limit applies too. */
   readonly maxItemBytes?: number;
+  /** Free-form client identification sent in Open, for the server's logs. */
   readonly clientInfo?: string;
   /** Send an Ack once this many processed items are unacked (default window/4). */
   readonly ackEveryItems?: number;
   /** ... or once the oldest unacked item is this old. */
   readonly ackDelayMs?: number;
+  /** Send a Credit once the grant can grow by this fraction of the window (default 0.5, PROTOCOL.md §4.5). */
   readonly grantThreshold?: number;
+  /** What errors call the other side (default "server"; the server's ingest receives from a "publisher"). */
+  readonly peer?: string;
   /**
    * Start after this position instead of wherever the stream is: the first
    * Open resumes at `seq` (with the source's `cursor` for it, if the app has
    * one), as a reconnect would (PROTOCOL.md §7.6). Items up to `seq` are
    * taken as already processed.
    */
-  readonly startAfter?: { readonly seq: number; readonly cursor?: Uint8Array; readonly cursorSeq?: number };
+  readonly startAfter?: {
+    /** The last seq taken as processed; the first Open resumes after it. */
+    readonly seq: number;
+    /** The source's cursor at or before `seq`, if the app kept one. */
+    readonly cursor?: Uint8Array;
+    /** The seq `cursor` belongs to (default `seq`). */
+    readonly cursorSeq?: number;
+  };
 }
 
+/** What {@link StreamReceiver.read} hands the app, in seq order; told apart by `kind`. */
 export type Delivery =
-  | { readonly kind: "item"; readonly seq: number; readonly data: Uint8Array }
-  | { readonly kind: "gap"; readonly gap: Gap }
-  | { readonly kind: "end"; readonly end: EndFrame }
-  | { readonly kind: "error"; readonly error: SluiceError };
+  /** The next item. */
+  | {
+      /** Tells the deliveries apart. */
+      readonly kind: "item";
+      /** The item's position in the stream. */
+      readonly seq: number;
+      /** The item's payload. */
+      readonly data: Uint8Array;
+    }
+  /** Seqs the server skipped; they will never come. */
+  | {
+      /** Tells the deliveries apart. */
+      readonly kind: "gap";
+      /** Which seqs, and why. */
+      readonly gap: Gap;
+    }
+  /** The stream is complete (or cancelled); the last delivery. */
+  | {
+      /** Tells the deliveries apart. */
+      readonly kind: "end";
+      /** The server's End frame. */
+      readonly end: EndFrame;
+    }
+  /** The stream failed for good; the last delivery. */
+  | {
+      /** Tells the deliveries apart. */
+      readonly kind: "error";
+      /** Why it failed. */
+      readonly error: SluiceError;
+    };
 
+/** What the receiver tells its driver, drained with pollEvent(); told apart by `type`. */
 export type ReceiverEvent =
-  | { readonly type: "opened"; readonly opened: OpenedFrame }
-  | { readonly type: "rtt"; readonly rttMs: number }
+  /** A session opened (or resumed): the server's Opened frame. */
+  | {
+      /** Tells the events apart. */
+      readonly type: "opened";
+      /** The Opened frame as received. */
+      readonly opened: OpenedFrame;
+    }
+  /** A pong answered the oldest unanswered ping: a new RTT sample. */
+  | {
+      /** Tells the events apart. */
+      readonly type: "rtt";
+      /** The round-trip time measured, in milliseconds. */
+      readonly rttMs: number;
+    }
   /** The session broke but may be resumed: wait (backoff, retryAfterMs) and connect() again. */
-  | { readonly type: "session_lost"; readonly error: SluiceError }
+  | {
+      /** Tells the events apart. */
+      readonly type: "session_lost";
+      /** Why the session was lost (retryable). */
+      readonly error: SluiceError;
+    }
   /** Nothing more will come: the last delivery (end or error) is queued; `error` when it is an error. */
-  | { readonly type: "finished"; readonly error?: SluiceError };
+  | {
+      /** Tells the events apart. */
+      readonly type: "finished";
+      /** The terminal error; absent after End or a cancel. */
+      readonly error?: SluiceError;
+    };
 
+/**
+ * The receiving side of one subscription as a sans-IO state machine, across all
+ * its sessions: feed it server frames and the time, read deliveries, drain
+ * frames, events and deadlines. The driver's Subscription runs it.
+ */
 export class StreamReceiver {
+  /** The options it was created with. */
   readonly options: StreamReceiverOptions;
+  /** What this subscription did, across its sessions, for metrics. */
   readonly counters: StreamCounters = createStreamCounters();
   #state: ReceiverState = "idle";
   #session: ReceiveWindow | undefined;
@@ -105,6 +176,7 @@ export class StreamReceiver {
     }
   }
 
+  /** Where the current session is in the receiver state machine (PROTOCOL.md §11.2). */
   get state(): ReceiverState {
     return this.#state;
   }
@@ -114,14 +186,17 @@ export class StreamReceiver {
     return this.#deliveredSeq;
   }
 
+  /** Last seq the app processed (acked), across sessions: where a resume continues. */
   get ackedSeq(): number {
     return this.#ackedSeq;
   }
 
+  /** The current (or last) session's id; "" before the first Opened. */
   get sessionId(): string {
     return this.#sessionId;
   }
 
+  /** The latest round-trip time measured by heartbeats, once one was. */
   get rttMs(): number | undefined {
     return this.#heartbeat?.rttMs;
   }
@@ -194,6 +269,11 @@ export class StreamReceiver {
     else if (this.#state === "cancelling") this.#finish({ kind: "end", end: { type: "end", lastSeq: this.#deliveredSeq, cursor: EMPTY_BYTES, sessionItems: 0, sessionBytes: 0 } });
   }
 
+  /**
+   * Applies a frame from the server. A frame that breaks a rule loses the
+   * session (retryable) or fails the stream, as events and deliveries, instead
+   * of throwing.
+   */
   handleFrame(frame: ServerFrame, now: number): void {
     const heartbeat = this.#heartbeat;
     if (heartbeat) {
@@ -277,7 +357,7 @@ export class StreamReceiver {
           const heartbeat = this.#heartbeat!;
           const beat = heartbeat.poll(now);
           if (beat?.kind === "timeout") {
-            this.#loseSession(new SluiceError("heartbeat_timeout", `server silent for ${Math.round(beat.silentMs)} ms (timeout ${heartbeat.options.timeoutMs} ms)`));
+            this.#loseSession(new SluiceError("heartbeat_timeout", `${this.options.peer ?? "server"} silent for ${Math.round(beat.silentMs)} ms (timeout ${heartbeat.options.timeoutMs} ms)`));
             return;
           }
           // No pings before Opened: the first frame of a session must be Open, and
@@ -307,6 +387,7 @@ export class StreamReceiver {
     return this.#transmit.length > 0;
   }
 
+  /** The next frame to send, if any. */
   pollTransmit(): ClientFrame | undefined {
     return this.#transmit.shift();
   }
@@ -316,6 +397,7 @@ export class StreamReceiver {
     return this.#events.length > 0;
   }
 
+  /** The next event for the driver, if any. */
   pollEvent(): ReceiverEvent | undefined {
     return this.#events.shift();
   }

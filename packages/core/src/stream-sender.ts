@@ -20,10 +20,13 @@ import { ReplayBuffer, type ReplayCapacity } from "./replay-buffer.js";
 import { senderTransition, type SenderState } from "./state.js";
 import { Timer, TimerTable } from "./timers.js";
 
+/** Server-wide settings of a {@link StreamSender}; per-stream ones arrive later in {@link AcceptArgs}. */
 export interface StreamSenderOptions {
+  /** The limits Opened announces (default DEFAULT_LIMITS); the Open is validated against them. */
   readonly limits?: Limits;
   /** The window for an Open that names none (default DEFAULT_WINDOW). */
   readonly defaultWindow?: Window;
+  /** When a chunk closes (default DEFAULT_CHUNK_OPTIONS). */
   readonly chunk?: Partial<ChunkOptions>;
   /** Fail with stall_timeout after this long without credit; 0 disables. */
   readonly stallTimeoutMs?: number;
@@ -31,14 +34,24 @@ export interface StreamSenderOptions {
   readonly yieldTimeoutMs?: number;
   /** Keep sent, unacked items for resume from this session; omitted: no replay buffer. */
   readonly replay?: ReplayCapacity;
+  /** What errors call the other side (default "client"; a publisher's sender talks to the "server"). */
+  readonly peer?: string;
 }
 
+/**
+ * What {@link StreamSender.accept} needs once the driver has resolved the stream:
+ * the session's identity and the stream's own settings.
+ */
 export interface AcceptArgs {
+  /** Identifies the session in Opened (unique per session). */
   readonly sessionId: string;
+  /** The unpredictable secret Opened carries; half-duplex Control calls must present it. */
   readonly sessionSecret: Uint8Array;
   /** Seq of the first item this session sends. */
   readonly nextSeq: number;
+  /** MIME type of the items, announced in Opened. */
   readonly contentType: string;
+  /** How the resume went, when the Open resumed; Opened carries it. */
   readonly resume?: ResumeResult;
   /** Per-stream settings known only once the stream is resolved; they override the constructor's. */
   readonly chunk?: Partial<ChunkOptions>;
@@ -48,25 +61,68 @@ export interface AcceptArgs {
    * the stream's values.
    */
   readonly limits?: Partial<Limits>;
+  /** The stream's default window, for an Open that names none. */
   readonly defaultWindow?: Window;
+  /** The stream's stall timeout; overrides the constructor's. */
   readonly stallTimeoutMs?: number;
+  /** The stream's yield timeout; overrides the constructor's. */
   readonly yieldTimeoutMs?: number;
 }
 
+/** What the sender tells its driver, drained with pollEvent(); told apart by `type`. */
 export type SenderEvent =
   /** Open arrived and is valid: resolve the source, then call accept() or fail(). */
-  | { readonly type: "open"; readonly open: OpenFrame; readonly window: Window }
+  | {
+      /** Tells the events apart. */
+      readonly type: "open";
+      /** The Open frame as received. */
+      readonly open: OpenFrame;
+      /** The window in force: Open's, clamped to the limits, or the default. */
+      readonly window: Window;
+    }
   /** Credit grew: demand may be positive again. */
-  | { readonly type: "credit" }
-  | { readonly type: "acked"; readonly seq: number }
-  | { readonly type: "rtt"; readonly rttMs: number }
+  | {
+      /** Tells the events apart. */
+      readonly type: "credit";
+    }
+  /** The client acked further: everything up to `seq` is processed (a replay buffer releases it). */
+  | {
+      /** Tells the events apart. */
+      readonly type: "acked";
+      /** The new cumulative ack. */
+      readonly seq: number;
+    }
+  /** A pong answered the oldest unanswered ping: a new RTT sample. */
+  | {
+      /** Tells the events apart. */
+      readonly type: "rtt";
+      /** The round-trip time measured, in milliseconds. */
+      readonly rttMs: number;
+    }
   /** The client cancelled: stop the source (its return()/finally). */
-  | { readonly type: "cancelled"; readonly reason: string }
+  | {
+      /** Tells the events apart. */
+      readonly type: "cancelled";
+      /** The reason the Cancel frame gave. */
+      readonly reason: string;
+    }
   /** End or Error is queued; once it is transmitted, close the call. */
-  | { readonly type: "closed"; readonly error?: SluiceError };
+  | {
+      /** Tells the events apart. */
+      readonly type: "closed";
+      /** The error the session failed with; absent after End. */
+      readonly error?: SluiceError;
+    };
 
+/**
+ * The sending side of one session as a sans-IO state machine: feed it client
+ * frames, items and the time, drain frames, events and deadlines. One per
+ * session; the driver's serveSession runs it.
+ */
 export class StreamSender {
+  /** The limits in force: the constructor's, then the Open's negotiated heartbeat and the stream's own. */
   readonly limits: Limits;
+  /** What this session did, for metrics. */
   readonly counters: StreamCounters = createStreamCounters();
   #options: StreamSenderOptions;
   #state: SenderState = "awaiting_open";
@@ -114,6 +170,7 @@ export class StreamSender {
     this.#assembler = new ChunkAssembler(options.chunk);
   }
 
+  /** Where the session is in the sender state machine (PROTOCOL.md §11.1). */
   get state(): SenderState {
     return this.#state;
   }
@@ -123,14 +180,17 @@ export class StreamSender {
     return this.#window;
   }
 
+  /** The seq the next pushed item (or gap) gets. */
   get nextSeq(): number {
     return this.#nextSeq;
   }
 
+  /** The highest seq the client has acked. */
   get ackedSeq(): number {
     return this.#ackedSeq;
   }
 
+  /** The latest round-trip time measured by heartbeats, once one was. */
   get rttMs(): number | undefined {
     return this.#heartbeat?.rttMs;
   }
@@ -145,6 +205,7 @@ export class StreamSender {
     return this.#open;
   }
 
+  /** The replay buffer, when the options asked for one and the session streams. */
   get replay(): ReplayBuffer | undefined {
     return this.#replay;
   }
@@ -170,6 +231,10 @@ export class StreamSender {
 
   // ---- inputs ----------------------------------------------------------------
 
+  /**
+   * Applies a frame from the client. A frame that breaks a rule fails the
+   * session with an Error frame instead of throwing.
+   */
   handleFrame(frame: ClientFrame, now: number): void {
     const heartbeat = this.#heartbeat;
     if (heartbeat && this.#state !== "closed") {
@@ -299,7 +364,7 @@ export class StreamSender {
           // One poll for both: the tracker decides, and a timeout wins over a ping.
           const beat = this.#heartbeat!.poll(now);
           if (beat?.kind === "timeout") {
-            this.fail(new SluiceError("heartbeat_timeout", `client silent for ${Math.round(beat.silentMs)} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
+            this.fail(new SluiceError("heartbeat_timeout", `${this.#options.peer ?? "client"} silent for ${Math.round(beat.silentMs)} ms (timeout ${this.limits.heartbeatTimeoutMs} ms)`), now);
             return;
           }
           if (beat?.kind === "ping") {
@@ -357,6 +422,7 @@ export class StreamSender {
     return this.#events.length > 0;
   }
 
+  /** The next event for the driver, if any. */
   pollEvent(): SenderEvent | undefined {
     return this.#events.shift();
   }

@@ -15,15 +15,45 @@
 import type { GapReason } from "./frames.js";
 import { Queue } from "./queue.js";
 
+/**
+ * What a subscriber queue does when its subscriber falls more than `capacity`
+ * items behind: turn the oldest or the newest item into a gap, or disconnect
+ * the subscriber with slow_consumer.
+ */
 export type SubscriberOverflowPolicy = "drop_oldest" | "drop_newest" | "disconnect";
 
 /** What a subscriber receives, in seq order: an item or a run of lost seqs. */
-export type QueuedEntry<T> = { readonly seq: number; readonly item: T } | { readonly gapFrom: number; count: number; readonly reason: GapReason };
+export type QueuedEntry<T> =
+  | {
+      /** The item's seq. */
+      readonly seq: number;
+      /** The published item. */
+      readonly item: T;
+    }
+  | {
+      /** First lost seq. */
+      readonly gapFrom: number;
+      /** How many consecutive seqs were lost (grows as adjacent drops merge). */
+      count: number;
+      /** Why they were lost. */
+      readonly reason: GapReason;
+    };
 
+/**
+ * What {@link SubscriberQueue.offer} did: "queued", "dropped" (a drop policy made
+ * room or made a gap), or "overflowed" (disconnect: fail the subscriber).
+ */
 export type OfferOutcome = "queued" | "dropped" | "overflowed";
 
+/**
+ * One subscriber's queue behind a topic: items wait for its credit, and a
+ * subscriber that falls behind gets the overflow policy, every lost seq kept as
+ * a gap marker in order.
+ */
 export class SubscriberQueue<T> {
+  /** Items the subscriber may fall behind before the policy applies. */
   readonly capacity: number;
+  /** What happens beyond `capacity`. */
   readonly policy: SubscriberOverflowPolicy;
   /** Entries (items and gap markers) waiting, oldest first. */
   readonly #entries = new Queue<QueuedEntry<T>>();
@@ -38,6 +68,7 @@ export class SubscriberQueue<T> {
     this.policy = policy;
   }
 
+  /** Entries waiting (items and gap markers). */
   get size(): number {
     return this.#entries.length;
   }
@@ -71,6 +102,7 @@ export class SubscriberQueue<T> {
     }
   }
 
+  /** The oldest entry, removed, or undefined when empty. */
   shift(): QueuedEntry<T> | undefined {
     return this.#entries.shift();
   }

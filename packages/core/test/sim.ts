@@ -100,12 +100,13 @@ interface InFlight<F> {
   frame: F;
 }
 
-class Pipe<F> {
+/** One direction of a simulated connection: frames lost, duplicated or delayed (reordered) by the seeded faults. */
+export class Pipe<F> {
   #frames: InFlight<F>[] = [];
   #order = 0;
   constructor(
     private readonly random: () => number,
-    private readonly options: SimOptions,
+    private readonly options: Pick<SimOptions, "loss" | "duplicate" | "reorder">,
   ) {}
   send(frame: F, now: number): void {
     if (this.random() < this.options.loss) {
@@ -114,7 +115,8 @@ class Pipe<F> {
     }
     // Open is never duplicated: it is sent once per connection, and a second
     // Open on one connection is a protocol violation (PROTOCOL.md §3.1).
-    const copies = this.random() < this.options.duplicate && (frame as { type?: string }).type !== "open" ? 2 : 1;
+    const type = (frame as { type?: string }).type;
+    const copies = this.random() < this.options.duplicate && type !== "open" && type !== "publish_open" ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const delay = 1 + (this.random() < this.options.reorder ? Math.floor(this.random() * 20) : 0);
       this.#frames.push({ at: now + delay, order: this.#order++, frame });

@@ -6,6 +6,10 @@
  */
 import { Queue, type SluiceError } from "@sluice/core";
 
+/**
+ * One direction pair of a transport as the driver sees it: frames in, frames
+ * out with backpressure, and close. Every transport adapts to this.
+ */
 export interface FramePipe<In, Out> {
   /** Frames from the peer. Ends when the peer half-closes; throws on transport failure. */
   readonly inbound: AsyncIterable<In>;
@@ -28,16 +32,22 @@ export class FrameQueue<T> implements AsyncIterable<T> {
   #waiter: (() => void) | undefined;
   /** Resolvers of senders waiting for the consumer to drain below `highWater`. */
   #drained: (() => void)[] = [];
+  /** Queued items at which push() starts returning a promise (default 64). */
   readonly highWater: number;
 
   constructor(highWater = 64) {
     this.highWater = highWater;
   }
 
+  /** Items queued and not yet taken. */
   get size(): number {
     return this.#items.length;
   }
 
+  /**
+   * Queues `item`; at `highWater` the returned promise settles once the
+   * consumer has drained half the queue. Ignored after close.
+   */
   push(item: T): void | Promise<void> {
     if (this.#closed) return;
     this.#items.push(item);
@@ -45,6 +55,7 @@ export class FrameQueue<T> implements AsyncIterable<T> {
     if (this.size >= this.highWater) return new Promise<void>((resolve) => this.#drained.push(resolve));
   }
 
+  /** Ends the queue: the iterator yields what is queued, then ends, or throws `error` if one is given. */
   close(error?: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -53,6 +64,7 @@ export class FrameQueue<T> implements AsyncIterable<T> {
     this.#releaseSenders();
   }
 
+  /** Yields the queued items as they come; ending the iteration closes the queue. */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     try {
       for (;;) {

@@ -2,6 +2,8 @@
  * @sluice/driver: the one runtime-neutral driver. It runs the
  * core machines over frame pipes and owns every timer and every await, so
  * heartbeats, acks, credit and retries exist once for every transport.
+ *
+ * @module @sluice/driver
  */
 export { serveSession, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView } from "./serve-session.js";
 export { DEFAULT_WINDOW } from "@sluice/core";
@@ -9,3 +11,5 @@ export { Subscription, type SubscriptionOptions, type SubscriptionEvent, type Su
 export { FrameQueue, type FramePipe } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";
 export { systemClock, type Clock } from "./clock.js";
+export { serveIngest, type ServeIngestOptions, type ResolvedIngest, type IngestSink, type IngestItem, type IngestFate, type IngestOutcome } from "./serve-ingest.js";
+export { Publication, PublishError, type PublicationOptions, type PublicationState, type PublicationStats, type PublishReceipt, type PublishFailure, type PriorityName } from "./publication.js";

@@ -6,13 +6,17 @@
 import { SluiceError } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "./frame-pipe.js";
 
+/** The two ends of an in-memory link: `a` sends A and receives B, `b` the opposite. */
 export interface MemoryLink<A, B> {
+  /** One end (say, the client's): sends A frames, receives B frames. */
   readonly a: FramePipe<B, A>;
+  /** The other end (the server's): sends B frames, receives A frames. */
   readonly b: FramePipe<A, B>;
   /** Fails both directions, as a reset connection does. */
   break(): void;
 }
 
+/** A new in-memory link, its two ends connected. */
 export function createMemoryLink<A, B>(): MemoryLink<A, B> {
   const aToB = new FrameQueue<A>();
   const bToA = new FrameQueue<B>();

@@ -21,3 +21,6 @@ interface AbortController {
   abort(reason?: unknown): void;
 }
 declare const AbortController: { new (): AbortController };
+declare function queueMicrotask(callback: () => void): void;
+/** Web Crypto's one call used here (random publisher ids). */
+declare const crypto: { getRandomValues<T extends Uint8Array>(array: T): T };

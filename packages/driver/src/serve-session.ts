@@ -19,14 +19,30 @@ import { Pump } from "./pump.js";
  * instead of at the yield.
  */
 export type SourceYield =
-  | { readonly data: Uint8Array; readonly cursor?: Uint8Array; readonly producedAt?: number }
-  | { readonly gap: number; readonly reason: GapReason };
+  | {
+      /** The item's payload. */
+      readonly data: Uint8Array;
+      /** The source position after this item (absent or empty: none). */
+      readonly cursor?: Uint8Array;
+      /** When the item came into being, on the session's clock (default: when it was yielded). */
+      readonly producedAt?: number;
+    }
+  | {
+      /** How many items were dropped here; they become a gap of as many seqs. */
+      readonly gap: number;
+      /** Why they were dropped. */
+      readonly reason: GapReason;
+    };
 
 /** What the server resolved an Open to. */
 export interface ResolvedStream {
+  /** The source: items and gaps from `nextSeq` on. Its return() runs when the session ends. */
   readonly items: AsyncIterable<SourceYield>;
+  /** Seq of the first item `items` yields (announced in Opened). */
   readonly nextSeq: number;
+  /** MIME type of the items, announced in Opened. */
   readonly contentType: string;
+  /** How the resume went, when the Open resumed (Opened.resume). */
   readonly resume?: ResumeResult;
   /**
    * Seqs to drop from the start of `items` before the first one is sent: a
@@ -36,21 +52,34 @@ export interface ResolvedStream {
    * beyond the stream's end, and the Open is refused.
    */
   readonly skip?: number;
+  /** The new session's id (unique per session). */
   readonly sessionId: string;
+  /** The session's unpredictable secret, for half-duplex Control calls. */
   readonly sessionSecret: Uint8Array;
+  /** The stream's chunk thresholds, over the server's. */
   readonly chunk?: Partial<ChunkOptions>;
+  /** The stream's stall timeout (0 disables), over the server's. */
   readonly stallTimeoutMs?: number;
+  /** The stream's yield timeout (0 disables), over the server's. */
   readonly yieldTimeoutMs?: number;
   /** The stream's limits and default window (see AcceptArgs). */
   readonly limits?: Partial<Limits>;
+  /** The stream's default window, for an Open that names none. */
   readonly defaultWindow?: Window;
 }
 
+/**
+ * What {@link serveSession} runs: the transport, how to resolve an Open, and the
+ * hooks a server uses for budgets and metrics.
+ */
 export interface ServeSessionOptions {
+  /** The session's transport: client frames in, server frames out. */
   readonly pipe: FramePipe<ClientFrame, ServerFrame>;
   /** Authorise and open the source. Throw a SluiceError (not found, bad params, ...) to refuse. */
   resolve(open: OpenFrame, signal: AbortSignal): Promise<ResolvedStream>;
+  /** The server-wide sender settings (limits, default window, chunks, timeouts, replay). */
   readonly sender?: StreamSenderOptions;
+  /** Time and timers (default systemClock; tests pass a virtual clock). */
   readonly clock?: Clock;
   /** Aborting ends the session with `unavailable` (server draining). */
   readonly signal?: AbortSignal;
@@ -80,12 +109,15 @@ export interface ServeSessionOptions {
 
 /** A running session, for metrics and budgets: its stream (once Open arrived), live counters and what it holds. */
 export interface SessionView {
+  /** The stream the Open asked for ("" until it arrived). */
   readonly stream: string;
+  /** The sender's live counters. */
   readonly counters: Readonly<StreamCounters>;
   /** Payload sent or queued that the client has not consumed (at most the window): what the session may hold in memory. */
   readonly bufferedBytes: number;
 }
 
+/** How a session ended, once {@link serveSession} returns: what it sent and why it stopped. */
 export interface SessionOutcome {
   /** The stream the Open asked for (also when it was refused; "" when no Open arrived). */
   readonly stream: string;
@@ -95,11 +127,15 @@ export interface SessionOutcome {
   readonly clientInfo: string;
   /** The Open carried a resume position. */
   readonly resumed: boolean;
+  /** Whole items the session sent. */
   readonly items: number;
+  /** Payload bytes the session sent. */
   readonly bytes: number;
   /** The sender's counters (credit stalls, heartbeats, resumes, ...). */
   readonly counters: Readonly<StreamCounters>;
+  /** The error the session ended with, if it failed. */
   readonly error?: SluiceError;
+  /** The client cancelled (the session ended with End). */
   readonly cancelled: boolean;
   /** The client went away without End or Error. */
   readonly disconnected: boolean;
@@ -112,6 +148,11 @@ export function sourceError(error: unknown): SluiceError {
   return new SluiceError("source_failed", `source failed: ${message}`, { cause: error });
 }
 
+/**
+ * Serves one session over `options.pipe` until End, Error, a cancel or a
+ * disconnect, and reports how it ended. A refused Open, a failing source or a
+ * broken rule ends the session with an Error frame, reported in the outcome.
+ */
 export async function serveSession(options: ServeSessionOptions): Promise<SessionOutcome> {
   const clock = options.clock ?? systemClock;
   const { pipe } = options;

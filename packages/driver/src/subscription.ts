@@ -10,24 +10,41 @@ import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientF
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
+import { asSluiceError, sleep, transportNameOf } from "./reconnect.js";
 import { WakeSignal } from "./wake-signal.js";
 
+/** What a {@link Subscription} subscribes to, how it connects and decodes, and how it retries. */
 export interface SubscriptionOptions<T = Uint8Array> {
   /** Turns item bytes into the value the app sees (default: the bytes). */
   readonly decode?: (data: Uint8Array) => T;
+  /** Name of the stream on the server. */
   readonly stream: string;
+  /** The stream's parameters (default none). */
   readonly params?: JsonObject;
+  /** The window to ask for; absent: the stream's default, which Opened announces. */
   readonly window?: Window;
+  /** Heartbeat interval to ask the server for; 0 or absent lets it choose. */
   readonly heartbeatIntervalMs?: number;
   /** Start after this seq (and the source's cursor for it, if known) instead of wherever the stream is: the first Open resumes there. */
-  readonly startAfter?: { readonly seq: number; readonly cursor?: Uint8Array; readonly cursorSeq?: number };
+  readonly startAfter?: {
+    /** The last seq taken as processed; the first Open resumes after it. */
+    readonly seq: number;
+    /** The source's cursor at or before `seq`, if the app kept one. */
+    readonly cursor?: Uint8Array;
+    /** The seq `cursor` belongs to (default `seq`). */
+    readonly cursorSeq?: number;
+  };
   /** Opens one connection (a fresh call) and returns its frame pipe. */
   connect(signal: AbortSignal): Promise<FramePipe<ServerFrame, ClientFrame>>;
   /** Ack each item when the app asks for the next one (default), or only via item.ack(). */
   readonly autoAck?: boolean;
+  /** Reconnect delays (default 100 ms doubling to 10 s, attempts unlimited). */
   readonly backoff?: Partial<Omit<BackoffOptions, "random">>;
+  /** Uniform in [0, 1) for the backoff's jitter (default Math.random; tests pass a seeded one). */
   readonly random?: () => number;
+  /** Time and timers (default systemClock; tests pass a virtual clock). */
   readonly clock?: Clock;
+  /** Aborting cancels the subscription. */
   readonly signal?: AbortSignal;
   /**
    * Called once when the subscription is over: its iteration ended (end,
@@ -37,7 +54,9 @@ export interface SubscriptionOptions<T = Uint8Array> {
   readonly onFinished?: () => void;
   /** Told every change of `state` (see SubscriptionState); more listeners with onStateChange(). */
   readonly onState?: (state: SubscriptionState) => void;
+  /** Local cap on an item's size; the server's limit applies too. */
   readonly maxItemBytes?: number;
+  /** Sent in Open for the server's logs (default "sluice-driver"). */
   readonly clientInfo?: string;
   /** Name of the transport in use, for stats. */
   readonly transportName?: string | (() => string);
@@ -45,9 +64,13 @@ export interface SubscriptionOptions<T = Uint8Array> {
 
 /** One item as the app sees it. A class, not a literal with a closure: one allocation per item. */
 export class SubscriptionItem<T = Uint8Array> {
+  /** Tells items from gaps. */
   readonly kind = "item" as const;
+  /** The item's position in the stream. */
   readonly seq: number;
+  /** The item's payload as received. */
   readonly data: Uint8Array;
+  /** The payload decoded (the bytes themselves without a decoder). */
   readonly value: T;
   readonly #owner: Subscription<T>;
 
@@ -66,12 +89,17 @@ export class SubscriptionItem<T = Uint8Array> {
 
 /** Seqs [fromSeq, fromSeq + count) were dropped by the server's policy. */
 export interface SubscriptionGap {
+  /** Tells gaps from items. */
   readonly kind: "gap";
+  /** First dropped seq. */
   readonly fromSeq: number;
+  /** How many consecutive seqs were dropped. */
   readonly count: number;
+  /** Why the server dropped them. */
   readonly reason: Gap["reason"];
 }
 
+/** What iterating a subscription yields, in seq order: an item or a gap. */
 export type SubscriptionEvent<T = Uint8Array> = SubscriptionItem<T> | SubscriptionGap;
 
 /**
@@ -85,21 +113,81 @@ export type SubscriptionEvent<T = Uint8Array> = SubscriptionItem<T> | Subscripti
  * ended, or was cancelled).
  */
 export type SubscriptionState =
-  | { readonly state: "idle" }
-  | { readonly state: "connecting"; readonly attempt: number; readonly transport: string }
-  | { readonly state: "open"; readonly sessionId: string; readonly transport: string }
-  | { readonly state: "resumed"; readonly sessionId: string; readonly transport: string; readonly resume: ResumeResult }
-  | { readonly state: "reconnecting"; readonly attempt: number; readonly delayMs: number; readonly error: SluiceError }
-  | { readonly state: "failed"; readonly error: SluiceError }
-  | { readonly state: "closed"; readonly reason: "ended" | "cancelled" };
+  /** Not iterated yet: no call has been made. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "idle";
+    }
+  /** A call is being opened. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "connecting";
+      /** Tries since the last session that delivered (1 the first). */
+      readonly attempt: number;
+      /** The transport the call goes over. */
+      readonly transport: string;
+    }
+  /** The server's Opened came. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "open";
+      /** The new session's id. */
+      readonly sessionId: string;
+      /** The transport the session runs over. */
+      readonly transport: string;
+    }
+  /** An Opened after a reconnect. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "resumed";
+      /** The new session's id. */
+      readonly sessionId: string;
+      /** The transport the session runs over. */
+      readonly transport: string;
+      /** How the resume went (Opened.resume). */
+      readonly resume: ResumeResult;
+    }
+  /** The session was lost; a retry follows after the delay. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "reconnecting";
+      /** Which retry comes next (1 the first). */
+      readonly attempt: number;
+      /** The backoff delay before it, in milliseconds. */
+      readonly delayMs: number;
+      /** The error that ended the session. */
+      readonly error: SluiceError;
+    }
+  /** Final: the stream failed. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "failed";
+      /** The error iteration throws. */
+      readonly error: SluiceError;
+    }
+  /** Final: the stream ended, or was cancelled. */
+  | {
+      /** Tells the states apart. */
+      readonly state: "closed";
+      /** Which of the two. */
+      readonly reason: "ended" | "cancelled";
+    };
 
+/** What a subscription did so far, across its sessions: kept current as it runs. */
 export interface SubscriptionStats {
+  /** Items delivered to the app. */
   items: number;
+  /** Payload bytes of those items. */
   bytes: number;
+  /** Gaps delivered to the app. */
   gaps: number;
+  /** Seqs those gaps covered. */
   itemsSkippedByGaps: number;
+  /** Reconnects after a lost session. */
   reconnects: number;
+  /** Sessions started (calls made). */
   sessions: number;
+  /** The latest heartbeat round trip, in milliseconds; undefined until one was measured. */
   rttMs: number | undefined;
   /** Times the app had nothing to read while the stream was open (waiting on the network). */
   waits: number;
@@ -107,7 +195,9 @@ export interface SubscriptionStats {
   creditStalls: number;
   /** Total time the window was full, in ms. */
   creditStallMs: number;
+  /** The last error that ended a session, as "code: message"; undefined until one did. */
   lastError: string | undefined;
+  /** The transport in use (see `transportName`). */
   transport: string;
   /** The window in force (announced by the server in Opened); undefined until the first session opens. */
   window: Window | undefined;
@@ -122,7 +212,13 @@ export interface SubscriptionStats {
   resumes: number;
 }
 
+/**
+ * The client half of one subscription: iterate it for items and gaps in order.
+ * It connects, grants credit as the app pulls, acks, and resumes after the last
+ * acked seq when a session is lost.
+ */
 export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionEvent<T>> {
+  /** Live statistics, updated as the subscription runs. */
   readonly stats: SubscriptionStats;
   readonly #options: SubscriptionOptions<T>;
   readonly #decode: (data: Uint8Array) => T;
@@ -449,30 +545,4 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
       }
     })();
   }
-}
-
-function asSluiceError(error: unknown): SluiceError {
-  if (error instanceof SluiceError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new SluiceError("unavailable", `connection failed: ${message}`, { cause: error });
-}
-
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const cancel = clock.schedule(clock.now() + ms, done);
-    function done() {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      cancel();
-      resolve();
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function transportNameOf(name: string | (() => string) | undefined): string {
-  return (typeof name === "function" ? name() : name) ?? "custom";
 }

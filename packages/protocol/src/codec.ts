@@ -33,7 +33,8 @@ import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function num(value: bigint, field: string): number {
+/** A uint64 off the wire as a JS number; above 2^53 - 1 it is a protocol violation naming `field` (PROTOCOL.md §2). */
+export function num(value: bigint, field: string): number {
   if (value > MAX_SAFE) {
     throw new SluiceError("protocol_violation", `${field} is ${value}, above 2^53-1`, { blame: "remote", field });
   }
@@ -60,6 +61,7 @@ export function errorCodeFromWire(code: WireErrorCode): ErrorCode {
   return ERROR_CODES[code - 1] ?? "internal";
 }
 
+/** Wire enum value for a core error code (the inverse of {@link errorCodeFromWire}). */
 export function errorCodeToWire(code: ErrorCode): WireErrorCode {
   return (ERROR_CODES.indexOf(code) + 1) as WireErrorCode;
 }
@@ -153,6 +155,7 @@ export function clientFrameFromWire(wire: WireClientFrame): ClientFrame {
   }
 }
 
+/** Core server frame -> wire message. */
 export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
   switch (frame.type) {
     case "opened":
@@ -201,6 +204,10 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
   }
 }
 
+/**
+ * Wire server frame -> core frame. Throws protocol_violation (blame remote) on
+ * an empty or out-of-range frame, or on an Opened without limits.
+ */
 export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
   const kind = wire.kind;
   switch (kind.case) {
@@ -261,13 +268,15 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
   }
 }
 
-function checkSize(bytes: Uint8Array, maxFrameBytes: number): void {
+/** Refuses a message over the max frame size before decoding it (limit_exceeded, blame remote). */
+export function checkFrameSize(bytes: Uint8Array, maxFrameBytes: number): void {
   if (bytes.byteLength > maxFrameBytes) {
     throw new SluiceError("limit_exceeded", `frame of ${bytes.byteLength} bytes exceeds the max frame size ${maxFrameBytes}`, { blame: "remote" });
   }
 }
 
-function malformed(what: string, cause: unknown): SluiceError {
+/** The protocol_violation for bytes that do not decode as `what`. */
+export function malformedFrame(what: string, cause: unknown): SluiceError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new SluiceError("protocol_violation", `malformed ${what}: ${detail}`, { blame: "remote", cause });
 }
@@ -279,30 +288,36 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
 
 /** Decodes a SubscribeRequest; checks the size first, then the frame's contents. */
 export function decodeClientFrame(bytes: Uint8Array, maxFrameBytes: number): ClientFrame {
-  checkSize(bytes, maxFrameBytes);
+  checkFrameSize(bytes, maxFrameBytes);
   let message;
   try {
     message = fromBinary(SubscribeRequestSchema, bytes, { readUnknownFields: false });
   } catch (cause) {
-    throw malformed("client frame", cause);
+    throw malformedFrame("client frame", cause);
   }
   if (!message.frame) throw new SluiceError("protocol_violation", "client frame missing", { blame: "remote" });
   return clientFrameFromWire(message.frame);
 }
 
+/**
+ * Encodes a server frame as a SubscribeResponse message (the bytes on the
+ * wire); chunks without a gap take the hand-written chunk encoder, with the
+ * same bytes.
+ */
 export function encodeServerFrame(frame: ServerFrame): Uint8Array {
   const chunk = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME) : undefined;
   if (chunk) return chunk;
   return toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }));
 }
 
+/** Decodes a SubscribeResponse; checks the size first, then the frame's contents. */
 export function decodeServerFrame(bytes: Uint8Array, maxFrameBytes: number): ServerFrame {
-  checkSize(bytes, maxFrameBytes);
+  checkFrameSize(bytes, maxFrameBytes);
   let message;
   try {
     message = fromBinary(SubscribeResponseSchema, bytes, { readUnknownFields: false });
   } catch (cause) {
-    throw malformed("server frame", cause);
+    throw malformedFrame("server frame", cause);
   }
   if (!message.frame) throw new SluiceError("protocol_violation", "server frame missing", { blame: "remote" });
   return serverFrameFromWire(message.frame);

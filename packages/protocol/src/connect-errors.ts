@@ -17,24 +17,41 @@ import { ERROR_CODE_INFO, SluiceError, type ConnectCodeName, type ErrorCode } fr
 
 /** Every Connect code: wire name → number. */
 export const CONNECT_CODE_NUMBERS = {
+  /** The call was cancelled, usually by the caller. */
   canceled: 1,
+  /** An error of unclear origin; also what Connect makes of an unexpected HTTP status. */
   unknown: 2,
+  /** The request is invalid, whatever the server's state. */
   invalid_argument: 3,
+  /** The call's deadline passed before it completed. */
   deadline_exceeded: 4,
+  /** The requested resource does not exist. */
   not_found: 5,
+  /** The resource the call would create already exists. */
   already_exists: 6,
+  /** The caller may not do this. */
   permission_denied: 7,
+  /** Some resource (a quota, a limit, the consumer's pace) is exhausted. */
   resource_exhausted: 8,
+  /** The system is not in the state the call needs. */
   failed_precondition: 9,
+  /** The call was aborted, typically by a concurrency conflict. */
   aborted: 10,
+  /** The call went past the valid range. */
   out_of_range: 11,
+  /** The method is not implemented, supported or enabled (an HTTP 404). */
   unimplemented: 12,
+  /** An invariant of the server was broken. */
   internal: 13,
+  /** The service is unavailable for now; retrying later may work. */
   unavailable: 14,
+  /** Unrecoverable data loss or corruption. */
   data_loss: 15,
+  /** The caller has no valid credentials. */
   unauthenticated: 16,
 } as const;
 
+/** Any Connect code by its wire name, including those Sluice never sends (core's ConnectCodeName). */
 export type AnyConnectCodeName = keyof typeof CONNECT_CODE_NUMBERS;
 
 const NAMES_BY_NUMBER = Object.fromEntries(Object.entries(CONNECT_CODE_NUMBERS).map(([name, number]) => [number, name])) as Record<number, AnyConnectCodeName>;
@@ -48,7 +65,15 @@ export function connectCodeNumberOf(code: ErrorCode): number {
  * How a client reads a Connect code that came without an Error frame: the
  * Sluice code it reports, and whether a new session may succeed.
  */
-export const CONNECT_FAILURES: Record<AnyConnectCodeName, { readonly code: ErrorCode; readonly retryable: boolean }> = {
+export const CONNECT_FAILURES: Record<
+  AnyConnectCodeName,
+  {
+    /** The Sluice code the client reports. */
+    readonly code: ErrorCode;
+    /** Whether a new session may succeed. */
+    readonly retryable: boolean;
+  }
+> = {
   // The request itself was refused: the same request would be refused again.
   invalid_argument: { code: "invalid_argument", retryable: false },
   out_of_range: { code: "invalid_argument", retryable: false },

@@ -13,12 +13,18 @@
  */
 import { Queue, SluiceError } from "@sluice/core";
 
+/** Size of the prefix: flags (1 byte) and length (4 bytes, big-endian). */
 export const ENVELOPE_PREFIX_BYTES = 5;
+/** Flag of a compressed message (only when a compression was negotiated). */
 export const ENVELOPE_FLAG_COMPRESSED = 0x01;
+/** Flag of the envelope that ends a response stream (its message is JSON). */
 export const ENVELOPE_FLAG_END_STREAM = 0x02;
 
+/** One enveloped message as read from a stream. */
 export interface Envelope {
+  /** The flags byte (see the ENVELOPE_FLAG_* constants). */
   readonly flags: number;
+  /** The message bytes, without the prefix. */
   readonly data: Uint8Array;
 }
 
@@ -46,6 +52,7 @@ export function writeEnvelopePrefix(out: Uint8Array, flags: number, length: numb
  * soon as the prefix is complete.
  */
 export class EnvelopeReader {
+  /** Largest message length accepted; a longer prefix throws limit_exceeded. */
   readonly maxMessageBytes: number;
   readonly #pieces = new Queue<Uint8Array>();
   /** Offset into the oldest piece of the first unread byte. */
@@ -80,12 +87,18 @@ export class EnvelopeReader {
     return this.#buffered === 0 && this.#flags < 0;
   }
 
+  /** Adds the next piece of the stream's bytes. */
   push(piece: Uint8Array): void {
     if (piece.byteLength === 0) return;
     this.#pieces.push(piece);
     this.#buffered += piece.byteLength;
   }
 
+  /**
+   * The next whole envelope, or undefined until more bytes arrive. Throws
+   * limit_exceeded as soon as a prefix announces a message over
+   * `maxMessageBytes`.
+   */
   next(): Envelope | undefined {
     if (this.#flags < 0) {
       if (this.#buffered < ENVELOPE_PREFIX_BYTES) return undefined;

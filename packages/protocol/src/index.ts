@@ -1,6 +1,8 @@
 /**
  * @sluice/protocol: the generated Sluice v1 messages and services, and the
  * codec between them and @sluice/core's frames.
+ *
+ * @module @sluice/protocol
  */
 export {
   encodeClientFrame,
@@ -14,6 +16,7 @@ export {
   errorCodeToWire,
   errorCodeFromWire,
 } from "./codec.js";
+export { encodePublishFrame, decodePublishFrame, encodeIngestFrame, decodeIngestFrame, publishFrameToWire, publishFrameFromWire, ingestFrameToWire, ingestFrameFromWire } from "./publish-codec.js";
 export { CONNECT_CODE_NUMBERS, CONNECT_FAILURES, connectCodeNumberOf, errorFromConnect, type AnyConnectCodeName } from "./connect-errors.js";
 export { EnvelopeReader, encodeEnvelope, writeEnvelopePrefix, ENVELOPE_PREFIX_BYTES, ENVELOPE_FLAG_COMPRESSED, ENVELOPE_FLAG_END_STREAM, type Envelope } from "./envelope.js";
 export { encodeChunkFrameField, preEncodedChunkResponse, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";

@@ -4,6 +4,8 @@
  * over WebSocket), with connect-node, CORS and the timeouts a public server
  * needs. Everything of @sluice/server is re-exported, as @sluice/client-node
  * re-exports @sluice/client.
+ *
+ * @module @sluice/server-node
  */
 export * from "@sluice/server";
 export { listen, type ListenOptions, type ListenTimeouts, type ListenTlsOptions, type Listening } from "./listen.js";

@@ -34,12 +34,17 @@ import { isDirectCall, serveDirectCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import { CONNECTION, type SluiceServer } from "@sluice/server";
 
+/** Where {@link listen} serves, over which protocols, and with which limits, timeouts and TLS. */
 export interface ListenOptions {
+  /** The address to listen on. Default "127.0.0.1" (loopback only; "0.0.0.0" for every interface). */
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port?: number;
+  /** Accept and send gzip-compressed messages (default false: compression cut streaming throughput here). */
   readonly compression?: boolean;
+  /** HTTP/2 receive window per stream. Default 1 MiB. */
   readonly streamWindowBytes?: number;
+  /** HTTP/2 receive window per connection. Default 16 MiB. */
   readonly connectionWindowBytes?: number;
   /**
    * "h2c+http1" (default): both on one port, routed by the connection's first
@@ -86,7 +91,18 @@ export interface ListenOptions {
    * Connect over WebSocket on this path of the HTTP/1.1 side (default
    * "/connect"; false: off). Needs "h2c+http1".
    */
-  readonly websocket?: false | { readonly path?: string; readonly maxCallsPerSocket?: number; readonly keepaliveIntervalMs?: number; readonly keepaliveTimeoutMs?: number };
+  readonly websocket?:
+    | false
+    | {
+        /** The upgrade path (default "/connect"). */
+        readonly path?: string;
+        /** Concurrent calls per socket (default `maxStreamsPerConnection`). */
+        readonly maxCallsPerSocket?: number;
+        /** Ping after this much silence from the client. Default 15 s; 0 disables keepalive. */
+        readonly keepaliveIntervalMs?: number;
+        /** Close the socket when the client is silent this long. Default 3 × interval. */
+        readonly keepaliveTimeoutMs?: number;
+      };
   /**
    * Connections that do not get going are closed (slowloris, issue 14): a
    * connection must complete its TLS handshake, or send the whole HTTP/2
@@ -106,16 +122,23 @@ export interface ListenOptions {
   readonly tls?: ListenTlsOptions;
 }
 
+/** The timeouts that close connections that do not get going (see ListenOptions.timeouts). */
 export interface ListenTimeouts {
+  /** TLS handshake, HTTP/2 preface or first HTTP/1.1 request line. Default 10 000. */
   readonly prefaceTimeoutMs?: number;
+  /** An HTTP/1.1 request's headers. Default 10 000. */
   readonly headersTimeoutMs?: number;
+  /** An HTTP/1.1 request's body. Default 30 000. */
   readonly requestTimeoutMs?: number;
+  /** No bytes in either direction. Default 120 000; 0: never. */
   readonly idleTimeoutMs?: number;
 }
 
 /** The certificate and key to serve TLS with (PEM text or bytes), as for tls.createSecureContext. */
 export interface ListenTlsOptions {
+  /** The certificate chain (PEM). */
   readonly cert: string | Buffer;
+  /** The private key (PEM). */
   readonly key: string | Buffer;
   /** Passphrase of an encrypted key. */
   readonly passphrase?: string;
@@ -123,10 +146,15 @@ export interface ListenTlsOptions {
   readonly ca?: string | Buffer | readonly (string | Buffer)[];
 }
 
+/** A running {@link listen}: where it listens, its servers, and how to stop it. */
 export interface Listening {
+  /** The base URL clients connect to, e.g. "http://127.0.0.1:8080" (https: with TLS). */
   readonly url: string;
+  /** The port it listens on (the one picked when the options said 0). */
   readonly port: number;
+  /** The HTTP/2 server connections are routed to. */
   readonly http2Server: http2.Http2Server;
+  /** The HTTP/1.1 server connections are routed to (WebSocket upgrades included). */
   readonly http1Server: http.Server;
   /** The WebSocket handler, when enabled. */
   readonly websocket: WebSocketHandler | undefined;
@@ -210,6 +238,11 @@ function replaying(socket: net.Socket, first: Buffer): Duplex {
   return duplex;
 }
 
+/**
+ * Serves `sluice` on one port: HTTP/2 (h2c, or TLS with ALPN), HTTP/1.1 and
+ * Connect over WebSocket, with CORS, connection limits and slowloris timeouts.
+ * Resolves once it listens.
+ */
 export async function listen(sluice: SluiceServer, options: ListenOptions = {}): Promise<Listening> {
   const handler = connectAdapter({
     routes: sluice.routes,

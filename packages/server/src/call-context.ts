@@ -5,6 +5,10 @@
  */
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 
+/**
+ * What a server needs of one Connect call, whatever adapter carries it: its
+ * headers, its lifetime, and the connection it runs on.
+ */
 export interface CallInfo {
   /** Request headers (credentials for `authorize`). */
   readonly requestHeader: Headers;

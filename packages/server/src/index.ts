@@ -1,10 +1,15 @@
 /**
  * @sluice/server: Sluice streams as Connect routes.
+ *
+ * @module @sluice/server
  */
 export { SluiceServer, SERVER_CHUNK_DEFAULTS, CONNECTION, invalidParam, type AuthorizeRequest, type CallInfo, type SluiceServerOptions, type StreamDefinition } from "./sluice-server.js";
 export { fromIterable, jsonEncoder, indexCursor, readIndexCursor, readSeqCursor, invalidCursor, type Source, type SourceItem, type SourceOpenContext, type ItemEncoder } from "./source.js";
 export { fromJsonLines, type JsonLinesInput, type JsonLinesOptions } from "./json-lines-source.js";
 export { Topic, type TopicOptions, type TopicOverflowPolicy } from "./topic.js";
+export { DEFAULT_PUBLISH_WINDOW, type PublishDefinition } from "./ingest.js";
+export { PublisherRegistry, type PublisherRegistryOptions, type PublisherPosition } from "./publishers.js";
+export type { IngestSink, IngestItem, IngestFate, IngestOutcome } from "@sluice/driver";
 export type { TopicEngine, TopicSubscription, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";
 export type { SessionOutcome, SessionView } from "@sluice/driver";
 // Sources and authorize hooks refuse with these (as the client reports them).

@@ -30,8 +30,12 @@ function readLineCursor(cursor: Uint8Array, cursorSeq: number): { offset: number
 }
 
 /** The bytes of a JSON Lines input; `destroy` (a Node readable's) is called when the stream ends early or fails. */
-export type JsonLinesInput = AsyncIterable<Uint8Array> & { destroy?(): void };
+export type JsonLinesInput = AsyncIterable<Uint8Array> & {
+  /** Releases the input early (a Node readable's destroy()). */
+  destroy?(): void;
+};
 
+/** How {@link fromJsonLines} opens its input and which records it keeps. */
 export interface JsonLinesOptions<P> {
   /** Opens the input at byte `start` (e.g. fs.createReadStream(path, { start })). */
   open(params: P, start: number): JsonLinesInput | Promise<JsonLinesInput>;
@@ -43,6 +47,11 @@ export interface JsonLinesOptions<P> {
 
 const NEWLINE = 0x0a;
 
+/**
+ * A resumable source over JSON Lines: one item per non-empty line (its raw
+ * bytes), optionally filtered, with a cursor that reopens the input right after
+ * the line.
+ */
 export function fromJsonLines<P = JsonObject>(options: JsonLinesOptions<P>): Source<P> {
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
   const decoder = new TextDecoder();

@@ -6,8 +6,8 @@
  */
 import { create, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
-import { clientFrameFromWire, connectCodeNumberOf, preEncodedChunkResponse, serverFrameToWire, type SubscribeHalfDuplexResponseSchema, type SubscribeRequest, type SubscribeResponseSchema } from "@sluice/protocol";
+import { SluiceError, type ClientFrame, type PublishFrame, type ServerFrame } from "@sluice/core";
+import { clientFrameFromWire, connectCodeNumberOf, preEncodedChunkResponse, publishFrameFromWire, serverFrameToWire, type PublishRequest, type SubscribeHalfDuplexResponseSchema, type SubscribeRequest, type SubscribeResponseSchema } from "@sluice/protocol";
 
 /** A SluiceError as the ConnectError a unary call fails with (@sluice/protocol's one table). */
 export function toConnectError(error: SluiceError): ConnectError {
@@ -48,8 +48,22 @@ export async function* decodeRequests(requests: AsyncIterable<SubscribeRequest>)
       yield clientFrameFromWire(request.frame);
     }
   } catch (error) {
-    if (error instanceof ConnectError && error.code === Code.ResourceExhausted) throw new SluiceError("limit_exceeded", error.rawMessage, { blame: "remote", cause: error });
-    if (error instanceof ConnectError && (error.code === Code.InvalidArgument || error.rawMessage.startsWith("parse "))) throw new SluiceError("protocol_violation", error.rawMessage, { blame: "remote", cause: error });
-    throw error;
+    throw sessionErrorOf(error);
   }
+}
+
+/** Publish frames from Connect's PublishRequest messages, with Connect's refusals as the session's error (as decodeRequests). */
+export async function* decodePublishRequests(requests: AsyncIterable<PublishRequest>): AsyncIterable<PublishFrame> {
+  try {
+    for await (const request of requests) yield publishFrameFromWire(request);
+  } catch (error) {
+    throw sessionErrorOf(error);
+  }
+}
+
+/** A request Connect refused, as the SluiceError the session fails with. */
+function sessionErrorOf(error: unknown): unknown {
+  if (error instanceof ConnectError && error.code === Code.ResourceExhausted) return new SluiceError("limit_exceeded", error.rawMessage, { blame: "remote", cause: error });
+  if (error instanceof ConnectError && (error.code === Code.InvalidArgument || error.rawMessage.startsWith("parse "))) return new SluiceError("protocol_violation", error.rawMessage, { blame: "remote", cause: error });
+  return error;
 }

@@ -5,10 +5,14 @@
  * (connectNodeAdapter on http/http2, connect-fastify, connect-express).
  */
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type ChunkOptions, type ClientFrame, type JsonObject, type Limits, type OpenFrame, type ServerFrame, type Window } from "@sluice/core";
-import { FrameQueue, serveSession, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
+import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
+import { FrameQueue, serveSession, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
+  ingestFrameToWire,
+  PublishService,
+  type PublishRequest,
+  type PublishResponse,
   SubscribeHalfDuplexResponseSchema,
   SubscribeResponseSchema,
   SubscribeService,
@@ -22,7 +26,9 @@ import {
 import { BufferBudget } from "./buffer-budget.js";
 import { callInfoOf, type CallInfo } from "./call-context.js";
 import { HalfDuplexSessions } from "./half-duplex-sessions.js";
-import { decodeRequests, isBinaryRequest, responseOf, toConnectError } from "./responses.js";
+import { Ingest, type PublishDefinition } from "./ingest.js";
+import type { PublisherRegistryOptions } from "./publishers.js";
+import { decodePublishRequests, decodeRequests, isBinaryRequest, responseOf, toConnectError } from "./responses.js";
 import { newSessionKeys, type SessionKeys } from "./session-keys.js";
 import type { Source } from "./source.js";
 import { startSource, startTopic } from "./stream-resolution.js";
@@ -30,6 +36,7 @@ import type { TopicEngine } from "./topic-engine.js";
 
 export { CONNECTION, type CallInfo } from "./call-context.js";
 
+/** One named stream: its source or topic, how its params are checked, and its own settings over the server's. */
 export interface StreamDefinition<P = JsonObject> {
   /** Items from a cursor-addressed source, or a topic's live items. */
   readonly source?: Source<P>;
@@ -39,6 +46,7 @@ export interface StreamDefinition<P = JsonObject> {
   readonly params?: (params: JsonObject) => P;
   /** MIME type of items. Default application/json. */
   readonly contentType?: string;
+  /** This stream's chunking over the server's `chunk`. */
   readonly chunk?: Partial<ChunkOptions>;
   /** Fail with yield_timeout when the source yields nothing for this long (0: never). */
   readonly yieldTimeoutMs?: number;
@@ -51,11 +59,16 @@ export interface StreamDefinition<P = JsonObject> {
    * and timeout, max item and frame size. Opened announces them.
    */
   readonly limits?: Partial<Limits>;
+  /** Set to let clients publish into this stream (PROTOCOL.md §3.4): into its topic, or into a sink of its own. */
+  readonly publish?: PublishDefinition;
 }
 
+/** The streams a {@link SluiceServer} serves, and its server-wide limits, budgets, hooks and authorization. */
 export interface SluiceServerOptions {
+  /** The streams by name: what an Open's `stream` may ask for. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly streams: Record<string, StreamDefinition<any>>;
+  /** Limits over DEFAULT_LIMITS, announced in Opened (a stream's own `limits` win). */
   readonly limits?: Partial<Limits>;
   /** The window for subscribers that ask for none, unless a stream sets its own. Default DEFAULT_WINDOW (8 192 items / 4 MiB). */
   readonly defaultWindow?: Window;
@@ -94,6 +107,7 @@ export interface SluiceServerOptions {
    * retryable after 1 s, before memory runs out. Idle sessions hold nothing.
    */
   readonly maxBufferedBytes?: number;
+  /** The budget per connection (default 64 MiB); see `maxBufferedBytes`. */
   readonly maxConnectionBufferedBytes?: number;
   /**
    * Authentication and authorization, called for every Open (with the
@@ -103,13 +117,20 @@ export interface SluiceServerOptions {
    * opened the session. Without it, everyone may open every stream.
    */
   readonly authorize?: (request: AuthorizeRequest) => string | Promise<string>;
+  /** How long, and how many, publishers' positions are remembered for deduplication (PublisherRegistry). */
+  readonly publishers?: PublisherRegistryOptions;
+  /** Called when a publish session ends (metrics, logs). */
+  readonly onPublishEnd?: (outcome: IngestOutcome) => void;
 }
 
+/** What {@link SluiceServerOptions.authorize} is asked about. */
 export interface AuthorizeRequest {
   /** The stream being opened; undefined for a Control call. */
   readonly stream: string | undefined;
   /** The call's request headers (Authorization, ...). */
   readonly headers: Headers;
+  /** What the caller wants: to subscribe (Open), to publish (PublishOpen), or a half-duplex Control call. */
+  readonly action: "subscribe" | "publish" | "control";
 }
 
 /** An invalid_argument error naming the parameter. */
@@ -120,7 +141,13 @@ export function invalidParam(field: string, message: string): SluiceError {
 /** Default server chunking (see SluiceServerOptions.chunk). */
 export const SERVER_CHUNK_DEFAULTS: Partial<ChunkOptions> = { maxBytes: 128 * 1024, maxItems: 8192 };
 
+/**
+ * Sluice's services (Subscribe, SubscribeHalfDuplex, Control, Publish) over named streams,
+ * for any Connect server: mount `routes` on an adapter, or `listen` with
+ * @sluice/server-node.
+ */
 export class SluiceServer {
+  /** The server-wide limits in force (DEFAULT_LIMITS with the options' over them). */
   readonly limits: Limits;
   readonly #options: SluiceServerOptions;
   /**
@@ -137,6 +164,7 @@ export class SluiceServer {
 
   readonly #maxResumeSkip: number;
   readonly #budget: BufferBudget;
+  readonly #ingest: Ingest;
 
   constructor(options: SluiceServerOptions) {
     this.#options = options;
@@ -148,12 +176,26 @@ export class SluiceServer {
     checkLimits(this.limits);
     for (const [name, definition] of Object.entries(options.streams)) {
       if (definition.limits) checkLimits({ ...this.limits, ...definition.limits }, `streams.${name}.limits`);
+      if (definition.publish && !definition.publish.sink && !definition.topic) throw new SluiceError("invalid_argument", `streams.${name}.publish: needs a sink, or a topic to publish into`);
     }
+    const authorize = options.authorize;
+    this.#ingest = new Ingest({
+      streamOf: (name) => (Object.hasOwn(options.streams, name) ? options.streams[name] : undefined),
+      limits: this.limits,
+      ...(authorize ? { authorize } : {}),
+      ...(options.publishers ? { publishers: options.publishers } : {}),
+      ...(options.onPublishEnd ? { onEnd: options.onPublishEnd } : {}),
+    });
   }
 
   /** Sessions currently open. */
   get activeSessions(): number {
     return this.#active.size;
+  }
+
+  /** Publish sessions currently open. */
+  get activePublishSessions(): number {
+    return this.#ingest.activeSessions;
   }
 
   /** Payload the open sessions hold that their clients have not consumed (see maxBufferedBytes). */
@@ -173,6 +215,9 @@ export class SluiceServer {
       subscribeHalfDuplex: (request, context) => this.#subscribeHalfDuplex(request, context),
       control: (request, context) => this.#control(request, context),
     });
+    router.service(PublishService, {
+      publish: (requests, context) => this.#publish(requests, context),
+    });
   };
 
   /** Tells every session to go elsewhere (unavailable, retryable) and resolves when they have ended. */
@@ -180,7 +225,7 @@ export class SluiceServer {
     this.#draining = true;
     for (const drainer of this.#drainSignals) drainer.abort();
     this.#drainSignals.clear();
-    await Promise.allSettled([...this.#active]);
+    await Promise.allSettled([...this.#active, this.#ingest.drain()]);
   }
 
   /**
@@ -191,6 +236,18 @@ export class SluiceServer {
    */
   subscribeFrames(inbound: AsyncIterable<ClientFrame>, call: CallInfo): AsyncIterable<ServerFrame> {
     return this.#serve(inbound, newSessionKeys(), call);
+  }
+
+  /**
+   * One publish session over publish frames already decoded: what the
+   * Publish RPC runs, for a transport that speaks the call itself.
+   */
+  publishFrames(inbound: AsyncIterable<PublishFrame>, call: CallInfo): AsyncIterable<IngestFrame> {
+    return this.#ingest.frames(inbound, call);
+  }
+
+  async *#publish(requests: AsyncIterable<PublishRequest>, context: HandlerContext): AsyncIterable<PublishResponse> {
+    for await (const frame of this.#ingest.frames(decodePublishRequests(requests), callInfoOf(context))) yield ingestFrameToWire(frame);
   }
 
   async *#subscribe(requests: AsyncIterable<SubscribeRequest>, context: HandlerContext): AsyncIterable<SubscribeResponse> {
@@ -230,7 +287,7 @@ export class SluiceServer {
 
   async #control(request: ControlRequest, context: HandlerContext): Promise<ControlResponse> {
     try {
-      const principal = this.#options.authorize ? await this.#options.authorize({ stream: undefined, headers: context.requestHeader }) : undefined;
+      const principal = this.#options.authorize ? await this.#options.authorize({ stream: undefined, headers: context.requestHeader, action: "control" }) : undefined;
       return this.#halfDuplex.control(request, principal);
     } catch (error) {
       throw error instanceof SluiceError ? toConnectError(error) : error;
@@ -284,7 +341,7 @@ export class SluiceServer {
     if (this.#options.authorize) {
       // Not `keys.onPrincipal?.(await authorize(...))`: an optional call skips
       // evaluating its arguments, and so would skip the check itself.
-      const principal = await this.#options.authorize({ stream: open.stream, headers });
+      const principal = await this.#options.authorize({ stream: open.stream, headers, action: "subscribe" });
       keys.onPrincipal?.(principal);
     }
     const definition = this.#options.streams[open.stream];

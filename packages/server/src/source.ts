@@ -9,10 +9,13 @@ import type { SourceYield } from "@sluice/driver";
 
 /** One item as a source yields it. `cursor` is the position after it (opaque to clients). */
 export interface SourceItem {
+  /** The item's payload, sent as is. */
   readonly data: Uint8Array;
+  /** The source position after this item (absent or empty: none). */
   readonly cursor?: Uint8Array;
 }
 
+/** What {@link Source.open} gets besides the params and the cursor. */
 export interface SourceOpenContext {
   /** Aborted when the session ends; sources waiting on I/O should stop. */
   readonly signal: AbortSignal;
@@ -26,12 +29,16 @@ export interface SourceOpenContext {
 }
 
 /**
- * Opens the stream after `cursor` (empty: from the start). A source that can
- * tell a cursor is bad (malformed, or not at `context.cursorSeq`) should throw
- * invalidCursor() from open() itself, not from its first item: the Open is
- * then refused before Opened.
+ * A stream's items from a cursor: opened once per session at the client's
+ * resume cursor, and pulled only while the subscriber has credit.
  */
 export interface Source<P = JsonObject> {
+  /**
+   * Opens the stream after `cursor` (empty: from the start). A source that can
+   * tell a cursor is bad (malformed, or not at `context.cursorSeq`) should
+   * throw invalidCursor() from open() itself, not from its first item: the Open
+   * is then refused before Opened.
+   */
   open(params: P, cursor: Uint8Array, context: SourceOpenContext): AsyncIterable<SourceItem | SourceYield>;
   /**
    * For sources whose seqs are positions (no gaps, cursor = index): the
@@ -51,6 +58,7 @@ export function invalidCursor(message: string): SluiceError {
   return new SluiceError("invalid_argument", `resume.cursor: ${message}`, { field: "resume.cursor", blame: "remote" });
 }
 
+/** Turns a value into an item's bytes (see jsonEncoder). */
 export type ItemEncoder<T> = (value: T) => Uint8Array;
 
 

@@ -12,6 +12,7 @@
 import type { Gap, SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 
+/** How an item is published. */
 export interface PublishOptions {
   /**
    * Idempotence key: a publish whose key was already published within the
@@ -21,7 +22,9 @@ export interface PublishOptions {
   readonly key?: string;
 }
 
+/** The answer to a publish. */
 export interface PublishAck {
+  /** The item's seq. */
   readonly seq: number;
   /** The key was seen already: nothing was published, `seq` is the first publish's. */
   readonly duplicate: boolean;
@@ -29,6 +32,7 @@ export interface PublishAck {
 
 /** How much history an engine keeps for resume; an item leaves when any bound is passed. */
 export interface HistoryBounds {
+  /** Items (0: no history). */
   readonly maxItems: number;
   /** Payload bytes (Infinity: unbounded). */
   readonly maxBytes: number;
@@ -36,6 +40,7 @@ export interface HistoryBounds {
   readonly maxAgeMs: number;
 }
 
+/** A subscription to a topic: where it starts, what was replayed or lost, and its items. */
 export interface TopicSubscription {
   /** Seq of the first item the subscriber will get. */
   readonly nextSeq: number;
@@ -47,23 +52,36 @@ export interface TopicSubscription {
   readonly items: AsyncIterable<SourceYield>;
 }
 
+/** What a topic did, for metrics; counted as it happens. */
 export interface TopicStats {
+  /** Items published. */
   published: number;
+  /** Subscribers now. */
   subscribers: number;
   /** Items dropped across all subscribers. */
   dropped: number;
+  /** Subscribers cut off by the disconnect policy (slow_consumer). */
   disconnected: number;
   /** Largest number of entries any subscriber's queue held (items and gap markers). */
   maxQueued: number;
 }
 
+/**
+ * What a topic stream needs of a topic: publish, subscribe at a position, and its
+ * settings and counters. The in-memory {@link Topic} is one.
+ */
 export interface TopicEngine {
+  /** The topic's name (logs, errors). */
   readonly name: string;
+  /** How much history it keeps for resume. */
   readonly history: HistoryBounds;
   /** Items queued per subscriber beyond its window before `overflow` applies. */
   readonly queueItems: number;
+  /** What a subscriber that falls behind gets. */
   readonly overflow: SubscriberOverflowPolicy;
+  /** Live counters. */
   readonly stats: TopicStats;
+  /** Publishes one item to every subscriber (and the history); answers its seq. */
   publish(data: Uint8Array, options?: PublishOptions): PublishAck | Promise<PublishAck>;
   /**
    * A subscription after `afterSeq` (undefined: from now on). Retained

@@ -24,8 +24,10 @@ import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
 import type { HistoryBounds, PublishAck, PublishOptions, TopicEngine, TopicStats, TopicSubscription } from "./topic-engine.js";
 
+/** What a {@link Topic} does to a subscriber that falls behind (core's SubscriberOverflowPolicy). */
 export type TopicOverflowPolicy = SubscriberOverflowPolicy;
 
+/** A {@link Topic}'s history, subscriber queues, resume policy, deduplication and clock. */
 export interface TopicOptions {
   /** Items kept for resume (0: none). Default 10 000. */
   readonly historyItems?: number;
@@ -35,6 +37,7 @@ export interface TopicOptions {
   readonly historyMaxAgeMs?: number;
   /** Items queued per subscriber beyond its window before the policy applies. Default 1 024. */
   readonly subscriberQueueItems?: number;
+  /** What a subscriber that falls behind gets. Default "drop_oldest". */
   readonly overflow?: TopicOverflowPolicy;
   /**
    * A resume position older than the retained history: "fail" (default)
@@ -76,12 +79,22 @@ class TopicSubscriber {
   }
 }
 
+/**
+ * The in-memory topic engine: publish once, fan out to every subscriber through
+ * its own bounded queue, and keep a bounded history to resume from. Lives in
+ * one process; its seqs never repeat across restarts.
+ */
 export class Topic implements TopicEngine {
+  /** The topic's name (logs, errors). */
   readonly name: string;
+  /** How much history it keeps for resume. */
   readonly history: HistoryBounds;
   readonly queueItems: number;
+  /** What a subscriber that falls behind gets. */
   readonly overflow: TopicOverflowPolicy;
+  /** What a resume older than the history gets (see TopicOptions.resumeExpired). */
   readonly resumeExpired: "fail" | "gap";
+  /** Live counters. */
   readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
   readonly #history = new Queue<Published>();
   #historyBytes = 0;
@@ -137,11 +150,20 @@ export class Topic implements TopicEngine {
   }
 
   /** Items and payload bytes retained for resume now. */
-  get retained(): { items: number; bytes: number } {
+  get retained(): {
+    /** Items retained. */
+    items: number;
+    /** Their payload bytes. */
+    bytes: number;
+  } {
     this.#trimHistory(this.#now());
     return { items: this.#history.length, bytes: this.#historyBytes };
   }
 
+  /**
+   * Publishes one item to every subscriber and the history; a key already seen
+   * within the dedupe window publishes nothing and answers the first seq.
+   */
   publish(data: Uint8Array, options: PublishOptions = {}): PublishAck {
     const at = this.#now();
     if (options.key !== undefined) {

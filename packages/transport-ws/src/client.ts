@@ -24,6 +24,7 @@ export const DEFAULT_CLIENT_WINDOW_BYTES = 1024 * 1024;
 /** The subprotocol name both sides agree on. */
 export const WEBSOCKET_PROTOCOL = "sluice.ws.v1";
 
+/** Where the socket goes, and the Connect and sluice.ws.v1 settings of the calls it carries. */
 export interface WebSocketTransportOptions {
   /** e.g. "ws://127.0.0.1:8080/connect" */
   readonly url: string;
@@ -31,18 +32,25 @@ export interface WebSocketTransportOptions {
   readonly WebSocket?: WebSocketConstructor;
   /** Binary protobuf (default) or JSON messages. */
   readonly useBinaryFormat?: boolean;
+  /** Connect interceptors run on every call (credentials, logging). */
   readonly interceptors?: Interceptor[];
+  /** Deadline for calls that set none (connect-timeout-ms); default none. */
   readonly defaultTimeoutMs?: number;
-  /** Largest message read or written. Default 4 MiB. */
+  /** Largest message read. Default 4 MiB. */
   readonly readMaxBytes?: number;
+  /** Largest message written. Default 4 MiB. */
   readonly writeMaxBytes?: number;
-  /** Response window per call in bytes (default 1 MiB); keepalive and limits (see MuxOptions). */
+  /** Response window per call in bytes (default 1 MiB). */
   readonly windowBytes?: number;
+  /** Ping after this much silence from the server. Default 15 s; 0 disables keepalive. */
   readonly keepaliveIntervalMs?: number;
+  /** Close the socket when the server is silent this long. Default 3 × interval. */
   readonly keepaliveTimeoutMs?: number;
+  /** Largest frame accepted, in bytes. Default 4 MiB + 64 KiB. */
   readonly maxFrameBytes?: number;
 }
 
+/** A Connect Transport whose calls share one WebSocket, opened at the first call and again after it closes. */
 export interface WebSocketTransport extends Transport {
   /** Closes the socket; open calls fail with unavailable. The next call opens a new socket. */
   close(): void;
@@ -50,6 +58,10 @@ export interface WebSocketTransport extends Transport {
   readonly activeCalls: number;
 }
 
+/**
+ * A Connect Transport over sluice.ws.v1 (PROTOCOL.md §14): every method kind,
+ * many calls on one socket, each with its own flow control.
+ */
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocketImpl) throw new Error("createWebSocketTransport: no WebSocket in this runtime; pass options.WebSocket (e.g. from the `ws` package)");

@@ -7,7 +7,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 
 /** WebSocket close codes this transport uses. */
 export const CloseCode = {
+  /** A side is done with the socket (a client closing its transport). */
   normal: 1000,
+  /** The server is shutting down, after go_away. */
   goingAway: 1001,
   /** A malformed frame, an unknown call id, data after half-close, a window overrun. */
   protocolError: 1002,

@@ -2,6 +2,8 @@
  * createWebSocketTransport for Node 20, whose runtime has no WebSocket:
  * the `ws` package's client is the default. `tls` passes trust settings
  * (a private CA, a client certificate) to wss: connections.
+ *
+ * @module @sluice/transport-ws/node
  */
 import type { SecureContextOptions } from "node:tls";
 import { WebSocket } from "ws";
@@ -15,6 +17,7 @@ export interface NodeTlsOptions {
   readonly ca?: SecureContextOptions["ca"];
   /** A client certificate and key. */
   readonly cert?: SecureContextOptions["cert"];
+  /** The private key of `cert`. */
   readonly key?: SecureContextOptions["key"];
   /** Default true. false accepts any certificate: for tests only. */
   readonly rejectUnauthorized?: boolean;
@@ -22,10 +25,13 @@ export interface NodeTlsOptions {
   readonly servername?: string;
 }
 
+/** {@link WebSocketTransportOptions} for Node, with TLS settings for wss: URLs. */
 export interface NodeWebSocketTransportOptions extends WebSocketTransportOptions {
+  /** Trust settings for wss: connections (a private CA, a client certificate). */
   readonly tls?: NodeTlsOptions;
 }
 
+/** createWebSocketTransport with the `ws` package's WebSocket as the default, configured with `tls` for wss: URLs. */
 export function createWebSocketTransport(options: NodeWebSocketTransportOptions): WebSocketTransport {
   const { tls, ...rest } = options;
   let WebSocketImpl = WebSocket as unknown as WebSocketConstructor;

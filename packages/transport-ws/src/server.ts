@@ -4,6 +4,8 @@
  * call through the same Connect routes an HTTP handler serves, via
  * connect-es' universal handlers, so headers, trailers, deadlines
  * (connect-timeout-ms), cancellation and error codes behave as over HTTP.
+ *
+ * @module @sluice/transport-ws/server
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -16,6 +18,7 @@ import type { MuxCall } from "./call.js";
 import { WEBSOCKET_PROTOCOL } from "./client.js";
 import { MuxConnection, type SocketLike } from "./mux.js";
 
+/** The Connect routes a {@link WebSocketHandler} serves, and its limits per socket and call. */
 export interface WebSocketHandlerOptions {
   /** The same routes function given to connectNodeAdapter. */
   readonly routes: (router: ConnectRouter) => void;
@@ -29,8 +32,11 @@ export interface WebSocketHandlerOptions {
   readonly maxFrameBytes?: number;
   /** Receive window per call (default 256 KiB). */
   readonly windowBytes?: number;
+  /** Ping after this much silence from the client. Default 15 s; 0 disables keepalive. */
   readonly keepaliveIntervalMs?: number;
+  /** Close the socket when the client is silent this long. Default 3 × interval. */
   readonly keepaliveTimeoutMs?: number;
+  /** Pings accepted per second before the socket is closed for flooding (burst: 2 s worth). Default 20. */
   readonly maxPingsPerSecond?: number;
   /** Sockets open at once (default 10 000); more are refused at the upgrade with 503. */
   readonly maxSockets?: number;
@@ -40,10 +46,13 @@ export interface WebSocketHandlerOptions {
 
 /** Something with an `upgrade` event: http.Server, https.Server, http2 servers with allowHTTP1. */
 export interface UpgradeEmitter {
+  /** Adds an `upgrade` listener. */
   on(event: "upgrade", listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+  /** Removes an `upgrade` listener. */
   off(event: "upgrade", listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
 }
 
+/** Serves Connect over WebSocket on a Node server: upgrades, the sockets they open, and their shutdown. */
 export interface WebSocketHandler {
   /** Handles one upgrade request (when you route upgrades yourself). */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -69,6 +78,10 @@ export interface WebSocketHandler {
 /** Calls started per turn of the event loop (see admit). */
 const STARTS_PER_TURN = 32;
 
+/**
+ * A handler that runs every call on its sockets through `options.routes`, as
+ * over HTTP; `attach` it to a server (or route upgrades to `handleUpgrade`).
+ */
 export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSocketHandler {
   // Refused now, not at the first socket.
   keepaliveOptions(options.keepaliveIntervalMs, options.keepaliveTimeoutMs);

@@ -9,13 +9,22 @@ export interface CallEnd {
   /** Connect's end-of-stream message arrived: the response ended cleanly. */
   readonly endStream: boolean;
   /** The error the end of stream (or a unary error body) carried. */
-  readonly error?: { readonly code: string; readonly message: string };
+  readonly error?: {
+    /** The Connect code, by its wire name. */
+    readonly code: string;
+    /** The error message. */
+    readonly message: string;
+  };
   /** "clean", or what broke: "reset", "truncated body", "socket closed (1006)", ... */
   readonly transport: string;
   /** The body of a non-Connect answer (a 404 page, a 415), as text. */
   readonly body?: string;
 }
 
+/**
+ * One streaming call of the runner, spoken by hand over HTTP/2, HTTP/1.1 or
+ * WebSocket: frames (or raw bytes) out, server frames in, and how it ended.
+ */
 export interface RawCall {
   /** Writes one SubscribeRequest (full duplex) in the call's codec. */
   sendFrame(frame: ClientFrame): void;
@@ -25,6 +34,7 @@ export interface RawCall {
   halfClose(): void;
   /** The next server frame (undefined once the response ended); rejects on timeout. */
   next(timeoutMs?: number): Promise<Received | undefined>;
+  /** Settles when the call is over, with how it ended. */
   readonly ended: Promise<CallEnd>;
   /** Cuts the connection under the call, as a network failure would. */
   cut(): void;

@@ -8,6 +8,7 @@ import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMe
 import type { ClientFrame, ServerFrame } from "@sluice/core";
 import { clientFrameToWire, ControlRequestSchema, serverFrameFromWire, SubscribeHalfDuplexRequestSchema, SubscribeHalfDuplexResponseSchema, SubscribeRequestSchema, SubscribeResponseSchema, type Open } from "@sluice/protocol";
 
+/** The codec of a call: binary protobuf or proto3 JSON. */
 export type Codec = "binary" | "json";
 
 /** Content type of a streaming call (Connect: application/connect+proto | +json). */

@@ -10,16 +10,23 @@ import { parseEndStream, type CallEnd, type RawCall } from "./call.js";
 import { decodeServerFrameMessage, encodeSubscribeRequest, streamContentType, type Codec } from "./codec.js";
 import { Inbox, type Received } from "./inbox.js";
 
+/** Where a raw HTTP/2 call goes and how it is encoded. */
 export interface H2CallOptions {
+  /** The server's base URL (http: for h2c, https: for TLS). */
   readonly baseUrl: string;
+  /** The RPC path, e.g. "/sluice.v1.SubscribeService/Subscribe". */
   readonly path: string;
+  /** The call's codec. */
   readonly codec: Codec;
+  /** Extra request headers (credentials, or hostile ones). */
   readonly headers?: Record<string, string>;
   /** Accept a self-signed certificate (https: targets the runner made itself). */
   readonly insecure?: boolean;
+  /** Largest response message read. Default 64 MiB. */
   readonly maxMessageBytes?: number;
 }
 
+/** Opens a streaming call over a new HTTP/2 connection of its own; `cut()` destroys it. */
 export function openH2Call(options: H2CallOptions): RawCall {
   const session = http2.connect(options.baseUrl, { settings: { initialWindowSize: 4 << 20 }, ...(options.insecure ? { rejectUnauthorized: false } : {}) });
   session.on("error", () => undefined);

@@ -12,11 +12,17 @@ import { encodeEnvelope, EnvelopeReader, ENVELOPE_FLAG_END_STREAM, ControlRespon
 import { parseEndStream, type CallEnd, type RawCall } from "./call.js";
 import { Inbox, type Received } from "./inbox.js";
 
+/** Where raw HTTP/1.1 calls go and how they are encoded. */
 export interface Http1Options {
+  /** The server's base URL (http: or https:). */
   readonly baseUrl: string;
+  /** The calls' codec. */
   readonly codec: Codec;
+  /** Extra request headers (credentials, or hostile ones). */
   readonly headers?: Record<string, string>;
+  /** Accept a self-signed certificate (https: targets the runner made itself). */
   readonly insecure?: boolean;
+  /** Largest response message read. Default 64 MiB. */
   readonly maxMessageBytes?: number;
 }
 
@@ -91,10 +97,18 @@ export function openHalfDuplexCall(options: Http1Options, agent: http.Agent, ope
   };
 }
 
+/** How a unary call (Control) was answered. */
 export interface UnaryResult {
+  /** The HTTP status. */
   readonly status: number;
   /** The Connect error of a failed call ({code, message} from the JSON body). */
-  readonly error?: { readonly code: string; readonly message: string };
+  readonly error?: {
+    /** The Connect code, by its wire name. */
+    readonly code: string;
+    /** The error message. */
+    readonly message: string;
+  };
+  /** The response body as text ("" on success). */
   readonly body: string;
 }
 

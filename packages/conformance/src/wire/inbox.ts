@@ -1,7 +1,9 @@
 /** Server frames as they arrive, each stamped with its arrival time, read one at a time with a timeout. */
 import type { ServerFrame } from "@sluice/core";
 
+/** One server frame as it arrived. */
 export interface Received {
+  /** The frame, decoded. */
   readonly frame: ServerFrame;
   /** performance.now() when it arrived. */
   readonly at: number;
@@ -61,6 +63,8 @@ export class Inbox {
   }
 }
 
+/** No server frame arrived within the time a check allows. */
 export class TimeoutError extends Error {
+  /** Always "TimeoutError". */
   override readonly name = "TimeoutError";
 }

@@ -13,12 +13,17 @@ import { controlCall, http1Agent, openHalfDuplexCall, type UnaryResult } from ".
 import type { Received } from "./inbox.js";
 import { WsSocket } from "./ws-call.js";
 
+/** How a session travels: full duplex over HTTP/2 or WebSocket, or half duplex over HTTP/1.1. */
 export type Mode = "http2" | "http1.1" | "websocket";
+/** Every mode, in the order the runner checks them. */
 export const MODES: readonly Mode[] = ["http2", "http1.1", "websocket"];
+/** Every codec a server must accept (PROTOCOL.md §3.5). */
 export const CODECS: readonly Codec[] = ["binary", "json"];
 
+/** The path of the full-duplex Subscribe RPC. */
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
 
+/** The server under test: where it is, and the credentials and trust to reach it with. */
 export interface Target {
   /** http(s)://host:port of the server. */
   readonly baseUrl: string;
@@ -30,6 +35,7 @@ export interface Target {
   readonly insecure?: boolean;
 }
 
+/** Where `target` serves Connect over WebSocket: its websocketUrl, else ws(s)://host/connect. */
 export function websocketUrlOf(target: Target): string {
   if (target.websocketUrl) return target.websocketUrl;
   const url = new URL(target.baseUrl);
@@ -38,8 +44,14 @@ export function websocketUrlOf(target: Target): string {
   return url.toString();
 }
 
+/**
+ * One Sluice session spoken by hand in any mode and codec: the runner's client,
+ * with nothing of @sluice/core's receiver in it.
+ */
 export class RawSession {
+  /** The mode this session runs in. */
   readonly mode: Mode;
+  /** The codec of its calls. */
   readonly codec: Codec;
   readonly #target: Target;
   #call: RawCall | undefined;
@@ -120,10 +132,12 @@ export class RawSession {
     return received;
   }
 
+  /** Settles when the session's call is over, with how it ended (after open()). */
   get ended(): Promise<CallEnd> {
     return this.#endedPromise!;
   }
 
+  /** Ends the request side of a full-duplex call (nothing to do in half duplex). */
   halfClose(): void {
     if (this.mode !== "http1.1") this.#call?.halfClose();
   }
@@ -133,6 +147,7 @@ export class RawSession {
     this.#call?.cut();
   }
 
+  /** Tears everything down: the call, the socket and the keep-alive agent. */
   close(): void {
     this.#call?.cut();
     this.#socket?.close();

@@ -13,14 +13,18 @@ import { parseEndStream, type CallEnd, type RawCall } from "./call.js";
 import { decodeServerFrameMessage, encodeSubscribeRequest, streamContentType, type Codec } from "./codec.js";
 import { Inbox, type Received } from "./inbox.js";
 
+/** The subprotocol of Connect over WebSocket (PROTOCOL.md §14.1). */
 export const WEBSOCKET_SUBPROTOCOL = "sluice.ws.v1";
 /** What this client grants each call's response (bytes). */
 const RECEIVE_WINDOW = 4 << 20;
 
 type FrameKind = NonNullable<MessageInitShape<typeof WebSocketFrameSchema>["kind"]>;
 
+/** Where a {@link WsSocket} connects and how it behaves. */
 export interface WsSocketOptions {
+  /** The ws: or wss: URL to open. */
   readonly url: string;
+  /** Accept any certificate (a test server's own). */
   readonly insecure?: boolean;
   /** The subprotocols to offer (default: sluice.ws.v1). */
   readonly protocols?: string[];
@@ -30,12 +34,19 @@ export interface WsSocketOptions {
 
 /** One WebSocket, as the runner sees it. */
 export class WsSocket {
+  /** The underlying `ws` socket. */
   readonly socket: WebSocket;
+  /** Settles when the socket opened; rejects when the upgrade failed or was refused. */
   readonly opened: Promise<void>;
   /** Every frame the server sent, in order. */
   readonly received: WebSocketFrame[] = [];
   /** The close code and reason, once closed. */
-  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly closed: Promise<{
+    /** The close code (1006 when the connection dropped without one). */
+    code: number;
+    /** The close reason, as text. */
+    reason: string;
+  }>;
   #nextCallId = 1;
   readonly #calls = new Map<number, (frame: WebSocketFrame) => void>();
   readonly #grantWindow: boolean;
@@ -65,6 +76,7 @@ export class WsSocket {
     return this.socket.protocol;
   }
 
+  /** Sends one WebSocketFrame for `callId` (0: the socket itself), if the socket is open. */
   send(callId: number, kind: FrameKind): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.send(toBinary(WebSocketFrameSchema, create(WebSocketFrameSchema, { callId, kind })));
   }
@@ -75,7 +87,10 @@ export class WsSocket {
   }
 
   /** Starts a Connect streaming call on the next call id. */
-  call(path: string, codec: Codec, headers: Record<string, string> = {}, maxMessageBytes = 64 << 20): RawCall & { readonly id: number } {
+  call(path: string, codec: Codec, headers: Record<string, string> = {}, maxMessageBytes = 64 << 20): RawCall & {
+    /** The call id it was started with. */
+    readonly id: number;
+  } {
     const id = this.#nextCallId++;
     const inbox = new Inbox();
     const reader = new EnvelopeReader(maxMessageBytes);
@@ -137,6 +152,7 @@ export class WsSocket {
     };
   }
 
+  /** Drops the socket at once (no close handshake). */
   close(): void {
     this.socket.terminate();
   }

@@ -1,0 +1,291 @@
+/**
+ * Publishing (PROTOCOL.md §3.4) over real sockets on 127.0.0.1, HTTP/2 and
+ * WebSocket: items reach a topic's subscribers once, in order; connections
+ * killed mid-publish lose and duplicate nothing; bad publishes get clear errors.
+ */
+import { SluiceServer, Topic, listen, type IngestOutcome, type Listening } from "@sluice/server-node";
+import { startTcpProxy } from "@sluice/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSluiceClient, PublishError } from "../src/index.js";
+
+// A queue that holds the whole burst: this test is about publishing, not about a slow subscriber's drops.
+const orders = new Topic("orders", { historyItems: 100_000, subscriberQueueItems: 100_000 });
+const audit = new Topic("audit", { historyItems: 10_000 });
+const outcomes: IngestOutcome[] = [];
+const sluice = new SluiceServer({
+  limits: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 },
+  onPublishEnd: (outcome) => outcomes.push(outcome),
+  streams: {
+    orders: { topic: orders, publish: {} },
+    audit: { topic: audit },
+    checked: {
+      publish: {
+        sink: {
+          write: (items) =>
+            items.map((item) => {
+              const value = JSON.parse(new TextDecoder().decode(item.data)) as { n: number };
+              return value.n % 10 === 0 ? { accepted: false, reason: `n=${value.n} is a multiple of 10`, deadLetterTopic: "checked.dlq" } : { accepted: true };
+            }),
+        },
+      },
+    },
+  },
+});
+let server: Listening;
+beforeAll(async () => {
+  server = await listen(sluice);
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe.each(["http", "websocket"] as const)("publishing over %s", (transport) => {
+  it("acks every item once the topic has it, and subscribers get each once, in order", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport });
+    const before = orders.stats.published;
+    const subscriber = createSluiceClient({ baseUrl: server.url });
+    const seen: number[] = [];
+    let opened!: () => void;
+    const subscribed = new Promise<void>((resolve) => (opened = resolve));
+    const reading = (async () => {
+      for await (const event of subscriber.subscribe<{ n: number; from: string }>("orders", { onState: (state) => state.state === "open" && opened() })) {
+        if (event.kind === "gap") throw new Error(`gap of ${event.count} at ${event.fromSeq} (${event.reason})`);
+        if (event.value.from !== transport) continue;
+        seen.push(event.value.n);
+        if (seen.length === 20_000) break;
+      }
+    })();
+    await subscribed;
+    const publisher = client.publish<{ n: number; from: string }>("orders");
+    const receipts = await Promise.all(Array.from({ length: 20_000 }, (_, n) => publisher.send({ n, from: transport })));
+    expect(receipts.map((r) => r.seq)).toEqual(Array.from({ length: 20_000 }, (_, i) => i + 1));
+    expect(orders.stats.published - before).toBe(20_000);
+    await reading;
+    expect(seen).toEqual(Array.from({ length: 20_000 }, (_, n) => n));
+    expect(publisher.stats).toMatchObject({ acked: 20_000, inFlight: 0, deadLettered: 0 });
+    await publisher.close();
+    expect(publisher.state.state).toBe("closed");
+    client.close();
+    subscriber.close();
+  }, 60_000);
+
+  it("rejects a dead-lettered item with its reason and accepts the rest", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport });
+    const publisher = client.publish<{ n: number }>("checked");
+    const results = await Promise.allSettled(Array.from({ length: 25 }, (_, n) => publisher.send({ n: n + 1 })));
+    const rejected = results.flatMap((r, i) => (r.status === "rejected" ? [[i + 1, r.reason as PublishError] as const] : []));
+    expect(rejected.map(([n]) => n)).toEqual([10, 20]);
+    expect(rejected[0]![1]).toBeInstanceOf(PublishError);
+    expect(rejected[0]![1]).toMatchObject({ failure: "dead_lettered", seq: 10, deadLetterTopic: "checked.dlq", message: "dead-lettered: n=10 is a multiple of 10" });
+    expect(publisher.stats).toMatchObject({ acked: 23, deadLettered: 2 });
+    await publisher.close();
+    client.close();
+  });
+
+  it("refuses a stream that takes no publishing, and an unknown one, naming it", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport });
+    const audited = client.publish("audit");
+    const error = await audited.send({ x: 1 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ failure: "failed", code: "permission_denied", message: "stream audit does not take publishing" });
+    expect(audited.state.state).toBe("failed");
+    const unknown = client.publish("nowhere");
+    await expect(unknown.send({ x: 1 })).rejects.toMatchObject({ code: "stream_not_found", message: "stream not configured: nowhere" });
+    client.close();
+  });
+});
+
+describe("publishing through dropped connections", () => {
+  it.each(["http", "websocket"] as const)("loses and duplicates nothing when the connection is cut 5 times mid-publish (%s)", async (transport) => {
+    const stream = new Topic(`cut-${transport}`, { historyItems: 300_000 });
+    const local = new SluiceServer({ limits: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 }, streams: { cut: { topic: stream, publish: {} } } });
+    const running = await listen(local);
+    const cutting = await startTcpProxy({ port: running.port });
+    try {
+      const client = createSluiceClient({ baseUrl: cutting.url, transport });
+      const publisher = client.publish<number>("cut", { backoff: { initialMs: 10, maxMs: 100 } });
+      const total = 200_000;
+      const sends: Promise<unknown>[] = [];
+      let cuts = 0;
+      const cutter = setInterval(() => {
+        if (cuts < 5) {
+          cuts++;
+          cutting.cutAll();
+        }
+      }, 150);
+      for (let n = 0; n < total; n++) sends.push(publisher.send(n));
+      await Promise.all(sends);
+      clearInterval(cutter);
+      expect(cuts).toBe(5);
+      expect(publisher.stats.sessions).toBeGreaterThanOrEqual(5);
+      expect(publisher.stats.retries).toBeGreaterThan(0);
+      // The topic holds each item once, in order.
+      const subscriber = createSluiceClient({ baseUrl: running.url });
+      const got: number[] = [];
+      for await (const event of subscriber.subscribe<number>("cut", { startAfter: { seq: stream.firstSeq - 1 } })) {
+        if (event.kind === "item") got.push(event.value);
+        if (got.length === total) break;
+      }
+      expect(stream.stats.published).toBe(total);
+      for (let i = 0; i < total; i++) if (got[i] !== i) throw new Error(`topic position ${i}: ${got[i]}`);
+      await publisher.close();
+      client.close();
+      subscriber.close();
+    } finally {
+      await cutting.close();
+      await running.close();
+    }
+  }, 120_000);
+});
+
+describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
+  it("fences an older session of the same publisher id: it ends with cancelled, superseded", async () => {
+    const first = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    const second = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    const a = first.publish<number>("orders", { publisherId: "twin" });
+    await a.send(1);
+    const b = second.publish<number>("orders", { publisherId: "twin" });
+    await b.send(2);
+    const error = await a.send(3).catch((e: unknown) => e);
+    expect(error).toMatchObject({ failure: "failed", code: "cancelled", message: 'superseded: a newer session of publisher "twin" opened' });
+    expect(a.state.state).toBe("failed");
+    await b.close();
+    first.close();
+    second.close();
+  });
+
+  it("continues a publisher id's numbering in a new process, where the server says", async () => {
+    const first = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    const a = first.publish<number>("orders", { publisherId: "restarted" });
+    const receipts = await Promise.all([a.send(1), a.send(2), a.send(3)]);
+    expect(receipts.map((r) => r.seq)).toEqual([1, 2, 3]);
+    await a.close();
+    first.close();
+    // Another process, the same id, nothing in flight: it continues at seq 4.
+    const second = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    const b = second.publish<number>("orders", { publisherId: "restarted" });
+    expect((await b.send(4)).seq).toBe(4);
+    await b.close();
+    second.close();
+  });
+
+  it("refuses a publisher id over 256 characters, naming the field", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport: "http" });
+    const publisher = client.publish("orders", { publisherId: "x".repeat(257) });
+    await expect(publisher.send(1)).rejects.toMatchObject({ code: "invalid_argument", field: "open.publisher_id", message: "open.publisher_id: must be 1 to 256 characters, got 257" });
+    client.close();
+  });
+
+  it("ends the session with source_failed when the sink throws, and the publisher resends: nothing lost, nothing twice", async () => {
+    const stored: number[] = [];
+    let failures = 2;
+    const flaky = new SluiceServer({
+      streams: {
+        flaky: {
+          publish: {
+            sink: {
+              write(items) {
+                if (failures > 0 && stored.length >= 100) {
+                  failures--;
+                  throw new Error("disk full");
+                }
+                for (const item of items) stored.push(Number(new TextDecoder().decode(item.data)));
+                return items.map(() => ({ accepted: true }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(flaky);
+    try {
+      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const publisher = client.publish<number>("flaky", { backoff: { initialMs: 5, maxMs: 20 } });
+      const errors: string[] = [];
+      publisher.onStateChange((state) => state.state === "reconnecting" && errors.push(`${state.error.code}: ${state.error.message}`));
+      await Promise.all(Array.from({ length: 1_000 }, (_, n) => publisher.send(n)));
+      expect(errors.slice(0, 2)).toEqual(["source_failed: sink failed: disk full", "source_failed: sink failed: disk full"]);
+      expect(stored).toEqual(Array.from({ length: 1_000 }, (_, n) => n));
+      await publisher.close();
+      client.close();
+    } finally {
+      await running.close();
+    }
+  });
+
+  it("holds a publisher to the sink's pace: a slow sink keeps the server's buffer within the window", async () => {
+    let maxBuffered = 0;
+    let release: (() => void) | undefined;
+    const slow = new SluiceServer({
+      streams: {
+        slow: {
+          publish: {
+            window: { items: 50, bytes: 1 << 20 },
+            maxBatchItems: 10,
+            sink: {
+              async write(items) {
+                await new Promise<void>((resolve) => (release = resolve));
+                return items.map(() => ({ accepted: true }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(slow);
+    try {
+      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const publisher = client.publish<number>("slow", { queue: { capacity: 10_000 } });
+      const sends = Array.from({ length: 500 }, (_, n) => publisher.send(n));
+      for (let round = 0; round < 60 && publisher.stats.acked < 500; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        maxBuffered = Math.max(maxBuffered, publisher.stats.inFlight);
+        release?.();
+      }
+      await Promise.all(sends);
+      // What the publisher had sent and the server not yet acked never exceeded the window and the one batch in the sink.
+      expect(maxBuffered).toBeGreaterThan(50);
+      expect(maxBuffered).toBeLessThanOrEqual(50 + 10);
+      await publisher.close();
+      client.close();
+    } finally {
+      await running.close();
+    }
+  });
+
+  it("tells publishers to go elsewhere when the server drains (unavailable, after acking what it took), and they go on at the next server: nothing lost, nothing twice", async () => {
+    // Two instances in turn on one port, sharing one topic (as a durable engine would be shared).
+    const shared = new Topic("shared", { historyItems: 100_000 });
+    const serve = () => new SluiceServer({ streams: { d: { topic: shared, publish: {} } } });
+    const firstServer = serve();
+    const first = await listen(firstServer);
+    const client = createSluiceClient({ baseUrl: first.url, transport: "http" });
+    const publisher = client.publish<number>("d", { backoff: { initialMs: 20, maxMs: 50 } });
+    const states: string[] = [];
+    publisher.onStateChange((state) => states.push(state.state === "reconnecting" ? `reconnecting: ${state.error.code}` : state.state));
+    const total = 20_000;
+    const sends: Promise<unknown>[] = [];
+    for (let n = 0; n < total / 2; n++) sends.push(publisher.send(n));
+    await sends[100];
+    await firstServer.drain();
+    await first.close();
+    const second = await listen(serve(), { port: first.port });
+    try {
+      for (let n = total / 2; n < total; n++) sends.push(publisher.send(n));
+      await Promise.all(sends);
+      expect(states).toContain("reconnecting: unavailable");
+      expect(shared.stats.published).toBe(total);
+      const subscriber = createSluiceClient({ baseUrl: second.url });
+      const got: number[] = [];
+      for await (const event of subscriber.subscribe<number>("d", { startAfter: { seq: shared.firstSeq - 1 } })) {
+        if (event.kind === "item") got.push(event.value);
+        if (got.length === total) break;
+      }
+      for (let i = 0; i < total; i++) if (got[i] !== i) throw new Error(`topic position ${i}: ${got[i]}`);
+      await publisher.close();
+      client.close();
+      subscriber.close();
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,259 @@
+/**
+ * Runs one IngestReceiver over a frame pipe: the server half of a publish
+ * session (PROTOCOL.md §3.4). It owns the async parts and nothing else:
+ * resolving the PublishOpen (stream, permission, the publisher's next seq),
+ * handing the items to the sink in batches as they arrive, reporting each
+ * item's fate (accepted or dead-lettered) so the acks go out, sending with
+ * the transport's backpressure and firing the machine's deadlines. Items are
+ * taken from the machine only while the sink has room (one batch in flight),
+ * and taking is what grants credit: a slow or throttled sink slows the
+ * publisher, not the server's memory.
+ */
+import { IngestReceiver, SluiceError, type DeadLetter, type IngestEvent, type IngestFrame, type IngestReceiverOptions, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
+import { systemClock, type Clock } from "./clock.js";
+import type { FramePipe } from "./frame-pipe.js";
+import { Pump } from "./pump.js";
+
+/** One published item as the sink gets it. */
+export interface IngestItem {
+  /** The publisher's seq of the item. */
+  readonly seq: number;
+  /** The item's payload. */
+  readonly data: Uint8Array;
+}
+
+/** What became of one item in the sink: in the stream, or refused with a reason (a dead letter). */
+export type IngestFate =
+  | {
+      /** The item is in the stream. */
+      readonly accepted: true;
+    }
+  | {
+      /** The item was refused into the stream. */
+      readonly accepted: false;
+      /** Why ("validation: ...", "sink: ..."). */
+      readonly reason: string;
+      /** Where it was parked ("" when nowhere). */
+      readonly deadLetterTopic: string;
+    };
+
+/**
+ * Where a publish session's items go. `write` gets the items taken so far,
+ * in seq order, at most one batch at a time; it resolves with the fate of
+ * each, in the same order, once they are durable in the sink (that is when
+ * the publisher's ack goes out). It throws to fail the session (the
+ * publisher retries the unacked items in a new session).
+ */
+export interface IngestSink {
+  /** Puts the items into the stream, or dead-letters them; one fate per item. */
+  write(items: readonly IngestItem[]): readonly IngestFate[] | Promise<readonly IngestFate[]>;
+}
+
+/** What the server resolved a PublishOpen to. */
+export interface ResolvedIngest {
+  /** The new session's id. */
+  readonly sessionId: string;
+  /** The publisher's next seq: one after the last accepted (deduplication). */
+  readonly nextSeq: number;
+  /** The publisher's dead letters after its resume_after_seq, reported again (their acks may have been lost). */
+  readonly deadLetters?: readonly DeadLetter[];
+  /** Where the items go. */
+  readonly sink: IngestSink;
+  /** The stream's window for publishers. */
+  readonly window?: Window;
+  /** The stream's limits over the server's. */
+  readonly limits?: Partial<Limits>;
+  /** Most items per sink write (default 512). */
+  readonly maxBatchItems?: number;
+}
+
+/** What {@link serveIngest} runs: the transport, how to resolve a PublishOpen, and hooks. */
+export interface ServeIngestOptions {
+  /** The session's transport: publish frames in, ingest frames out. */
+  readonly pipe: FramePipe<PublishFrame, IngestFrame>;
+  /** Authorise and resolve the stream and publisher. Throw a SluiceError to refuse. */
+  resolve(open: PublishOpenFrame, signal: AbortSignal): Promise<ResolvedIngest>;
+  /** The server-wide receiver settings (limits, window, ack pacing). */
+  readonly receiver?: IngestReceiverOptions;
+  /** Time and timers (default systemClock). */
+  readonly clock?: Clock;
+  /** Aborting ends the session: with the abort reason when it is a SluiceError, else `unavailable` (server draining). */
+  readonly signal?: AbortSignal;
+  /** Aborted when the publisher's call is gone. */
+  readonly callSignal?: AbortSignal;
+  /** Called once the session has its machine (live state for metrics). */
+  readonly onStart?: (receiver: IngestReceiver) => void;
+}
+
+/** How a publish session ended. */
+export interface IngestOutcome {
+  /** The stream the PublishOpen named ("" when none arrived). */
+  readonly stream: string;
+  /** The publisher's id ("" when no PublishOpen arrived). */
+  readonly publisherId: string;
+  /** The session's id ("" when it never opened). */
+  readonly sessionId: string;
+  /** Items the sink accepted in this session. */
+  readonly accepted: number;
+  /** Items dead-lettered in this session. */
+  readonly deadLettered: number;
+  /** The last seq accepted or dead-lettered (the publisher's position). */
+  readonly doneSeq: number;
+  /** Why the session failed, if it did. */
+  readonly error?: SluiceError;
+  /** The publisher went away without End. */
+  readonly disconnected: boolean;
+}
+
+/** Serves one publish session over `options.pipe` until End, Error, a Cancel or a disconnect. */
+export async function serveIngest(options: ServeIngestOptions): Promise<IngestOutcome> {
+  const clock = options.clock ?? systemClock;
+  const { pipe } = options;
+  const receiver = new IngestReceiver(options.receiver);
+  options.onStart?.(receiver);
+  const abort = new AbortController();
+  let callGone = false;
+  let sessionId = "";
+  let sink: IngestSink | undefined;
+  let maxBatchItems = 512;
+  let writing = false;
+  let accepted = 0;
+  let deadLettered = 0;
+  let error: SluiceError | undefined;
+
+  const pump = new Pump<IngestFrame, IngestEvent>({
+    machine: receiver,
+    clock,
+    onEvent(event) {
+      if (event.type === "open") void resolve(event.open);
+      else if (event.type === "closed" && event.error) error = event.error;
+    },
+    send: (frame) => pipe.send(frame),
+    done: () => (receiver.state === "closed" && !writing) || callGone,
+  });
+
+  /** Set when the session must end (drain, fence): once the sink write in flight is reported, so its items are acked. */
+  let ending: SluiceError | undefined;
+  const endNow = () => {
+    receiver.fail(ending!, clock.now());
+    pump.afterInput();
+    pump.wake();
+  };
+  const onDrain = () => {
+    // A SluiceError reason says why (a newer session of the publisher fenced this one); otherwise the server drains.
+    const reason: unknown = options.signal?.reason;
+    ending = reason instanceof SluiceError ? reason : new SluiceError("unavailable", "server is draining; publish elsewhere", { retryAfterMs: 0 });
+    if (!writing) endNow();
+  };
+  options.signal?.addEventListener("abort", onDrain, { once: true });
+  if (options.signal?.aborted) onDrain();
+  const onCallGone = () => {
+    callGone = true;
+    pump.wake();
+  };
+  options.callSignal?.addEventListener("abort", onCallGone, { once: true });
+  if (options.callSignal?.aborted) onCallGone();
+
+  void (async () => {
+    try {
+      for await (const frame of pipe.inbound) {
+        receiver.handleFrame(frame, clock.now());
+        pump.afterInput();
+        write();
+      }
+      if (receiver.state === "awaiting_open") receiver.fail(new SluiceError("protocol_violation", "the request ended before its PublishOpen", { blame: "remote" }), clock.now());
+      // A publisher that half-closed without End is gone: nothing it sent after its last ack counts.
+      else if (receiver.state !== "closed") callGone = true;
+    } catch (failure) {
+      if (failure instanceof SluiceError && failure.blame === "remote") receiver.fail(failure, clock.now());
+      else callGone = true;
+    } finally {
+      pump.afterInput();
+      pump.wake();
+    }
+  })();
+
+  /** Hands what has arrived to the sink, one batch at a time, and reports the fates. */
+  function write(): void {
+    if (writing || !sink || receiver.state !== "streaming" || ending) return;
+    const batch: { seq: number; data: Uint8Array }[] = [];
+    while (batch.length < maxBatchItems) {
+      const delivery = receiver.read(clock.now());
+      if (!delivery || delivery.kind === "end") break;
+      batch.push({ seq: delivery.seq, data: delivery.data });
+    }
+    pump.afterInput(); // credit for what was taken
+    if (batch.length === 0) return;
+    writing = true;
+    void (async () => {
+      try {
+        const fates = await sink!.write(batch);
+        if (fates.length !== batch.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${batch.length} items`);
+        const now = clock.now();
+        for (let i = 0; i < batch.length; i++) {
+          const fate = fates[i]!;
+          if (fate.accepted) {
+            accepted++;
+            receiver.accepted(batch[i]!.seq, now);
+          } else {
+            deadLettered++;
+            receiver.deadLettered(batch[i]!.seq, fate.reason, fate.deadLetterTopic, now);
+          }
+        }
+      } catch (failure) {
+        const reason = failure instanceof SluiceError ? failure : new SluiceError("source_failed", `sink failed: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
+        receiver.fail(reason, clock.now());
+      } finally {
+        writing = false;
+        if (ending) endNow();
+        pump.afterInput();
+        pump.wake();
+        write();
+      }
+    })();
+  }
+
+  const resolve = async (open: PublishOpenFrame) => {
+    try {
+      const resolved = await options.resolve(open, abort.signal);
+      sessionId = resolved.sessionId;
+      sink = resolved.sink;
+      maxBatchItems = resolved.maxBatchItems ?? maxBatchItems;
+      receiver.accept(
+        {
+          sessionId: resolved.sessionId,
+          nextSeq: resolved.nextSeq,
+          ...(resolved.deadLetters ? { deadLetters: resolved.deadLetters } : {}),
+          ...(resolved.window ? { window: resolved.window } : {}),
+          ...(resolved.limits ? { limits: resolved.limits } : {}),
+        },
+        clock.now(),
+      );
+    } catch (failure) {
+      receiver.fail(failure instanceof SluiceError ? failure : new SluiceError("internal", failure instanceof Error ? failure.message : String(failure), { cause: failure }), clock.now());
+    }
+    pump.afterInput();
+    pump.wake();
+    write();
+  };
+
+  try {
+    await pump.run();
+  } finally {
+    options.signal?.removeEventListener("abort", onDrain);
+    options.callSignal?.removeEventListener("abort", onCallGone);
+    abort.abort();
+    pipe.close(receiver.state === "closed" ? undefined : new SluiceError("cancelled", "publisher went away"));
+  }
+  const open = receiver.open;
+  return {
+    stream: open?.stream ?? "",
+    publisherId: open?.publisherId ?? "",
+    sessionId,
+    accepted,
+    deadLettered,
+    doneSeq: receiver.doneSeq,
+    ...(error ? { error } : {}),
+    disconnected: callGone && error === undefined,
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Maps @sluice/core's publish frames to the generated PublishRequest and
+ * PublishResponse messages and back, and encodes/decodes them with a size
+ * check before decoding (PROTOCOL.md §3.4). The frames a publish session
+ * shares with a subscription (Chunk, Heartbeat, End, Opened, Credit, Error)
+ * map exactly as they do there: through the subscription's codec, so one
+ * rule lives in one place.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { SluiceError, type IngestFrame, type PublishFrame } from "@sluice/core";
+import { checkFrameSize, clientFrameFromWire, clientFrameToWire, malformedFrame, num, serverFrameFromWire, serverFrameToWire } from "./codec.js";
+import { ClientFrameSchema, ServerFrameSchema } from "./gen/sluice/v1/frames_pb.js";
+import { PublishRequestSchema, PublishResponseSchema, type PublishRequest, type PublishResponse } from "./gen/sluice/v1/service_pb.js";
+
+/** A server frame's wire value (Opened, Chunk, Heartbeat, End, Error), as the subscription codec makes it. */
+function serverValue(frame: Parameters<typeof serverFrameToWire>[0]) {
+  return serverFrameToWire(frame).kind;
+}
+
+/** Core publish frame -> PublishRequest. */
+export function publishFrameToWire(frame: PublishFrame): PublishRequest {
+  switch (frame.type) {
+    case "publish_open":
+      return create(PublishRequestSchema, {
+        kind: { case: "open", value: { stream: frame.stream, publisherId: frame.publisherId, resumeAfterSeq: BigInt(frame.resumeAfterSeq), heartbeatIntervalMs: frame.heartbeatIntervalMs } },
+      });
+    case "chunk":
+    case "heartbeat":
+    case "end": {
+      const kind = serverValue(frame);
+      return create(PublishRequestSchema, { kind: kind as PublishRequest["kind"] });
+    }
+    case "cancel":
+      return create(PublishRequestSchema, { kind: { case: "cancel", value: { reason: frame.reason } } });
+  }
+}
+
+/** PublishRequest -> core publish frame. Throws protocol_violation (blame remote) on an empty or out-of-range frame. */
+export function publishFrameFromWire(wire: PublishRequest): PublishFrame {
+  const kind = wire.kind;
+  switch (kind.case) {
+    case "open":
+      return {
+        type: "publish_open",
+        stream: kind.value.stream,
+        publisherId: kind.value.publisherId,
+        resumeAfterSeq: num(kind.value.resumeAfterSeq, "open.resume_after_seq"),
+        heartbeatIntervalMs: kind.value.heartbeatIntervalMs,
+      };
+    case "chunk":
+    case "heartbeat":
+    case "end":
+      return serverFrameFromWire(create(ServerFrameSchema, { kind })) as PublishFrame;
+    case "cancel":
+      return { type: "cancel", reason: kind.value.reason };
+    case undefined:
+      throw new SluiceError("protocol_violation", "publish request has no kind set (empty or unknown frame)", { blame: "remote" });
+  }
+}
+
+/** Core ingest frame -> PublishResponse. */
+export function ingestFrameToWire(frame: IngestFrame): PublishResponse {
+  switch (frame.type) {
+    case "opened":
+    case "heartbeat":
+    case "end":
+    case "error":
+      return create(PublishResponseSchema, { kind: serverValue(frame) as PublishResponse["kind"] });
+    case "credit":
+      return create(PublishResponseSchema, { kind: clientFrameToWire(frame).kind as PublishResponse["kind"] });
+    case "publish_ack":
+      return create(PublishResponseSchema, {
+        kind: { case: "ack", value: { seq: BigInt(frame.seq), deadLetters: frame.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })) } },
+      });
+  }
+}
+
+/** PublishResponse -> core ingest frame. Throws protocol_violation (blame remote) on an empty or out-of-range frame. */
+export function ingestFrameFromWire(wire: PublishResponse): IngestFrame {
+  const kind = wire.kind;
+  switch (kind.case) {
+    case "opened":
+    case "heartbeat":
+    case "end":
+    case "error":
+      return serverFrameFromWire(create(ServerFrameSchema, { kind })) as IngestFrame;
+    case "credit":
+      return clientFrameFromWire(create(ClientFrameSchema, { kind })) as IngestFrame;
+    case "ack":
+      return {
+        type: "publish_ack",
+        seq: num(kind.value.seq, "ack.seq"),
+        deadLetters: kind.value.deadLetters.map((d, i) => ({ seq: num(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
+      };
+    case undefined:
+      throw new SluiceError("protocol_violation", "publish response has no kind set (empty or unknown frame)", { blame: "remote" });
+  }
+}
+
+/** Encodes a publish frame as a PublishRequest (the bytes on the wire). */
+export function encodePublishFrame(frame: PublishFrame): Uint8Array {
+  return toBinary(PublishRequestSchema, publishFrameToWire(frame));
+}
+
+/** Decodes a PublishRequest; checks the size first, then the frame's contents. */
+export function decodePublishFrame(bytes: Uint8Array, maxFrameBytes: number): PublishFrame {
+  checkFrameSize(bytes, maxFrameBytes);
+  let message;
+  try {
+    message = fromBinary(PublishRequestSchema, bytes, { readUnknownFields: false });
+  } catch (cause) {
+    throw malformedFrame("publish request", cause);
+  }
+  return publishFrameFromWire(message);
+}
+
+/** Encodes an ingest frame as a PublishResponse (the bytes on the wire). */
+export function encodeIngestFrame(frame: IngestFrame): Uint8Array {
+  return toBinary(PublishResponseSchema, ingestFrameToWire(frame));
+}
+
+/** Decodes a PublishResponse; checks the size first, then the frame's contents. */
+export function decodeIngestFrame(bytes: Uint8Array, maxFrameBytes: number): IngestFrame {
+  checkFrameSize(bytes, maxFrameBytes);
+  let message;
+  try {
+    message = fromBinary(PublishResponseSchema, bytes, { readUnknownFields: false });
+  } catch (cause) {
+    throw malformedFrame("publish response", cause);
+  }
+  return ingestFrameFromWire(message);
+}
