@@ -104,10 +104,10 @@ describe("the packages installed from their tarballs, outside the workspace", ()
       const client = `import { createSluiceClient } from "@sluice/client-node";
 let n = 0;
 for await (const e of createSluiceClient({ baseUrl: "${url}" }).subscribe("books", { params: { genre: "poetry" } })) if (e.kind === "item") n++;
-console.log(n);
+process.stdout.write(String(n));
 process.exit(0);`;
       writeFileSync(join(project, "books.mjs"), client);
-      expect(execFileSync(process.execPath, ["books.mjs"], { cwd: project, encoding: "utf8" }).trim()).toBe("310");
+      expect(execFileSync(process.execPath, ["books.mjs"], { cwd: project, encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } }).trim()).toBe("310");
     } finally {
       serving.kill("SIGKILL");
     }

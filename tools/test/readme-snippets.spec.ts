@@ -13,7 +13,9 @@ import { afterAll, describe, expect, it } from "vitest";
 const root = join(import.meta.dirname, "..", "..");
 const snippets = (file: string) => [...readFileSync(join(root, file), "utf8").matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 const serverSnippets = ["README.md", "packages/server/README.md", "packages/server-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes("listen(sluice"))! }));
-const clientSnippets = ["README.md", "packages/client-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes('from "@sluice/client-node"'))! }));
+const clientSnippets = ["README.md", "packages/client-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes('from "@sluice/client-node"') && code.includes(".subscribe"))! }));
+/** client-node's publishing snippet, run against the root README's server (its `ticks` takes publishing). */
+const publishSnippet = snippets("packages/client-node/README.md").find((code) => code.includes(".publish("))!;
 
 // Snippets are written into the repository (so their imports resolve the workspace packages) under a scratch folder.
 const scratch = mkdtempSync(join(root, "tools", "test", ".snippets-"));
@@ -62,4 +64,22 @@ describe("README snippets", () => {
       }
     });
   }
+
+  it("publishes with client-node's publishing snippet into the root README's server, each seq once accepted", async () => {
+    expect(publishSnippet).toBeTruthy();
+    const port = await freePort();
+    const started = run("server-publish", serverSnippets[0]!.code.replaceAll("8080", String(port)));
+    try {
+      await waitForPort(port, 30_000);
+      const ran = run("client-publish", publishSnippet.replaceAll("8080", String(port)));
+      const timeout = setTimeout(() => ran.child.kill("SIGKILL"), 30_000);
+      const code = await ran.exited;
+      clearTimeout(timeout);
+      expect(code, `the publish snippet exits by itself, 0 (stderr: ${ran.err()})`).toBe(0);
+      expect(ran.out().trim().split("\n")).toEqual(["1", "2", "3"]);
+    } finally {
+      started.child.kill("SIGKILL");
+      await started.exited;
+    }
+  });
 });

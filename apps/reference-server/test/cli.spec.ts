@@ -348,15 +348,15 @@ describe("sluice-server serving examples/embedded.yaml", () => {
     expect(series(after) - series(before)).toBeLessThanOrEqual(2);
   });
 
-  it("lists its streams at GET /streams: name, source, params, whether live", async () => {
+  it("lists its streams at GET /streams: name, source, params, whether live, whether it takes publishing", async () => {
     const response = await fetch(`${server.url}/streams`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({
       streams: [
-        { name: "ticks", source: "generator", params: ["count"], contentType: "application/json", live: true },
-        { name: "numbers", source: "generator", params: ["count"], contentType: "application/json", live: false },
-        { name: "books", source: "jsonl", params: ["genre"], contentType: "application/json", live: false },
-        { name: "news", source: "topic", params: [], contentType: "application/json", live: true },
+        { name: "ticks", source: "generator", params: ["count"], contentType: "application/json", live: true, publish: false },
+        { name: "numbers", source: "generator", params: ["count"], contentType: "application/json", live: false, publish: false },
+        { name: "books", source: "jsonl", params: ["genre"], contentType: "application/json", live: false, publish: false },
+        { name: "news", source: "topic", params: [], contentType: "application/json", live: true, publish: true },
       ],
     });
   });

@@ -1,4 +1,4 @@
-/** The `sluice` command (src/cli.ts) against a real server on 127.0.0.1: tail a finite and a live stream, as text and JSON, on HTTP and WebSocket; errors and exit codes. */
+/** The `sluice` command (src/cli.ts) against a real server on 127.0.0.1: tail a finite and a live stream, as text and JSON, publish from an argument and from stdin, on HTTP and WebSocket; errors and exit codes. */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { SluiceServer, Topic, fromIterable, listen, type Listening } from "@sluice/server-node";
@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const cli = join(import.meta.dirname, "..", "src", "cli.ts");
 let server: Listening;
 let publisher: ReturnType<typeof setInterval>;
+const inbox = new Topic("inbox", { historyItems: 10_000 });
+const inboxItems = () => inbox.stats.published;
 
 beforeAll(async () => {
   const ticks = new Topic("ticks");
@@ -15,6 +17,8 @@ beforeAll(async () => {
     streams: {
       numbers: { source: fromIterable((p: { count?: number }) => Array.from({ length: p.count ?? 10 }, (_, i) => ({ n: i }))) },
       ticks: { topic: ticks },
+      inbox: { topic: inbox, publish: {} },
+      checked: { publish: { sink: { write: (items) => items.map((item) => (new TextDecoder().decode(item.data).includes("bad") ? { accepted: false, reason: "contains bad", deadLetterTopic: "checked.dlq" } : { accepted: true })) } } },
     },
   });
   server = await listen(sluice, { port: 0 });
@@ -26,12 +30,17 @@ afterAll(async () => {
 });
 
 function sluice(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return sluiceWithInput(undefined, ...args);
+}
+
+function sluiceWithInput(input: string | undefined, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", cli, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    const child = spawn(process.execPath, ["--conditions=@sluice/source", "--import", "tsx", cli, ...args], { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
     child.once("exit", (code) => {
       clearTimeout(timer);
@@ -39,6 +48,39 @@ function sluice(...args: string[]): Promise<{ code: number | null; stdout: strin
     });
   });
 }
+
+describe.each(["http", "websocket"])("sluice publish over %s", (transport) => {
+  it("publishes VALUE and prints its seq once the server accepted it", async () => {
+    const before = inboxItems();
+    const result = await sluice("publish", server.url, "inbox", '{"order":1}', "--transport", transport);
+    expect(result).toEqual({ code: 0, stdout: "1\n", stderr: "" });
+    expect(inboxItems() - before).toBe(1);
+  });
+
+  it("publishes every line of stdin, in order, skipping empty lines; --json prints one object per item", async () => {
+    const before = inboxItems();
+    const lines = Array.from({ length: 2_000 }, (_, i) => JSON.stringify({ i })).join("\n");
+    const result = await sluiceWithInput(`${lines}\n\n`, "publish", server.url, "inbox", "--json", "--transport", transport, "--publisher-id", `cli-${transport}`);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
+    expect(inboxItems() - before).toBe(2_000);
+  });
+
+  it("exits 1 naming each refused line: not JSON (unless --raw), dead-lettered with its reason", async () => {
+    const result = await sluiceWithInput('{"a":1}\nnot json\n{"bad":true}\n{"b":2}\n', "publish", server.url, "checked", "--transport", transport);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("1\n3\n"); // seq 2 was the dead letter
+    expect(result.stderr).toBe(`sluice: line 2 is not JSON (Unexpected token 'o', "not json" is not valid JSON); send it with --raw\nsluice: line 3: dead-lettered: contains bad\n`);
+    const raw = await sluice("publish", server.url, "checked", "plain text", "--raw", "--transport", transport);
+    expect(raw).toEqual({ code: 0, stdout: "1\n", stderr: "" });
+  });
+
+  it("exits 1 with the reason when the stream takes no publishing", async () => {
+    const result = await sluice("publish", server.url, "numbers", "{}", "--transport", transport);
+    expect(result).toEqual({ code: 1, stdout: "", stderr: "sluice: numbers: permission_denied: stream numbers does not take publishing\n" });
+  });
+});
 
 describe.each(["http", "websocket"])("sluice tail over %s", (transport) => {
   it("prints every item of a finite stream, seq and text, and exits 0 at its end", async () => {

@@ -3,6 +3,9 @@
  * WebSocket: items reach a topic's subscribers once, in order; connections
  * killed mid-publish lose and duplicate nothing; bad publishes get clear errors.
  */
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { PublishService } from "@sluice/protocol";
 import { SluiceServer, Topic, listen, type IngestOutcome, type Listening } from "@sluice/server-node";
 import { startTcpProxy } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,9 +42,15 @@ afterAll(async () => {
   await server.close();
 });
 
-describe.each(["http", "websocket"] as const)("publishing over %s", (transport) => {
+const TRANSPORTS = {
+  http2: { transport: "http" },
+  websocket: { transport: "websocket" },
+  "HTTP/1.1 half duplex (PublishBatch)": { transport: "http", httpVersion: "1.1" },
+} as const;
+
+describe.each(Object.entries(TRANSPORTS))("publishing over %s", (transport, connection) => {
   it("acks every item once the topic has it, and subscribers get each once, in order", async () => {
-    const client = createSluiceClient({ baseUrl: server.url, transport });
+    const client = createSluiceClient({ baseUrl: server.url, ...connection });
     const before = orders.stats.published;
     const subscriber = createSluiceClient({ baseUrl: server.url });
     const seen: number[] = [];
@@ -70,7 +79,7 @@ describe.each(["http", "websocket"] as const)("publishing over %s", (transport) 
   }, 60_000);
 
   it("rejects a dead-lettered item with its reason and accepts the rest", async () => {
-    const client = createSluiceClient({ baseUrl: server.url, transport });
+    const client = createSluiceClient({ baseUrl: server.url, ...connection });
     const publisher = client.publish<{ n: number }>("checked");
     const results = await Promise.allSettled(Array.from({ length: 25 }, (_, n) => publisher.send({ n: n + 1 })));
     const rejected = results.flatMap((r, i) => (r.status === "rejected" ? [[i + 1, r.reason as PublishError] as const] : []));
@@ -83,7 +92,7 @@ describe.each(["http", "websocket"] as const)("publishing over %s", (transport) 
   });
 
   it("refuses a stream that takes no publishing, and an unknown one, naming it", async () => {
-    const client = createSluiceClient({ baseUrl: server.url, transport });
+    const client = createSluiceClient({ baseUrl: server.url, ...connection });
     const audited = client.publish("audit");
     const error = await audited.send({ x: 1 }).catch((e: unknown) => e);
     expect(error).toMatchObject({ failure: "failed", code: "permission_denied", message: "stream audit does not take publishing" });
@@ -95,13 +104,13 @@ describe.each(["http", "websocket"] as const)("publishing over %s", (transport) 
 });
 
 describe("publishing through dropped connections", () => {
-  it.each(["http", "websocket"] as const)("loses and duplicates nothing when the connection is cut 5 times mid-publish (%s)", async (transport) => {
-    const stream = new Topic(`cut-${transport}`, { historyItems: 300_000 });
+  it.each(Object.entries(TRANSPORTS))("loses and duplicates nothing when the connection is cut 5 times mid-publish (%s)", async (_name, connection) => {
+    const stream = new Topic("cut", { historyItems: 300_000 });
     const local = new SluiceServer({ limits: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 }, streams: { cut: { topic: stream, publish: {} } } });
     const running = await listen(local);
     const cutting = await startTcpProxy({ port: running.port });
     try {
-      const client = createSluiceClient({ baseUrl: cutting.url, transport });
+      const client = createSluiceClient({ baseUrl: cutting.url, ...connection });
       const publisher = client.publish<number>("cut", { backoff: { initialMs: 10, maxMs: 100 } });
       const total = 200_000;
       const sends: Promise<unknown>[] = [];
@@ -287,5 +296,99 @@ describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
     } finally {
       await second.close();
     }
+  });
+});
+
+describe("PublishBatch, the half-duplex publish call (PROTOCOL.md §3.4.1)", () => {
+  const batches = new Topic("batches", { historyItems: 1_000 });
+  let running: Listening;
+  let failing = false;
+  beforeAll(async () => {
+    running = await listen(
+      new SluiceServer({
+        limits: { maxItemBytes: 100 },
+        streams: {
+          batches: { topic: batches, publish: { window: { items: 10, bytes: 500 } } },
+          fragile: {
+            publish: {
+              sink: {
+                write: (items) => {
+                  if (failing) throw new Error("disk full");
+                  return items.map(() => ({ accepted: true }));
+                },
+              },
+            },
+          },
+        },
+      }),
+    );
+  });
+  afterAll(async () => {
+    await running.close();
+  });
+  const raw = () => createClient(PublishService, createConnectTransport({ baseUrl: running.url, httpVersion: "1.1" }));
+  const item = (n: number) => new TextEncoder().encode(String(n));
+  const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => ConnectError.from(error));
+
+  it("answers a probe with where the numbering continues, the limits and the window", async () => {
+    const response = await raw().publishBatch({ stream: "batches", publisherId: "probe", resumeAfterSeq: 0n, firstSeq: 0n, items: [] });
+    expect(response.nextSeq).toBe(1n);
+    expect(response.ack?.seq).toBe(0n);
+    expect(response.limits?.maxItemBytes).toBe(100);
+    expect(response.window).toMatchObject({ items: 10, bytes: 500n });
+  });
+
+  it("takes a retried batch once: the items it already has are skipped", async () => {
+    const before = batches.stats.published;
+    const request = { stream: "batches", publisherId: "retry", resumeAfterSeq: 0n, firstSeq: 1n, items: [item(1), item(2), item(3)] };
+    expect((await raw().publishBatch(request)).ack?.seq).toBe(3n);
+    const again = await raw().publishBatch(request);
+    expect(again.ack?.seq).toBe(3n);
+    expect(again.nextSeq).toBe(4n);
+    // A batch that overlaps: only its new part is taken.
+    expect((await raw().publishBatch({ ...request, resumeAfterSeq: 3n, firstSeq: 2n, items: [item(2), item(3), item(4)] })).ack?.seq).toBe(4n);
+    expect(batches.stats.published - before).toBe(4);
+  });
+
+  it("refuses a gap, items without first_seq, a batch over the window and an item over the limit, naming the field, and takes nothing", async () => {
+    const before = batches.stats.published;
+    const gap = await refusal(raw().publishBatch({ stream: "batches", publisherId: "gaps", resumeAfterSeq: 0n, firstSeq: 5n, items: [item(5)] }));
+    expect(gap).toMatchObject({ code: Code.InvalidArgument, rawMessage: 'first_seq: 5 leaves a gap: the next seq of publisher "gaps" is 1' });
+    const zero = await refusal(raw().publishBatch({ stream: "batches", publisherId: "gaps", resumeAfterSeq: 0n, firstSeq: 0n, items: [item(1)] }));
+    expect(zero).toMatchObject({ code: Code.InvalidArgument, rawMessage: "first_seq: must be at least 1 when the batch carries items" });
+    const wide = await refusal(raw().publishBatch({ stream: "batches", publisherId: "gaps", resumeAfterSeq: 0n, firstSeq: 1n, items: Array.from({ length: 11 }, (_, i) => item(i)) }));
+    expect(wide).toMatchObject({ code: Code.ResourceExhausted, rawMessage: "items: 11 items / 12 bytes, over the window 10 / 500" });
+    const big = await refusal(raw().publishBatch({ stream: "batches", publisherId: "gaps", resumeAfterSeq: 0n, firstSeq: 1n, items: [item(1), new Uint8Array(101)] }));
+    expect(big).toMatchObject({ code: Code.ResourceExhausted, rawMessage: "items[1]: 101 bytes, over the max item size 100" });
+    expect(batches.stats.published - before).toBe(0);
+  });
+
+  it("fails the call with source_failed (retryable) when the sink fails, and a retry then takes the batch", async () => {
+    failing = true;
+    const request = { stream: "fragile", publisherId: "fragile", resumeAfterSeq: 0n, firstSeq: 1n, items: [item(1)] };
+    const failed = await refusal(raw().publishBatch(request));
+    expect(failed).toMatchObject({ code: Code.Internal, rawMessage: "sink failed: disk full" });
+    // The Sluice error travels in headers (PROTOCOL.md §9.3): a client retries a failing sink instead of giving up.
+    expect([failed!.metadata.get("sluice-error"), failed!.metadata.get("sluice-retryable")]).toEqual(["source_failed", "true"]);
+    failing = false;
+    expect((await raw().publishBatch(request)).ack?.seq).toBe(1n);
+  });
+
+  it("lets a half-duplex publisher ride out a failing sink: it reconnects on source_failed and the items land once", async () => {
+    failing = true;
+    const client = createSluiceClient({ baseUrl: running.url, transport: "http", httpVersion: "1.1" });
+    const publisher = client.publish<number>("fragile", { backoff: { initialMs: 10, maxMs: 20 } });
+    const reasons: string[] = [];
+    publisher.onStateChange((state) => {
+      if (state.state === "reconnecting") {
+        reasons.push(`${state.error.code} ${state.error.retryable}`);
+        failing = false;
+      }
+    });
+    const receipts = await Promise.all([publisher.send(1), publisher.send(2)]);
+    expect(receipts.map((r) => r.seq)).toEqual([1, 2]);
+    expect(reasons[0]).toBe("source_failed true");
+    await publisher.close();
+    client.close();
   });
 });

@@ -2,9 +2,11 @@
  * The example page: subscribe to a stream, show the latest items, the window,
  * the transport in use and a throughput chart (items/s, last 60 s). It lists
  * the server's streams (GET /streams) to pick from and starts the default
- * stream on load, so the first thing a visitor sees is the product working.
+ * stream on load, so the first thing a visitor sees is the product working;
+ * a publish box sends items into a stream that takes them, both directions
+ * on one page.
  */
-import { createSluiceClient, type SluiceStream, type SubscribeOptions, type WebSluiceClient } from "../src/index.js";
+import { createSluiceClient, PublishError, type SluicePublisher, type SluiceStream, type SubscribeOptions, type WebSluiceClient } from "../src/index.js";
 
 type JsonObject = NonNullable<SubscribeOptions<unknown>["params"]>;
 
@@ -135,13 +137,49 @@ async function run(event?: SubmitEvent): Promise<void> {
   }
 }
 
+/** One client and one publisher per stream for the publish box, kept across publishes (the numbering goes on). */
+let publishClient: WebSluiceClient | undefined;
+const publishers = new Map<string, SluicePublisher<unknown>>();
+
+async function publish(event: SubmitEvent): Promise<void> {
+  event.preventDefault();
+  const status = $("publishStatus");
+  let value: unknown;
+  try {
+    value = JSON.parse($<HTMLInputElement>("publishValue").value);
+  } catch (error) {
+    status.textContent = `item: not JSON: ${(error as Error).message}`;
+    status.className = "error";
+    return;
+  }
+  const name = $<HTMLInputElement>("publishStream").value;
+  const transport = $<HTMLSelectElement>("transport").value as "auto" | "connect" | "websocket";
+  publishClient ??= createSluiceClient({ transport });
+  let publisher = publishers.get(name);
+  if (!publisher || publisher.state.state === "failed" || publisher.state.state === "closed") {
+    publisher = publishClient.publish<unknown>(name);
+    publishers.set(name, publisher);
+  }
+  const started = performance.now();
+  status.textContent = "publishing…";
+  status.className = "note";
+  try {
+    const { seq } = await publisher.send(value);
+    status.textContent = `accepted into ${name} as the publisher's item ${seq}, in ${Math.round(performance.now() - started)} ms (${publisher.stats.transport})`;
+  } catch (error) {
+    status.textContent = error instanceof PublishError ? `${error.failure}: ${error.message}` : String(error);
+    status.className = "error";
+  }
+}
+
 /** The server's streams (GET /streams) as the stream field's suggestions and a line under the figures. */
 async function listStreams(): Promise<void> {
   try {
     const response = await fetch("/streams");
     if (!response.ok) return;
-    const { streams } = (await response.json()) as { streams: { name: string; source: string; params: string[]; live: boolean }[] };
+    const { streams } = (await response.json()) as { streams: { name: string; source: string; params: string[]; live: boolean; publish?: boolean }[] };
     $("streams").replaceChildren(...streams.map((s) => Object.assign(document.createElement("option"), { value: s.name })));
+    $("publishable").replaceChildren(...streams.filter((s) => s.publish).map((s) => Object.assign(document.createElement("option"), { value: s.name })));
     $("offered").textContent = `streams here: ${streams.map((s) => `${s.name} (${s.source}${s.live ? ", live" : ""}${s.params.length ? `; params ${s.params.join(", ")}` : ""})`).join(" · ")}`;
   } catch {
     /* not a server that lists its streams: the field still takes any name */
@@ -149,6 +187,7 @@ async function listStreams(): Promise<void> {
 }
 
 $<HTMLFormElement>("controls").addEventListener("submit", (event) => void run(event));
+$<HTMLFormElement>("publishForm").addEventListener("submit", (event) => void publish(event));
 void listStreams();
 // The default stream starts at once (?autostart=0 to wait for the button).
 if (new URLSearchParams(location.search).get("autostart") !== "0") void run();

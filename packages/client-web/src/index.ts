@@ -19,7 +19,7 @@ import type { Transport } from "@connectrpc/connect";
 import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
 
-export { json, bytes, protobuf, SluiceError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type StreamState, type SubscribeOptions, type SubscriptionStats } from "@sluice/client";
+export { json, bytes, protobuf, SluiceError, PublishError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type StreamState, type SubscribeOptions, type SubscriptionStats, type PublishOptions, type SluicePublisher, type PublicationState, type PublicationStats, type PublishReceipt, type PublishFailure, type PriorityName } from "@sluice/client";
 
 /**
  * `token` (sent as Authorization: Bearer) and `apiKey` (X-API-Key) go with

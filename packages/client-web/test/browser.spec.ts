@@ -162,6 +162,38 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     await context.close();
   }, 120_000);
 
+  it("publishes from the page: every item acked in order and read back by a subscription, once each", async () => {
+    await openPage();
+    const result = await page.evaluate((t) => window.sluicePublish({ transport: t, count: 2_000 }), transport);
+    expect(result.error).toBeUndefined();
+    expect(result.seqs).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
+    expect(result.received).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
+    // connect-web publishes half duplex (PublishBatch calls), WebSocket on one Publish stream.
+    expect(result.transport).toBe(transport);
+    await context.close();
+  }, 60_000);
+
+  it("publishes from the example page's publish box, and says what became of the item", async () => {
+    context = await browser.newContext();
+    page = await context.newPage();
+    await page.goto(`${server.url}/example/`);
+    await page.selectOption("#transport", transport);
+    await page.fill("#publishStream", "inbox");
+    await page.fill("#publishValue", '{"from":"the page"}');
+    await page.click("#publish");
+    await page.waitForFunction(() => document.getElementById("publishStatus")?.textContent?.startsWith("accepted"), undefined, { timeout: 30_000 });
+    expect(await page.textContent("#publishStatus")).toMatch(new RegExp(`^accepted into inbox as the publisher's item 1, in \\d+ ms \\(${transport}\\)$`));
+    await page.fill("#publishValue", "{not json");
+    await page.click("#publish");
+    expect(await page.textContent("#publishStatus")).toMatch(/^item: not JSON: /);
+    await page.fill("#publishStream", "numbers");
+    await page.fill("#publishValue", "1");
+    await page.click("#publish");
+    await page.waitForFunction(() => document.getElementById("publishStatus")?.className === "error" && document.getElementById("publishStatus")?.textContent?.startsWith("failed"), undefined, { timeout: 30_000 });
+    expect(await page.textContent("#publishStatus")).toBe("failed: stream numbers does not take publishing");
+    await context.close();
+  }, 60_000);
+
   it("runs the example page: it shows the items, the transport and the window", async () => {
     context = await browser.newContext();
     page = await context.newPage();

@@ -4,7 +4,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type IngestFrame, type OpenFrame, type PublishFrame, type ServerFrame } from "@sluice/core";
+import { ERROR_CODES, SluiceError, type ClientFrame, type ErrorCode, type IngestFrame, type OpenFrame, type PublishFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
 import { clientFrameToWire, errorFromConnect, ingestFrameFromWire, publishFrameToWire, serverFrameFromWire, SubscribeRequestSchema, type PublishResponse, type PublishService, type ServerFrame as WireServerFrame, type SubscribeHalfDuplexRequest, type SubscribeService } from "@sluice/protocol";
 
@@ -17,6 +17,12 @@ import { clientFrameToWire, errorFromConnect, ingestFrameFromWire, publishFrameT
 export function callError(error: unknown): SluiceError {
   if (error instanceof SluiceError) return error;
   const connectError = ConnectError.from(error);
+  // A unary call's Sluice error, carried in headers (PROTOCOL.md §9.3): its own code wins over the table's.
+  const code = connectError.metadata.get("sluice-error");
+  if (code !== null && (ERROR_CODES as readonly string[]).includes(code)) {
+    const field = connectError.metadata.get("sluice-field");
+    return new SluiceError(code as ErrorCode, connectError.rawMessage, { retryable: connectError.metadata.get("sluice-retryable") === "true", blame: "remote", ...(field ? { field } : {}), cause: error });
+  }
   const status = /^HTTP (\d{3})$/.exec(connectError.rawMessage)?.[1];
   return errorFromConnect(connectError.code, connectError.rawMessage, { ...(status ? { httpStatus: Number(status) } : {}), cause: error });
 }

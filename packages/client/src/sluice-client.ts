@@ -2,11 +2,13 @@
  * The Sluice client: `for await (const event of client.subscribe("name"))`.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type IngestFrame, type JsonObject, type OverflowPolicy, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
-import { Publication, Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
-import { PublishService, SubscribeService } from "@sluice/protocol";
+import { SluiceError, type ClientFrame, type JsonObject, type OverflowPolicy, type ServerFrame, type Window } from "@sluice/core";
+import { Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
+import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
-import { openHalfDuplexCall, openPublishCall, openSubscribeCall } from "./connect-pipe.js";
+import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
+import { LazyPublisher, randomPublisherId } from "./lazy-publisher.js";
+import type { PublishRoute } from "./publishing.js";
 
 /**
  * The transport a {@link SluiceClient} runs its sessions over, and the one it may
@@ -236,7 +238,7 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
     });
   };
   const open = new Set<Subscription<unknown>>();
-  const publishers = new Set<Publication<unknown>>();
+  const publishers = new Set<LazyPublisher<unknown>>();
   let closed = false;
   return {
     publish<T>(stream: string, publishOptions: PublishOptions<T> = {}): SluicePublisher<T> {
@@ -244,22 +246,28 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
       const codec = publishOptions.codec ?? (json() as ItemCodec<T>);
       const encode = codec.encode;
       if (!encode) throw new TypeError(`publish("${stream}"): the codec has no encode()`);
-      const publication: Publication<T> = new Publication<T>({
-        stream,
-        encode: (value) => encode.call(codec, value),
-        ...(publishOptions.publisherId !== undefined ? { publisherId: publishOptions.publisherId } : {}),
-        ...(publishOptions.queue ? { queue: publishOptions.queue } : {}),
-        ...(publishOptions.batch ? { batch: publishOptions.batch } : {}),
-        ...(publishOptions.signal ? { signal: publishOptions.signal } : {}),
-        ...(publishOptions.backoff ? { backoff: publishOptions.backoff } : {}),
-        transportName: () => current.name,
-        connect: async (signal) => current.publish(signal),
+      const publisherId = publishOptions.publisherId ?? randomPublisherId();
+      const publisher: LazyPublisher<T> = new LazyPublisher<T>(publisherId, async () => {
+        const { startPublication } = await import("./publishing.js");
+        return startPublication<T>(
+          {
+            stream,
+            publisherId,
+            encode: (value) => encode.call(codec, value),
+            ...(publishOptions.queue ? { queue: publishOptions.queue } : {}),
+            ...(publishOptions.batch ? { batch: publishOptions.batch } : {}),
+            ...(publishOptions.signal ? { signal: publishOptions.signal } : {}),
+            ...(publishOptions.backoff ? { backoff: publishOptions.backoff } : {}),
+            transportName: () => current.name,
+          },
+          () => current,
+        );
       });
-      publishers.add(publication as Publication<unknown>);
-      publication.onStateChange((state) => {
-        if (state.state === "closed" || state.state === "failed") publishers.delete(publication as Publication<unknown>);
+      publishers.add(publisher as LazyPublisher<unknown>);
+      publisher.onStateChange((state) => {
+        if (state.state === "closed" || state.state === "failed") publishers.delete(publisher as LazyPublisher<unknown>);
       });
-      return publication;
+      return publisher;
     },
     subscribe<T>(stream: string, subscribeOptions: SubscribeOptions<T> = {}): SluiceStream<T> {
       if (closed) throw new SluiceError("cancelled", `subscribe("${stream}"): the client is closed`);
@@ -303,29 +311,17 @@ export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
   };
 }
 
-interface Route {
-  readonly name: string;
+interface Route extends PublishRoute {
   open(signal: AbortSignal): FramePipe<ServerFrame, ClientFrame>;
-  publish(signal: AbortSignal): FramePipe<IngestFrame, PublishFrame>;
 }
 
 function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string, resetConnection: (() => void) | undefined): Route {
   const client = createClient(SubscribeService, transport);
-  const publishClient = createClient(PublishService, transport);
   return {
     name,
-    publish(signal) {
-      if (mode === "half-duplex") throw new SluiceError("unavailable", `${name}: publishing needs a full-duplex transport (HTTP/2 or WebSocket)`, { retryable: false });
-      const pipe = openPublishCall(publishClient, signal);
-      return {
-        inbound: pipe.inbound,
-        send: (frame) => pipe.send(frame),
-        close(error) {
-          pipe.close(error);
-          if (error?.code === "heartbeat_timeout") resetConnection?.();
-        },
-      };
-    },
+    transport,
+    mode,
+    resetConnection,
     open(signal) {
       const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal);
       return {

@@ -15,6 +15,7 @@ export {
   serverFrameFromWire,
   errorCodeToWire,
   errorCodeFromWire,
+  num as wireNumber,
 } from "./codec.js";
 export { encodePublishFrame, decodePublishFrame, encodeIngestFrame, decodeIngestFrame, publishFrameToWire, publishFrameFromWire, ingestFrameToWire, ingestFrameFromWire } from "./publish-codec.js";
 export { CONNECT_CODE_NUMBERS, CONNECT_FAILURES, connectCodeNumberOf, errorFromConnect, type AnyConnectCodeName } from "./connect-errors.js";

@@ -6,7 +6,7 @@
  * (fencing an older session of the same publisher), and the sink: the
  * stream's own, or its topic.
  */
-import { SluiceError, type IngestFrame, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
+import { SluiceError, type DeadLetter, type IngestFrame, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveIngest, type IngestFate, type IngestItem, type IngestOutcome, type IngestSink, type ResolvedIngest } from "@sluice/driver";
 import type { CallInfo } from "./call-context.js";
 import { PublisherRegistry, type PublisherRegistryOptions } from "./publishers.js";
@@ -97,26 +97,104 @@ export class Ingest {
     await running;
   }
 
+  /**
+   * One half-duplex batch (PROTOCOL.md §3.4.1): a publish session of one
+   * call. It takes the publisher's slot in the registry as a streaming
+   * session does (fencing one that is open), so the batches of a publisher
+   * apply one at a time, and a retried batch takes nothing twice.
+   */
+  async batch(request: PublishBatch, call: CallInfo): Promise<PublishBatchResult> {
+    if (this.#draining) throw new SluiceError("unavailable", "server is draining; publish elsewhere", { retryAfterMs: 0 });
+    const target = await this.#target(request.stream, request.publisherId, call.requestHeader);
+    const limits = { ...this.#options.limits, ...target.limits };
+    const window = target.publish.window ?? DEFAULT_PUBLISH_WINDOW;
+    let bytes = 0;
+    for (let i = 0; i < request.items.length; i++) {
+      const size = request.items[i]!.byteLength;
+      if (size > limits.maxItemBytes) throw new SluiceError("limit_exceeded", `items[${i}]: ${size} bytes, over the max item size ${limits.maxItemBytes}`, { field: `items[${i}]`, blame: "remote" });
+      bytes += size;
+    }
+    if (request.items.length > window.items || bytes > window.bytes) {
+      throw new SluiceError("limit_exceeded", `items: ${request.items.length} items / ${bytes} bytes, over the window ${window.items} / ${window.bytes}`, { field: "items", blame: "remote" });
+    }
+    const fence = new AbortController();
+    let settle!: (outcome: IngestOutcome) => void;
+    const ended = new Promise<IngestOutcome>((resolve) => (settle = resolve));
+    const position = await this.#registry.open(request.stream, request.publisherId, request.resumeAfterSeq, fence, ended);
+    let done = position.nextSeq - 1;
+    let accepted = 0;
+    let deadLettered = 0;
+    let error: SluiceError | undefined;
+    try {
+      if (request.items.length > 0) {
+        if (request.firstSeq < 1) throw new SluiceError("invalid_argument", "first_seq: must be at least 1 when the batch carries items", { field: "first_seq", blame: "remote" });
+        if (request.firstSeq > done + 1) throw new SluiceError("invalid_argument", `first_seq: ${request.firstSeq} leaves a gap: the next seq of publisher ${JSON.stringify(request.publisherId)} is ${done + 1}`, { field: "first_seq", blame: "remote" });
+        // Items at or below done_seq were taken before (a retried batch): skipped.
+        const fresh = request.items.slice(done + 1 - request.firstSeq).map((data, i) => ({ seq: done + 1 + i, data }));
+        const step = target.publish.maxBatchItems ?? 512;
+        for (let at = 0; at < fresh.length; at += step) {
+          const items = fresh.slice(at, at + step);
+          let fates;
+          try {
+            fates = await target.sink.write(items);
+          } catch (failure) {
+            throw failure instanceof SluiceError ? failure : new SluiceError("source_failed", `sink failed: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
+          }
+          for (const fate of fates) {
+            if (fate.accepted) accepted++;
+            else deadLettered++;
+          }
+          done = items.at(-1)!.seq;
+        }
+      }
+    } catch (failure) {
+      error = failure as SluiceError;
+      throw failure;
+    } finally {
+      settle({ stream: request.stream, publisherId: request.publisherId, sessionId: "", accepted, deadLettered, doneSeq: done, ...(error ? { error } : {}), disconnected: false });
+    }
+    return {
+      ackSeq: done,
+      deadLetters: this.#registry.deadLettersAfter(request.stream, request.publisherId, request.resumeAfterSeq),
+      nextSeq: done + 1,
+      limits,
+      window,
+    };
+  }
+
   async #resolve(open: PublishOpenFrame, headers: Headers, fence: AbortController, ended: Promise<IngestOutcome>): Promise<ResolvedIngest> {
-    // Authorization before the lookup, as for subscriptions: an unauthenticated caller learns nothing.
-    if (this.#options.authorize) await this.#options.authorize({ stream: open.stream, headers, action: "publish" });
-    const definition = this.#options.streamOf(open.stream);
-    if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
-    const publish = definition.publish;
-    if (!publish) throw new SluiceError("permission_denied", `stream ${open.stream} does not take publishing`, { blame: "remote" });
-    const sink = publish.sink ?? (definition.topic ? topicSink(definition.topic) : undefined);
-    if (!sink) throw new SluiceError("internal", `stream ${open.stream} takes publishing but has neither a sink nor a topic`);
+    const target = await this.#target(open.stream, open.publisherId, headers);
     const position = await this.#registry.open(open.stream, open.publisherId, open.resumeAfterSeq, fence, ended);
-    const registry = this.#registry;
-    const { stream, publisherId } = open;
     return {
       sessionId: newSessionKeys().sessionId,
       nextSeq: position.nextSeq,
       deadLetters: position.deadLetters,
+      sink: target.sink,
+      window: target.publish.window ?? DEFAULT_PUBLISH_WINDOW,
+      ...(target.limits ? { limits: target.limits } : {}),
+      ...(target.publish.maxBatchItems !== undefined ? { maxBatchItems: target.publish.maxBatchItems } : {}),
+    };
+  }
+
+  /** Authorizes a publisher for `stream` and finds where its items go; the sink reports every fate to the registry. */
+  async #target(stream: string, publisherId: string, headers: Headers): Promise<{ publish: PublishDefinition; sink: IngestSink; limits?: Partial<Limits> }> {
+    // Authorization before the lookup, as for subscriptions: an unauthenticated caller learns nothing.
+    if (this.#options.authorize) await this.#options.authorize({ stream, headers, action: "publish" });
+    const definition = this.#options.streamOf(stream);
+    if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${stream}`, { blame: "remote" });
+    const publish = definition.publish;
+    if (!publish) throw new SluiceError("permission_denied", `stream ${stream} does not take publishing`, { blame: "remote" });
+    const sink = publish.sink ?? (definition.topic ? topicSink(definition.topic) : undefined);
+    if (!sink) throw new SluiceError("internal", `stream ${stream} takes publishing but has neither a sink nor a topic`);
+    const registry = this.#registry;
+    return {
+      publish,
+      ...(definition.limits ? { limits: definition.limits } : {}),
       // The registry learns each fate as the sink reports it: the position is never behind an ack.
       sink: {
         async write(items) {
           const fates = await sink.write(items);
+          if (fates.length !== items.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${items.length} items`);
           for (let i = 0; i < fates.length; i++) {
             const fate = fates[i]!;
             const seq = items[i]!.seq;
@@ -126,11 +204,36 @@ export class Ingest {
           return fates;
         },
       },
-      window: publish.window ?? DEFAULT_PUBLISH_WINDOW,
-      ...(definition.limits ? { limits: definition.limits } : {}),
-      ...(publish.maxBatchItems !== undefined ? { maxBatchItems: publish.maxBatchItems } : {}),
     };
   }
+}
+
+/** A half-duplex publish call, decoded. */
+export interface PublishBatch {
+  /** The stream to publish into. */
+  readonly stream: string;
+  /** Who publishes. */
+  readonly publisherId: string;
+  /** The last seq the publisher knows was acked. */
+  readonly resumeAfterSeq: number;
+  /** The seq of items[0]. */
+  readonly firstSeq: number;
+  /** The items, whole. */
+  readonly items: readonly Uint8Array[];
+}
+
+/** What a half-duplex publish call answers. */
+export interface PublishBatchResult {
+  /** Every item up to here is accepted or dead-lettered. */
+  readonly ackSeq: number;
+  /** The dead letters above the request's resume_after_seq. */
+  readonly deadLetters: readonly DeadLetter[];
+  /** Where the next batch starts. */
+  readonly nextSeq: number;
+  /** The limits in force. */
+  readonly limits: Limits;
+  /** The most the next batch may carry. */
+  readonly window: Window;
 }
 
 const ACCEPTED: IngestFate = { accepted: true };

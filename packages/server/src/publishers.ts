@@ -120,6 +120,11 @@ export class PublisherRegistry {
     if (record.deadLetters.length > this.#maxDeadLetters) record.deadLetters.shift();
   }
 
+  /** The publisher's dead letters above `seq` that it may not have heard of. */
+  deadLettersAfter(stream: string, publisherId: string, seq: number): DeadLetter[] {
+    return (this.#records.get(`${stream}\u0000${publisherId}`)?.deadLetters ?? []).filter((dead) => dead.seq > seq);
+  }
+
   /** Forgets publishers idle for longer than the window (oldest use first, so the walk stops at the first recent one). */
   #forgetExpired(): void {
     const oldest = this.#now() - this.#windowMs;

@@ -9,9 +9,16 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { SluiceError, type ClientFrame, type PublishFrame, type ServerFrame } from "@sluice/core";
 import { clientFrameFromWire, connectCodeNumberOf, preEncodedChunkResponse, publishFrameFromWire, serverFrameToWire, type PublishRequest, type SubscribeHalfDuplexResponseSchema, type SubscribeRequest, type SubscribeResponseSchema } from "@sluice/protocol";
 
-/** A SluiceError as the ConnectError a unary call fails with (@sluice/protocol's one table). */
+/**
+ * A SluiceError as the ConnectError a unary call fails with: the Connect
+ * code of @sluice/protocol's one table, and the Sluice error itself in
+ * response headers (PROTOCOL.md §9.3), so a client keeps its code,
+ * retryability and field.
+ */
 export function toConnectError(error: SluiceError): ConnectError {
-  return new ConnectError(error.message, connectCodeNumberOf(error.code) as Code, undefined, undefined, error);
+  const metadata: Record<string, string> = { "sluice-error": error.code, "sluice-retryable": String(error.retryable) };
+  if (error.field) metadata["sluice-field"] = error.field;
+  return new ConnectError(error.message, connectCodeNumberOf(error.code) as Code, metadata, undefined, error);
 }
 
 /** Binary protobuf (Connect, gRPC, gRPC-web) rather than JSON: chunks may then go pre-encoded. */

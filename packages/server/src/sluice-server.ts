@@ -4,13 +4,18 @@
  * RPC through the shared driver. Mount it on any Connect server adapter
  * (connectNodeAdapter on http/http2, connect-fastify, connect-express).
  */
+import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
   ingestFrameToWire,
+  PublishBatchResponseSchema,
+  wireNumber,
   PublishService,
+  type PublishBatchRequest,
+  type PublishBatchResponse,
   type PublishRequest,
   type PublishResponse,
   SubscribeHalfDuplexResponseSchema,
@@ -26,7 +31,7 @@ import {
 import { BufferBudget } from "./buffer-budget.js";
 import { callInfoOf, type CallInfo } from "./call-context.js";
 import { HalfDuplexSessions } from "./half-duplex-sessions.js";
-import { Ingest, type PublishDefinition } from "./ingest.js";
+import { Ingest, type PublishBatch, type PublishBatchResult, type PublishDefinition } from "./ingest.js";
 import type { PublisherRegistryOptions } from "./publishers.js";
 import { decodePublishRequests, decodeRequests, isBinaryRequest, responseOf, toConnectError } from "./responses.js";
 import { newSessionKeys, type SessionKeys } from "./session-keys.js";
@@ -217,6 +222,7 @@ export class SluiceServer {
     });
     router.service(PublishService, {
       publish: (requests, context) => this.#publish(requests, context),
+      publishBatch: (request, context) => this.#publishBatch(request, context),
     });
   };
 
@@ -248,6 +254,31 @@ export class SluiceServer {
 
   async *#publish(requests: AsyncIterable<PublishRequest>, context: HandlerContext): AsyncIterable<PublishResponse> {
     for await (const frame of this.#ingest.frames(decodePublishRequests(requests), callInfoOf(context))) yield ingestFrameToWire(frame);
+  }
+
+  /**
+   * One half-duplex publish batch (PROTOCOL.md §3.4.1), decoded: what the
+   * PublishBatch RPC runs, for a transport that speaks the call itself.
+   */
+  publishBatch(request: PublishBatch, call: CallInfo): Promise<PublishBatchResult> {
+    return this.#ingest.batch(request, call);
+  }
+
+  async #publishBatch(request: PublishBatchRequest, context: HandlerContext): Promise<PublishBatchResponse> {
+    try {
+      const result = await this.#ingest.batch(
+        { stream: request.stream, publisherId: request.publisherId, resumeAfterSeq: wireNumber(request.resumeAfterSeq, "resume_after_seq"), firstSeq: wireNumber(request.firstSeq, "first_seq"), items: request.items },
+        callInfoOf(context),
+      );
+      return create(PublishBatchResponseSchema, {
+        ack: { seq: BigInt(result.ackSeq), deadLetters: result.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })) },
+        nextSeq: BigInt(result.nextSeq),
+        limits: { ...result.limits, maxWindowBytes: BigInt(result.limits.maxWindowBytes) },
+        window: { items: result.window.items, bytes: BigInt(result.window.bytes) },
+      });
+    } catch (error) {
+      throw error instanceof SluiceError ? toConnectError(error) : error;
+    }
   }
 
   async *#subscribe(requests: AsyncIterable<SubscribeRequest>, context: HandlerContext): AsyncIterable<SubscribeResponse> {

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Cancel, Chunk, ClientFrame, Credit, End, Error, Heartbeat, Open, Opened, ServerFrame } from "./frames_pb.js";
+import type { Cancel, Chunk, ClientFrame, Credit, End, Error, Heartbeat, Limits, Open, Opened, ServerFrame, Window } from "./frames_pb.js";
 import { file_sluice_v1_frames } from "./frames_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sluice/v1/service.proto.
  */
 export const file_sluice_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChdzbHVpY2UvdjEvc2VydmljZS5wcm90bxIJc2x1aWNlLnYxIjkKEFN1YnNjcmliZVJlcXVlc3QSJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuQ2xpZW50RnJhbWUiOgoRU3Vic2NyaWJlUmVzcG9uc2USJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuU2VydmVyRnJhbWUiOwoaU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QSHQoEb3BlbhgBIAEoCzIPLnNsdWljZS52MS5PcGVuIkQKG1N1YnNjcmliZUhhbGZEdXBsZXhSZXNwb25zZRIlCgVmcmFtZRgBIAEoCzIWLnNsdWljZS52MS5TZXJ2ZXJGcmFtZSJkCg5Db250cm9sUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhYKDnNlc3Npb25fc2VjcmV0GAIgASgMEiYKBmZyYW1lcxgDIAMoCzIWLnNsdWljZS52MS5DbGllbnRGcmFtZSIRCg9Db250cm9sUmVzcG9uc2UibAoLUHVibGlzaE9wZW4SDgoGc3RyZWFtGAEgASgJEhQKDHB1Ymxpc2hlcl9pZBgCIAEoCRIYChByZXN1bWVfYWZ0ZXJfc2VxGAMgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoDSJECgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIOCgZyZWFzb24YAiABKAkSGQoRZGVhZF9sZXR0ZXJfdG9waWMYAyABKAkiRgoKUHVibGlzaEFjaxILCgNzZXEYASABKAQSKwoMZGVhZF9sZXR0ZXJzGAIgAygLMhUuc2x1aWNlLnYxLkRlYWRMZXR0ZXIi0gEKDlB1Ymxpc2hSZXF1ZXN0EiYKBG9wZW4YASABKAsyFi5zbHVpY2UudjEuUHVibGlzaE9wZW5IABIhCgVjaHVuaxgCIAEoCzIQLnNsdWljZS52MS5DaHVua0gAEikKCWhlYXJ0YmVhdBgDIAEoCzIULnNsdWljZS52MS5IZWFydGJlYXRIABIdCgNlbmQYBCABKAsyDi5zbHVpY2UudjEuRW5kSAASIwoGY2FuY2VsGAUgASgLMhEuc2x1aWNlLnYxLkNhbmNlbEgAQgYKBGtpbmQi9gEKD1B1Ymxpc2hSZXNwb25zZRIjCgZvcGVuZWQYASABKAsyES5zbHVpY2UudjEuT3BlbmVkSAASIwoGY3JlZGl0GAIgASgLMhEuc2x1aWNlLnYxLkNyZWRpdEgAEiQKA2FjaxgDIAEoCzIVLnNsdWljZS52MS5QdWJsaXNoQWNrSAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2x1aWNlLnYxLkhlYXJ0YmVhdEgAEh0KA2VuZBgFIAEoCzIOLnNsdWljZS52MS5FbmRIABIhCgVlcnJvchgGIAEoCzIQLnNsdWljZS52MS5FcnJvckgAQgYKBGtpbmQyiAIKEFN1YnNjcmliZVNlcnZpY2USSgoJU3Vic2NyaWJlEhsuc2x1aWNlLnYxLlN1YnNjcmliZVJlcXVlc3QaHC5zbHVpY2UudjEuU3Vic2NyaWJlUmVzcG9uc2UoATABEmYKE1N1YnNjcmliZUhhbGZEdXBsZXgSJS5zbHVpY2UudjEuU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QaJi5zbHVpY2UudjEuU3Vic2NyaWJlSGFsZkR1cGxleFJlc3BvbnNlMAESQAoHQ29udHJvbBIZLnNsdWljZS52MS5Db250cm9sUmVxdWVzdBoaLnNsdWljZS52MS5Db250cm9sUmVzcG9uc2UyVgoOUHVibGlzaFNlcnZpY2USRAoHUHVibGlzaBIZLnNsdWljZS52MS5QdWJsaXNoUmVxdWVzdBoaLnNsdWljZS52MS5QdWJsaXNoUmVzcG9uc2UoATABYgZwcm90bzM", [file_sluice_v1_frames]);
+  fileDesc("ChdzbHVpY2UvdjEvc2VydmljZS5wcm90bxIJc2x1aWNlLnYxIjkKEFN1YnNjcmliZVJlcXVlc3QSJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuQ2xpZW50RnJhbWUiOgoRU3Vic2NyaWJlUmVzcG9uc2USJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuU2VydmVyRnJhbWUiOwoaU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QSHQoEb3BlbhgBIAEoCzIPLnNsdWljZS52MS5PcGVuIkQKG1N1YnNjcmliZUhhbGZEdXBsZXhSZXNwb25zZRIlCgVmcmFtZRgBIAEoCzIWLnNsdWljZS52MS5TZXJ2ZXJGcmFtZSJkCg5Db250cm9sUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhYKDnNlc3Npb25fc2VjcmV0GAIgASgMEiYKBmZyYW1lcxgDIAMoCzIWLnNsdWljZS52MS5DbGllbnRGcmFtZSIRCg9Db250cm9sUmVzcG9uc2UibAoLUHVibGlzaE9wZW4SDgoGc3RyZWFtGAEgASgJEhQKDHB1Ymxpc2hlcl9pZBgCIAEoCRIYChByZXN1bWVfYWZ0ZXJfc2VxGAMgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoDSJECgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIOCgZyZWFzb24YAiABKAkSGQoRZGVhZF9sZXR0ZXJfdG9waWMYAyABKAkiRgoKUHVibGlzaEFjaxILCgNzZXEYASABKAQSKwoMZGVhZF9sZXR0ZXJzGAIgAygLMhUuc2x1aWNlLnYxLkRlYWRMZXR0ZXIi0gEKDlB1Ymxpc2hSZXF1ZXN0EiYKBG9wZW4YASABKAsyFi5zbHVpY2UudjEuUHVibGlzaE9wZW5IABIhCgVjaHVuaxgCIAEoCzIQLnNsdWljZS52MS5DaHVua0gAEikKCWhlYXJ0YmVhdBgDIAEoCzIULnNsdWljZS52MS5IZWFydGJlYXRIABIdCgNlbmQYBCABKAsyDi5zbHVpY2UudjEuRW5kSAASIwoGY2FuY2VsGAUgASgLMhEuc2x1aWNlLnYxLkNhbmNlbEgAQgYKBGtpbmQi9gEKD1B1Ymxpc2hSZXNwb25zZRIjCgZvcGVuZWQYASABKAsyES5zbHVpY2UudjEuT3BlbmVkSAASIwoGY3JlZGl0GAIgASgLMhEuc2x1aWNlLnYxLkNyZWRpdEgAEiQKA2FjaxgDIAEoCzIVLnNsdWljZS52MS5QdWJsaXNoQWNrSAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2x1aWNlLnYxLkhlYXJ0YmVhdEgAEh0KA2VuZBgFIAEoCzIOLnNsdWljZS52MS5FbmRIABIhCgVlcnJvchgGIAEoCzIQLnNsdWljZS52MS5FcnJvckgAQgYKBGtpbmQidwoTUHVibGlzaEJhdGNoUmVxdWVzdBIOCgZzdHJlYW0YASABKAkSFAoMcHVibGlzaGVyX2lkGAIgASgJEhgKEHJlc3VtZV9hZnRlcl9zZXEYAyABKAQSEQoJZmlyc3Rfc2VxGAQgASgEEg0KBWl0ZW1zGAUgAygMIpIBChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIiCgNhY2sYASABKAsyFS5zbHVpY2UudjEuUHVibGlzaEFjaxIQCghuZXh0X3NlcRgCIAEoBBIhCgZsaW1pdHMYAyABKAsyES5zbHVpY2UudjEuTGltaXRzEiEKBndpbmRvdxgEIAEoCzIRLnNsdWljZS52MS5XaW5kb3cyiAIKEFN1YnNjcmliZVNlcnZpY2USSgoJU3Vic2NyaWJlEhsuc2x1aWNlLnYxLlN1YnNjcmliZVJlcXVlc3QaHC5zbHVpY2UudjEuU3Vic2NyaWJlUmVzcG9uc2UoATABEmYKE1N1YnNjcmliZUhhbGZEdXBsZXgSJS5zbHVpY2UudjEuU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QaJi5zbHVpY2UudjEuU3Vic2NyaWJlSGFsZkR1cGxleFJlc3BvbnNlMAESQAoHQ29udHJvbBIZLnNsdWljZS52MS5Db250cm9sUmVxdWVzdBoaLnNsdWljZS52MS5Db250cm9sUmVzcG9uc2UypwEKDlB1Ymxpc2hTZXJ2aWNlEkQKB1B1Ymxpc2gSGS5zbHVpY2UudjEuUHVibGlzaFJlcXVlc3QaGi5zbHVpY2UudjEuUHVibGlzaFJlc3BvbnNlKAEwARJPCgxQdWJsaXNoQmF0Y2gSHi5zbHVpY2UudjEuUHVibGlzaEJhdGNoUmVxdWVzdBofLnNsdWljZS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZWIGcHJvdG8z", [file_sluice_v1_frames]);
 
 /**
  * @generated from message sluice.v1.SubscribeRequest
@@ -324,6 +324,97 @@ export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
   messageDesc(file_sluice_v1_service, 10);
 
 /**
+ * One batch of a half-duplex publisher (PROTOCOL.md §3.4.1).
+ *
+ * @generated from message sluice.v1.PublishBatchRequest
+ */
+export type PublishBatchRequest = Message<"sluice.v1.PublishBatchRequest"> & {
+  /**
+   * Name of a stream that takes publishing.
+   *
+   * @generated from field: string stream = 1;
+   */
+  stream: string;
+
+  /**
+   * Identifies the publisher, as in PublishOpen.
+   *
+   * @generated from field: string publisher_id = 2;
+   */
+  publisherId: string;
+
+  /**
+   * The last seq the publisher knows was acked (as PublishOpen's).
+   *
+   * @generated from field: uint64 resume_after_seq = 3;
+   */
+  resumeAfterSeq: bigint;
+
+  /**
+   * The publisher's seq of items[0]; the others follow one by one. Ignored
+   * when items is empty (a probe: where does the numbering continue?).
+   *
+   * @generated from field: uint64 first_seq = 4;
+   */
+  firstSeq: bigint;
+
+  /**
+   * The items, whole (no fragments).
+   *
+   * @generated from field: repeated bytes items = 5;
+   */
+  items: Uint8Array[];
+};
+
+/**
+ * Describes the message sluice.v1.PublishBatchRequest.
+ * Use `create(PublishBatchRequestSchema)` to create a new message.
+ */
+export const PublishBatchRequestSchema: GenMessage<PublishBatchRequest> = /*@__PURE__*/
+  messageDesc(file_sluice_v1_service, 11);
+
+/**
+ * @generated from message sluice.v1.PublishBatchResponse
+ */
+export type PublishBatchResponse = Message<"sluice.v1.PublishBatchResponse"> & {
+  /**
+   * Cumulative, as in the stream: every item up to ack.seq is accepted or
+   * dead-lettered; the dead letters above resume_after_seq are listed.
+   *
+   * @generated from field: sluice.v1.PublishAck ack = 1;
+   */
+  ack?: PublishAck | undefined;
+
+  /**
+   * The seq the next batch starts at (ack.seq + 1).
+   *
+   * @generated from field: uint64 next_seq = 2;
+   */
+  nextSeq: bigint;
+
+  /**
+   * The limits in force (max item and frame size) for the next batches.
+   *
+   * @generated from field: sluice.v1.Limits limits = 3;
+   */
+  limits?: Limits | undefined;
+
+  /**
+   * The most items and payload bytes the next batch may carry.
+   *
+   * @generated from field: sluice.v1.Window window = 4;
+   */
+  window?: Window | undefined;
+};
+
+/**
+ * Describes the message sluice.v1.PublishBatchResponse.
+ * Use `create(PublishBatchResponseSchema)` to create a new message.
+ */
+export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@__PURE__*/
+  messageDesc(file_sluice_v1_service, 12);
+
+/**
  * Subscriptions: server -> client items with client-driven flow control.
  *
  * @generated from service sluice.v1.SubscribeService
@@ -371,12 +462,26 @@ export const SubscribeService: GenService<{
  */
 export const PublishService: GenService<{
   /**
+   * Full duplex (HTTP/2 or WebSocket): publisher frames up, server frames
+   * down on one bidirectional stream (PROTOCOL.md §3.4).
+   *
    * @generated from rpc sluice.v1.PublishService.Publish
    */
   publish: {
     methodKind: "bidi_streaming";
     input: typeof PublishRequestSchema;
     output: typeof PublishResponseSchema;
+  },
+  /**
+   * Half duplex (fetch in browsers, HTTP/1.1): one unary call per batch,
+   * idempotent, so a retry is always safe (PROTOCOL.md §3.4.1).
+   *
+   * @generated from rpc sluice.v1.PublishService.PublishBatch
+   */
+  publishBatch: {
+    methodKind: "unary";
+    input: typeof PublishBatchRequestSchema;
+    output: typeof PublishBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sluice_v1_service, 1);
