@@ -15,7 +15,7 @@ const snippets = (file: string) => [...readFileSync(join(root, file), "utf8").ma
 const serverSnippets = ["README.md", "packages/server/README.md", "packages/server-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes("listen(sluice"))! }));
 const clientSnippets = ["README.md", "packages/client-node/README.md"].map((file) => ({ file, code: snippets(file).find((code) => code.includes('from "@sluice/client-node"') && code.includes(".subscribe"))! }));
 /** client-node's publishing snippet, run against the root README's server (its `ticks` takes publishing). */
-const publishSnippet = snippets("packages/client-node/README.md").find((code) => code.includes(".publish("))!;
+const publishSnippet = snippets("packages/client-node/README.md").find((code) => code.includes(".publish<") || code.includes(".publish("))!;
 
 // Snippets are written into the repository (so their imports resolve the workspace packages) under a scratch folder.
 const scratch = mkdtempSync(join(root, "tools", "test", ".snippets-"));

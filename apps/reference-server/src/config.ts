@@ -6,11 +6,11 @@
 import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { DEFAULT_LIMITS, heartbeatProblem, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
+import { DEFAULT_LAG_THROTTLE, DEFAULT_LIMITS, LagThrottle, heartbeatProblem, type LagThrottleOptions, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
 import { compileQuery, POSTGRES_IDENTIFIER } from "./postgres-source.js";
 import { checkReadableSync, packageRoot, readFile } from "./shipped-files.js";
 
-/** Every number in the config is a whole one: a value of another type is told as "expected an integer, got …". */
+/** Whole numbers (every number in the config but a backoff factor): a value of another type is told as "expected an integer, got …". */
 const integer = z.number({ error: (issue) => (issue.code === "invalid_type" && issue.input !== undefined ? `expected an integer, got ${describeValue(issue.input)}` : undefined) }).int();
 const positiveInt = integer.positive();
 const nonNegativeInt = integer.nonnegative();
@@ -136,6 +136,18 @@ const publishSchema = z.strictObject({
   allow: z.array(allowRule).optional(),
   /** What one publisher may have sent and not yet acked, in items and payload bytes. */
   window: z.strictObject({ items: positiveInt, bytes: positiveInt }).optional(),
+  /** Lag-based throttling of the stream's publishers (core's LagThrottle; its defaults for what is left out). */
+  throttle: z
+    .strictObject({
+      targetLag: nonNegativeInt.optional(),
+      criticalLag: positiveInt.optional(),
+      delayMs: nonNegativeInt.optional(),
+      backoff: z.strictObject({ initialMs: positiveInt.optional(), factor: z.number().min(1).optional(), maxMs: positiveInt.optional() }).optional(),
+      recoveryCycles: positiveInt.optional(),
+      minRatePerSecond: nonNegativeInt.optional(),
+      maxRatePerSecond: positiveInt.optional(),
+    })
+    .optional(),
 });
 
 const streamSchema = z.strictObject({
@@ -250,6 +262,15 @@ function crossFieldIssues(document: unknown): Issue[] {
   if (serverProblem) issues.push({ path: ["limits", serverProblem.field], message: serverProblem.reason });
   for (const [name, stream] of streams) {
     if (stream.publish && stream.source.type !== "topic") issues.push({ path: ["streams", name, "publish"], message: `only topic streams take publishing (this one's source is ${stream.source.type})` });
+    const throttle = stream.publish?.throttle;
+    if (throttle) {
+      // core's rule, checked where it lives: the throttle refuses settings that cannot work.
+      try {
+        new LagThrottle(throttleOptions(throttle));
+      } catch (error) {
+        issues.push({ path: ["streams", name, "publish", "throttle"], message: (error as Error).message });
+      }
+    }
     if (stream.source.type === "postgres") {
       // What the source would refuse at start-up, found by validate: a placeholder that is not declared.
       try {
@@ -284,6 +305,13 @@ function crossFieldIssues(document: unknown): Issue[] {
 
 export type Config = z.infer<typeof configSchema>;
 export type StreamConfig = Config["streams"][string];
+
+/** A stream's `publish.throttle` as core's LagThrottle options (only what is set; core fills the rest). */
+export function throttleOptions(throttle: NonNullable<NonNullable<z.infer<typeof streamSchema>["publish"]>["throttle"]>): Partial<LagThrottleOptions> {
+  const { backoff, ...rest } = throttle;
+  const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return { ...defined(rest), ...(backoff ? { backoff: { ...DEFAULT_LAG_THROTTLE.backoff, ...defined(backoff) } } : {}) } as Partial<LagThrottleOptions>;
+}
 
 /** The session limits set in `limits` (the section also holds listen and budget keys). */
 function definedLimits(limits: z.infer<typeof limitsSchema>): Partial<Limits> {

@@ -3,7 +3,8 @@
  * counters of open ones, read at scrape time, so a long-lived stream shows
  * progress without per-item work on the hot path.
  */
-import type { SessionOutcome, SluiceServer, Topic } from "@sluice/server";
+import type { LagThrottle } from "@sluice/core";
+import type { IngestOutcome, SessionOutcome, SluiceServer, Topic } from "@sluice/server";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 interface Totals {
@@ -21,6 +22,10 @@ export interface Metrics {
   rtt(stream: string, rttMs: number): void;
   /** Wire to SluiceServerOptions.onItemLatency. */
   itemLatency(stream: string, stage: "sent" | "acked", latencyMs: number): void;
+  /** Wire to SluiceServerOptions.onPublished (topics accept every item: dead letters come with a sink that refuses). */
+  published(stream: string, accepted: number): void;
+  /** Wire to SluiceServerOptions.onPublishEnd. */
+  publishEnded(outcome: IngestOutcome): void;
   /** Call once the SluiceServer exists. */
   /** The server, its topics and the configured stream names (the only stream labels; anything else is "(unknown)"). */
   attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>, streams: Iterable<string>): void;
@@ -132,8 +137,53 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
     },
   });
 
+  const publishedItems = new Counter({
+    name: "sluice_published_items_total",
+    help: "Items clients published that the stream accepted (each acked to its publisher once), by stream.",
+    labelNames: ["stream"],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "sluice_active_publishers",
+    help: "Open streaming publish sessions (half-duplex batches are calls, not sessions).",
+    registers: [registry],
+    collect() {
+      this.set(server?.activePublishSessions ?? 0);
+    },
+  });
+  const throttles = (): ReadonlyMap<string, LagThrottle> => server?.publishThrottles ?? new Map();
+  const fromThrottles = (name: string, help: string, kind: "gauge" | "counter", pick: (t: LagThrottle) => number) => {
+    const Metric = kind === "gauge" ? Gauge : Counter;
+    new Metric({
+      name,
+      help,
+      labelNames: ["stream"],
+      registers: [registry],
+      collect(this: Gauge | Counter) {
+        this.reset();
+        for (const [stream, throttle] of throttles()) {
+          if (this instanceof Gauge) this.set({ stream: label(stream) }, pick(throttle));
+          else this.inc({ stream: label(stream) }, pick(throttle));
+        }
+      },
+    });
+  };
+  const STATE_NUMBER = { normal: 0, throttled: 1, backoff: 2 } as const;
+  fromThrottles("sluice_publish_throttle_state", "Lag throttle of a stream's publishers: 0 normal, 1 throttled (a fixed delay per batch), 2 backoff (exponential delays), by stream.", "gauge", (t) => STATE_NUMBER[t.state]);
+  fromThrottles("sluice_publish_throttle_level", "Backoff level of a stream's lag throttle (0: none), by stream.", "gauge", (t) => t.level);
+  fromThrottles("sluice_publish_consumer_lag", "Consumer lag at the last throttle check: items between the newest and the slowest subscriber's position, by stream.", "gauge", (t) => t.lag);
+  fromThrottles("sluice_publish_throttle_adjustments_total", "Changes of a lag throttle's state or backoff level, by stream.", "counter", (t) => t.counters.adjustments);
+  fromThrottles("sluice_publish_throttled_batches_total", "Publish batches that waited for the lag throttle, by stream.", "counter", (t) => t.counters.throttledBatches);
+  const publishSessions = new Counter({ name: "sluice_publish_sessions_ended_total", help: "Ended publish sessions, by stream and outcome (end, disconnected, or the error code).", labelNames: ["stream", "outcome"], registers: [registry] });
+
   return {
     registry,
+    published(stream, accepted) {
+      if (accepted > 0) publishedItems.inc({ stream: label(stream) }, accepted);
+    },
+    publishEnded(outcome) {
+      publishSessions.inc({ stream: label(outcome.stream), outcome: outcome.error ? outcome.error.code : outcome.disconnected ? "disconnected" : "end" });
+    },
     sessionEnded(outcome) {
       const t = ended.get(outcome.stream) ?? { items: 0, bytes: 0, creditStallMs: 0, resumes: 0 };
       t.items += outcome.counters.itemsSent;

@@ -54,6 +54,15 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       if (failed) log.warn({ ...fields, error: error.message, retryable: error.retryable }, "session failed");
       else log.info(error ? { ...fields, error: error.message } : fields, "session ended");
     },
+    onPublished: (stream, accepted) => metrics.published(stream, accepted),
+    onPublishEnd: (outcome) => {
+      metrics.publishEnded(outcome);
+      const fields = { stream: outcome.stream, publisher: outcome.publisherId, accepted: outcome.accepted, deadLettered: outcome.deadLettered, doneSeq: outcome.doneSeq, outcome: outcome.error ? outcome.error.code : outcome.disconnected ? "disconnected" : "end" };
+      const error = outcome.error;
+      // As for subscriptions: final failures and the server's own (a sink failing) at warn, with their text.
+      if (error && (!error.retryable || (error.blame !== "remote" && error.code !== "unavailable"))) log.warn({ ...fields, error: error.message, retryable: error.retryable }, "publish session failed");
+      else log.info(error ? { ...fields, error: error.message } : fields, "publish session ended");
+    },
     onRtt: (stream, rttMs) => metrics.rtt(stream, rttMs),
     onItemLatency: (stream, stage, latencyMs) => metrics.itemLatency(stream, stage, latencyMs),
     limits: Object.fromEntries(Object.entries(config.limits).filter(([k, v]) => v !== undefined && !LISTEN_AND_BUDGET_KEYS.has(k))),

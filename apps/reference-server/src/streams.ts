@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import type { JsonObject, Limits } from "@sluice/core";
 import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type StreamDefinition } from "@sluice/server";
 import pg from "pg";
-import type { Config, StreamConfig } from "./config.js";
+import { throttleOptions, type Config, type StreamConfig } from "./config.js";
 import { postgresSource } from "./postgres-source.js";
 import { checkReadable, openFile } from "./shipped-files.js";
 
@@ -89,7 +89,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
           overflow: source.overflow,
           resumeExpired: source.resumeExpired,
         });
-        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params), ...(stream.publish ? { publish: stream.publish.window ? { window: stream.publish.window } : {} } : {}) };
+        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params), ...(stream.publish ? { publish: { ...(stream.publish.window ? { window: stream.publish.window } : {}), ...(stream.publish.throttle ? { throttle: throttleOptions(stream.publish.throttle) } : {}) } } : {}) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
         break;

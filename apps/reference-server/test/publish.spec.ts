@@ -49,6 +49,24 @@ describe("the embedded defaults", () => {
     client.close();
   });
 
+  it("count published items, open publishers and ended publish sessions in /metrics", async () => {
+    const metric = async (line: RegExp) => Number(line.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    const items = /^sluice_published_items_total\{stream="news"\} (\d+)$/m;
+    const ended = /^sluice_publish_sessions_ended_total\{stream="news",outcome="end"\} (\d+)$/m;
+    const active = /^sluice_active_publishers (\d+)$/m;
+    const [itemsBefore, endedBefore] = [await metric(items), await metric(ended)];
+    const client = createSluiceClient({ baseUrl: url });
+    const publisher = client.publish<{ headline: string }>("news");
+    await Promise.all([1, 2, 3, 4, 5].map((n) => publisher.send({ headline: `counted ${n}` })));
+    expect(await metric(items)).toBe(itemsBefore + 5);
+    expect(await metric(active)).toBe(1);
+    await publisher.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await metric(active)).toBe(0);
+    expect(await metric(ended)).toBe(endedBefore + 1);
+    client.close();
+  });
+
   it("refuse publishing into a stream that takes none, naming it", async () => {
     const client = createSluiceClient({ baseUrl: url });
     await expect(client.publish("ticks").send({})).rejects.toMatchObject({ code: "permission_denied", message: "stream ticks does not take publishing" });
@@ -56,22 +74,51 @@ describe("the embedded defaults", () => {
   });
 });
 
-describe("publish permissions", () => {
+describe("publish permissions (examples/ingest.yaml)", () => {
   let child: ChildProcess;
   let url = "";
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "sluice-publish-"));
-    const config = join(dir, "publish.yaml");
+    ({ child, url } = await startCli(["--config", join(import.meta.dirname, "..", "examples", "ingest.yaml")], { ORDERS_WRITER_KEY: WRITER, ORDERS_READER_KEY: READER }));
+  });
+  afterAll(() => {
+    child?.kill("SIGKILL");
+  });
+
+  it("let a principal that publish.allow names publish, and refuse one that may only subscribe", async () => {
+    const reader = createSluiceClient({ baseUrl: url, apiKey: READER });
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const reading = (async () => {
+      for await (const event of reader.subscribe<{ id: number }>("orders", { onState: (s) => s.state === "open" && opened() })) if (event.kind === "item") return event.value;
+      return undefined;
+    })();
+    await open;
+    const writer = createSluiceClient({ baseUrl: url, apiKey: WRITER });
+    expect((await writer.publish("orders").send({ id: 1 })).seq).toBe(1);
+    expect(await reading).toEqual({ id: 1 });
+    writer.close();
+    await expect(reader.publish("orders").send({ id: 2 })).rejects.toMatchObject({ code: "permission_denied", message: "dashboard may not publish to orders" });
+    const anonymous = createSluiceClient({ baseUrl: url });
+    await expect(anonymous.publish("orders").send({ id: 3 })).rejects.toMatchObject({ code: "unauthenticated" });
+    reader.close();
+    anonymous.close();
+  });
+});
+
+describe("lag-based throttling of publishers", () => {
+  let child: ChildProcess;
+  let url = "";
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-throttle-"));
+    const config = join(dir, "throttle.yaml");
     writeFileSync(
       config,
       [
-        "auth:",
-        `  apiKeys: [{ key: ${WRITER}, principal: writer, claims: { role: writer } }, { key: ${READER}, principal: reader, claims: { role: reader } }]`,
         "streams:",
-        "  orders:",
-        "    allow: [{ role: [reader, writer] }]",
-        "    publish: { allow: [{ role: writer }], window: { items: 100, bytes: 65536 } }",
-        "    source: { type: topic, historyItems: 100 }",
+        "  feed:",
+        "    source: { type: topic, historyItems: 100, queueItems: 100000 }",
+        "    publish:",
+        "      throttle: { targetLag: 200, criticalLag: 1000, delayMs: 30, backoff: { initialMs: 60, factor: 2, maxMs: 240 }, recoveryCycles: 2 }",
       ].join("\n"),
     );
     ({ child, url } = await startCli(["--config", config]));
@@ -80,17 +127,27 @@ describe("publish permissions", () => {
     child?.kill("SIGKILL");
   });
 
-  it("let a principal that publish.allow names publish, and refuse one that may only subscribe", async () => {
-    const writer = createSluiceClient({ baseUrl: url, apiKey: WRITER });
-    expect((await writer.publish("orders").send({ id: 1 })).seq).toBe(1);
-    writer.close();
-    const reader = createSluiceClient({ baseUrl: url, apiKey: READER });
-    await expect(reader.publish("orders").send({ id: 2 })).rejects.toMatchObject({ code: "permission_denied", message: "reader may not publish to orders" });
-    const anonymous = createSluiceClient({ baseUrl: url });
-    await expect(anonymous.publish("orders").send({ id: 3 })).rejects.toMatchObject({ code: "unauthenticated" });
-    reader.close();
-    anonymous.close();
-  });
+  it("slows publishers while a subscriber lags, and shows it in /metrics", async () => {
+    const metric = async (name: string) => Number(new RegExp(`^${name}\\{stream="feed"\\} (\\S+)$`, "m").exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN);
+    // A subscriber that never reads: once its window is full it falls behind with every item.
+    const stalled = createSluiceClient({ baseUrl: url });
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const iterator = stalled.subscribe("feed", { window: { items: 10, bytes: 1 << 20 }, onState: (s) => s.state === "open" && opened() })[Symbol.asyncIterator]();
+    void iterator.next();
+    await open;
+    const client = createSluiceClient({ baseUrl: url });
+    const publisher = client.publish<number>("feed");
+    await Promise.all(Array.from({ length: 3_000 }, (_, n) => publisher.send(n)));
+    expect(await metric("sluice_publish_consumer_lag")).toBeGreaterThanOrEqual(1_000);
+    expect(await metric("sluice_publish_throttle_state")).toBe(2);
+    expect(await metric("sluice_publish_throttle_level")).toBeGreaterThan(0);
+    expect(await metric("sluice_publish_throttled_batches_total")).toBeGreaterThan(0);
+    expect(await metric("sluice_publish_throttle_adjustments_total")).toBeGreaterThanOrEqual(2);
+    await publisher.close();
+    client.close();
+    stalled.close();
+  }, 60_000);
 });
 
 describe("publish in a config", () => {
@@ -107,6 +164,9 @@ describe("publish in a config", () => {
         "  news:",
         "    source: { type: topic }",
         "    publish: { allow: [\"*\"], window: { items: 0, bytes: 10 } }",
+        "  feed:",
+        "    source: { type: topic }",
+        "    publish: { throttle: { targetLag: 500, criticalLag: 100 } }",
       ].join("\n"),
     );
     const result = spawnSync(process.execPath, [cli, "validate", file], { encoding: "utf8" });
@@ -114,6 +174,7 @@ describe("publish in a config", () => {
     expect(result.stderr.trim().split("\n").slice(1)).toEqual([
       "  streams.news.publish.window.items: must be above 0, got 0",
       "  streams.ticks.publish: only topic streams take publishing (this one's source is generator)",
+      "  streams.feed.publish.throttle: criticalLag (100) must be above targetLag (500)",
       "  streams.news.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow",
     ]);
   });

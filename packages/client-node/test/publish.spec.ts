@@ -7,7 +7,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { PublishService } from "@sluice/protocol";
 import { SluiceServer, Topic, listen, type IngestOutcome, type Listening } from "@sluice/server-node";
-import { startTcpProxy } from "@sluice/testing";
+import { startTcpProxy, until } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient, PublishError } from "../src/index.js";
 
@@ -297,6 +297,163 @@ describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
       await second.close();
     }
   });
+});
+
+describe("priorities and volume", () => {
+  it("sends higher priorities first when the sink is the bottleneck: critical's p99 wait is at most a tenth of low's", async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const throttled = new SluiceServer({
+      streams: {
+        throttled: {
+          publish: {
+            // Scarce credit: 8 items in flight, taken 4 at a time, ~1 item per ms.
+            window: { items: 8, bytes: 1 << 20 },
+            maxBatchItems: 4,
+            sink: {
+              async write(items) {
+                await sleep(items.length);
+                return items.map(() => ({ accepted: true }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(throttled);
+    try {
+      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const publisher = client.publish<number>("throttled");
+      const levels = ["critical", "high", "normal", "low"] as const;
+      const waits: Record<(typeof levels)[number], number[]> = { critical: [], high: [], normal: [], low: [] };
+      const sends: Promise<unknown>[] = [];
+      // A steady offer of 1 500 items/s (375/s per level) into a sink that takes ~1 000/s, for 2 s:
+      // critical's share of the turns (8 of 15) covers its rate, so its items never queue; low's does not.
+      let n = 0;
+      for (let tick = 0; tick < 200; tick++) {
+        for (let i = 0; i < 15; i++, n++) {
+          const priority = levels[n % 4]!;
+          const at = performance.now();
+          sends.push(publisher.send(n, { priority }).then(() => waits[priority].push(performance.now() - at)));
+        }
+        await sleep(10);
+      }
+      await Promise.all(sends);
+      const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)]!;
+      const summary = Object.fromEntries(levels.map((level) => [level, Math.round(p99(waits[level]))]));
+      console.log(`p99 wait from send to ack under a throttled sink, ms: ${JSON.stringify(summary)}`);
+      expect(p99(waits.critical) * 10).toBeLessThanOrEqual(p99(waits.low));
+      // Ordered by level: each waits less than the one below it.
+      expect(p99(waits.critical)).toBeLessThan(p99(waits.high));
+      expect(p99(waits.high)).toBeLessThan(p99(waits.normal));
+      expect(p99(waits.normal)).toBeLessThan(p99(waits.low));
+      await publisher.close();
+      client.close();
+    } finally {
+      await running.close();
+    }
+  }, 60_000);
+
+  it("throttles publishers on consumer lag: a slow subscriber slows them, and they speed up again once it catches up", async () => {
+    const lagging = new Topic("lagging", { historyItems: 10, subscriberQueueItems: 100_000 });
+    const throttledServer = new SluiceServer({
+      streams: {
+        lagging: {
+          topic: lagging,
+          publish: {
+            maxBatchItems: 50,
+            // Small numbers, so a test sees every state in seconds.
+            throttle: { targetLag: 500, criticalLag: 2_000, delayMs: 40, backoff: { initialMs: 80, factor: 2, maxMs: 320 }, recoveryCycles: 3 },
+          },
+        },
+      },
+    });
+    const running = await listen(throttledServer);
+    try {
+      // The subscriber reads nothing at first: its window fills and the lag grows with every publish.
+      const subscriber = createSluiceClient({ baseUrl: running.url });
+      let reading = false;
+      let opened!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      let read = 0;
+      const consumer = (async () => {
+        for await (const event of subscriber.subscribe<number>("lagging", { window: { items: 100, bytes: 1 << 20 }, onState: (s) => s.state === "open" && opened() })) {
+          while (!reading) await new Promise((resolve) => setTimeout(resolve, 20));
+          if (event.kind === "item" && ++read === 6_000) break;
+        }
+      })();
+      await open;
+      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const publisher = client.publish<number>("lagging");
+      const throttle = () => throttledServer.publishThrottles.get("lagging");
+      const states = new Set<string>();
+      const watch = setInterval(() => throttle() && states.add(throttle()!.state), 5);
+      const rate = async (items: number, from: number) => {
+        const started = performance.now();
+        await Promise.all(Array.from({ length: items }, (_, n) => publisher.send(from + n)));
+        return items / ((performance.now() - started) / 1000);
+      };
+      const free = await rate(400, 0); // below targetLag: no throttle
+      const slowed = await rate(2_600, 400); // the lag passes targetLag, then criticalLag
+      expect(throttle()!.lag).toBeGreaterThanOrEqual(2_000);
+      expect([...states]).toEqual(expect.arrayContaining(["normal", "throttled", "backoff"]));
+      expect(throttle()!.counters.throttledBatches).toBeGreaterThan(0);
+      console.log(`publish rate: ${Math.round(free)} items/s below targetLag, ${Math.round(slowed)} items/s while throttled`);
+      expect(slowed).toBeLessThan(free / 2);
+      // The subscriber catches up: the backoff steps down, level by level, to normal.
+      reading = true;
+      await until(() => read >= 3_000, 20_000, "the subscriber to catch up");
+      await rate(3_000, 3_000);
+      await consumer;
+      expect(throttle()!.state).toBe("normal");
+      expect(throttle()!.level).toBe(0);
+      clearInterval(watch);
+      await publisher.close();
+      client.close();
+      subscriber.close();
+    } finally {
+      await running.close();
+    }
+  }, 60_000);
+
+  it("publishes 1 000 000 items from Node that a subscriber gets once each, in order", async () => {
+    const million = new Topic("million", { historyItems: 10, subscriberQueueItems: 1_100_000 });
+    const running = await listen(new SluiceServer({ streams: { million: { topic: million, publish: {} } } }));
+    try {
+      const subscriber = createSluiceClient({ baseUrl: running.url });
+      let opened!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      let next = 0;
+      const reading = (async () => {
+        for await (const event of subscriber.subscribe<number>("million", { onState: (s) => s.state === "open" && opened() })) {
+          if (event.kind === "gap") throw new Error(`gap of ${event.count} at ${event.fromSeq}`);
+          if (event.value !== next) throw new Error(`expected ${next}, got ${event.value}`);
+          if (++next === 1_000_000) break;
+        }
+      })();
+      await open;
+      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const publisher = client.publish<number>("million");
+      const started = performance.now();
+      let last: Promise<unknown> = Promise.resolve();
+      for (let n = 0; n < 1_000_000; n++) {
+        last = publisher.send(n);
+        // Hand over in slices: a million pending promises at once is the test's memory, not the product's.
+        if (n % 10_000 === 9_999) await last;
+      }
+      await last;
+      const seconds = (performance.now() - started) / 1000;
+      await reading;
+      console.log(`1 000 000 items published and acked in ${seconds.toFixed(1)} s (${Math.round(1_000_000 / seconds)} items/s)`);
+      expect(next).toBe(1_000_000);
+      expect(million.stats.published).toBe(1_000_000);
+      expect(publisher.stats).toMatchObject({ acked: 1_000_000, inFlight: 0 });
+      await publisher.close();
+      client.close();
+      subscriber.close();
+    } finally {
+      await running.close();
+    }
+  }, 120_000);
 });
 
 describe("PublishBatch, the half-duplex publish call (PROTOCOL.md §3.4.1)", () => {

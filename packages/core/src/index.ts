@@ -9,6 +9,7 @@ export { StreamSender, type StreamSenderOptions, type AcceptArgs, type SenderEve
 export { StreamReceiver, type StreamReceiverOptions, type Delivery, type ReceiverEvent } from "./stream-receiver.js";
 export { Publisher, type PublisherOptions, type PublisherEvent, type PublisherCounters, type PublisherOffer } from "./publisher.js";
 export { PublishSender, type PublishSenderOptions, type PublishSenderEvent, type PublishSenderState } from "./publish-sender.js";
+export { LagThrottle, DEFAULT_LAG_THROTTLE, type LagThrottleOptions, type ThrottleState, type ThrottleCounters } from "./lag-throttle.js";
 export { IngestReceiver, type IngestReceiverOptions, type IngestAcceptArgs, type IngestEvent, type IngestDelivery, type IngestState } from "./ingest-receiver.js";
 export { SluiceError, isSluiceError, ERROR_CODES, ERROR_CODE_INFO, type ErrorCode, type ConnectCodeName, type Blame, type SluiceErrorOptions } from "./errors.js";
 export type {

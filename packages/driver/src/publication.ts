@@ -11,7 +11,7 @@ import { Backoff, CircuitBreaker, Priority, Publisher, Queue, SluiceError, type 
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
-import { asSluiceError, sleep, transportNameOf } from "./reconnect.js";
+import { asSluiceError, sleep, transportNameOf, type FailedState, type ReconnectingState } from "./reconnect.js";
 
 /** A priority level by name: critical goes first, low is never starved. */
 export type PriorityName = "critical" | "high" | "normal" | "low";
@@ -115,23 +115,9 @@ export type PublicationState =
       readonly resent: number;
     }
   /** The session was lost; the next try comes after `delayMs`. */
-  | {
-      /** Tells the states apart. */
-      readonly state: "reconnecting";
-      /** Which retry comes next (1 the first). */
-      readonly attempt: number;
-      /** The backoff delay before it. */
-      readonly delayMs: number;
-      /** What ended the session. */
-      readonly error: SluiceError;
-    }
+  | ReconnectingState
   /** Final: the publication failed; unacked items were rejected with this error. */
-  | {
-      /** Tells the states apart. */
-      readonly state: "failed";
-      /** Why. */
-      readonly error: SluiceError;
-    }
+  | FailedState
   /** Final: closed (every item has its fate) or cancelled. */
   | {
       /** Tells the states apart. */

@@ -6,6 +6,26 @@
 import { SluiceError } from "@sluice/core";
 import type { Clock } from "./clock.js";
 
+/** A runner's session was lost; the next try comes after `delayMs` (a state of Subscription and Publication). */
+export interface ReconnectingState {
+  /** Tells the states apart. */
+  readonly state: "reconnecting";
+  /** Which retry comes next (1 the first). */
+  readonly attempt: number;
+  /** The backoff delay before it, in milliseconds. */
+  readonly delayMs: number;
+  /** The error that ended the session. */
+  readonly error: SluiceError;
+}
+
+/** Final: a runner failed for good (a state of Subscription and Publication). */
+export interface FailedState {
+  /** Tells the states apart. */
+  readonly state: "failed";
+  /** Why: the error the stream's iteration throws, or the publisher's items are rejected with. */
+  readonly error: SluiceError;
+}
+
 /** A transport failure as a retryable SluiceError (unavailable), unless it is one already. */
 export function asSluiceError(error: unknown): SluiceError {
   if (error instanceof SluiceError) return error;

@@ -65,6 +65,12 @@ export interface ResolvedIngest {
   readonly limits?: Partial<Limits>;
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
+  /**
+   * How long a batch of `items` waits before it goes to the sink (lag-based
+   * throttling, core's LagThrottle); absent: never. While it waits no more
+   * items are taken, so the publisher gets no credit.
+   */
+  readonly delayBefore?: (items: number, now: number) => number;
 }
 
 /** What {@link serveIngest} runs: the transport, how to resolve a PublishOpen, and hooks. */
@@ -116,6 +122,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
   let sessionId = "";
   let sink: IngestSink | undefined;
   let maxBatchItems = 512;
+  let delayBefore: ResolvedIngest["delayBefore"];
   let writing = false;
   let accepted = 0;
   let deadLettered = 0;
@@ -185,8 +192,11 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
     pump.afterInput(); // credit for what was taken
     if (batch.length === 0) return;
     writing = true;
+    const wait = delayBefore?.(batch.length, clock.now()) ?? 0;
     void (async () => {
       try {
+        // Throttled: the batch waits, and with it the publisher's credit.
+        if (wait > 0) await new Promise<void>((resolve) => clock.schedule(clock.now() + wait, resolve));
         const fates = await sink!.write(batch);
         if (fates.length !== batch.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${batch.length} items`);
         const now = clock.now();
@@ -219,6 +229,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
       sessionId = resolved.sessionId;
       sink = resolved.sink;
       maxBatchItems = resolved.maxBatchItems ?? maxBatchItems;
+      delayBefore = resolved.delayBefore;
       receiver.accept(
         {
           sessionId: resolved.sessionId,

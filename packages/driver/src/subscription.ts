@@ -10,7 +10,7 @@ import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientF
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
-import { asSluiceError, sleep, transportNameOf } from "./reconnect.js";
+import { asSluiceError, sleep, transportNameOf, type FailedState, type ReconnectingState } from "./reconnect.js";
 import { WakeSignal } from "./wake-signal.js";
 
 /** What a {@link Subscription} subscribes to, how it connects and decodes, and how it retries. */
@@ -148,23 +148,9 @@ export type SubscriptionState =
       readonly resume: ResumeResult;
     }
   /** The session was lost; a retry follows after the delay. */
-  | {
-      /** Tells the states apart. */
-      readonly state: "reconnecting";
-      /** Which retry comes next (1 the first). */
-      readonly attempt: number;
-      /** The backoff delay before it, in milliseconds. */
-      readonly delayMs: number;
-      /** The error that ended the session. */
-      readonly error: SluiceError;
-    }
+  | ReconnectingState
   /** Final: the stream failed. */
-  | {
-      /** Tells the states apart. */
-      readonly state: "failed";
-      /** The error iteration throws. */
-      readonly error: SluiceError;
-    }
+  | FailedState
   /** Final: the stream ended, or was cancelled. */
   | {
       /** Tells the states apart. */

@@ -6,8 +6,8 @@
  * (fencing an older session of the same publisher), and the sink: the
  * stream's own, or its topic.
  */
-import { SluiceError, type DeadLetter, type IngestFrame, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
-import { FrameQueue, serveIngest, type IngestFate, type IngestItem, type IngestOutcome, type IngestSink, type ResolvedIngest } from "@sluice/driver";
+import { LagThrottle, SluiceError, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
+import { FrameQueue, serveIngest, systemClock, type IngestFate, type IngestItem, type IngestOutcome, type IngestSink, type ResolvedIngest } from "@sluice/driver";
 import type { CallInfo } from "./call-context.js";
 import { PublisherRegistry, type PublisherRegistryOptions } from "./publishers.js";
 import { newSessionKeys } from "./session-keys.js";
@@ -25,6 +25,15 @@ export interface PublishDefinition {
   readonly window?: Window;
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
+  /**
+   * Lag-based throttling (core's LagThrottle, one per stream for all its
+   * publishers): before each batch the consumer lag is read — `lag()`, or
+   * the topic's consumerLag() — and the batch waits as the throttle says.
+   */
+  readonly throttle?: Partial<LagThrottleOptions> & {
+    /** The consumer lag to throttle on (default: the stream's topic's consumerLag()). */
+    readonly lag?: () => number;
+  };
 }
 
 /** The window a publisher gets unless its stream sets one. */
@@ -42,6 +51,8 @@ export interface IngestOptions {
   readonly publishers?: PublisherRegistryOptions;
   /** Called when a publish session ends (metrics, logs). */
   readonly onEnd?: (outcome: IngestOutcome) => void;
+  /** Called after every sink write with how many items it accepted and dead-lettered (live metrics). */
+  readonly onPublished?: (stream: string, accepted: number, deadLettered: number) => void;
 }
 
 /** The publish sessions of one server. */
@@ -50,6 +61,8 @@ export class Ingest {
   readonly #registry: PublisherRegistry;
   readonly #active = new Set<{ readonly drain: AbortController; readonly ended: Promise<IngestOutcome> }>();
   #draining = false;
+  /** One throttle per stream that asks for one, shared by its publishers. */
+  readonly #throttles = new Map<string, { readonly throttle: LagThrottle; readonly lag: () => number }>();
 
   constructor(options: IngestOptions) {
     this.#options = options;
@@ -59,6 +72,11 @@ export class Ingest {
   /** Publish sessions open now. */
   get activeSessions(): number {
     return this.#active.size;
+  }
+
+  /** The throttles of the streams that have one (created with their first publisher), for metrics. */
+  get throttles(): ReadonlyMap<string, LagThrottle> {
+    return new Map([...this.#throttles].map(([stream, { throttle }]) => [stream, throttle]));
   }
 
   /** Tells every publisher to go elsewhere (unavailable) and resolves when their sessions have ended. */
@@ -134,6 +152,8 @@ export class Ingest {
         const step = target.publish.maxBatchItems ?? 512;
         for (let at = 0; at < fresh.length; at += step) {
           const items = fresh.slice(at, at + step);
+          const wait = target.delayBefore?.(items.length, systemClock.now()) ?? 0;
+          if (wait > 0) await new Promise<void>((resolve) => systemClock.schedule(systemClock.now() + wait, resolve));
           let fates;
           try {
             fates = await target.sink.write(items);
@@ -173,11 +193,24 @@ export class Ingest {
       window: target.publish.window ?? DEFAULT_PUBLISH_WINDOW,
       ...(target.limits ? { limits: target.limits } : {}),
       ...(target.publish.maxBatchItems !== undefined ? { maxBatchItems: target.publish.maxBatchItems } : {}),
+      ...(target.delayBefore ? { delayBefore: target.delayBefore } : {}),
     };
   }
 
+  #throttleOf(stream: string, options: NonNullable<PublishDefinition["throttle"]>, topic: TopicEngine | undefined): { throttle: LagThrottle; lag: () => number } {
+    let entry = this.#throttles.get(stream);
+    if (!entry) {
+      const { lag, ...settings } = options;
+      const read = lag ?? (topic?.consumerLag ? () => topic.consumerLag!() : undefined);
+      if (!read) throw new SluiceError("internal", `stream ${stream}: a throttle needs a lag() or a topic that reports its consumer lag`);
+      entry = { throttle: new LagThrottle(settings), lag: read };
+      this.#throttles.set(stream, entry);
+    }
+    return entry;
+  }
+
   /** Authorizes a publisher for `stream` and finds where its items go; the sink reports every fate to the registry. */
-  async #target(stream: string, publisherId: string, headers: Headers): Promise<{ publish: PublishDefinition; sink: IngestSink; limits?: Partial<Limits> }> {
+  async #target(stream: string, publisherId: string, headers: Headers): Promise<{ publish: PublishDefinition; sink: IngestSink; limits?: Partial<Limits>; delayBefore?: (items: number, now: number) => number }> {
     // Authorization before the lookup, as for subscriptions: an unauthenticated caller learns nothing.
     if (this.#options.authorize) await this.#options.authorize({ stream, headers, action: "publish" });
     const definition = this.#options.streamOf(stream);
@@ -187,20 +220,28 @@ export class Ingest {
     const sink = publish.sink ?? (definition.topic ? topicSink(definition.topic) : undefined);
     if (!sink) throw new SluiceError("internal", `stream ${stream} takes publishing but has neither a sink nor a topic`);
     const registry = this.#registry;
+    const onPublished = this.#options.onPublished;
+    const throttled = publish.throttle ? this.#throttleOf(stream, publish.throttle, definition.topic) : undefined;
     return {
       publish,
+      ...(throttled ? { delayBefore: (items: number, now: number) => throttled.throttle.beforeBatch(throttled.lag(), items, now) } : {}),
       ...(definition.limits ? { limits: definition.limits } : {}),
       // The registry learns each fate as the sink reports it: the position is never behind an ack.
       sink: {
         async write(items) {
           const fates = await sink.write(items);
           if (fates.length !== items.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${items.length} items`);
+          let dead = 0;
           for (let i = 0; i < fates.length; i++) {
             const fate = fates[i]!;
             const seq = items[i]!.seq;
             if (fate.accepted) registry.accepted(stream, publisherId, seq);
-            else registry.deadLettered(stream, publisherId, { seq, reason: fate.reason, deadLetterTopic: fate.deadLetterTopic });
+            else {
+              dead++;
+              registry.deadLettered(stream, publisherId, { seq, reason: fate.reason, deadLetterTopic: fate.deadLetterTopic });
+            }
           }
+          onPublished?.(stream, fates.length - dead, dead);
           return fates;
         },
       },

@@ -6,7 +6,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
+import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
@@ -126,6 +126,8 @@ export interface SluiceServerOptions {
   readonly publishers?: PublisherRegistryOptions;
   /** Called when a publish session ends (metrics, logs). */
   readonly onPublishEnd?: (outcome: IngestOutcome) => void;
+  /** Called after every sink write with how many items it accepted and dead-lettered, by stream (live metrics). */
+  readonly onPublished?: (stream: string, accepted: number, deadLettered: number) => void;
 }
 
 /** What {@link SluiceServerOptions.authorize} is asked about. */
@@ -190,6 +192,7 @@ export class SluiceServer {
       ...(authorize ? { authorize } : {}),
       ...(options.publishers ? { publishers: options.publishers } : {}),
       ...(options.onPublishEnd ? { onEnd: options.onPublishEnd } : {}),
+      ...(options.onPublished ? { onPublished: options.onPublished } : {}),
     });
   }
 
@@ -201,6 +204,11 @@ export class SluiceServer {
   /** Publish sessions currently open. */
   get activePublishSessions(): number {
     return this.#ingest.activeSessions;
+  }
+
+  /** The lag throttles of the streams that publish with one (see PublishDefinition.throttle), for metrics. */
+  get publishThrottles(): ReadonlyMap<string, LagThrottle> {
+    return this.#ingest.throttles;
   }
 
   /** Payload the open sessions hold that their clients have not consumed (see maxBufferedBytes). */

@@ -81,6 +81,12 @@ export interface TopicEngine {
   readonly overflow: SubscriberOverflowPolicy;
   /** Live counters. */
   readonly stats: TopicStats;
+  /**
+   * Consumer lag: how far the slowest subscriber is behind the newest item,
+   * in items (0 without subscribers). What lag-based throttling of
+   * publishers reads; an engine that cannot tell leaves it out.
+   */
+  consumerLag?(): number;
   /** Publishes one item to every subscriber (and the history); answers its seq. */
   publish(data: Uint8Array, options?: PublishOptions): PublishAck | Promise<PublishAck>;
   /**

@@ -67,6 +67,8 @@ class TopicSubscriber {
   wake: (() => void) | undefined;
   failed: SluiceError | undefined;
   closed = false;
+  /** The last seq its session took (items and gaps): where the subscriber is, for consumerLag(). */
+  taken = 0;
 
   constructor(capacity: number, policy: TopicOverflowPolicy) {
     this.queue = new SubscriberQueue(capacity, policy);
@@ -194,6 +196,7 @@ export class Topic implements TopicEngine {
   subscribe(afterSeq: number | undefined, signal?: AbortSignal): TopicSubscription {
     const sub = new TopicSubscriber(this.queueItems, this.overflow);
     let nextSeq = this.#nextSeq;
+    sub.taken = this.#nextSeq - 1;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
       // The client has seqs this topic never published: it followed another
       // topic (another process, or a clock that went back). Continuing would reuse seqs.
@@ -220,6 +223,7 @@ export class Topic implements TopicEngine {
         from = oldest - 1;
       }
       nextSeq = from + 1;
+      sub.taken = from;
       for (const entry of this.#history) {
         if (entry.seq > from) {
           sub.queue.replay(entry.seq, entry);
@@ -242,7 +246,11 @@ export class Topic implements TopicEngine {
           if (sub.failed) throw sub.failed;
           const entry = sub.queue.shift();
           if (entry) {
-            if ("gapFrom" in entry) return { done: false, value: { gap: entry.count, reason: entry.reason } };
+            if ("gapFrom" in entry) {
+              sub.taken = entry.gapFrom + entry.count - 1;
+              return { done: false, value: { gap: entry.count, reason: entry.reason } };
+            }
+            sub.taken = entry.seq;
             return { done: false, value: { data: entry.item.data, cursor: indexCursor(entry.seq), producedAt: entry.item.at } };
           }
           if (sub.closed) return { done: true, value: undefined };
@@ -258,6 +266,18 @@ export class Topic implements TopicEngine {
       },
     };
     return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator } };
+  }
+
+  /**
+   * How far the slowest subscriber is behind the newest item: the newest seq
+   * minus the last one its session took from the topic (a session takes
+   * only as its client's credit allows, so this is the client's position
+   * within its window). Dropped items count as taken: they are gaps.
+   */
+  consumerLag(): number {
+    let slowest = this.#nextSeq - 1;
+    for (const sub of this.#subscribers) if (!sub.failed && !sub.closed && sub.taken < slowest) slowest = sub.taken;
+    return this.#nextSeq - 1 - slowest;
   }
 
   #deliver(sub: TopicSubscriber, entry: Published): void {
