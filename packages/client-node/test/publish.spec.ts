@@ -191,6 +191,8 @@ describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
       streams: {
         flaky: {
           publish: {
+            // No retries in the server: this test is about the session failing and the publisher resending.
+            retries: { attempts: 0 },
             sink: {
               write(items) {
                 if (failures > 0 && stored.length >= 100) {
@@ -220,6 +222,60 @@ describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
       await running.close();
     }
   });
+
+  it("retries a failing sink write with backoff before failing the session, and opens the stream's circuit breaker when it keeps failing", async () => {
+    let failuresLeft = 2;
+    let down = false;
+    let writes = 0;
+    const stored: number[] = [];
+    const guarded = new SluiceServer({
+      streams: {
+        guarded: {
+          publish: {
+            retries: { attempts: 3, initialMs: 5, maxMs: 20 },
+            breaker: { failureThreshold: 3, openMs: 300 },
+            sink: {
+              write(items) {
+                writes++;
+                if (down || failuresLeft-- > 0) throw new Error("database restarting");
+                for (const item of items) stored.push(Number(new TextDecoder().decode(item.data)));
+                return items.map(() => ({ accepted: true }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(guarded);
+    try {
+      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const publisher = client.publish<number>("guarded", { backoff: { initialMs: 10, maxMs: 50 } });
+      const reconnects: string[] = [];
+      publisher.onStateChange((state) => state.state === "reconnecting" && reconnects.push(`${state.error.code}: ${state.error.message}`));
+      // Two failures, then success: the retries absorb them, the publisher never notices.
+      await Promise.all([publisher.send(1), publisher.send(2)]);
+      expect(stored).toEqual([1, 2]);
+      expect(writes).toBe(3);
+      expect(reconnects).toEqual([]);
+      // Down for good: the try and two retries fail, three in a row open the breaker, and the
+      // third retry is refused by it at once: the session fails with the breaker's error and
+      // its retry-after, and while it is open no write reaches the sink.
+      down = true;
+      const writesBefore = writes;
+      const waiting = publisher.send(3);
+      await until(() => reconnects.length > 0, 10_000, "the session to fail");
+      expect(reconnects[0]).toBe("source_failed: the sink of guarded is failing: its circuit breaker is open; publish again later");
+      expect(writes - writesBefore).toBe(3);
+      // It comes back: the half-open trial succeeds and the item lands once.
+      down = false;
+      expect((await waiting).seq).toBe(3);
+      expect(stored).toEqual([1, 2, 3]);
+      await publisher.close();
+      client.close();
+    } finally {
+      await running.close();
+    }
+  }, 30_000);
 
   it("holds a publisher to the sink's pace: a slow sink keeps the server's buffer within the window", async () => {
     let maxBuffered = 0;
@@ -468,6 +524,8 @@ describe("PublishBatch, the half-duplex publish call (PROTOCOL.md §3.4.1)", () 
           batches: { topic: batches, publish: { window: { items: 10, bytes: 500 } } },
           fragile: {
             publish: {
+              retries: { attempts: 0 },
+              breaker: { failureThreshold: 1_000 },
               sink: {
                 write: (items) => {
                   if (failing) throw new Error("disk full");

@@ -6,7 +6,7 @@
  * (fencing an older session of the same publisher), and the sink: the
  * stream's own, or its topic.
  */
-import { LagThrottle, SluiceError, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
+import { Backoff, CircuitBreaker, LagThrottle, SluiceError, type CircuitBreakerOptions, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveIngest, systemClock, type IngestFate, type IngestItem, type IngestOutcome, type IngestSink, type ResolvedIngest } from "@sluice/driver";
 import type { CallInfo } from "./call-context.js";
 import { PublisherRegistry, type PublisherRegistryOptions } from "./publishers.js";
@@ -25,6 +25,28 @@ export interface PublishDefinition {
   readonly window?: Window;
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
+  /**
+   * A sink write that throws is retried (exponential backoff with full
+   * jitter) up to `attempts` more times before the session fails with
+   * source_failed (default 3 attempts, 50 ms to 2 s). So a write must be
+   * atomic or idempotent: it takes all of its items or none.
+   */
+  readonly retries?: {
+    /** Retries after the first try (0: none). */
+    readonly attempts?: number;
+    /** Ceiling of the first delay. */
+    readonly initialMs?: number;
+    /** The longest delay. */
+    readonly maxMs?: number;
+  };
+  /**
+   * The circuit breaker around the stream's sink (core's CircuitBreaker,
+   * one per stream): after `failureThreshold` failed writes in a row it
+   * opens for `openMs`, and writes fail at once with source_failed and a
+   * retry-after, so publishers back off instead of hammering a sink that is
+   * down (default 5 failures, 10 s).
+   */
+  readonly breaker?: Partial<CircuitBreakerOptions>;
   /**
    * Lag-based throttling (core's LagThrottle, one per stream for all its
    * publishers): before each batch the consumer lag is read — `lag()`, or
@@ -61,6 +83,8 @@ export class Ingest {
   readonly #registry: PublisherRegistry;
   readonly #active = new Set<{ readonly drain: AbortController; readonly ended: Promise<IngestOutcome> }>();
   #draining = false;
+  /** One circuit breaker per stream with a sink, shared by its publishers. */
+  readonly #breakers = new Map<string, CircuitBreaker>();
   /** One throttle per stream that asks for one, shared by its publishers. */
   readonly #throttles = new Map<string, { readonly throttle: LagThrottle; readonly lag: () => number }>();
 
@@ -222,6 +246,9 @@ export class Ingest {
     const registry = this.#registry;
     const onPublished = this.#options.onPublished;
     const throttled = publish.throttle ? this.#throttleOf(stream, publish.throttle, definition.topic) : undefined;
+    let breaker = this.#breakers.get(stream);
+    if (!breaker) this.#breakers.set(stream, (breaker = new CircuitBreaker(publish.breaker)));
+    const guarded = guardedWrite(stream, sink, breaker, publish.retries);
     return {
       publish,
       ...(throttled ? { delayBefore: (items: number, now: number) => throttled.throttle.beforeBatch(throttled.lag(), items, now) } : {}),
@@ -229,7 +256,7 @@ export class Ingest {
       // The registry learns each fate as the sink reports it: the position is never behind an ack.
       sink: {
         async write(items) {
-          const fates = await sink.write(items);
+          const fates = await guarded(items);
           if (fates.length !== items.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${items.length} items`);
           let dead = 0;
           for (let i = 0; i < fates.length; i++) {
@@ -275,6 +302,31 @@ export interface PublishBatchResult {
   readonly limits: Limits;
   /** The most the next batch may carry. */
   readonly window: Window;
+}
+
+/** A sink write with retries (backoff, full jitter) inside the stream's circuit breaker. */
+function guardedWrite(stream: string, sink: IngestSink, breaker: CircuitBreaker, retries: PublishDefinition["retries"]): (items: readonly IngestItem[]) => Promise<readonly IngestFate[]> {
+  return async (items) => {
+    const backoff = new Backoff({ initialMs: retries?.initialMs ?? 50, maxMs: retries?.maxMs ?? 2_000, maxAttempts: retries?.attempts ?? 3, random: Math.random });
+    for (;;) {
+      const now = systemClock.now();
+      if (!breaker.tryAcquire(now)) {
+        const state = breaker.state(now);
+        throw new SluiceError("source_failed", `the sink of ${stream} is failing: its circuit breaker is open; publish again later`, { retryAfterMs: state.kind === "open" ? Math.max(1, Math.ceil(state.until - now)) : 1_000 });
+      }
+      try {
+        const fates = await sink.write(items);
+        breaker.onSuccess(systemClock.now());
+        return fates;
+      } catch (failure) {
+        breaker.onFailure(systemClock.now());
+        const error = failure instanceof SluiceError ? failure : new SluiceError("source_failed", `sink failed: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
+        const delay = error.retryable ? backoff.next() : undefined;
+        if (delay === undefined) throw error;
+        await new Promise<void>((resolve) => systemClock.schedule(systemClock.now() + delay, resolve));
+      }
+    }
+  };
 }
 
 const ACCEPTED: IngestFate = { accepted: true };
