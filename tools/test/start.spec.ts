@@ -29,7 +29,7 @@ it("prints a short banner, not the build's output, and serves", async () => {
     expect(lines[1]).toMatch(/^Sluice: built in \d+\.\d s$/);
     expect(lines.slice(2, 6)).toEqual([
       `Sluice reference server: open ${url}/`,
-      "  streams:    ticks, numbers, books, news",
+      "  streams:    ticks, numbers, books, news, news.dlq",
       `  transports: Connect over HTTP/2 (h2c) and HTTP/1.1 at ${url}, WebSocket at ${url.replace("http", "ws")}/connect`,
       `  logs:       JSON on stdout (LOG_FORMAT=json, LOG_LEVEL=${process.env.LOG_LEVEL ?? "info"}); metrics at ${url}/metrics`,
     ]);

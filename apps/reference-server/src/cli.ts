@@ -3,11 +3,17 @@
  * sluice-server [--config FILE] [--port N]   serve (embedded defaults without --config)
  * sluice-server validate FILE [--connect]    check a config and exit 0, or print every problem and exit 1;
  *                                            --connect also checks each source against its service
+ * sluice-server dlq replay STREAM [--url URL] [--from SEQ] [--token T] [--api-key K]
+ *                                            publish a running server's dead letters again (after a fix);
+ *                                            exit 0 when every one was accepted, 1 when some were refused again
  */
 import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { SluiceError } from "@sluice/core";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { connectProblems } from "./connect-check.js";
+import { replayDeadLetters } from "./dlq-replay.js";
 import { LogDestination } from "./log-destination.js";
 import { startServer } from "./server.js";
 import { packageRoot } from "./shipped-files.js";
@@ -16,13 +22,14 @@ import { logFormatOf, prettyLine, type LogFormat } from "./log-format.js";
 /** How long the last log lines may take to reach a slow reader before the process exits without them. */
 const LAST_WORDS_MS = 500;
 
-const USAGE = "usage: sluice-server [--config FILE] [--port N]\n       sluice-server validate FILE [--connect]";
+const USAGE = "usage: sluice-server [--config FILE] [--port N]\n       sluice-server validate FILE [--connect]\n       sluice-server dlq replay STREAM [--url URL] [--from SEQ] [--token T] [--api-key K]";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--help" || argv[0] === "-h") {
     console.log(USAGE);
     return 0;
   }
+  if (argv[0] === "dlq") return dlq(argv.slice(1));
   if (argv[0] === "validate") {
     if (!argv[1]) {
       console.error(USAGE);
@@ -119,6 +126,42 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   return -1; // keep running
+}
+
+/** `dlq replay STREAM [flags]`. */
+async function dlq(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { url: { type: "string" }, from: { type: "string" }, token: { type: "string" }, "api-key": { type: "string" } } });
+  } catch (error) {
+    console.error(`sluice-server dlq: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [command, stream, ...rest] = parsed.positionals;
+  if (command !== "replay" || !stream || rest.length > 0) {
+    console.error(USAGE);
+    return 2;
+  }
+  const { url = "http://127.0.0.1:8080", from, token, "api-key": apiKey } = parsed.values;
+  const first = from === undefined ? undefined : Number(from);
+  if (first !== undefined && !(Number.isSafeInteger(first) && first >= 1)) {
+    console.error(`sluice-server dlq: --from must be a seq (an integer from 1), got ${from}`);
+    return 2;
+  }
+  try {
+    const result = await replayDeadLetters({
+      url,
+      stream,
+      ...(first !== undefined ? { from: first } : {}),
+      client: { ...(token !== undefined ? { token } : {}), ...(apiKey !== undefined ? { apiKey } : {}) },
+      report: (line) => console.log(line),
+    });
+    return result.deadLetteredAgain > 0 ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof SluiceError)) throw error;
+    console.error(`sluice-server dlq: ${error.code}: ${error.message}`);
+    return 1;
+  }
 }
 
 const code = await main(process.argv.slice(2));

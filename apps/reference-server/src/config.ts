@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DEFAULT_LAG_THROTTLE, DEFAULT_LIMITS, LagThrottle, heartbeatProblem, type LagThrottleOptions, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
+import { itemValidator } from "./item-validator.js";
 import { compileQuery, POSTGRES_IDENTIFIER } from "./postgres-source.js";
 import { checkReadableSync, packageRoot, readFile } from "./shipped-files.js";
 
@@ -130,7 +131,9 @@ const heartbeatSchema = z
     if (problem) context.addIssue({ code: "custom", path: ["timeoutMs"], message: problem });
   });
 
-/** Publishing into a stream (PROTOCOL.md §3.4): who may, and the window each publisher gets. */
+const streamName = z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -");
+
+/** Publishing into a stream (PROTOCOL.md §3.4): who may, the window each publisher gets, the checks and the dead letters. */
 const publishSchema = z.strictObject({
   /** Who may publish once `auth` is configured (deny by default; separate from who may subscribe). */
   allow: z.array(allowRule).optional(),
@@ -148,6 +151,34 @@ const publishSchema = z.strictObject({
       maxRatePerSecond: positiveInt.optional(),
     })
     .optional(),
+  /** Items larger than this (bytes) are dead-lettered instead of published. */
+  maxItemBytes: positiveInt.optional(),
+  /** A check of every item before it is published; items that fail it are dead-lettered with the reason. */
+  validate: z
+    .union([
+      /** A JSON Schema file (draft 2020-12 or 07), relative to the config file. */
+      z.strictObject({ jsonSchema: z.string().min(1) }),
+      /** A protobuf message type, from a FileDescriptorSet file (`buf build -o set.binpb`), relative to the config file. */
+      z.strictObject({ protobuf: z.strictObject({ descriptorSet: z.string().min(1), message: z.string().min(1) }) }),
+    ])
+    .optional(),
+  /**
+   * The dead-letter stream: a topic (created unless configured) that gets
+   * every refused item as a JSON record; subscribers need `allow` like any
+   * stream once auth is on.
+   */
+  deadLetters: z
+    .strictObject({
+      /** Default: the stream's name + ".dlq". */
+      stream: streamName.optional(),
+      /** How many dead letters it keeps (a created topic's history). */
+      historyItems: positiveInt.default(10_000),
+      /** Who may subscribe to it once auth is configured (deny by default). */
+      allow: z.array(allowRule).optional(),
+    })
+    .prefault({}),
+  /** Retries of a failing sink write (exponential backoff, full jitter) before the publish session fails. */
+  retries: z.strictObject({ attempts: nonNegativeInt.optional(), initialMs: positiveInt.optional(), maxMs: positiveInt.optional() }).optional(),
 });
 
 const streamSchema = z.strictObject({
@@ -229,7 +260,7 @@ const configSchema = z.strictObject({
   chunk: chunkSchema.optional(),
   auth: authSchema.optional(),
   streams: z
-    .record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "stream names are 1-256 of A-Z a-z 0-9 _ . -"), streamSchema)
+    .record(streamName, streamSchema)
     .refine((streams) => Object.keys(streams).length > 0, "configure at least one stream: a server without streams serves nothing"),
 });
 
@@ -262,6 +293,13 @@ function crossFieldIssues(document: unknown): Issue[] {
   if (serverProblem) issues.push({ path: ["limits", serverProblem.field], message: serverProblem.reason });
   for (const [name, stream] of streams) {
     if (stream.publish && stream.source.type !== "topic") issues.push({ path: ["streams", name, "publish"], message: `only topic streams take publishing (this one's source is ${stream.source.type})` });
+    if (stream.publish) {
+      const deadLetters = deadLetterStreamOf(name, stream.publish);
+      const existing = streams.find(([other]) => other === deadLetters);
+      if (existing && existing[1].source.type !== "topic") issues.push({ path: ["streams", name, "publish", "deadLetters", "stream"], message: `${deadLetters} is a ${existing[1].source.type} stream; dead letters need a topic stream (or a name that is not configured, and it is created)` });
+      if (existing?.[1].publish) issues.push({ path: ["streams", name, "publish", "deadLetters", "stream"], message: `${deadLetters} takes publishing itself; a dead-letter stream takes only dead letters` });
+      if (deadLetters === name) issues.push({ path: ["streams", name, "publish", "deadLetters", "stream"], message: "a stream cannot be its own dead-letter stream" });
+    }
     const throttle = stream.publish?.throttle;
     if (throttle) {
       // core's rule, checked where it lives: the throttle refuses settings that cannot work.
@@ -353,6 +391,24 @@ export const DEFAULT_CONFIG = {
   },
 } as const;
 
+/** The dead-letter stream of a stream that takes publishing. */
+export function deadLetterStreamOf(name: string, publish: { readonly deadLetters?: { readonly stream?: string | undefined } | undefined }): string {
+  return publish.deadLetters?.stream ?? `${name}.dlq`;
+}
+
+/** The config with a topic stream for every dead-letter stream that is not configured itself. */
+function withDeadLetterStreams(config: Config): Config {
+  const streams = { ...config.streams };
+  for (const [name, stream] of Object.entries(config.streams)) {
+    if (!stream.publish) continue;
+    const deadLetters = deadLetterStreamOf(name, stream.publish);
+    if (Object.hasOwn(streams, deadLetters)) continue;
+    const { historyItems, allow } = stream.publish.deadLetters;
+    streams[deadLetters] = streamSchema.parse({ source: { type: "topic", historyItems }, ...(allow ? { allow } : {}) });
+  }
+  return { ...config, streams };
+}
+
 /** Validates a parsed document (plus environment overrides); throws ConfigError. */
 export function parseConfig(document: unknown, source: string, env: NodeJS.ProcessEnv = {}): Config {
   const { config, problems } = checkDocument(document, env);
@@ -368,7 +424,7 @@ function checkDocument(document: unknown, env: NodeJS.ProcessEnv): { config?: Co
   const problems = result.success ? [] : result.error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${describeIssue(issue)}`);
   problems.push(...crossFieldIssues(withEnv).map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   problems.push(...unenforceableRules(document));
-  return problems.length === 0 && result.success ? { config: result.data, problems } : { problems };
+  return problems.length === 0 && result.success ? { config: withDeadLetterStreams(result.data), problems } : { problems };
 }
 
 /**
@@ -388,6 +444,10 @@ function unenforceableRules(document: unknown): string[] {
     const publish = (stream as { publish?: unknown }).publish;
     if (typeof publish === "object" && publish !== null && (publish as { allow?: unknown }).allow !== undefined) {
       problems.push(`streams.${name}.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow`);
+    }
+    const deadLetters = typeof publish === "object" && publish !== null ? (publish as { deadLetters?: unknown }).deadLetters : undefined;
+    if (typeof deadLetters === "object" && deadLetters !== null && (deadLetters as { allow?: unknown }).allow !== undefined) {
+      problems.push(`streams.${name}.publish.deadLetters.allow: restricts who may read the dead letters, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove deadLetters.allow`);
     }
   }
   return problems;
@@ -414,8 +474,23 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   const baseDir = dirname(resolve(path));
   const { config, problems } = checkDocument(document, env);
   problems.push(...missingFiles(applyEnv(document, env), baseDir, env));
+  if (config && problems.length === 0) problems.push(...validatorProblems(config, baseDir));
   if (!config || problems.length > 0) throw new ConfigError(path, problems);
   return { config, baseDir };
+}
+
+/** Item checks that do not compile (a bad JSON Schema, a message the descriptor set lacks), as "path: reason". */
+function validatorProblems(config: Config, baseDir: string): string[] {
+  const problems: string[] = [];
+  for (const [name, stream] of Object.entries(config.streams)) {
+    if (!stream.publish?.validate) continue;
+    try {
+      itemValidator(stream.publish.validate, baseDir);
+    } catch (error) {
+      problems.push(`streams.${name}.publish.validate: ${(error as Error).message}`);
+    }
+  }
+  return problems;
 }
 
 /** Files the config names that cannot be read, as "path: reason" (so `validate` catches them too). */
@@ -441,7 +516,11 @@ function missingFiles(document: unknown, baseDir: string, env: NodeJS.ProcessEnv
     ["auth.jwt.publicKeyFile", stringAt(document, "auth", "jwt", "publicKeyFile")],
     ["auth.jwt.jwksFile", stringAt(document, "auth", "jwt", "jwksFile")],
     ...(typeof streams === "object" && streams !== null && !Array.isArray(streams)
-      ? Object.keys(streams).map((name): [string, string | undefined] => [`streams.${name}.source.path`, stringAt(streams, name, "source", "type") === "jsonl" ? stringAt(streams, name, "source", "path") : undefined])
+      ? Object.keys(streams).flatMap((name): [string, string | undefined][] => [
+          [`streams.${name}.source.path`, stringAt(streams, name, "source", "type") === "jsonl" ? stringAt(streams, name, "source", "path") : undefined],
+          [`streams.${name}.publish.validate.jsonSchema`, stringAt(streams, name, "publish", "validate", "jsonSchema")],
+          [`streams.${name}.publish.validate.protobuf.descriptorSet`, stringAt(streams, name, "publish", "validate", "protobuf", "descriptorSet")],
+        ])
       : []),
   ];
   const problems: string[] = [];

@@ -11,7 +11,7 @@ import { pino, type Logger } from "pino";
 import type { Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";
 import { createMetrics, type LogCounts } from "./metrics.js";
-import { buildStreams, describeStreams } from "./streams.js";
+import { buildStreams, describeStreams, type StreamDescription } from "./streams.js";
 import { readFile } from "./shipped-files.js";
 
 export interface RunningServer {
@@ -109,15 +109,20 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
         void (async () => {
           const visible = [];
           let authenticated = !authorize;
+          // A topic's retained seqs, now: where a reader of its whole history starts (`dlq replay`).
+          const withHistory = (stream: StreamDescription) => {
+            const topic = built.topics.get(stream.name);
+            return topic ? { ...stream, history: { oldestSeq: topic.oldestRetained, nextSeq: topic.nextSeq } } : stream;
+          };
           for (const stream of described) {
             if (!authorize) {
-              visible.push(stream);
+              visible.push(withHistory(stream));
               continue;
             }
             try {
               await authorize({ stream: stream.name, headers, action: "subscribe" });
               authenticated = true;
-              visible.push(stream);
+              visible.push(withHistory(stream));
             } catch (error) {
               if ((error as { code?: string }).code === "permission_denied") authenticated = true;
             }

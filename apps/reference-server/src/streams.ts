@@ -5,9 +5,10 @@
  */
 import { resolve } from "node:path";
 import type { JsonObject, Limits } from "@sluice/core";
-import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type StreamDefinition } from "@sluice/server";
+import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type PublishDefinition, type StreamDefinition } from "@sluice/server";
 import pg from "pg";
-import { throttleOptions, type Config, type StreamConfig } from "./config.js";
+import { deadLetterStreamOf, throttleOptions, type Config, type StreamConfig } from "./config.js";
+import { itemValidator } from "./item-validator.js";
 import { postgresSource } from "./postgres-source.js";
 import { checkReadable, openFile } from "./shipped-files.js";
 
@@ -22,6 +23,10 @@ export interface StreamDescription {
   readonly live: boolean;
   /** Whether clients may publish into it. */
   readonly publish: boolean;
+  /** Where its refused items go (streams that take publishing). */
+  readonly deadLetterStream?: string;
+  /** A topic's retained seqs at the time of the answer: the oldest, and the one the next item gets. */
+  readonly history?: { readonly oldestSeq: number; readonly nextSeq: number };
 }
 
 /** The configured streams, described (GET /streams, `sluice streams URL`). */
@@ -30,7 +35,7 @@ export function describeStreams(config: Config): StreamDescription[] {
     const source = stream.source;
     const params = source.type === "generator" ? ["count"] : source.type === "jsonl" ? (source.filter ? [source.filter.param] : []) : source.type === "postgres" ? Object.keys(source.params) : [];
     const live = source.type === "topic" || (source.type === "generator" && source.count === 0);
-    return { name, source: source.type, params, contentType: stream.contentType ?? "application/json", live, publish: stream.publish !== undefined };
+    return { name, source: source.type, params, contentType: stream.contentType ?? "application/json", live, publish: stream.publish !== undefined, ...(stream.publish ? { deadLetterStream: deadLetterStreamOf(name, stream.publish) } : {}) };
   });
 }
 
@@ -89,7 +94,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
           overflow: source.overflow,
           resumeExpired: source.resumeExpired,
         });
-        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params), ...(stream.publish ? { publish: { ...(stream.publish.window ? { window: stream.publish.window } : {}), ...(stream.publish.throttle ? { throttle: throttleOptions(stream.publish.throttle) } : {}) } } : {}) };
+        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params), ...(stream.publish ? { publish: publishDefinition(name, stream.publish, baseDir) } : {}) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
         break;
@@ -121,6 +126,18 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
       for (const timer of timers) clearInterval(timer);
       await Promise.all([...pools.values()].map((pool) => pool.end()));
     },
+  };
+}
+
+/** A stream's publish settings as the server takes them. */
+function publishDefinition(name: string, publish: NonNullable<StreamConfig["publish"]>, baseDir: string): PublishDefinition {
+  return {
+    deadLetterStream: deadLetterStreamOf(name, publish),
+    ...(publish.window ? { window: publish.window } : {}),
+    ...(publish.throttle ? { throttle: throttleOptions(publish.throttle) } : {}),
+    ...(publish.maxItemBytes !== undefined ? { maxItemBytes: publish.maxItemBytes } : {}),
+    ...(publish.validate ? { validate: itemValidator(publish.validate, baseDir) } : {}),
+    ...(publish.retries ? { retries: publish.retries } : {}),
   };
 }
 

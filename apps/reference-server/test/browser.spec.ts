@@ -82,8 +82,8 @@ describe.skipIf(!CHROMIUM)("the example page served by sluice-server (examples/e
     const page = await context.newPage();
     await page.goto(`${server.url}/`);
     // The page's defaults, started without a click: stream "ticks" (20 items/s), transport auto.
-    await page.waitForFunction(() => document.querySelectorAll("#streams option").length === 4, undefined, { timeout: 10_000 });
-    expect(await page.$$eval("#streams option", (options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(["ticks", "numbers", "books", "news"]);
+    await page.waitForFunction(() => document.querySelectorAll("#streams option").length === 5, undefined, { timeout: 10_000 });
+    expect(await page.$$eval("#streams option", (options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(["ticks", "numbers", "books", "news", "news.dlq"]);
     expect(await page.textContent("#offered")).toContain("books (jsonl; params genre)");
     await page.waitForFunction(() => Number(document.getElementById("items")?.textContent?.replace(/,/g, "")) >= 40, undefined, { timeout: 10_000 });
     await page.waitForFunction(() => Number(document.getElementById("rate")?.textContent) > 0, undefined, { timeout: 5_000 });

@@ -60,7 +60,7 @@ describe("sluice-server log format", () => {
           }
         });
       });
-      expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}listening url=http:\/\/127\.0\.0\.1:\d+ streams=\["ticks","numbers","books","news"\] page=http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}listening url=http:\/\/127\.0\.0\.1:\d+ streams=\["ticks","numbers","books","news","news.dlq"\] page=http:\/\/127\.0\.0\.1:\d+\/$/);
     } finally {
       child.kill("SIGKILL");
     }
@@ -356,7 +356,9 @@ describe("sluice-server serving examples/embedded.yaml", () => {
         { name: "ticks", source: "generator", params: ["count"], contentType: "application/json", live: true, publish: false },
         { name: "numbers", source: "generator", params: ["count"], contentType: "application/json", live: false, publish: false },
         { name: "books", source: "jsonl", params: ["genre"], contentType: "application/json", live: false, publish: false },
-        { name: "news", source: "topic", params: [], contentType: "application/json", live: true, publish: true },
+        { name: "news", source: "topic", params: [], contentType: "application/json", live: true, publish: true, deadLetterStream: "news.dlq", history: { oldestSeq: expect.any(Number), nextSeq: expect.any(Number) } },
+        // Created for news's dead letters.
+        { name: "news.dlq", source: "topic", params: [], contentType: "application/json", live: true, publish: false, history: { oldestSeq: expect.any(Number), nextSeq: expect.any(Number) } },
       ],
     });
   });

@@ -33,8 +33,8 @@ export type IngestFate =
       readonly accepted: false;
       /** Why ("validation: ...", "sink: ..."). */
       readonly reason: string;
-      /** Where it was parked ("" when nowhere). */
-      readonly deadLetterTopic: string;
+      /** Where it was parked (absent or "" when nowhere; the server fills in its dead-letter stream). */
+      readonly deadLetterTopic?: string;
     };
 
 /**
@@ -207,7 +207,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
             receiver.accepted(batch[i]!.seq, now);
           } else {
             deadLettered++;
-            receiver.deadLettered(batch[i]!.seq, fate.reason, fate.deadLetterTopic, now);
+            receiver.deadLettered(batch[i]!.seq, fate.reason, fate.deadLetterTopic ?? "", now);
           }
         }
       } catch (failure) {

@@ -20,16 +20,40 @@ export interface PublishDefinition {
    * each batch in seq order and answers each item's fate once it is durable;
    * throwing fails the session, and the publisher sends the batch again.
    */
-  readonly sink?: IngestSink;
+  readonly sink?: PublishSink;
+  /**
+   * Checks each item before the sink: a reason (a string) refuses the item
+   * into the dead letters ("validation: <reason>"); undefined takes it.
+   */
+  readonly validate?: (data: Uint8Array) => string | undefined;
+  /**
+   * Items larger than this are dead-lettered, not written. (Items over the
+   * wire's limits.maxItemBytes never arrive: the session refuses them with
+   * limit_exceeded.)
+   */
+  readonly maxItemBytes?: number;
+  /**
+   * The stream (of this server, with a topic) that receives every dead
+   * letter as a JSON record: the stream, publisher id, seq, reason,
+   * attempts, time and the item's bytes (base64 `data`; `value` too when
+   * they are JSON). Without it, dead letters are only reported to their
+   * publisher.
+   */
+  readonly deadLetterStream?: string;
   /** The window granted to each publisher (default 1 024 items / 1 MiB): what a session may have unacked. */
   readonly window?: Window;
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
   /**
    * A sink write that throws is retried (exponential backoff with full
-   * jitter) up to `attempts` more times before the session fails with
-   * source_failed (default 3 attempts, 50 ms to 2 s). So a write must be
-   * atomic or idempotent: it takes all of its items or none.
+   * jitter) up to `attempts` more times (default 3, 50 ms to 2 s). A write
+   * that still fails with a retryable error (the sink is down) fails the
+   * session with source_failed, and the publisher sends the items again
+   * later: nothing is dead-lettered for an outage. A write that fails with
+   * a permanent error (a SluiceError with retryable false: the data is
+   * bad) is tried again item by item, and the items that fail alone are
+   * dead-lettered with the error's message. So a write must be atomic or
+   * idempotent: it takes all of its items or none.
    */
   readonly retries?: {
     /** Retries after the first try (0: none). */
@@ -56,6 +80,23 @@ export interface PublishDefinition {
     /** The consumer lag to throttle on (default: the stream's topic's consumerLag()). */
     readonly lag?: () => number;
   };
+}
+
+/** Who published the items of a sink write. */
+export interface PublishContext {
+  /** The stream published into. */
+  readonly stream: string;
+  /** The publisher's id (with each item's seq, a key that makes a write idempotent). */
+  readonly publisherId: string;
+}
+
+/**
+ * Where a stream's published items go. `write` gets each batch in seq
+ * order and answers one fate per item once the accepted ones are durable:
+ * accepted, or refused with a reason (a dead letter).
+ */
+export interface PublishSink {
+  write(items: readonly IngestItem[], from: PublishContext): readonly IngestFate[] | Promise<readonly IngestFate[]>;
 }
 
 /** The window a publisher gets unless its stream sets one. */
@@ -249,31 +290,114 @@ export class Ingest {
     let breaker = this.#breakers.get(stream);
     if (!breaker) this.#breakers.set(stream, (breaker = new CircuitBreaker(publish.breaker)));
     const guarded = guardedWrite(stream, sink, breaker, publish.retries);
+    const from: PublishContext = { stream, publisherId };
+    const deadLetters = publish.deadLetterStream !== undefined ? { name: publish.deadLetterStream, topic: this.#deadLetterTopic(stream, publish.deadLetterStream) } : undefined;
+    /** Records one fate: a dead letter goes to the dead-letter stream first, then the registry learns it (so an ack never runs ahead of either). */
+    const settle = async (item: IngestItem, fate: IngestFate, attempts: number): Promise<IngestFate> => {
+      if (fate.accepted) {
+        registry.accepted(stream, publisherId, item.seq);
+        return fate;
+      }
+      const deadLetterTopic = deadLetters?.name ?? fate.deadLetterTopic ?? "";
+      if (deadLetters) await deadLetters.topic.publish(deadLetterRecord(stream, publisherId, item, fate.reason, attempts));
+      registry.deadLettered(stream, publisherId, { seq: item.seq, reason: fate.reason, deadLetterTopic });
+      return { accepted: false, reason: fate.reason, deadLetterTopic };
+    };
+    const checked = checkItems(publish);
     return {
       publish,
       ...(throttled ? { delayBefore: (items: number, now: number) => throttled.throttle.beforeBatch(throttled.lag(), items, now) } : {}),
       ...(definition.limits ? { limits: definition.limits } : {}),
-      // The registry learns each fate as the sink reports it: the position is never behind an ack.
+      // Fates are settled in seq order, so the registry's position is never past an item whose fate is unknown.
       sink: {
         async write(items) {
-          const fates = await guarded(items);
-          if (fates.length !== items.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${items.length} items`);
-          let dead = 0;
-          for (let i = 0; i < fates.length; i++) {
-            const fate = fates[i]!;
-            const seq = items[i]!.seq;
-            if (fate.accepted) registry.accepted(stream, publisherId, seq);
-            else {
-              dead++;
-              registry.deadLettered(stream, publisherId, { seq, reason: fate.reason, deadLetterTopic: fate.deadLetterTopic });
+          const refusals = items.map(checked);
+          const writable = items.filter((_, i) => refusals[i] === undefined);
+          let written: readonly IngestFate[] | undefined;
+          let attempts = 0;
+          if (writable.length > 0) {
+            try {
+              written = await guarded(writable, from, () => attempts++);
+            } catch (failure) {
+              if (!isPermanent(failure)) throw failure;
+              // A permanent failure names no item: each is tried alone, and the ones that fail alone are dead letters.
+              if (writable.length === 1) written = [{ accepted: false, reason: `sink: ${(failure as Error).message}` }];
             }
+            if (written && written.length !== writable.length) throw new SluiceError("internal", `the sink reported ${written.length} fates for ${writable.length} items`);
           }
+          const fates: IngestFate[] = [];
+          let next = 0;
+          for (let i = 0; i < items.length; i++) {
+            const item = items[i]!;
+            const refusal = refusals[i];
+            if (refusal !== undefined) {
+              fates.push(await settle(item, { accepted: false, reason: refusal }, 0));
+              continue;
+            }
+            if (written) {
+              fates.push(await settle(item, written[next++]!, attempts));
+              continue;
+            }
+            let alone = 0;
+            let fate: IngestFate;
+            try {
+              const one = await guarded([item], from, () => alone++);
+              if (one.length !== 1) throw new SluiceError("internal", `the sink reported ${one.length} fates for 1 item`);
+              fate = one[0]!;
+            } catch (failure) {
+              if (!isPermanent(failure)) throw failure;
+              fate = { accepted: false, reason: `sink: ${(failure as Error).message}` };
+            }
+            fates.push(await settle(item, fate, attempts + alone));
+          }
+          const dead = fates.filter((fate) => !fate.accepted).length;
           onPublished?.(stream, fates.length - dead, dead);
           return fates;
         },
       },
     };
   }
+
+  /** The topic of the stream that takes `stream`'s dead letters. */
+  #deadLetterTopic(stream: string, name: string): TopicEngine {
+    const topic = this.#options.streamOf(name)?.topic;
+    if (!topic) throw new SluiceError("internal", `stream ${stream}: its dead-letter stream ${name} is not a stream with a topic`);
+    return topic;
+  }
+}
+
+/** A check of an item before the sink: the reason it is refused, or undefined. */
+function checkItems(publish: PublishDefinition): (item: IngestItem) => string | undefined {
+  const { maxItemBytes, validate } = publish;
+  return (item) => {
+    if (maxItemBytes !== undefined && item.data.byteLength > maxItemBytes) return `too large: ${item.data.byteLength} bytes, over the stream's maxItemBytes ${maxItemBytes}`;
+    if (validate) {
+      let reason: string | undefined;
+      try {
+        reason = validate(item.data);
+      } catch (error) {
+        reason = error instanceof Error ? error.message : String(error);
+      }
+      if (reason !== undefined) return `validation: ${reason}`;
+    }
+    return undefined;
+  };
+}
+
+/** A failure that says the data is bad (a retry cannot help), not that the sink is down. */
+function isPermanent(failure: unknown): boolean {
+  return failure instanceof SluiceError && !failure.retryable;
+}
+
+/** One dead letter as the dead-letter stream holds it (JSON). */
+function deadLetterRecord(stream: string, publisherId: string, item: IngestItem, reason: string, attempts: number): Uint8Array {
+  const record: Record<string, unknown> = { stream, publisherId, seq: item.seq, reason, attempts, time: new Date().toISOString(), data: Buffer.from(item.data).toString("base64") };
+  try {
+    record.value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(item.data));
+  } catch {
+    // Not JSON: the bytes are in `data` alone.
+  }
+  return new TextEncoder().encode(JSON.stringify(record));
 }
 
 /** A half-duplex publish call, decoded. */
@@ -305,8 +429,8 @@ export interface PublishBatchResult {
 }
 
 /** A sink write with retries (backoff, full jitter) inside the stream's circuit breaker. */
-function guardedWrite(stream: string, sink: IngestSink, breaker: CircuitBreaker, retries: PublishDefinition["retries"]): (items: readonly IngestItem[]) => Promise<readonly IngestFate[]> {
-  return async (items) => {
+function guardedWrite(stream: string, sink: PublishSink, breaker: CircuitBreaker, retries: PublishDefinition["retries"]): (items: readonly IngestItem[], from: PublishContext, onTry: () => void) => Promise<readonly IngestFate[]> {
+  return async (items, from, onTry) => {
     const backoff = new Backoff({ initialMs: retries?.initialMs ?? 50, maxMs: retries?.maxMs ?? 2_000, maxAttempts: retries?.attempts ?? 3, random: Math.random });
     for (;;) {
       const now = systemClock.now();
@@ -314,13 +438,19 @@ function guardedWrite(stream: string, sink: IngestSink, breaker: CircuitBreaker,
         const state = breaker.state(now);
         throw new SluiceError("source_failed", `the sink of ${stream} is failing: its circuit breaker is open; publish again later`, { retryAfterMs: state.kind === "open" ? Math.max(1, Math.ceil(state.until - now)) : 1_000 });
       }
+      onTry();
       try {
-        const fates = await sink.write(items);
+        const fates = await sink.write(items, from);
         breaker.onSuccess(systemClock.now());
         return fates;
       } catch (failure) {
-        breaker.onFailure(systemClock.now());
         const error = failure instanceof SluiceError ? failure : new SluiceError("source_failed", `sink failed: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
+        // Bad data is no sign of a failing sink: only retryable failures count toward opening the breaker.
+        if (error.retryable) breaker.onFailure(systemClock.now());
+        else {
+          breaker.onSuccess(systemClock.now());
+          throw error;
+        }
         const delay = error.retryable ? backoff.next() : undefined;
         if (delay === undefined) throw error;
         await new Promise<void>((resolve) => systemClock.schedule(systemClock.now() + delay, resolve));
@@ -332,7 +462,7 @@ function guardedWrite(stream: string, sink: IngestSink, breaker: CircuitBreaker,
 const ACCEPTED: IngestFate = { accepted: true };
 
 /** A topic as a sink: each item is published (and so visible to subscribers) before its ack. */
-function topicSink(topic: TopicEngine): IngestSink {
+function topicSink(topic: TopicEngine): PublishSink {
   return {
     async write(items: readonly IngestItem[]) {
       const fates: IngestFate[] = [];

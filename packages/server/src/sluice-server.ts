@@ -184,6 +184,10 @@ export class SluiceServer {
     for (const [name, definition] of Object.entries(options.streams)) {
       if (definition.limits) checkLimits({ ...this.limits, ...definition.limits }, `streams.${name}.limits`);
       if (definition.publish && !definition.publish.sink && !definition.topic) throw new SluiceError("invalid_argument", `streams.${name}.publish: needs a sink, or a topic to publish into`);
+      const deadLetterStream = definition.publish?.deadLetterStream;
+      if (deadLetterStream !== undefined && !(Object.hasOwn(options.streams, deadLetterStream) && options.streams[deadLetterStream]!.topic)) {
+        throw new SluiceError("invalid_argument", `streams.${name}.publish.deadLetterStream: ${JSON.stringify(deadLetterStream)} is not a stream of this server with a topic`);
+      }
     }
     const authorize = options.authorize;
     this.#ingest = new Ingest({
