@@ -103,6 +103,29 @@ describe("publish permissions (examples/ingest.yaml)", () => {
     reader.close();
     anonymous.close();
   });
+
+  it("dead-letter an order that fails order.schema.json into orders.dlq, which the writer may read and the reader may not", async () => {
+    const writer = createSluiceClient({ baseUrl: url, apiKey: WRITER });
+    await expect(writer.publish("orders", { publisherId: "till-7" }).send({ id: "seven" })).rejects.toMatchObject({ failure: "dead_lettered", deadLetterTopic: "orders.dlq", message: "dead-lettered: validation: /id: must be integer" });
+    const { streams } = (await (await fetch(`${url}/streams`, { headers: { "x-api-key": WRITER } })).json()) as { streams: { name: string; history?: { oldestSeq: number } }[] };
+    const dlq = streams.find((s) => s.name === "orders.dlq")!;
+    for await (const event of writer.subscribe<{ publisherId: string; reason: string }>("orders.dlq", { startAfter: { seq: dlq.history!.oldestSeq - 1 } })) {
+      if (event.kind !== "item") continue;
+      expect(event.value).toMatchObject({ publisherId: "till-7", reason: "validation: /id: must be integer" });
+      break;
+    }
+    writer.close();
+    // Created for orders, the dead-letter stream still denies who its deadLetters.allow does not name: GET /streams does not show it, and a subscription is refused.
+    const reader = createSluiceClient({ baseUrl: url, apiKey: READER });
+    const listed = (await (await fetch(`${url}/streams`, { headers: { "x-api-key": READER } })).json()) as { streams: { name: string }[] };
+    expect(listed.streams.map((s) => s.name)).toEqual(["orders"]);
+    const refused = (async () => {
+      for await (const _ of reader.subscribe("orders.dlq")) return "item";
+      return "ended";
+    })();
+    await expect(refused).rejects.toMatchObject({ code: "permission_denied", message: "dashboard may not subscribe to orders.dlq" });
+    reader.close();
+  });
 });
 
 describe("lag-based throttling of publishers", () => {
