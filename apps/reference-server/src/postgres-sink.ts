@@ -61,8 +61,9 @@ export interface PostgresSinkOptions {
    * then be a JSON object: `{ amount: "total" }` puts the item's `total` in
    * column `amount`. Strings go in as they are, numbers and booleans as their
    * text, objects and arrays as JSON text, each cast to the column's type by
-   * PostgreSQL (a value it cannot take, e.g. "abc" for an integer column,
-   * dead-letters the item with the database's reason). A missing field, or
+   * PostgreSQL as an assignment would be (a value it cannot take, e.g. "abc"
+   * for an integer column or 300 characters for a varchar(200), dead-letters
+   * the item with the database's reason; nothing is cut). A missing field, or
    * null, is SQL NULL: in a NOT NULL column that refuses the item at once
    * (the column's default is not used).
    */
@@ -115,6 +116,10 @@ interface CatalogColumn {
   readonly name: string;
   /** format_type(): the type as SQL spells it, e.g. "numeric(12,2)". */
   readonly type: string;
+  /** The type without its modifier, e.g. "numeric": what a mapped value is cast to (the column's assignment then applies the modifier). */
+  readonly cast: string;
+  /** varchar(n)'s n, else null. */
+  readonly maxLength: number | null;
   /** The base type's pg_type.typname (a domain's base), e.g. "jsonb", "int8". */
   readonly base: string;
   readonly notNull: boolean;
@@ -131,6 +136,8 @@ const CONNECTION_MESSAGE = /connection terminated|connection timeout|timeout exc
 const SCHEMA_SQLSTATES = new Set(["42P01", "42703", "42804", "42P10", "3F000"]);
 /** The longest identifier PostgreSQL keeps (longer ones are truncated, and would name another object). */
 const MAX_IDENTIFIER_BYTES = 63;
+/** The longest publisher id the server takes (PROTOCOL.md §3.4). */
+const MAX_PUBLISHER_ID = 256;
 
 const textTypes = new Set(["text", "varchar"]);
 const seqTypes = new Set(["int2", "int4", "int8", "numeric"]);
@@ -202,6 +209,8 @@ SELECT c.relkind::text AS kind,
   (SELECT coalesce(json_agg(json_build_object(
       'name', a.attname,
       'type', format_type(a.atttypid, a.atttypmod),
+      'cast', format_type(a.atttypid, NULL),
+      'maxLength', CASE WHEN a.atttypid = 'varchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END,
       'base', (SELECT b.typname FROM pg_type b WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END),
       'notNull', a.attnotnull,
       'generated', a.attgenerated <> '') ORDER BY a.attnum), '[]'::json)
@@ -275,6 +284,8 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
       if (!allowed.has(column(name).base)) throw schemaError(`column ${JSON.stringify(name)} is ${column(name).type}; it must be ${wanted}`);
     };
     expect(publisherIdColumn, textTypes, "text or varchar (publisher ids are strings)");
+    const idLength = column(publisherIdColumn).maxLength;
+    if (idLength !== null && idLength < MAX_PUBLISHER_ID) throw schemaError(`column ${JSON.stringify(publisherIdColumn)} is ${column(publisherIdColumn).type}; publisher ids have up to ${MAX_PUBLISHER_ID} characters`);
     expect(seqColumn, seqTypes, "bigint, integer, smallint or numeric (seqs are integers)");
     if (streamColumn) expect(streamColumn, textTypes, "text or varchar");
     const base = column(dataColumn).base;
@@ -292,7 +303,8 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     const first = scalars.length + 1;
     const arrays = [`$${first}::bigint[]`, `$${first + 1}::${data === "bytea" ? "bytea" : "text"}[]`, ...fields.map((_, i) => `$${first + 2 + i}::text[]`)];
     const names = arrays.map((_, i) => `c${i}`);
-    const casts = [`u.c0`, data === "jsonb" || data === "json" ? `u.c1::${data}` : "u.c1", ...fields.map((f, i) => `u.c${i + 2}::${column(f.column).type}`)];
+    // Cast to the bare type: an explicit cast to varchar(5) would cut a longer value, where the assignment refuses it.
+    const casts = [`u.c0`, data === "jsonb" || data === "json" ? `u.c1::${data}` : "u.c1", ...fields.map((f, i) => `u.c${i + 2}::${column(f.column).cast}`)];
     const text =
       `INSERT INTO ${table} (${targets.map(quoted).join(", ")}) ` +
       `SELECT ${[...scalars, ...casts].join(", ")} FROM unnest(${arrays.join(", ")}) AS u(${names.join(", ")}) ` +

@@ -410,7 +410,10 @@ describe("priorities and volume", () => {
     }
   }, 60_000);
 
-  it("throttles publishers on consumer lag: a slow subscriber slows them, and they speed up again once it catches up", async () => {
+  it.each([
+    ["HTTP/2", { transport: "http" }],
+    ["HTTP/1.1 half duplex (PublishBatch)", { transport: "http", httpVersion: "1.1" }],
+  ] as const)("throttles publishers on consumer lag: a slow subscriber slows them, they speed up again once it catches up, and pub.stats shows it (%s)", async (_name, connection) => {
     const lagging = new Topic("lagging", { historyItems: 10, subscriberQueueItems: 100_000 });
     const throttledServer = new SluiceServer({
       streams: {
@@ -439,11 +442,16 @@ describe("priorities and volume", () => {
         }
       })();
       await open;
-      const client = createSluiceClient({ baseUrl: running.url, transport: "http" });
+      const client = createSluiceClient({ baseUrl: running.url, ...connection });
       const publisher = client.publish<number>("lagging");
       const throttle = () => throttledServer.publishThrottles.get("lagging");
       const states = new Set<string>();
-      const watch = setInterval(() => throttle() && states.add(throttle()!.state), 5);
+      // What the publisher learns from its acks.
+      const seen = new Set<string>();
+      const watch = setInterval(() => {
+        if (throttle()) states.add(throttle()!.state);
+        if (publisher.stats.throttle) seen.add(publisher.stats.throttle.state);
+      }, 5);
       const rate = async (items: number, from: number) => {
         const started = performance.now();
         await Promise.all(Array.from({ length: items }, (_, n) => publisher.send(from + n)));
@@ -464,6 +472,10 @@ describe("priorities and volume", () => {
       expect(throttle()!.state).toBe("normal");
       expect(throttle()!.level).toBe(0);
       clearInterval(watch);
+      expect([...seen]).toEqual(expect.arrayContaining(["normal", "throttled", "backoff"]));
+      expect(publisher.stats.throttle).toMatchObject({ state: "normal", level: 0, delayMs: 0 });
+      expect(publisher.stats.throttle!.throttledAcks).toBeGreaterThan(0);
+      expect(publisher.stats.throttle!.adjustments).toBeGreaterThanOrEqual(3);
       await publisher.close();
       client.close();
       subscriber.close();

@@ -62,7 +62,7 @@ export class LazyPublisher<T> implements SluicePublisher<T> {
   }
 
   get stats(): PublicationStats {
-    return this.#loaded?.stats ?? { queued: NONE, dropped: NONE, inFlight: 0, acked: 0, deadLettered: 0, retries: 0, sessions: 0, reconnects: 0, breaker: "closed", lastError: this.#failed?.message, transport: "" };
+    return this.#loaded?.stats ?? { queued: NONE, dropped: NONE, inFlight: 0, acked: 0, deadLettered: 0, retries: 0, sessions: 0, reconnects: 0, throttle: undefined, breaker: "closed", lastError: this.#failed?.message, transport: "" };
   }
 
   get state(): PublicationState {

@@ -20,7 +20,7 @@
 import type { Client } from "@connectrpc/connect";
 import { EMPTY_BYTES, SluiceError, type IngestFrame, type PublishFrame, type PublishOpenFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { wireNumber, type PublishBatchResponse, type PublishService } from "@sluice/protocol";
+import { publishAckFromWire, wireNumber, type PublishBatchResponse, type PublishService } from "@sluice/protocol";
 import { callError } from "./connect-pipe.js";
 
 export function openPublishBatchCall(client: Client<typeof PublishService>, signal: AbortSignal): FramePipe<IngestFrame, PublishFrame> {
@@ -56,11 +56,11 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
 
   /** The answer as the frames a streaming session would have sent. */
   const answer = (response: PublishBatchResponse) => {
-    const seq = wireNumber(response.ack?.seq ?? 0n, "ack.seq");
+    const ack = publishAckFromWire(response.ack);
+    const seq = ack.seq;
     const window = response.window;
     if (seq > ackSeq) {
-      const deadLetters = (response.ack?.deadLetters ?? []).map((d, i) => ({ seq: wireNumber(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic })).filter((d) => d.seq > ackSeq && d.seq <= seq);
-      void inbound.push({ type: "publish_ack", seq, deadLetters });
+      void inbound.push({ ...ack, deadLetters: ack.deadLetters.filter((d) => d.seq > ackSeq && d.seq <= seq) });
       for (const key of bytesThrough.keys()) if (key < seq) bytesThrough.delete(key);
       ackSeq = seq;
     }

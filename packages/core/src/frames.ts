@@ -279,6 +279,18 @@ export interface PublishAckFrame {
   readonly seq: number;
   /** The items up to `seq` that were dead-lettered and not reported before. */
   readonly deadLetters: readonly DeadLetter[];
+  /** The stream's lag-based throttle for the last batch this ack covers (absent: the stream has none). */
+  readonly throttle?: PublishThrottle;
+}
+
+/** Where a stream's lag-based throttle stood for a batch (PROTOCOL.md §3.4.2). */
+export interface PublishThrottle {
+  /** normal (no delay), throttled (a fixed delay), backoff (an exponential one). */
+  readonly state: "normal" | "throttled" | "backoff";
+  /** The backoff level (0 unless backing off). */
+  readonly level: number;
+  /** How long the batch waited before its sink write. */
+  readonly delayMs: number;
 }
 
 /** What a publisher sends: a subscription's sender frames, with PublishOpen first and Cancel to give up. */

@@ -26,6 +26,7 @@ export type {
   ErrorFrame,
   PublishOpenFrame,
   PublishAckFrame,
+  PublishThrottle,
   PublishFrame,
   IngestFrame,
   DeadLetter,

@@ -13,7 +13,7 @@
  * reports each one accepted or dead-lettered.
  */
 import { SluiceError } from "./errors.js";
-import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame, type PublishOpenFrame, type Window } from "./frames.js";
+import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "./frames.js";
 import { acceptOpen, DEFAULT_LIMITS, DEFAULT_WINDOW } from "./limits.js";
 import { Queue } from "./queue.js";
 import { StreamReceiver } from "./stream-receiver.js";
@@ -106,6 +106,8 @@ export class IngestReceiver {
   #opened: OpenedFrame | undefined;
   /** Dead letters waiting for the ack that covers them. */
   readonly #deadLetters = new Queue<DeadLetter>();
+  /** The stream's throttle as it stood for the latest batch (undefined: the stream has none). */
+  #throttle: PublishThrottle | undefined;
   readonly #transmit = new Queue<IngestFrame>();
   readonly #events = new Queue<IngestEvent>();
   /** Last seq accepted or dead-lettered (what acks report). */
@@ -239,6 +241,11 @@ export class IngestReceiver {
     this.#finishIfDone();
   }
 
+  /** The stream's throttle for the batch being written; every ack from now on carries it (until the next). */
+  throttled(throttle: PublishThrottle): void {
+    this.#throttle = throttle;
+  }
+
   /** The item `seq` (the next one not yet reported) was refused into the stream; it travels in the next ack. */
   deadLettered(seq: number, reason: string, deadLetterTopic: string, now: number): void {
     if (seq !== this.#doneSeq + 1) throw new RangeError(`deadLettered(${seq}) out of order: the next unreported seq is ${this.#doneSeq + 1}`);
@@ -344,7 +351,7 @@ export class IngestReceiver {
     this.#ackSentSeq = Math.max(this.#ackSentSeq, seq);
     const deadLetters: DeadLetter[] = [];
     while (this.#deadLetters.length > 0 && this.#deadLetters.peek()!.seq <= seq) deadLetters.push(this.#deadLetters.shift()!);
-    this.#transmit.push({ type: "publish_ack", seq, deadLetters });
+    this.#transmit.push({ type: "publish_ack", seq, deadLetters, ...(this.#throttle ? { throttle: this.#throttle } : {}) });
   }
 
   /** The publisher ended and every item is reported: the last ack, then End. */

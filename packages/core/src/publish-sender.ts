@@ -12,7 +12,7 @@
  */
 import type { ChunkOptions } from "./chunk-assembler.js";
 import { SluiceError } from "./errors.js";
-import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame } from "./frames.js";
+import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame, type PublishThrottle } from "./frames.js";
 import { DEFAULT_HEARTBEAT } from "./heartbeat-tracker.js";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { Queue } from "./queue.js";
@@ -57,6 +57,8 @@ export type PublishSenderEvent =
       readonly seq: number;
       /** The items up to `seq` that were dead-lettered, each reported once. */
       readonly deadLetters: readonly DeadLetter[];
+      /** The stream's throttle as the ack reported it (absent: the stream has none). */
+      readonly throttle?: PublishThrottle;
     }
   /** A pong answered a ping: a round-trip sample. */
   | {
@@ -248,7 +250,7 @@ export class PublishSender {
         if (frame.seq <= before) return; // a repeated ack: its dead letters were reported with it
         if (this.#state === "streaming") this.#sender!.handleFrame({ type: "ack", seq: frame.seq }, now);
         this.#ackedSeq = frame.seq;
-        this.#events.push({ type: "acked", seq: frame.seq, deadLetters: frame.deadLetters.filter((dead) => dead.seq > before) });
+        this.#events.push({ type: "acked", seq: frame.seq, deadLetters: frame.deadLetters.filter((dead) => dead.seq > before), ...(frame.throttle ? { throttle: frame.throttle } : {}) });
         return;
       }
       case "heartbeat":

@@ -17,7 +17,7 @@
  */
 import type { ChunkOptions } from "./chunk-assembler.js";
 import { SluiceError } from "./errors.js";
-import type { IngestFrame, OpenedFrame, PublishFrame } from "./frames.js";
+import type { IngestFrame, OpenedFrame, PublishFrame, PublishThrottle } from "./frames.js";
 import { checkItemSize } from "./limits.js";
 import { BoundedPriorityQueue, type OverflowPolicy, type Priority } from "./priority-queue.js";
 import { PublishSender, type PublishSenderEvent } from "./publish-sender.js";
@@ -120,6 +120,12 @@ export interface PublisherCounters {
   resent: number;
   /** Sessions opened. */
   sessions: number;
+  /** The stream's throttle as the last ack reported it (undefined: the stream has none, or no ack came yet). */
+  throttle: PublishThrottle | undefined;
+  /** Acks whose batch the throttle delayed. */
+  throttledAcks: number;
+  /** Changes of the throttle's state or level seen in acks. */
+  throttleAdjustments: number;
 }
 
 interface Sent<T> {
@@ -146,7 +152,7 @@ export class Publisher<T = unknown> {
   /** The options it was created with. */
   readonly options: PublisherOptions;
   /** What it did, across its sessions. */
-  readonly counters: PublisherCounters = { accepted: 0, deadLettered: 0, droppedByLevel: [0, 0, 0, 0], resent: 0, sessions: 0 };
+  readonly counters: PublisherCounters = { accepted: 0, deadLettered: 0, droppedByLevel: [0, 0, 0, 0], resent: 0, sessions: 0, throttle: undefined, throttledAcks: 0, throttleAdjustments: 0 };
   readonly #queue: BoundedPriorityQueue<Waiting<T>>;
   /** Sent, not yet acked; seqs ascending and contiguous. */
   readonly #unacked = new Queue<Sent<T>>();
@@ -337,6 +343,7 @@ export class Publisher<T = unknown> {
       case "opened":
         return this.#onOpened(event.opened, now);
       case "acked":
+        if (event.throttle) this.#onThrottle(event.throttle);
         return this.#onAcked(event.seq, event.deadLetters);
       case "closed": {
         this.#resendFrom = 0;
@@ -381,6 +388,13 @@ export class Publisher<T = unknown> {
     const resent = this.#unacked.length - reached;
     this.counters.resent += resent;
     this.#events.push({ type: "opened", opened, resent });
+  }
+
+  #onThrottle(throttle: PublishThrottle): void {
+    const before = this.counters.throttle;
+    if (before && (before.state !== throttle.state || before.level !== throttle.level)) this.counters.throttleAdjustments++;
+    if (throttle.delayMs > 0) this.counters.throttledAcks++;
+    this.counters.throttle = throttle;
   }
 
   #onAcked(seq: number, deadLetters: readonly { seq: number; reason: string; deadLetterTopic: string }[]): void {

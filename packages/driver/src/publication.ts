@@ -7,7 +7,7 @@
  * unacked item is sent again in the next session, and the server's
  * deduplication by (publisher id, seq) makes that harmless.
  */
-import { Backoff, CircuitBreaker, Priority, Publisher, Queue, SluiceError, type BackoffOptions, type CircuitBreakerOptions, type CircuitState, type IngestFrame, type OverflowPolicy, type PublisherEvent, type PublishFrame } from "@sluice/core";
+import { Backoff, CircuitBreaker, Priority, Publisher, Queue, SluiceError, type BackoffOptions, type CircuitBreakerOptions, type CircuitState, type IngestFrame, type OverflowPolicy, type PublisherEvent, type PublishFrame, type PublishThrottle } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
@@ -142,6 +142,13 @@ export interface PublicationStats {
   readonly sessions: number;
   /** Reconnects after a lost session. */
   readonly reconnects: number;
+  /**
+   * The stream's lag-based throttle as the server's last ack reported it
+   * (undefined: the stream has none): its state, backoff level and the
+   * last batch's delay; `throttledAcks` counts acks of delayed batches and
+   * `adjustments` the changes of state or level seen.
+   */
+  readonly throttle: (PublishThrottle & { readonly throttledAcks: number; readonly adjustments: number }) | undefined;
   /** The circuit breaker around connecting. */
   readonly breaker: CircuitState["kind"];
   /** The last error that ended a session. */
@@ -264,6 +271,7 @@ export class Publication<T = Uint8Array> {
       retries: counters.resent,
       sessions: counters.sessions,
       reconnects: this.#reconnects,
+      throttle: counters.throttle ? { ...counters.throttle, throttledAcks: counters.throttledAcks, adjustments: counters.throttleAdjustments } : undefined,
       breaker: this.#breaker.state(this.#clock.now()).kind,
       lastError: this.#lastError,
       transport: transportNameOf(this.#options.transportName),

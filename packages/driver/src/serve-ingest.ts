@@ -9,7 +9,7 @@
  * and taking is what grants credit: a slow or throttled sink slows the
  * publisher, not the server's memory.
  */
-import { IngestReceiver, SluiceError, type DeadLetter, type IngestEvent, type IngestFrame, type IngestReceiverOptions, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
+import { IngestReceiver, SluiceError, type DeadLetter, type IngestEvent, type IngestFrame, type IngestReceiverOptions, type Limits, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
@@ -66,11 +66,12 @@ export interface ResolvedIngest {
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
   /**
-   * How long a batch of `items` waits before it goes to the sink (lag-based
-   * throttling, core's LagThrottle); absent: never. While it waits no more
-   * items are taken, so the publisher gets no credit.
+   * The stream's throttle for a batch of `items` (lag-based throttling,
+   * core's LagThrottle): how long it waits before it goes to the sink, and
+   * the state the acks report; absent: never. While it waits no more items
+   * are taken, so the publisher gets no credit.
    */
-  readonly delayBefore?: (items: number, now: number) => number;
+  readonly throttle?: (items: number, now: number) => PublishThrottle;
 }
 
 /** What {@link serveIngest} runs: the transport, how to resolve a PublishOpen, and hooks. */
@@ -122,7 +123,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
   let sessionId = "";
   let sink: IngestSink | undefined;
   let maxBatchItems = 512;
-  let delayBefore: ResolvedIngest["delayBefore"];
+  let throttle: ResolvedIngest["throttle"];
   let writing = false;
   let accepted = 0;
   let deadLettered = 0;
@@ -192,7 +193,9 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
     pump.afterInput(); // credit for what was taken
     if (batch.length === 0) return;
     writing = true;
-    const wait = delayBefore?.(batch.length, clock.now()) ?? 0;
+    const throttled = throttle?.(batch.length, clock.now());
+    if (throttled) receiver.throttled(throttled);
+    const wait = throttled?.delayMs ?? 0;
     void (async () => {
       try {
         // Throttled: the batch waits, and with it the publisher's credit.
@@ -229,7 +232,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
       sessionId = resolved.sessionId;
       sink = resolved.sink;
       maxBatchItems = resolved.maxBatchItems ?? maxBatchItems;
-      delayBefore = resolved.delayBefore;
+      throttle = resolved.throttle;
       receiver.accept(
         {
           sessionId: resolved.sessionId,

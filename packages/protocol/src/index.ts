@@ -17,7 +17,7 @@ export {
   errorCodeFromWire,
   num as wireNumber,
 } from "./codec.js";
-export { encodePublishFrame, decodePublishFrame, encodeIngestFrame, decodeIngestFrame, publishFrameToWire, publishFrameFromWire, ingestFrameToWire, ingestFrameFromWire } from "./publish-codec.js";
+export { encodePublishFrame, decodePublishFrame, encodeIngestFrame, decodeIngestFrame, publishFrameToWire, publishFrameFromWire, ingestFrameToWire, ingestFrameFromWire, publishAckToWire, publishAckFromWire } from "./publish-codec.js";
 export { CONNECT_CODE_NUMBERS, CONNECT_FAILURES, connectCodeNumberOf, errorFromConnect, type AnyConnectCodeName } from "./connect-errors.js";
 export { EnvelopeReader, encodeEnvelope, writeEnvelopePrefix, ENVELOPE_PREFIX_BYTES, ENVELOPE_FLAG_COMPRESSED, ENVELOPE_FLAG_END_STREAM, type Envelope } from "./envelope.js";
 export { encodeChunkFrameField, preEncodedChunkResponse, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";

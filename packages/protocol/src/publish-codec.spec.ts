@@ -23,6 +23,12 @@ const ingestFrame: fc.Arbitrary<IngestFrame> = fc.oneof(
   fc.record({ type: fc.constant("opened" as const), sessionId: fc.string(), sessionSecret: bytes, nextSeq: seq, limits, contentType: fc.string(), resume: fc.constant(undefined), window: fc.record({ items: fc.nat(), bytes: seq }) }),
   fc.record({ type: fc.constant("credit" as const), maxSeq: seq, maxBytes: seq }),
   fc.record({ type: fc.constant("publish_ack" as const), seq, deadLetters: fc.array(fc.record({ seq, reason: fc.string(), deadLetterTopic: fc.string() }), { maxLength: 5 }) }),
+  fc.record({
+    type: fc.constant("publish_ack" as const),
+    seq,
+    deadLetters: fc.constant([]),
+    throttle: fc.record({ state: fc.constantFrom("normal" as const, "throttled" as const, "backoff" as const), level: fc.nat(), delayMs: fc.nat() }),
+  }),
   fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq }),
   fc.record({ type: fc.constant("end" as const), lastSeq: seq, cursor: bytes, sessionItems: seq, sessionBytes: seq }),
   fc.record({ type: fc.constant("error" as const), code: fc.constantFrom(...ERROR_CODES), message: fc.string(), retryable: fc.boolean(), retryAfterMs: fc.nat(), field: fc.string() }),
@@ -69,5 +75,7 @@ describe("publish codec (PROTOCOL.md §3.4)", () => {
     expect(() => decodePublishFrame(open, MAX)).toThrow(/open\.resume_after_seq is 1152921504606846976, above 2\^53-1/);
     const ack = toBinary(PublishResponseSchema, create(PublishResponseSchema, { kind: { case: "ack", value: { seq: 1n, deadLetters: [{ seq: 2n ** 60n }] } } }));
     expect(() => decodeIngestFrame(ack, MAX)).toThrow(/ack\.dead_letters\[0\]\.seq is 1152921504606846976/);
+    const throttle = toBinary(PublishResponseSchema, create(PublishResponseSchema, { kind: { case: "ack", value: { seq: 1n, throttle: { state: 9, level: 1, delayMs: 5 } } } }));
+    expect(() => decodeIngestFrame(throttle, MAX)).toThrow("ack.throttle.state: unknown value 9");
   });
 });

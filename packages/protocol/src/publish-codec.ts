@@ -6,11 +6,11 @@
  * map exactly as they do there: through the subscription's codec, so one
  * rule lives in one place.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { SluiceError, type IngestFrame, type PublishFrame } from "@sluice/core";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { SluiceError, type IngestFrame, type PublishAckFrame, type PublishFrame } from "@sluice/core";
 import { checkFrameSize, clientFrameFromWire, clientFrameToWire, malformedFrame, num, serverFrameFromWire, serverFrameToWire } from "./codec.js";
 import { ClientFrameSchema, ServerFrameSchema } from "./gen/sluice/v1/frames_pb.js";
-import { PublishRequestSchema, PublishResponseSchema, type PublishRequest, type PublishResponse } from "./gen/sluice/v1/service_pb.js";
+import { PublishRequestSchema, PublishResponseSchema, ThrottleState, type PublishAck, type PublishAckSchema, type PublishRequest, type PublishResponse } from "./gen/sluice/v1/service_pb.js";
 
 /** A server frame's wire value (Opened, Chunk, Heartbeat, End, Error), as the subscription codec makes it. */
 function serverValue(frame: Parameters<typeof serverFrameToWire>[0]) {
@@ -58,6 +58,32 @@ export function publishFrameFromWire(wire: PublishRequest): PublishFrame {
   }
 }
 
+const THROTTLE_STATES = ["normal", "throttled", "backoff"] as const;
+const THROTTLE_STATE_WIRE = { normal: ThrottleState.NORMAL, throttled: ThrottleState.THROTTLED, backoff: ThrottleState.BACKOFF } as const;
+
+/** A core PublishAck (with its dead letters and throttle) as the wire's message, for streams and for PublishBatch answers. */
+export function publishAckToWire(frame: Omit<PublishAckFrame, "type">): MessageInitShape<typeof PublishAckSchema> {
+  return {
+    seq: BigInt(frame.seq),
+    deadLetters: frame.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
+    ...(frame.throttle ? { throttle: { state: THROTTLE_STATE_WIRE[frame.throttle.state], level: frame.throttle.level, delayMs: Math.min(frame.throttle.delayMs, 0xffff_ffff) } } : {}),
+  };
+}
+
+/** The wire's PublishAck as a core frame (an absent one: seq 0). Throws protocol_violation (blame remote) on out-of-range values. */
+export function publishAckFromWire(ack: PublishAck | undefined): PublishAckFrame {
+  const throttle = ack?.throttle;
+  if (throttle && !(throttle.state >= ThrottleState.NORMAL && throttle.state <= ThrottleState.BACKOFF)) {
+    throw new SluiceError("protocol_violation", `ack.throttle.state: unknown value ${throttle.state}`, { field: "ack.throttle.state", blame: "remote" });
+  }
+  return {
+    type: "publish_ack",
+    seq: num(ack?.seq ?? 0n, "ack.seq"),
+    deadLetters: (ack?.deadLetters ?? []).map((d, i) => ({ seq: num(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
+    ...(throttle ? { throttle: { state: THROTTLE_STATES[throttle.state - ThrottleState.NORMAL]!, level: throttle.level, delayMs: throttle.delayMs } } : {}),
+  };
+}
+
 /** Core ingest frame -> PublishResponse. */
 export function ingestFrameToWire(frame: IngestFrame): PublishResponse {
   switch (frame.type) {
@@ -69,9 +95,7 @@ export function ingestFrameToWire(frame: IngestFrame): PublishResponse {
     case "credit":
       return create(PublishResponseSchema, { kind: clientFrameToWire(frame).kind as PublishResponse["kind"] });
     case "publish_ack":
-      return create(PublishResponseSchema, {
-        kind: { case: "ack", value: { seq: BigInt(frame.seq), deadLetters: frame.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })) } },
-      });
+      return create(PublishResponseSchema, { kind: { case: "ack", value: publishAckToWire(frame) } });
   }
 }
 
@@ -87,11 +111,7 @@ export function ingestFrameFromWire(wire: PublishResponse): IngestFrame {
     case "credit":
       return clientFrameFromWire(create(ClientFrameSchema, { kind })) as IngestFrame;
     case "ack":
-      return {
-        type: "publish_ack",
-        seq: num(kind.value.seq, "ack.seq"),
-        deadLetters: kind.value.deadLetters.map((d, i) => ({ seq: num(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
-      };
+      return publishAckFromWire(kind.value);
     case undefined:
       throw new SluiceError("protocol_violation", "publish response has no kind set (empty or unknown frame)", { blame: "remote" });
   }

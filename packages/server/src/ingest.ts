@@ -6,7 +6,7 @@
  * (fencing an older session of the same publisher), and the sink: the
  * stream's own, or its topic.
  */
-import { Backoff, CircuitBreaker, LagThrottle, SluiceError, type CircuitBreakerOptions, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type Window } from "@sluice/core";
+import { Backoff, CircuitBreaker, LagThrottle, SluiceError, type CircuitBreakerOptions, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "@sluice/core";
 import { FrameQueue, serveIngest, systemClock, type IngestFate, type IngestItem, type IngestOutcome, type IngestSink, type ResolvedIngest } from "@sluice/driver";
 import type { CallInfo } from "./call-context.js";
 import { PublisherRegistry, type PublisherRegistryOptions } from "./publishers.js";
@@ -205,6 +205,7 @@ export class Ingest {
     const ended = new Promise<IngestOutcome>((resolve) => (settle = resolve));
     const position = await this.#registry.open(request.stream, request.publisherId, request.resumeAfterSeq, fence, ended);
     let done = position.nextSeq - 1;
+    let lastThrottle: PublishThrottle | undefined;
     let accepted = 0;
     let deadLettered = 0;
     let error: SluiceError | undefined;
@@ -217,7 +218,9 @@ export class Ingest {
         const step = target.publish.maxBatchItems ?? 512;
         for (let at = 0; at < fresh.length; at += step) {
           const items = fresh.slice(at, at + step);
-          const wait = target.delayBefore?.(items.length, systemClock.now()) ?? 0;
+          const throttled = target.throttle?.(items.length, systemClock.now());
+          if (throttled) lastThrottle = throttled;
+          const wait = throttled?.delayMs ?? 0;
           if (wait > 0) await new Promise<void>((resolve) => systemClock.schedule(systemClock.now() + wait, resolve));
           let fates;
           try {
@@ -244,6 +247,7 @@ export class Ingest {
       nextSeq: done + 1,
       limits,
       window,
+      ...(lastThrottle ? { throttle: lastThrottle } : {}),
     };
   }
 
@@ -258,7 +262,7 @@ export class Ingest {
       window: target.publish.window ?? DEFAULT_PUBLISH_WINDOW,
       ...(target.limits ? { limits: target.limits } : {}),
       ...(target.publish.maxBatchItems !== undefined ? { maxBatchItems: target.publish.maxBatchItems } : {}),
-      ...(target.delayBefore ? { delayBefore: target.delayBefore } : {}),
+      ...(target.throttle ? { throttle: target.throttle } : {}),
     };
   }
 
@@ -275,7 +279,7 @@ export class Ingest {
   }
 
   /** Authorizes a publisher for `stream` and finds where its items go; the sink reports every fate to the registry. */
-  async #target(stream: string, publisherId: string, headers: Headers): Promise<{ publish: PublishDefinition; sink: IngestSink; limits?: Partial<Limits>; delayBefore?: (items: number, now: number) => number }> {
+  async #target(stream: string, publisherId: string, headers: Headers): Promise<{ publish: PublishDefinition; sink: IngestSink; limits?: Partial<Limits>; throttle?: (items: number, now: number) => PublishThrottle }> {
     // Authorization before the lookup, as for subscriptions: an unauthenticated caller learns nothing.
     if (this.#options.authorize) await this.#options.authorize({ stream, headers, action: "publish" });
     const definition = this.#options.streamOf(stream);
@@ -306,7 +310,14 @@ export class Ingest {
     const checked = checkItems(publish);
     return {
       publish,
-      ...(throttled ? { delayBefore: (items: number, now: number) => throttled.throttle.beforeBatch(throttled.lag(), items, now) } : {}),
+      ...(throttled
+        ? {
+            throttle: (items: number, now: number): PublishThrottle => {
+              const delayMs = throttled.throttle.beforeBatch(throttled.lag(), items, now);
+              return { state: throttled.throttle.state, level: throttled.throttle.level, delayMs };
+            },
+          }
+        : {}),
       ...(definition.limits ? { limits: definition.limits } : {}),
       // Fates are settled in seq order, so the registry's position is never past an item whose fate is unknown.
       sink: {
@@ -426,6 +437,8 @@ export interface PublishBatchResult {
   readonly limits: Limits;
   /** The most the next batch may carry. */
   readonly window: Window;
+  /** The stream's throttle for this call's last batch (absent: the stream has none, or the call carried no items). */
+  readonly throttle?: PublishThrottle;
 }
 
 /** A sink write with retries (backoff, full jitter) inside the stream's circuit breaker. */

@@ -13,6 +13,7 @@ import {
   ingestFrameToWire,
   PublishBatchResponseSchema,
   wireNumber,
+  publishAckToWire,
   PublishService,
   type PublishBatchRequest,
   type PublishBatchResponse,
@@ -283,7 +284,7 @@ export class SluiceServer {
         callInfoOf(context),
       );
       return create(PublishBatchResponseSchema, {
-        ack: { seq: BigInt(result.ackSeq), deadLetters: result.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })) },
+        ack: publishAckToWire({ seq: result.ackSeq, deadLetters: result.deadLetters, ...(result.throttle ? { throttle: result.throttle } : {}) }),
         nextSeq: BigInt(result.nextSeq),
         limits: { ...result.limits, maxWindowBytes: BigInt(result.limits.maxWindowBytes) },
         window: { items: result.window.items, bytes: BigInt(result.window.bytes) },

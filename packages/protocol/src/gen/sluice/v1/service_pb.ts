@@ -2,8 +2,8 @@
 // @generated from file sluice/v1/service.proto (package sluice.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Cancel, Chunk, ClientFrame, Credit, End, Error, Heartbeat, Limits, Open, Opened, ServerFrame, Window } from "./frames_pb.js";
 import { file_sluice_v1_frames } from "./frames_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sluice/v1/service.proto.
  */
 export const file_sluice_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("ChdzbHVpY2UvdjEvc2VydmljZS5wcm90bxIJc2x1aWNlLnYxIjkKEFN1YnNjcmliZVJlcXVlc3QSJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuQ2xpZW50RnJhbWUiOgoRU3Vic2NyaWJlUmVzcG9uc2USJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuU2VydmVyRnJhbWUiOwoaU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QSHQoEb3BlbhgBIAEoCzIPLnNsdWljZS52MS5PcGVuIkQKG1N1YnNjcmliZUhhbGZEdXBsZXhSZXNwb25zZRIlCgVmcmFtZRgBIAEoCzIWLnNsdWljZS52MS5TZXJ2ZXJGcmFtZSJkCg5Db250cm9sUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhYKDnNlc3Npb25fc2VjcmV0GAIgASgMEiYKBmZyYW1lcxgDIAMoCzIWLnNsdWljZS52MS5DbGllbnRGcmFtZSIRCg9Db250cm9sUmVzcG9uc2UibAoLUHVibGlzaE9wZW4SDgoGc3RyZWFtGAEgASgJEhQKDHB1Ymxpc2hlcl9pZBgCIAEoCRIYChByZXN1bWVfYWZ0ZXJfc2VxGAMgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoDSJECgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIOCgZyZWFzb24YAiABKAkSGQoRZGVhZF9sZXR0ZXJfdG9waWMYAyABKAkiRgoKUHVibGlzaEFjaxILCgNzZXEYASABKAQSKwoMZGVhZF9sZXR0ZXJzGAIgAygLMhUuc2x1aWNlLnYxLkRlYWRMZXR0ZXIi0gEKDlB1Ymxpc2hSZXF1ZXN0EiYKBG9wZW4YASABKAsyFi5zbHVpY2UudjEuUHVibGlzaE9wZW5IABIhCgVjaHVuaxgCIAEoCzIQLnNsdWljZS52MS5DaHVua0gAEikKCWhlYXJ0YmVhdBgDIAEoCzIULnNsdWljZS52MS5IZWFydGJlYXRIABIdCgNlbmQYBCABKAsyDi5zbHVpY2UudjEuRW5kSAASIwoGY2FuY2VsGAUgASgLMhEuc2x1aWNlLnYxLkNhbmNlbEgAQgYKBGtpbmQi9gEKD1B1Ymxpc2hSZXNwb25zZRIjCgZvcGVuZWQYASABKAsyES5zbHVpY2UudjEuT3BlbmVkSAASIwoGY3JlZGl0GAIgASgLMhEuc2x1aWNlLnYxLkNyZWRpdEgAEiQKA2FjaxgDIAEoCzIVLnNsdWljZS52MS5QdWJsaXNoQWNrSAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2x1aWNlLnYxLkhlYXJ0YmVhdEgAEh0KA2VuZBgFIAEoCzIOLnNsdWljZS52MS5FbmRIABIhCgVlcnJvchgGIAEoCzIQLnNsdWljZS52MS5FcnJvckgAQgYKBGtpbmQidwoTUHVibGlzaEJhdGNoUmVxdWVzdBIOCgZzdHJlYW0YASABKAkSFAoMcHVibGlzaGVyX2lkGAIgASgJEhgKEHJlc3VtZV9hZnRlcl9zZXEYAyABKAQSEQoJZmlyc3Rfc2VxGAQgASgEEg0KBWl0ZW1zGAUgAygMIpIBChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIiCgNhY2sYASABKAsyFS5zbHVpY2UudjEuUHVibGlzaEFjaxIQCghuZXh0X3NlcRgCIAEoBBIhCgZsaW1pdHMYAyABKAsyES5zbHVpY2UudjEuTGltaXRzEiEKBndpbmRvdxgEIAEoCzIRLnNsdWljZS52MS5XaW5kb3cyiAIKEFN1YnNjcmliZVNlcnZpY2USSgoJU3Vic2NyaWJlEhsuc2x1aWNlLnYxLlN1YnNjcmliZVJlcXVlc3QaHC5zbHVpY2UudjEuU3Vic2NyaWJlUmVzcG9uc2UoATABEmYKE1N1YnNjcmliZUhhbGZEdXBsZXgSJS5zbHVpY2UudjEuU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QaJi5zbHVpY2UudjEuU3Vic2NyaWJlSGFsZkR1cGxleFJlc3BvbnNlMAESQAoHQ29udHJvbBIZLnNsdWljZS52MS5Db250cm9sUmVxdWVzdBoaLnNsdWljZS52MS5Db250cm9sUmVzcG9uc2UypwEKDlB1Ymxpc2hTZXJ2aWNlEkQKB1B1Ymxpc2gSGS5zbHVpY2UudjEuUHVibGlzaFJlcXVlc3QaGi5zbHVpY2UudjEuUHVibGlzaFJlc3BvbnNlKAEwARJPCgxQdWJsaXNoQmF0Y2gSHi5zbHVpY2UudjEuUHVibGlzaEJhdGNoUmVxdWVzdBofLnNsdWljZS52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZWIGcHJvdG8z", [file_sluice_v1_frames]);
+  fileDesc("ChdzbHVpY2UvdjEvc2VydmljZS5wcm90bxIJc2x1aWNlLnYxIjkKEFN1YnNjcmliZVJlcXVlc3QSJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuQ2xpZW50RnJhbWUiOgoRU3Vic2NyaWJlUmVzcG9uc2USJQoFZnJhbWUYASABKAsyFi5zbHVpY2UudjEuU2VydmVyRnJhbWUiOwoaU3Vic2NyaWJlSGFsZkR1cGxleFJlcXVlc3QSHQoEb3BlbhgBIAEoCzIPLnNsdWljZS52MS5PcGVuIkQKG1N1YnNjcmliZUhhbGZEdXBsZXhSZXNwb25zZRIlCgVmcmFtZRgBIAEoCzIWLnNsdWljZS52MS5TZXJ2ZXJGcmFtZSJkCg5Db250cm9sUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhYKDnNlc3Npb25fc2VjcmV0GAIgASgMEiYKBmZyYW1lcxgDIAMoCzIWLnNsdWljZS52MS5DbGllbnRGcmFtZSIRCg9Db250cm9sUmVzcG9uc2UibAoLUHVibGlzaE9wZW4SDgoGc3RyZWFtGAEgASgJEhQKDHB1Ymxpc2hlcl9pZBgCIAEoCRIYChByZXN1bWVfYWZ0ZXJfc2VxGAMgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoDSJECgpEZWFkTGV0dGVyEgsKA3NlcRgBIAEoBBIOCgZyZWFzb24YAiABKAkSGQoRZGVhZF9sZXR0ZXJfdG9waWMYAyABKAkidAoKUHVibGlzaEFjaxILCgNzZXEYASABKAQSKwoMZGVhZF9sZXR0ZXJzGAIgAygLMhUuc2x1aWNlLnYxLkRlYWRMZXR0ZXISLAoIdGhyb3R0bGUYAyABKAsyGi5zbHVpY2UudjEuUHVibGlzaFRocm90dGxlIlsKD1B1Ymxpc2hUaHJvdHRsZRInCgVzdGF0ZRgBIAEoDjIYLnNsdWljZS52MS5UaHJvdHRsZVN0YXRlEg0KBWxldmVsGAIgASgNEhAKCGRlbGF5X21zGAMgASgNItIBCg5QdWJsaXNoUmVxdWVzdBImCgRvcGVuGAEgASgLMhYuc2x1aWNlLnYxLlB1Ymxpc2hPcGVuSAASIQoFY2h1bmsYAiABKAsyEC5zbHVpY2UudjEuQ2h1bmtIABIpCgloZWFydGJlYXQYAyABKAsyFC5zbHVpY2UudjEuSGVhcnRiZWF0SAASHQoDZW5kGAQgASgLMg4uc2x1aWNlLnYxLkVuZEgAEiMKBmNhbmNlbBgFIAEoCzIRLnNsdWljZS52MS5DYW5jZWxIAEIGCgRraW5kIvYBCg9QdWJsaXNoUmVzcG9uc2USIwoGb3BlbmVkGAEgASgLMhEuc2x1aWNlLnYxLk9wZW5lZEgAEiMKBmNyZWRpdBgCIAEoCzIRLnNsdWljZS52MS5DcmVkaXRIABIkCgNhY2sYAyABKAsyFS5zbHVpY2UudjEuUHVibGlzaEFja0gAEikKCWhlYXJ0YmVhdBgEIAEoCzIULnNsdWljZS52MS5IZWFydGJlYXRIABIdCgNlbmQYBSABKAsyDi5zbHVpY2UudjEuRW5kSAASIQoFZXJyb3IYBiABKAsyEC5zbHVpY2UudjEuRXJyb3JIAEIGCgRraW5kIncKE1B1Ymxpc2hCYXRjaFJlcXVlc3QSDgoGc3RyZWFtGAEgASgJEhQKDHB1Ymxpc2hlcl9pZBgCIAEoCRIYChByZXN1bWVfYWZ0ZXJfc2VxGAMgASgEEhEKCWZpcnN0X3NlcRgEIAEoBBINCgVpdGVtcxgFIAMoDCKSAQoUUHVibGlzaEJhdGNoUmVzcG9uc2USIgoDYWNrGAEgASgLMhUuc2x1aWNlLnYxLlB1Ymxpc2hBY2sSEAoIbmV4dF9zZXEYAiABKAQSIQoGbGltaXRzGAMgASgLMhEuc2x1aWNlLnYxLkxpbWl0cxIhCgZ3aW5kb3cYBCABKAsyES5zbHVpY2UudjEuV2luZG93KoQBCg1UaHJvdHRsZVN0YXRlEh4KGlRIUk9UVExFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVVEhST1RUTEVfU1RBVEVfTk9STUFMEAESHAoYVEhST1RUTEVfU1RBVEVfVEhST1RUTEVEEAISGgoWVEhST1RUTEVfU1RBVEVfQkFDS09GRhADMogCChBTdWJzY3JpYmVTZXJ2aWNlEkoKCVN1YnNjcmliZRIbLnNsdWljZS52MS5TdWJzY3JpYmVSZXF1ZXN0Ghwuc2x1aWNlLnYxLlN1YnNjcmliZVJlc3BvbnNlKAEwARJmChNTdWJzY3JpYmVIYWxmRHVwbGV4EiUuc2x1aWNlLnYxLlN1YnNjcmliZUhhbGZEdXBsZXhSZXF1ZXN0GiYuc2x1aWNlLnYxLlN1YnNjcmliZUhhbGZEdXBsZXhSZXNwb25zZTABEkAKB0NvbnRyb2wSGS5zbHVpY2UudjEuQ29udHJvbFJlcXVlc3QaGi5zbHVpY2UudjEuQ29udHJvbFJlc3BvbnNlMqcBCg5QdWJsaXNoU2VydmljZRJECgdQdWJsaXNoEhkuc2x1aWNlLnYxLlB1Ymxpc2hSZXF1ZXN0Ghouc2x1aWNlLnYxLlB1Ymxpc2hSZXNwb25zZSgBMAESTwoMUHVibGlzaEJhdGNoEh4uc2x1aWNlLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaHy5zbHVpY2UudjEuUHVibGlzaEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_sluice_v1_frames]);
 
 /**
  * @generated from message sluice.v1.SubscribeRequest
@@ -212,6 +212,14 @@ export type PublishAck = Message<"sluice.v1.PublishAck"> & {
    * @generated from field: repeated sluice.v1.DeadLetter dead_letters = 2;
    */
   deadLetters: DeadLetter[];
+
+  /**
+   * The stream's lag-based throttle as it stood for the last batch this ack
+   * covers (PROTOCOL.md §3.4.2); absent when the stream has no throttle.
+   *
+   * @generated from field: sluice.v1.PublishThrottle throttle = 3;
+   */
+  throttle?: PublishThrottle | undefined;
 };
 
 /**
@@ -220,6 +228,39 @@ export type PublishAck = Message<"sluice.v1.PublishAck"> & {
  */
 export const PublishAckSchema: GenMessage<PublishAck> = /*@__PURE__*/
   messageDesc(file_sluice_v1_service, 8);
+
+/**
+ * Where a stream's lag-based throttle stands (PROTOCOL.md §3.4.2).
+ *
+ * @generated from message sluice.v1.PublishThrottle
+ */
+export type PublishThrottle = Message<"sluice.v1.PublishThrottle"> & {
+  /**
+   * @generated from field: sluice.v1.ThrottleState state = 1;
+   */
+  state: ThrottleState;
+
+  /**
+   * The backoff level: 0 unless state is BACKOFF, then 1, 2, ...
+   *
+   * @generated from field: uint32 level = 2;
+   */
+  level: number;
+
+  /**
+   * How long the batch waited before its sink write.
+   *
+   * @generated from field: uint32 delay_ms = 3;
+   */
+  delayMs: number;
+};
+
+/**
+ * Describes the message sluice.v1.PublishThrottle.
+ * Use `create(PublishThrottleSchema)` to create a new message.
+ */
+export const PublishThrottleSchema: GenMessage<PublishThrottle> = /*@__PURE__*/
+  messageDesc(file_sluice_v1_service, 9);
 
 /**
  * @generated from message sluice.v1.PublishRequest
@@ -268,7 +309,7 @@ export type PublishRequest = Message<"sluice.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_sluice_v1_service, 9);
+  messageDesc(file_sluice_v1_service, 10);
 
 /**
  * @generated from message sluice.v1.PublishResponse
@@ -321,7 +362,7 @@ export type PublishResponse = Message<"sluice.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_sluice_v1_service, 10);
+  messageDesc(file_sluice_v1_service, 11);
 
 /**
  * One batch of a half-duplex publisher (PROTOCOL.md §3.4.1).
@@ -371,7 +412,7 @@ export type PublishBatchRequest = Message<"sluice.v1.PublishBatchRequest"> & {
  * Use `create(PublishBatchRequestSchema)` to create a new message.
  */
 export const PublishBatchRequestSchema: GenMessage<PublishBatchRequest> = /*@__PURE__*/
-  messageDesc(file_sluice_v1_service, 11);
+  messageDesc(file_sluice_v1_service, 12);
 
 /**
  * @generated from message sluice.v1.PublishBatchResponse
@@ -412,7 +453,44 @@ export type PublishBatchResponse = Message<"sluice.v1.PublishBatchResponse"> & {
  * Use `create(PublishBatchResponseSchema)` to create a new message.
  */
 export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@__PURE__*/
-  messageDesc(file_sluice_v1_service, 12);
+  messageDesc(file_sluice_v1_service, 13);
+
+/**
+ * @generated from enum sluice.v1.ThrottleState
+ */
+export enum ThrottleState {
+  /**
+   * @generated from enum value: THROTTLE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Consumer lag below the target: no delay.
+   *
+   * @generated from enum value: THROTTLE_STATE_NORMAL = 1;
+   */
+  NORMAL = 1,
+
+  /**
+   * Between the target and the critical lag: a fixed delay per batch.
+   *
+   * @generated from enum value: THROTTLE_STATE_THROTTLED = 2;
+   */
+  THROTTLED = 2,
+
+  /**
+   * At or above the critical lag: an exponential backoff per batch.
+   *
+   * @generated from enum value: THROTTLE_STATE_BACKOFF = 3;
+   */
+  BACKOFF = 3,
+}
+
+/**
+ * Describes the enum sluice.v1.ThrottleState.
+ */
+export const ThrottleStateSchema: GenEnum<ThrottleState> = /*@__PURE__*/
+  enumDesc(file_sluice_v1_service, 0);
 
 /**
  * Subscriptions: server -> client items with client-driven flow control.
