@@ -149,6 +149,8 @@ const publishSchema = z.strictObject({
       recoveryCycles: positiveInt.optional(),
       minRatePerSecond: nonNegativeInt.optional(),
       maxRatePerSecond: positiveInt.optional(),
+      /** Only subscribers authorized as these principals count toward the consumer lag (needs auth); default: all. */
+      consumers: z.array(z.string().min(1)).min(1).optional(),
     })
     .optional(),
   /** Items larger than this (bytes) are dead-lettered instead of published. */
@@ -346,7 +348,8 @@ export type StreamConfig = Config["streams"][string];
 
 /** A stream's `publish.throttle` as core's LagThrottle options (only what is set; core fills the rest). */
 export function throttleOptions(throttle: NonNullable<NonNullable<z.infer<typeof streamSchema>["publish"]>["throttle"]>): Partial<LagThrottleOptions> {
-  const { backoff, ...rest } = throttle;
+  // consumers is the server's (whose lag counts), not the throttle rule's.
+  const { backoff, consumers: _consumers, ...rest } = throttle;
   const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return { ...defined(rest), ...(backoff ? { backoff: { ...DEFAULT_LAG_THROTTLE.backoff, ...defined(backoff) } } : {}) } as Partial<LagThrottleOptions>;
 }
@@ -444,6 +447,10 @@ function unenforceableRules(document: unknown): string[] {
     const publish = (stream as { publish?: unknown }).publish;
     if (typeof publish === "object" && publish !== null && (publish as { allow?: unknown }).allow !== undefined) {
       problems.push(`streams.${name}.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow`);
+    }
+    const throttle = typeof publish === "object" && publish !== null ? (publish as { throttle?: unknown }).throttle : undefined;
+    if (typeof throttle === "object" && throttle !== null && (throttle as { consumers?: unknown }).consumers !== undefined) {
+      problems.push(`streams.${name}.publish.throttle.consumers: names subscribers by their principal, but there is no auth section to tell who is subscribing: add auth (apiKeys or jwt), or remove consumers`);
     }
     const deadLetters = typeof publish === "object" && publish !== null ? (publish as { deadLetters?: unknown }).deadLetters : undefined;
     if (typeof deadLetters === "object" && deadLetters !== null && (deadLetters as { allow?: unknown }).allow !== undefined) {

@@ -134,7 +134,7 @@ function publishDefinition(name: string, publish: NonNullable<StreamConfig["publ
   return {
     deadLetterStream: deadLetterStreamOf(name, publish),
     ...(publish.window ? { window: publish.window } : {}),
-    ...(publish.throttle ? { throttle: throttleOptions(publish.throttle) } : {}),
+    ...(publish.throttle ? { throttle: { ...throttleOptions(publish.throttle), ...(publish.throttle.consumers ? { consumers: publish.throttle.consumers } : {}) } } : {}),
     ...(publish.maxItemBytes !== undefined ? { maxItemBytes: publish.maxItemBytes } : {}),
     ...(publish.validate ? { validate: itemValidator(publish.validate, baseDir) } : {}),
     ...(publish.retries ? { retries: publish.retries } : {}),

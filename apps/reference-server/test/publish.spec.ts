@@ -190,6 +190,9 @@ describe("publish in a config", () => {
         "  feed:",
         "    source: { type: topic }",
         "    publish: { throttle: { targetLag: 500, criticalLag: 100 } }",
+        "  billing:",
+        "    source: { type: topic }",
+        "    publish: { throttle: { consumers: [billing-service] } }",
       ].join("\n"),
     );
     const result = spawnSync(process.execPath, [cli, "validate", file], { encoding: "utf8" });
@@ -199,6 +202,7 @@ describe("publish in a config", () => {
       "  streams.ticks.publish: only topic streams take publishing (this one's source is generator)",
       "  streams.feed.publish.throttle: criticalLag (100) must be above targetLag (500)",
       "  streams.news.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow",
+      "  streams.billing.publish.throttle.consumers: names subscribers by their principal, but there is no auth section to tell who is subscribing: add auth (apiKeys or jwt), or remove consumers",
     ]);
   });
 });

@@ -147,6 +147,55 @@ describe("publishing through dropped connections", () => {
   }, 120_000);
 });
 
+describe("publishing through dropped connections into a slow sink", () => {
+  it.each(Object.entries(TRANSPORTS))("writes each item to the sink once: a resend never overlaps the write still in flight when the connection died (%s)", async (_name, connection) => {
+    // Every seq the sink is handed, in order; a sink without keys of its own stores a repeat twice.
+    const written: number[] = [];
+    const local = new SluiceServer({
+      limits: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_000 },
+      streams: {
+        slow: {
+          publish: {
+            maxBatchItems: 100,
+            sink: {
+              async write(items) {
+                await new Promise((resolve) => setTimeout(resolve, 30));
+                for (const item of items) written.push(item.seq);
+                return items.map(() => ({ accepted: true as const }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(local);
+    const cutting = await startTcpProxy({ port: running.port });
+    try {
+      const client = createSluiceClient({ baseUrl: cutting.url, ...connection });
+      const publisher = client.publish<number>("slow", { backoff: { initialMs: 10, maxMs: 50 } });
+      const total = 3_000;
+      let cuts = 0;
+      // Cut while a write is in the sink (it takes 30 ms): at each eighth of the items acked, five times.
+      const cutter = setInterval(() => {
+        if (cuts < 5 && publisher.stats.acked >= ((cuts + 1) * total) / 8) {
+          cuts++;
+          setTimeout(() => cutting.cutAll(), 10);
+        }
+      }, 2);
+      await Promise.all(Array.from({ length: total }, (_, n) => publisher.send(n)));
+      clearInterval(cutter);
+      expect(cuts).toBe(5);
+      expect(publisher.stats.reconnects).toBeGreaterThan(0);
+      expect(written).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      await publisher.close();
+      client.close();
+    } finally {
+      await cutting.close();
+      await running.close();
+    }
+  }, 60_000);
+});
+
 describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
   it("fences an older session of the same publisher id: it ends with cancelled, superseded", async () => {
     const first = createSluiceClient({ baseUrl: server.url, transport: "http" });
@@ -265,7 +314,7 @@ describe("the server's side of publishing (PROTOCOL.md §3.4)", () => {
       const writesBefore = writes;
       const waiting = publisher.send(3);
       await until(() => reconnects.length > 0, 10_000, "the session to fail");
-      expect(reconnects[0]).toBe("source_failed: the sink of guarded is failing: its circuit breaker is open; publish again later");
+      expect(reconnects[0]).toBe("source_failed: the sink of guarded is failing (sink failed: database restarting): its circuit breaker is open; publish again later");
       expect(writes - writesBefore).toBe(3);
       // It comes back: the half-open trial succeeds and the item lands once.
       down = false;
@@ -479,6 +528,46 @@ describe("priorities and volume", () => {
       await publisher.close();
       client.close();
       subscriber.close();
+    } finally {
+      await running.close();
+    }
+  }, 60_000);
+
+  it("counts only the subscribers named in throttle.consumers toward the lag: a stalled dashboard does not slow publishers, a stalled billing service does", async () => {
+    const feed = new Topic("feed", { historyItems: 10, subscriberQueueItems: 100_000 });
+    const named = new SluiceServer({
+      // The principal is the caller's API key itself (a stand-in for a key table or a token's subject).
+      authorize: ({ headers }) => headers.get("x-api-key") ?? "anonymous",
+      streams: { feed: { topic: feed, publish: { maxBatchItems: 50, throttle: { targetLag: 200, criticalLag: 1_000, delayMs: 40, backoff: { initialMs: 80, factor: 2, maxMs: 160 }, consumers: ["billing"] } } } },
+    });
+    expect(() => new SluiceServer({ streams: { feed: { topic: feed, publish: { throttle: { consumers: ["billing"] } } } } })).toThrow("streams.feed.publish.throttle.consumers: names subscribers by the principal authorize returns, but there is no authorize hook");
+    const running = await listen(named);
+    /** A subscriber as `who` that reads nothing past its first window. */
+    const stalled = async (who: string) => {
+      const client = createSluiceClient({ baseUrl: running.url, apiKey: who });
+      let opened!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const iterator = client.subscribe("feed", { window: { items: 10, bytes: 1 << 20 }, onState: (s) => s.state === "open" && opened() })[Symbol.asyncIterator]();
+      void iterator.next();
+      await open;
+      return client;
+    };
+    try {
+      const publisherClient = createSluiceClient({ baseUrl: running.url, apiKey: "shop" });
+      const publisher = publisherClient.publish<number>("feed");
+      const dashboard = await stalled("dashboard");
+      await Promise.all(Array.from({ length: 3_000 }, (_, n) => publisher.send(n)));
+      // 3 000 items behind, but not a consumer that counts: no throttling.
+      expect(feed.consumerLag()).toBeGreaterThan(2_900);
+      expect(named.publishThrottles.get("feed")).toMatchObject({ state: "normal", level: 0 });
+      expect(publisher.stats.throttle).toMatchObject({ state: "normal", throttledAcks: 0 });
+      const billing = await stalled("billing");
+      await Promise.all(Array.from({ length: 1_500 }, (_, n) => publisher.send(3_000 + n)));
+      expect(named.publishThrottles.get("feed")!.lag).toBeGreaterThanOrEqual(1_000);
+      expect(named.publishThrottles.get("feed")!.state).toBe("backoff");
+      expect(publisher.stats.throttle!.throttledAcks).toBeGreaterThan(0);
+      await publisher.close();
+      for (const client of [publisherClient, dashboard, billing]) client.close();
     } finally {
       await running.close();
     }

@@ -137,7 +137,10 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
       else if (event.type === "closed" && event.error) error = event.error;
     },
     send: (frame) => pipe.send(frame),
-    done: () => (receiver.state === "closed" && !writing) || callGone,
+    // Never while a sink write is in flight, even when the call is gone: the
+    // session's end is what lets the publisher's next session open (fencing),
+    // and it must see every item this write takes, or it would take them again.
+    done: () => !writing && (receiver.state === "closed" || callGone),
   });
 
   /** Set when the session must end (drain, fence): once the sink write in flight is reported, so its items are acked. */
@@ -183,7 +186,8 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
 
   /** Hands what has arrived to the sink, one batch at a time, and reports the fates. */
   function write(): void {
-    if (writing || !sink || receiver.state !== "streaming" || ending) return;
+    // A gone call takes no more: the publisher sends what is unacked again.
+    if (writing || !sink || receiver.state !== "streaming" || ending || callGone) return;
     const batch: { seq: number; data: Uint8Array }[] = [];
     while (batch.length < maxBatchItems) {
       const delivery = receiver.read(clock.now());

@@ -10,7 +10,7 @@ export { Topic, type TopicOptions, type TopicOverflowPolicy } from "./topic.js";
 export { DEFAULT_PUBLISH_WINDOW, type PublishDefinition, type PublishSink, type PublishContext, type PublishBatch, type PublishBatchResult } from "./ingest.js";
 export { PublisherRegistry, type PublisherRegistryOptions, type PublisherPosition } from "./publishers.js";
 export type { IngestSink, IngestItem, IngestFate, IngestOutcome } from "@sluice/driver";
-export type { TopicEngine, TopicSubscription, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";
+export type { TopicEngine, TopicSubscription, TopicSubscribeOptions, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";
 export type { SessionOutcome, SessionView } from "@sluice/driver";
 // Sources and authorize hooks refuse with these (as the client reports them).
 export { SluiceError, type ErrorCode } from "@sluice/core";

@@ -40,7 +40,11 @@ export interface PublishDefinition {
    * publisher.
    */
   readonly deadLetterStream?: string;
-  /** The window granted to each publisher (default 1 024 items / 1 MiB): what a session may have unacked. */
+  /**
+   * The window granted to each publisher (default 1 024 items / 1 MiB):
+   * what a session may have sent that the sink has not taken yet. Unacked
+   * items are at most this plus the one batch in the sink.
+   */
   readonly window?: Window;
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
@@ -79,6 +83,12 @@ export interface PublishDefinition {
   readonly throttle?: Partial<LagThrottleOptions> & {
     /** The consumer lag to throttle on (default: the stream's topic's consumerLag()). */
     readonly lag?: () => number;
+    /**
+     * Only these subscribers count toward the topic's consumer lag: the
+     * principals their sessions were authorized as (needs `authorize`);
+     * default: every subscriber.
+     */
+    readonly consumers?: readonly string[];
   };
 }
 
@@ -124,8 +134,8 @@ export class Ingest {
   readonly #registry: PublisherRegistry;
   readonly #active = new Set<{ readonly drain: AbortController; readonly ended: Promise<IngestOutcome> }>();
   #draining = false;
-  /** One circuit breaker per stream with a sink, shared by its publishers. */
-  readonly #breakers = new Map<string, CircuitBreaker>();
+  /** One circuit breaker per stream with a sink, shared by its publishers, with the failure that last counted. */
+  readonly #breakers = new Map<string, SinkBreaker>();
   /** One throttle per stream that asks for one, shared by its publishers. */
   readonly #throttles = new Map<string, { readonly throttle: LagThrottle; readonly lag: () => number }>();
 
@@ -269,8 +279,9 @@ export class Ingest {
   #throttleOf(stream: string, options: NonNullable<PublishDefinition["throttle"]>, topic: TopicEngine | undefined): { throttle: LagThrottle; lag: () => number } {
     let entry = this.#throttles.get(stream);
     if (!entry) {
-      const { lag, ...settings } = options;
-      const read = lag ?? (topic?.consumerLag ? () => topic.consumerLag!() : undefined);
+      const { lag, consumers, ...settings } = options;
+      const named = consumers ? new Set(consumers) : undefined;
+      const read = lag ?? (topic?.consumerLag ? () => topic.consumerLag!(named) : undefined);
       if (!read) throw new SluiceError("internal", `stream ${stream}: a throttle needs a lag() or a topic that reports its consumer lag`);
       entry = { throttle: new LagThrottle(settings), lag: read };
       this.#throttles.set(stream, entry);
@@ -292,7 +303,7 @@ export class Ingest {
     const onPublished = this.#options.onPublished;
     const throttled = publish.throttle ? this.#throttleOf(stream, publish.throttle, definition.topic) : undefined;
     let breaker = this.#breakers.get(stream);
-    if (!breaker) this.#breakers.set(stream, (breaker = new CircuitBreaker(publish.breaker)));
+    if (!breaker) this.#breakers.set(stream, (breaker = { breaker: new CircuitBreaker(publish.breaker), lastFailure: undefined }));
     const guarded = guardedWrite(stream, sink, breaker, publish.retries);
     const from: PublishContext = { stream, publisherId };
     const deadLetters = publish.deadLetterStream !== undefined ? { name: publish.deadLetterStream, topic: this.#deadLetterTopic(stream, publish.deadLetterStream) } : undefined;
@@ -319,51 +330,51 @@ export class Ingest {
           }
         : {}),
       ...(definition.limits ? { limits: definition.limits } : {}),
-      // Fates are settled in seq order, so the registry's position is never past an item whose fate is unknown.
+      // Fates are settled in seq order, so the registry's position is never
+      // past an item whose fate is unknown, and every item written is settled
+      // before a failure ends the write (a resend must not write it again).
       sink: {
         async write(items) {
-          const refusals = items.map(checked);
-          const writable = items.filter((_, i) => refusals[i] === undefined);
-          let written: readonly IngestFate[] | undefined;
-          let attempts = 0;
-          if (writable.length > 0) {
-            try {
-              written = await guarded(writable, from, () => attempts++);
-            } catch (failure) {
-              if (!isPermanent(failure)) throw failure;
-              // A permanent failure names no item: each is tried alone, and the ones that fail alone are dead letters.
-              if (writable.length === 1) written = [{ accepted: false, reason: `sink: ${(failure as Error).message}` }];
-            }
-            if (written && written.length !== writable.length) throw new SluiceError("internal", `the sink reported ${written.length} fates for ${writable.length} items`);
-          }
           const fates: IngestFate[] = [];
-          let next = 0;
-          for (let i = 0; i < items.length; i++) {
-            const item = items[i]!;
-            const refusal = refusals[i];
-            if (refusal !== undefined) {
-              fates.push(await settle(item, { accepted: false, reason: refusal }, 0));
-              continue;
-            }
-            if (written) {
-              fates.push(await settle(item, written[next++]!, attempts));
-              continue;
-            }
-            let alone = 0;
-            let fate: IngestFate;
+          /** Writes a run of items that passed the checks; a permanent failure splits it in halves until the bad items stand alone. */
+          const writeRun = async (run: readonly IngestItem[], triedBefore: number): Promise<void> => {
+            let tries = 0;
+            let written: readonly IngestFate[];
             try {
-              const one = await guarded([item], from, () => alone++);
-              if (one.length !== 1) throw new SluiceError("internal", `the sink reported ${one.length} fates for 1 item`);
-              fate = one[0]!;
+              written = await guarded(run, from, () => tries++);
             } catch (failure) {
               if (!isPermanent(failure)) throw failure;
-              fate = { accepted: false, reason: `sink: ${(failure as Error).message}` };
+              if (run.length === 1) {
+                fates.push(await settle(run[0]!, { accepted: false, reason: `sink: ${(failure as Error).message}` }, triedBefore + tries));
+                return;
+              }
+              const half = Math.ceil(run.length / 2);
+              await writeRun(run.slice(0, half), triedBefore + tries);
+              await writeRun(run.slice(half), triedBefore + tries);
+              return;
             }
-            fates.push(await settle(item, fate, attempts + alone));
+            if (written.length !== run.length) throw new SluiceError("internal", `the sink reported ${written.length} fates for ${run.length} items`);
+            for (let i = 0; i < run.length; i++) fates.push(await settle(run[i]!, written[i]!, triedBefore + tries));
+          };
+          const refusals = items.map(checked);
+          try {
+            for (let at = 0; at < items.length; ) {
+              const refusal = refusals[at];
+              if (refusal !== undefined) {
+                fates.push(await settle(items[at]!, { accepted: false, reason: refusal }, 0));
+                at++;
+                continue;
+              }
+              let end = at + 1;
+              while (end < items.length && refusals[end] === undefined) end++;
+              await writeRun(items.slice(at, end), 0);
+              at = end;
+            }
+            return fates;
+          } finally {
+            const dead = fates.filter((fate) => !fate.accepted).length;
+            if (fates.length > 0) onPublished?.(stream, fates.length - dead, dead);
           }
-          const dead = fates.filter((fate) => !fate.accepted).length;
-          onPublished?.(stream, fates.length - dead, dead);
-          return fates;
         },
       },
     };
@@ -395,9 +406,14 @@ function checkItems(publish: PublishDefinition): (item: IngestItem) => string | 
   };
 }
 
-/** A failure that says the data is bad (a retry cannot help), not that the sink is down. */
+/**
+ * A failure that says the data is bad (a retry cannot help), not that the
+ * sink is down: a SluiceError that is not retryable, of a code about the
+ * data. `internal` (a bug) and the rest fail the session instead, so they
+ * never dead-letter good items.
+ */
 function isPermanent(failure: unknown): boolean {
-  return failure instanceof SluiceError && !failure.retryable;
+  return failure instanceof SluiceError && !failure.retryable && (failure.code === "source_failed" || failure.code === "invalid_argument" || failure.code === "limit_exceeded");
 }
 
 /** One dead letter as the dead-letter stream holds it (JSON). */
@@ -441,15 +457,27 @@ export interface PublishBatchResult {
   readonly throttle?: PublishThrottle;
 }
 
+/** A stream's sink breaker, and the failure that last counted toward it (what an open breaker reports). */
+interface SinkBreaker {
+  readonly breaker: CircuitBreaker;
+  lastFailure: SluiceError | undefined;
+}
+
 /** A sink write with retries (backoff, full jitter) inside the stream's circuit breaker. */
-function guardedWrite(stream: string, sink: PublishSink, breaker: CircuitBreaker, retries: PublishDefinition["retries"]): (items: readonly IngestItem[], from: PublishContext, onTry: () => void) => Promise<readonly IngestFate[]> {
+function guardedWrite(stream: string, sink: PublishSink, guard: SinkBreaker, retries: PublishDefinition["retries"]): (items: readonly IngestItem[], from: PublishContext, onTry: () => void) => Promise<readonly IngestFate[]> {
+  const { breaker } = guard;
   return async (items, from, onTry) => {
     const backoff = new Backoff({ initialMs: retries?.initialMs ?? 50, maxMs: retries?.maxMs ?? 2_000, maxAttempts: retries?.attempts ?? 3, random: Math.random });
     for (;;) {
       const now = systemClock.now();
       if (!breaker.tryAcquire(now)) {
         const state = breaker.state(now);
-        throw new SluiceError("source_failed", `the sink of ${stream} is failing: its circuit breaker is open; publish again later`, { retryAfterMs: state.kind === "open" ? Math.max(1, Math.ceil(state.until - now)) : 1_000 });
+        // The cause, not only the breaker: its code (unavailable for a database that is down) and message.
+        const last = guard.lastFailure;
+        throw new SluiceError(last?.code ?? "source_failed", `the sink of ${stream} is failing${last ? ` (${last.message})` : ""}: its circuit breaker is open; publish again later`, {
+          retryable: true,
+          retryAfterMs: state.kind === "open" ? Math.max(1, Math.ceil(state.until - now)) : 1_000,
+        });
       }
       onTry();
       try {
@@ -459,7 +487,10 @@ function guardedWrite(stream: string, sink: PublishSink, breaker: CircuitBreaker
       } catch (failure) {
         const error = failure instanceof SluiceError ? failure : new SluiceError("source_failed", `sink failed: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
         // Bad data is no sign of a failing sink: only retryable failures count toward opening the breaker.
-        if (error.retryable) breaker.onFailure(systemClock.now());
+        if (error.retryable) {
+          breaker.onFailure(systemClock.now());
+          guard.lastFailure = error;
+        }
         else {
           breaker.onSuccess(systemClock.now());
           throw error;

@@ -185,6 +185,8 @@ export class SluiceServer {
     for (const [name, definition] of Object.entries(options.streams)) {
       if (definition.limits) checkLimits({ ...this.limits, ...definition.limits }, `streams.${name}.limits`);
       if (definition.publish && !definition.publish.sink && !definition.topic) throw new SluiceError("invalid_argument", `streams.${name}.publish: needs a sink, or a topic to publish into`);
+      // Names of consumers come from authorization: without it every subscriber is nameless, and the throttle would never count one.
+      if (definition.publish?.throttle?.consumers && !options.authorize) throw new SluiceError("invalid_argument", `streams.${name}.publish.throttle.consumers: names subscribers by the principal authorize returns, but there is no authorize hook`);
       const deadLetterStream = definition.publish?.deadLetterStream;
       if (deadLetterStream !== undefined && !(Object.hasOwn(options.streams, deadLetterStream) && options.streams[deadLetterStream]!.topic)) {
         throw new SluiceError("invalid_argument", `streams.${name}.publish.deadLetterStream: ${JSON.stringify(deadLetterStream)} is not a stream of this server with a topic`);
@@ -382,10 +384,11 @@ export class SluiceServer {
   async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers, connection: object | undefined): Promise<ResolvedStream> {
     // Authorization comes before the stream lookup: an unauthenticated caller
     // must not learn which streams exist.
+    let principal: string | undefined;
     if (this.#options.authorize) {
       // Not `keys.onPrincipal?.(await authorize(...))`: an optional call skips
       // evaluating its arguments, and so would skip the check itself.
-      const principal = await this.#options.authorize({ stream: open.stream, headers, action: "subscribe" });
+      principal = await this.#options.authorize({ stream: open.stream, headers, action: "subscribe" });
       keys.onPrincipal?.(principal);
     }
     const definition = this.#options.streams[open.stream];
@@ -406,7 +409,7 @@ export class SluiceServer {
       ...(definition.stallTimeoutMs !== undefined ? { stallTimeoutMs: definition.stallTimeoutMs } : {}),
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
-    if (definition.topic) return { ...(await startTopic(definition.topic, open, signal)), ...settings };
+    if (definition.topic) return { ...(await startTopic(definition.topic, open, signal, principal)), ...settings };
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
     return { ...startSource(definition.source, params, open, { stream: open.stream, maxSkip: this.#maxResumeSkip, signal }), ...settings };
   }

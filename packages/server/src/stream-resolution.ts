@@ -38,8 +38,9 @@ function started(open: OpenFrame, items: AsyncIterable<SourceYield>, nextSeq: nu
   };
 }
 
-export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: AbortSignal): Promise<StreamStart> {
-  const { nextSeq, replayed, gap, items } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal);
+/** A topic subscription for an Open; `consumer` is the principal the session was authorized as (for consumer lag by name). */
+export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: AbortSignal, consumer: string | undefined): Promise<StreamStart> {
+  const { nextSeq, replayed, gap, items } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal, consumer !== undefined ? { consumer } : {});
   return started(open, items, nextSeq, replayed, 0, gap);
 }
 

@@ -84,9 +84,11 @@ export interface TopicEngine {
   /**
    * Consumer lag: how far the slowest subscriber is behind the newest item,
    * in items (0 without subscribers). What lag-based throttling of
-   * publishers reads; an engine that cannot tell leaves it out.
+   * publishers reads; an engine that cannot tell leaves it out. With
+   * `consumers`, only subscribers of those names count (the principals
+   * their sessions were authorized as).
    */
-  consumerLag?(): number;
+  consumerLag?(consumers?: ReadonlySet<string>): number;
   /** Publishes one item to every subscriber (and the history); answers its seq. */
   publish(data: Uint8Array, options?: PublishOptions): PublishAck | Promise<PublishAck>;
   /**
@@ -96,5 +98,11 @@ export interface TopicEngine {
    * topic) fails with resume_position_lost, or continues with a gap when the
    * engine's resume policy says so.
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal): TopicSubscription | Promise<TopicSubscription>;
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal, options?: TopicSubscribeOptions): TopicSubscription | Promise<TopicSubscription>;
+}
+
+/** Who subscribes to a topic. */
+export interface TopicSubscribeOptions {
+  /** The subscriber's name (the principal its session was authorized as), for consumerLag(consumers). */
+  readonly consumer?: string;
 }

@@ -22,7 +22,7 @@
 import { Queue, SluiceError, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
-import type { HistoryBounds, PublishAck, PublishOptions, TopicEngine, TopicStats, TopicSubscription } from "./topic-engine.js";
+import type { HistoryBounds, PublishAck, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
 
 /** What a {@link Topic} does to a subscriber that falls behind (core's SubscriberOverflowPolicy). */
 export type TopicOverflowPolicy = SubscriberOverflowPolicy;
@@ -70,7 +70,12 @@ class TopicSubscriber {
   /** The last seq its session took (items and gaps): where the subscriber is, for consumerLag(). */
   taken = 0;
 
-  constructor(capacity: number, policy: TopicOverflowPolicy) {
+  constructor(
+    capacity: number,
+    policy: TopicOverflowPolicy,
+    /** Its name, for consumerLag(consumers). */
+    readonly consumer: string | undefined,
+  ) {
     this.queue = new SubscriberQueue(capacity, policy);
   }
 
@@ -193,8 +198,8 @@ export class Topic implements TopicEngine {
    * still in history are replayed; older positions fail, or continue with a
    * gap under resumeExpired "gap".
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal): TopicSubscription {
-    const sub = new TopicSubscriber(this.queueItems, this.overflow);
+  subscribe(afterSeq: number | undefined, signal?: AbortSignal, options: TopicSubscribeOptions = {}): TopicSubscription {
+    const sub = new TopicSubscriber(this.queueItems, this.overflow, options.consumer);
     let nextSeq = this.#nextSeq;
     sub.taken = this.#nextSeq - 1;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
@@ -272,11 +277,15 @@ export class Topic implements TopicEngine {
    * How far the slowest subscriber is behind the newest item: the newest seq
    * minus the last one its session took from the topic (a session takes
    * only as its client's credit allows, so this is the client's position
-   * within its window). Dropped items count as taken: they are gaps.
+   * within its window). Dropped items count as taken: they are gaps. With
+   * `consumers`, only the subscribers of those names count.
    */
-  consumerLag(): number {
+  consumerLag(consumers?: ReadonlySet<string>): number {
     let slowest = this.#nextSeq - 1;
-    for (const sub of this.#subscribers) if (!sub.failed && !sub.closed && sub.taken < slowest) slowest = sub.taken;
+    for (const sub of this.#subscribers) {
+      if (consumers && (sub.consumer === undefined || !consumers.has(sub.consumer))) continue;
+      if (!sub.failed && !sub.closed && sub.taken < slowest) slowest = sub.taken;
+    }
     return this.#nextSeq - 1 - slowest;
   }
 
