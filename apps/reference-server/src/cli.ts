@@ -91,6 +91,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     server = await startServer(loaded.config, loaded.baseDir, publicDir, log, logs.stats);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 1;
+    }
     // The usual reasons a port cannot be had, in one line instead of a stack trace.
     const { code, port } = error as NodeJS.ErrnoException & { port?: number };
     const at = `${loaded.config.server.host}:${port ?? loaded.config.server.port}`;

@@ -179,6 +179,28 @@ const publishSchema = z.strictObject({
       allow: z.array(allowRule).optional(),
     })
     .prefault({}),
+  /**
+   * Where published items go instead of the stream's topic: a PostgreSQL
+   * table, one INSERT per batch, idempotent on (publisher id, seq) through
+   * the table's unique key.
+   */
+  sink: z
+    .strictObject({
+      type: z.literal("postgres"),
+      /** Default: SLUICE_PG_URL, else postgres://postgres@127.0.0.1:5432/test. */
+      url: z.string().optional(),
+      /** `name` or `schema.name`. */
+      table: z.string().min(1),
+      publisherIdColumn: z.string().optional(),
+      seqColumn: z.string().optional(),
+      /** The item as it came (json/jsonb: the JSON; text; bytea: the bytes). */
+      dataColumn: z.string().optional(),
+      /** For a table that several streams write into: the stream's name, part of the unique key. */
+      streamColumn: z.string().optional(),
+      /** Table column <- top-level field of the JSON item. */
+      columns: z.record(z.string(), z.string().min(1)).optional(),
+    })
+    .optional(),
   /** Retries of a failing sink write (exponential backoff, full jitter) before the publish session fails. */
   retries: z.strictObject({ attempts: nonNegativeInt.optional(), initialMs: positiveInt.optional(), maxMs: positiveInt.optional() }).optional(),
 });
@@ -294,7 +316,7 @@ function crossFieldIssues(document: unknown): Issue[] {
   const serverProblem = serverLimits && limitsProblem(serverLimits);
   if (serverProblem) issues.push({ path: ["limits", serverProblem.field], message: serverProblem.reason });
   for (const [name, stream] of streams) {
-    if (stream.publish && stream.source.type !== "topic") issues.push({ path: ["streams", name, "publish"], message: `only topic streams take publishing (this one's source is ${stream.source.type})` });
+    if (stream.publish && !stream.publish.sink && stream.source.type !== "topic") issues.push({ path: ["streams", name, "publish"], message: `only topic streams take publishing into their topic (this one's source is ${stream.source.type}); give it a publish.sink to publish elsewhere` });
     if (stream.publish) {
       const deadLetters = deadLetterStreamOf(name, stream.publish);
       const existing = streams.find(([other]) => other === deadLetters);
@@ -407,7 +429,8 @@ function withDeadLetterStreams(config: Config): Config {
     const deadLetters = deadLetterStreamOf(name, stream.publish);
     if (Object.hasOwn(streams, deadLetters)) continue;
     const { historyItems, allow } = stream.publish.deadLetters;
-    streams[deadLetters] = streamSchema.parse({ source: { type: "topic", historyItems }, ...(allow ? { allow } : {}) });
+    // resumeExpired gap: a reader that starts from the beginning (`sluice tail URL NAME.dlq --from 1`) gets every retained record, not resume_position_lost.
+    streams[deadLetters] = streamSchema.parse({ source: { type: "topic", historyItems, resumeExpired: "gap" }, ...(allow ? { allow } : {}) });
   }
   return { ...config, streams };
 }

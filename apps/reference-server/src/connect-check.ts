@@ -2,10 +2,12 @@
  * `sluice-server validate --connect`: what only the real services can tell,
  * checked before a deployment instead of at the first subscriber. For each
  * PostgreSQL stream, its database answers, its query prepares (every table
- * and column exists, the types fit) and its result has the key column.
+ * and column exists, the types fit) and its result has the key column; for
+ * each PostgreSQL publish sink, its table has the columns and the unique key.
  */
 import pg from "pg";
 import type { Config } from "./config.js";
+import { postgresSink } from "./postgres-sink.js";
 import { compileQuery } from "./postgres-source.js";
 
 export async function connectProblems(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
@@ -33,6 +35,20 @@ export async function connectProblems(config: Config, env: NodeJS.ProcessEnv = p
       problems.push(`${at}.query: ${message}${code ? ` (SQLSTATE ${code})` : ""}`);
     } finally {
       await client.end().catch(() => undefined);
+    }
+  }
+  for (const [name, stream] of Object.entries(config.streams)) {
+    const sinkConfig = stream.publish?.sink;
+    if (!sinkConfig) continue;
+    const { type: _type, url, ...table } = sinkConfig;
+    const pool = new pg.Pool({ connectionString: url ?? env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test", connectionTimeoutMillis: 5_000, max: 1 });
+    pool.on("error", () => undefined);
+    try {
+      await postgresSink({ pool, stream: name, ...table }).ready();
+    } catch (error) {
+      problems.push(`streams.${name}.publish.sink: ${(error as Error).message}`);
+    } finally {
+      await pool.end().catch(() => undefined);
     }
   }
   return problems;

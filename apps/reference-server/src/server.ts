@@ -6,9 +6,9 @@
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { SluiceServer, listen, type Listening } from "@sluice/server-node";
+import { SluiceError, SluiceServer, listen, type Listening } from "@sluice/server-node";
 import { pino, type Logger } from "pino";
-import type { Config } from "./config.js";
+import { ConfigError, type Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";
 import { createMetrics, type LogCounts } from "./metrics.js";
 import { buildStreams, describeStreams, type StreamDescription } from "./streams.js";
@@ -28,6 +28,21 @@ const LISTEN_AND_BUDGET_KEYS = new Set(["maxConnections", "maxStreamsPerConnecti
 
 export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" }), logCounts?: LogCounts): Promise<RunningServer> {
   const built = buildStreams(config, baseDir);
+  // A table that cannot take the items is a configuration problem: refused now, not at the first publish.
+  // A database that does not answer yet is not: the sink retries, /readyz says so.
+  const sinkProblems: string[] = [];
+  for (const [name, sink] of built.sinks) {
+    try {
+      await sink.ready();
+    } catch (error) {
+      if (error instanceof SluiceError && error.retryable) log.warn({ stream: name, error: error.message }, "publish sink not reachable yet");
+      else sinkProblems.push(`streams.${name}.publish.sink: ${(error as Error).message}`);
+    }
+  }
+  if (sinkProblems.length > 0) {
+    await built.stop();
+    throw new ConfigError("publish sinks", sinkProblems);
+  }
   const metrics = createMetrics(logCounts);
   const authorize = createAuthorizer(config, baseDir);
   const sluice = new SluiceServer({

@@ -9,6 +9,7 @@ import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type Pu
 import pg from "pg";
 import { deadLetterStreamOf, throttleOptions, type Config, type StreamConfig } from "./config.js";
 import { itemValidator } from "./item-validator.js";
+import { postgresSink, type PostgresSink } from "./postgres-sink.js";
 import { postgresSource } from "./postgres-source.js";
 import { checkReadable, openFile } from "./shipped-files.js";
 
@@ -42,6 +43,8 @@ export function describeStreams(config: Config): StreamDescription[] {
 export interface BuiltStreams {
   readonly streams: Record<string, StreamDefinition<JsonObject>>;
   readonly topics: ReadonlyMap<string, Topic>;
+  /** The PostgreSQL sinks of streams that publish into a table, by stream. */
+  readonly sinks: ReadonlyMap<string, PostgresSink>;
   /** Whether every external dependency answers (for /readyz). */
   ready(): Promise<{ ok: boolean; problems: string[] }>;
   /** Stops the demo publishers and closes database pools. */
@@ -55,6 +58,19 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
   const pools = new Map<string, pg.Pool>();
   /** JSON Lines files by stream, for /readyz. */
   const files = new Map<string, string>();
+  const sinks = new Map<string, PostgresSink>();
+  /** One pool per database URL, for sources and sinks alike. */
+  const poolOf = (configured: string | undefined): pg.Pool => {
+    const url = configured ?? process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+    let pool = pools.get(url);
+    if (!pool) {
+      pool = new pg.Pool({ connectionString: url, max: 10 });
+      // An idle client's error (server restart) must not crash the process.
+      pool.on("error", () => undefined);
+      pools.set(url, pool);
+    }
+    return pool;
+  };
   for (const [name, stream] of Object.entries(config.streams)) {
     const common = {
       ...(stream.contentType ? { contentType: stream.contentType } : {}),
@@ -73,18 +89,9 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
         streams[name] = { ...common, ...jsonLines(source, baseDir) };
         files.set(name, resolve(baseDir, source.path));
         break;
-      case "postgres": {
-        const url = source.url ?? process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-        let pool = pools.get(url);
-        if (!pool) {
-          pool = new pg.Pool({ connectionString: url, max: 10 });
-          // An idle client's error (server restart) must not crash the process.
-          pool.on("error", () => undefined);
-          pools.set(url, pool);
-        }
-        streams[name] = { ...common, ...postgresSource({ pool, query: source.query, params: source.params, key: source.key, pageSize: source.pageSize, stream: name }) };
+      case "postgres":
+        streams[name] = { ...common, ...postgresSource({ pool: poolOf(source.url), query: source.query, params: source.params, key: source.key, pageSize: source.pageSize, stream: name }) };
         break;
-      }
       case "topic": {
         const topic = new Topic(name, {
           historyItems: source.historyItems,
@@ -94,16 +101,29 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
           overflow: source.overflow,
           resumeExpired: source.resumeExpired,
         });
-        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params), ...(stream.publish ? { publish: publishDefinition(name, stream.publish, baseDir) } : {}) };
+        streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
         break;
       }
     }
   }
+  // Publishing, on any stream: into its topic, or into its sink.
+  for (const [name, stream] of Object.entries(config.streams)) {
+    if (!stream.publish) continue;
+    const sinkConfig = stream.publish.sink;
+    let sink: PostgresSink | undefined;
+    if (sinkConfig) {
+      const { type: _type, url, ...table } = sinkConfig;
+      sink = postgresSink({ pool: poolOf(url), stream: name, ...table });
+      sinks.set(name, sink);
+    }
+    streams[name] = { ...streams[name]!, publish: { ...publishDefinition(name, stream.publish, baseDir), ...(sink ? { sink } : {}) } };
+  }
   return {
     streams,
     topics,
+    sinks,
     async ready() {
       const problems: string[] = [];
       for (const [stream, file] of files) {

@@ -71,7 +71,7 @@ describe("sluice-server log format", () => {
 });
 
 describe("sluice-server validate", () => {
-  it.each(["embedded.yaml", "tuned.json", "postgres.yaml", "ingest.yaml"])("accepts examples/%s", (file) => {
+  it.each(["embedded.yaml", "tuned.json", "postgres.yaml", "ingest.yaml", "ingest-postgres.yaml"])("accepts examples/%s", (file) => {
     const result = validate(join(examples, file));
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);

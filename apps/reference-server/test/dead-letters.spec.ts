@@ -115,6 +115,13 @@ describe("dead letters of a configured server", () => {
       ["shop-1", 4, "orders"],
     ]);
     expect(records[0]).toMatchObject({ reason: "validation: /amount: must be >= 0", value: { id: "b", amount: -1 } });
+    // A reader from seq 1 (`sluice tail URL orders.dlq --from 1`) gets a gap for the seqs before the topic's first, then every record.
+    const fromOne: string[] = [];
+    for await (const event of client.subscribe<DeadLetterRecord>("orders.dlq", { startAfter: { seq: 0 } })) {
+      fromOne.push(event.kind === "gap" ? `gap ${event.reason}` : `${event.value.publisherId} ${event.value.seq}`);
+      if (fromOne.length === 4) break;
+    }
+    expect(fromOne).toEqual(["gap restarted", "shop-1 2", "shop-1 3", "shop-1 4"]);
     await publisher.close();
     client.close();
   });

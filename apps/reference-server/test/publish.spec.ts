@@ -199,7 +199,7 @@ describe("publish in a config", () => {
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split("\n").slice(1)).toEqual([
       "  streams.news.publish.window.items: must be above 0, got 0",
-      "  streams.ticks.publish: only topic streams take publishing (this one's source is generator)",
+      "  streams.ticks.publish: only topic streams take publishing into their topic (this one's source is generator); give it a publish.sink to publish elsewhere",
       "  streams.feed.publish.throttle: criticalLag (100) must be above targetLag (500)",
       "  streams.news.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow",
       "  streams.billing.publish.throttle.consumers: names subscribers by their principal, but there is no auth section to tell who is subscribing: add auth (apiKeys or jwt), or remove consumers",
