@@ -30,6 +30,8 @@ const sluice = new SluiceServer({
       },
     },
     live: { topic },
+    // The same topic behind a 2 s flush deadline: its items can only arrive sooner if the session flushes when the topic is caught up.
+    patient: { topic, chunk: { flushDelayMs: 2_000 } },
   },
 });
 let server: Listening;
@@ -68,4 +70,19 @@ describe.each(TRANSPORTS)("live items over $name", ({ transport, httpVersion }) 
       expect(p99).toBeLessThan(250);
     }, 20_000);
   }
+});
+
+describe.each(TRANSPORTS)("a topic caught up over $name", ({ transport, httpVersion }) => {
+  it("sends its open chunk at once, not at the flush deadline: with a 2 s deadline every item still arrives within 250 ms", async () => {
+    const client = createSluiceClient({ baseUrl: server.url, transport, httpVersion });
+    const lags: number[] = [];
+    for await (const event of client.subscribe<{ at: number }>("patient")) {
+      if (event.kind !== "item") continue;
+      lags.push(now() - event.value.at);
+      if (lags.length === 20) break;
+    }
+    client.close();
+    console.log(`patient over ${transport}/${httpVersion}: p50 ${percentile(lags, 0.5).toFixed(1)} ms, max ${Math.max(...lags).toFixed(1)} ms`);
+    expect(Math.max(...lags)).toBeLessThan(250);
+  }, 20_000);
 });

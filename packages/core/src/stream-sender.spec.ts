@@ -235,6 +235,19 @@ describe("StreamSender: ending", () => {
     expect(sender.pollTimeout()).toBe(10); // item 3's chunk, opened at 5
   });
 
+  it("sends the open chunk at flush() (the source has nothing ready) before its deadline, and nothing when no chunk is open", () => {
+    const sender = streaming({ limits: quiet });
+    sender.flush(0);
+    expect(sender.hasTransmit).toBe(false);
+    sender.push(item(1), cursor(1), 0);
+    sender.push(item(2), cursor(2), 1);
+    expect(sender.hasTransmit).toBe(false);
+    sender.flush(2);
+    expect(drain(sender)).toEqual([{ type: "chunk", firstSeq: 1, items: [item(1), item(2)], cursor: cursor(2), gap: undefined }]);
+    // No chunk left open: no flush deadline, only the heartbeat's.
+    expect(sender.pollTimeout()).toBeGreaterThan(1_000);
+  });
+
   it("sends End after the last item, with the session's totals", () => {
     const sender = streaming();
     sender.push(item(10), cursor(1), 0);

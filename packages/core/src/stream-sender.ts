@@ -322,6 +322,17 @@ export class StreamSender {
     this.#armYield();
   }
 
+  /**
+   * The source has nothing ready (a live topic caught up): the open chunk
+   * goes out now instead of at its flush deadline, which could only add
+   * latency, as nothing is coming to join it.
+   */
+  flush(_now: number): void {
+    if (this.#state !== "streaming" || this.#pending) return;
+    this.#assembler.close();
+    this.#moveChunks();
+  }
+
   /** `count` items were dropped here (topic overflow): the client gets a gap. */
   pushGap(count: number, reason: GapReason, now: number): void {
     if (this.#state !== "streaming" || this.#pending) throw new Error("pushGap() needs a streaming sender with nothing pending");

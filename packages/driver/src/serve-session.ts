@@ -38,6 +38,12 @@ export type SourceYield =
 export interface ResolvedStream {
   /** The source: items and gaps from `nextSeq` on. Its return() runs when the session ends. */
   readonly items: AsyncIterable<SourceYield>;
+  /**
+   * Whether `items` has an item or gap ready now, without waiting (a
+   * topic's queue). When it has none, the open chunk goes out at the end of
+   * this turn of the event loop rather than at its flush deadline.
+   */
+  readonly ready?: () => boolean;
   /** Seq of the first item `items` yields (announced in Opened). */
   readonly nextSeq: number;
   /** MIME type of the items, announced in Opened. */
@@ -248,6 +254,33 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
    */
   const TURN_ITEMS = 256;
   const TURN_MS = 1;
+  /**
+   * A source that says it has nothing ready (a topic caught up) gets its
+   * open chunk flushed at the end of this turn of the event loop instead of
+   * at the flush deadline: what arrives within the turn (a publisher's
+   * whole batch) still joins the chunk, and nothing waits 5 ms for company
+   * that is not coming.
+   */
+  let sourceReady: (() => boolean) | undefined;
+  let flushScheduled = false;
+  let lastIdleFlush = -Infinity;
+  /** At most one idle flush a millisecond: a busy topic that catches up every turn still sends chunks of some size. */
+  const IDLE_FLUSH_INTERVAL_MS = 1;
+  const idleFlush = () => {
+    flushScheduled = false;
+    if (sourceReady && !sourceReady() && sender.state === "streaming") {
+      lastIdleFlush = clock.now();
+      sender.flush(lastIdleFlush);
+      pump.afterInput();
+    }
+  };
+  const flushAtTurnEnd = () => {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    const at = lastIdleFlush + IDLE_FLUSH_INTERVAL_MS;
+    if (clock.now() >= at) void clock.yield().then(idleFlush);
+    else clock.schedule(at, idleFlush);
+  };
   const pull = async () => {
     pulling = true;
     let turnStart = clock.now();
@@ -269,6 +302,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           inTurn = 0;
           turnStart = clock.now();
         }
+        if (sourceReady && !sourceReady()) flushAtTurnEnd();
         const result = await iterator.next();
         if (sender.state !== "streaming") break;
         const now = clock.now();
@@ -347,6 +381,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         clock.now(),
       );
       iterator = items;
+      sourceReady = resolved.ready;
       if (!accepted) void iterator.return?.();
       else maybePull();
     } catch (error) {

@@ -14,6 +14,8 @@ import type { TopicEngine } from "./topic-engine.js";
 /** Where a session starts: what the driver's ResolvedStream needs of the stream itself. */
 export interface StreamStart {
   readonly items: AsyncIterable<SourceYield>;
+  /** Whether `items` would yield now without waiting (topics). */
+  readonly ready?: () => boolean;
   readonly nextSeq: number;
   /** Items to read and drop before the first one is sent (a source reopened at an older cursor). */
   readonly skip?: number;
@@ -40,8 +42,8 @@ function started(open: OpenFrame, items: AsyncIterable<SourceYield>, nextSeq: nu
 
 /** A topic subscription for an Open; `consumer` is the principal the session was authorized as (for consumer lag by name). */
 export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: AbortSignal, consumer: string | undefined): Promise<StreamStart> {
-  const { nextSeq, replayed, gap, items } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal, consumer !== undefined ? { consumer } : {});
-  return started(open, items, nextSeq, replayed, 0, gap);
+  const { nextSeq, replayed, gap, items, ready } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal, consumer !== undefined ? { consumer } : {});
+  return { ...started(open, items, nextSeq, replayed, 0, gap), ...(ready ? { ready } : {}) };
 }
 
 export function startSource<P>(source: Source<P>, params: P, open: OpenFrame, options: OpenSourceOptions): StreamStart {

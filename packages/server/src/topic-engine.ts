@@ -50,6 +50,8 @@ export interface TopicSubscription {
   readonly gap?: Gap;
   /** Items and gaps (overflow drops), in seq order; ending it (return) unsubscribes. */
   readonly items: AsyncIterable<SourceYield>;
+  /** Whether `items` would yield now without waiting (lets the session flush a chunk as soon as the topic is caught up). */
+  readonly ready?: () => boolean;
 }
 
 /** What a topic did, for metrics; counted as it happens. */

@@ -270,7 +270,7 @@ export class Topic implements TopicEngine {
         return { done: true, value: undefined };
       },
     };
-    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator } };
+    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator }, ready: () => sub.queue.size > 0 || sub.failed !== undefined || sub.closed };
   }
 
   /**
