@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, TimestampSchema, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import { bytes, createSluiceClient, PublishError } from "@sluice/client-node";
+import { bytes, createSluiceClient, type PublishError } from "@sluice/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, startCli } from "./start-cli.js";
 

@@ -124,6 +124,14 @@ export type PublicationState =
       readonly state: "closed";
     };
 
+/** The stream's lag throttle as a publisher saw it in its acks. */
+export interface PublicationThrottle extends PublishThrottle {
+  /** Acks whose batch the throttle delayed. */
+  readonly throttledAcks: number;
+  /** Changes of state or level seen. */
+  readonly adjustments: number;
+}
+
 /** Live counters of a {@link Publication}. */
 export interface PublicationStats {
   /** Items waiting to be sent, per level. */
@@ -148,7 +156,7 @@ export interface PublicationStats {
    * last batch's delay; `throttledAcks` counts acks of delayed batches and
    * `adjustments` the changes of state or level seen.
    */
-  readonly throttle: (PublishThrottle & { readonly throttledAcks: number; readonly adjustments: number }) | undefined;
+  readonly throttle: PublicationThrottle | undefined;
   /** The circuit breaker around connecting. */
   readonly breaker: CircuitState["kind"];
   /** The last error that ended a session. */

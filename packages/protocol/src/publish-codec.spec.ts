@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { ERROR_CODES, SluiceError, type IngestFrame, type PublishFrame } from "@sluice/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PublishRequestSchema, PublishResponseSchema } from "./gen/sluice/v1/service_pb.js";
+import { PublishRequestSchema, PublishResponseSchema, type ThrottleState } from "./gen/sluice/v1/service_pb.js";
 import { decodeIngestFrame, decodePublishFrame, encodeIngestFrame, encodePublishFrame } from "./publish-codec.js";
 
 const MAX = 4 * 1024 * 1024;
@@ -75,7 +75,7 @@ describe("publish codec (PROTOCOL.md §3.4)", () => {
     expect(() => decodePublishFrame(open, MAX)).toThrow(/open\.resume_after_seq is 1152921504606846976, above 2\^53-1/);
     const ack = toBinary(PublishResponseSchema, create(PublishResponseSchema, { kind: { case: "ack", value: { seq: 1n, deadLetters: [{ seq: 2n ** 60n }] } } }));
     expect(() => decodeIngestFrame(ack, MAX)).toThrow(/ack\.dead_letters\[0\]\.seq is 1152921504606846976/);
-    const throttle = toBinary(PublishResponseSchema, create(PublishResponseSchema, { kind: { case: "ack", value: { seq: 1n, throttle: { state: 9, level: 1, delayMs: 5 } } } }));
+    const throttle = toBinary(PublishResponseSchema, create(PublishResponseSchema, { kind: { case: "ack", value: { seq: 1n, throttle: { state: 9 as ThrottleState, level: 1, delayMs: 5 } } } }));
     expect(() => decodeIngestFrame(throttle, MAX)).toThrow("ack.throttle.state: unknown value 9");
   });
 });

@@ -106,6 +106,7 @@ export interface PublishContext {
  * accepted, or refused with a reason (a dead letter).
  */
 export interface PublishSink {
+  /** Writes `items` (in seq order, from one publisher) and answers one fate per item, in the same order. */
   write(items: readonly IngestItem[], from: PublishContext): readonly IngestFate[] | Promise<readonly IngestFate[]>;
 }
 
