@@ -18,18 +18,9 @@ import { createSluiceClient, type PublishError } from "@sluice/client-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, startCli } from "./start-cli.js";
+import { PG_URL, pgReachable } from "./pg-reachable.js";
 
-const PG_URL = process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-let reachable = false;
-try {
-  const probe = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
-  await probe.connect();
-  await probe.end();
-  reachable = true;
-} catch (error) {
-  console.warn(`\n!!! PostgreSQL ingest tests SKIPPED: ${PG_URL} unreachable (${(error as Error).message}); .ci/run starts it !!!\n`);
-}
+const reachable = await pgReachable("PostgreSQL ingest tests");
 
 const TABLE = `sluice_ingest_${process.pid}_${Date.now() % 100_000}`;
 const KEYLESS = `${TABLE}_keyless`;

@@ -23,18 +23,9 @@ import { freePort, startTcpProxy, until } from "@sluice/testing";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { postgresSink, postgresSinkError } from "../src/postgres-sink.js";
+import { PG_URL, pgReachable } from "./pg-reachable.js";
 
-const PG_URL = process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-let reachable = false;
-try {
-  const probe = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
-  await probe.connect();
-  await probe.end();
-  reachable = true;
-} catch (error) {
-  console.warn(`\n!!! PostgreSQL sink tests SKIPPED: ${PG_URL} unreachable (${(error as Error).message}); .ci/run starts it !!!\n`);
-}
+const reachable = await pgReachable("PostgreSQL sink tests");
 
 /** The newest local PostgreSQL's bin directory (for the private cluster of the outage test), or undefined. */
 function postgresBin(): string | undefined {

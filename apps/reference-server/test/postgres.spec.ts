@@ -14,19 +14,10 @@ import { createSluiceClient } from "@sluice/client-node";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { startCli } from "./start-cli.js";
+import { PG_URL, pgReachable } from "./pg-reachable.js";
 
-const PG_URL = process.env.SLUICE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const ROWS = 1_000_000;
-
-let reachable = false;
-try {
-  const probe = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
-  await probe.connect();
-  await probe.end();
-  reachable = true;
-} catch (error) {
-  console.warn(`\n!!! PostgreSQL tests SKIPPED: ${PG_URL} unreachable (${(error as Error).message}); .ci/run starts it !!!\n`);
-}
+const reachable = await pgReachable("PostgreSQL tests");
 
 const start = (config: string, port = 0) => startCli(["--config", config], { SLUICE_PORT: String(port), SLUICE_PG_URL: PG_URL });
 

@@ -2,8 +2,8 @@
  * The Sluice client: `for await (const event of client.subscribe("name"))`.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
-import { SluiceError, type ClientFrame, type JsonObject, type OverflowPolicy, type ServerFrame, type Window } from "@sluice/core";
-import { Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
+import { SluiceError, type ClientFrame, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
+import { Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishBatchOptions, type PublishQueueOptions, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
 import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
@@ -145,21 +145,9 @@ export interface PublishOptions<T> {
    */
   readonly publisherId?: string;
   /** The outbound queue: items waiting for credit (default 10 000, `block`: send() waits for room). */
-  readonly queue?: {
-    /** Most items waiting, over all priorities. */
-    readonly capacity?: number;
-    /** A full queue: `block` (send waits), `drop_oldest` / `drop_newest` (the dropped send rejects), `error` (send rejects at once). */
-    readonly overflow?: OverflowPolicy;
-  };
+  readonly queue?: PublishQueueOptions;
   /** Batching: items travel in chunks of up to maxItems / maxBytes, waiting at most lingerMs for company (default 1 ms). */
-  readonly batch?: {
-    /** Most items per chunk. */
-    readonly maxItems?: number;
-    /** Most payload bytes per chunk. */
-    readonly maxBytes?: number;
-    /** How long the first item of a chunk waits for more. */
-    readonly lingerMs?: number;
-  };
+  readonly batch?: PublishBatchOptions;
   /** Aborting cancels: items without a fate are rejected. */
   readonly signal?: AbortSignal;
   /** Reconnect backoff (as for subscribe). */

@@ -12,4 +12,4 @@ export { FrameQueue, type FramePipe } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";
 export { systemClock, type Clock } from "./clock.js";
 export { serveIngest, type ServeIngestOptions, type ResolvedIngest, type IngestSink, type IngestItem, type IngestFate, type IngestOutcome } from "./serve-ingest.js";
-export { Publication, PublishError, type PublicationOptions, type PublicationState, type PublicationStats, type PublicationThrottle, type PublishReceipt, type PublishFailure, type PriorityName } from "./publication.js";
+export { Publication, PublishError, type PublicationOptions, type PublicationState, type PublicationStats, type PublicationThrottle, type PublishQueueOptions, type PublishBatchOptions, type PublishReceipt, type PublishFailure, type PriorityName } from "./publication.js";

@@ -11,7 +11,7 @@ import { Backoff, CircuitBreaker, Priority, Publisher, Queue, SluiceError, type 
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
-import { asSluiceError, sleep, transportNameOf, type FailedState, type ReconnectingState } from "./reconnect.js";
+import { asSluiceError, readInbound, sleep, transportNameOf, type FailedState, type ReconnectingState } from "./reconnect.js";
 
 /** A priority level by name: critical goes first, low is never starved. */
 export type PriorityName = "critical" | "high" | "normal" | "low";
@@ -28,21 +28,9 @@ export interface PublicationOptions<T = Uint8Array> {
   /** Turns a value into item bytes (default: the value must be a Uint8Array). */
   readonly encode?: (value: T) => Uint8Array;
   /** The outbound queue (default 10 000 items, `block`: send() waits for room). */
-  readonly queue?: {
-    /** Most items waiting to be sent. */
-    readonly capacity?: number;
-    /** What a send to a full queue does. */
-    readonly overflow?: OverflowPolicy;
-  };
+  readonly queue?: PublishQueueOptions;
   /** Batching: a chunk goes out at maxItems, maxBytes, or lingerMs after its first item (default 8 192 items, 128 KiB, 1 ms). */
-  readonly batch?: {
-    /** Most items per chunk. */
-    readonly maxItems?: number;
-    /** Most payload bytes per chunk. */
-    readonly maxBytes?: number;
-    /** How long the first item of a chunk waits for company. */
-    readonly lingerMs?: number;
-  };
+  readonly batch?: PublishBatchOptions;
   /** Opens one connection (a fresh Publish call) and returns its frame pipe. */
   connect(signal: AbortSignal): Promise<FramePipe<IngestFrame, PublishFrame>>;
   /** Heartbeat interval to ask for; 0 or absent lets the server choose. */
@@ -123,6 +111,24 @@ export type PublicationState =
       /** Tells the states apart. */
       readonly state: "closed";
     };
+
+/** A publisher's outbound queue: items waiting for credit. */
+export interface PublishQueueOptions {
+  /** Most items waiting to be sent, over all priorities. */
+  readonly capacity?: number;
+  /** A full queue: `block` (send waits), `drop_oldest` / `drop_newest` (the dropped send rejects), `error` (send rejects at once). */
+  readonly overflow?: OverflowPolicy;
+}
+
+/** How a publisher batches items into chunks. */
+export interface PublishBatchOptions {
+  /** Most items per chunk. */
+  readonly maxItems?: number;
+  /** Most payload bytes per chunk. */
+  readonly maxBytes?: number;
+  /** How long the first item of a chunk waits for company. */
+  readonly lingerMs?: number;
+}
 
 /** The stream's lag throttle as a publisher saw it in its acks. */
 export interface PublicationThrottle extends PublishThrottle {
@@ -486,22 +492,17 @@ export class Publication<T = Uint8Array> {
   #readInbound(pipe: FramePipe<IngestFrame, PublishFrame>): void {
     const publisher = this.#publisher;
     const clock = this.#clock;
-    void (async () => {
-      try {
-        for await (const frame of pipe.inbound) {
-          if (this.#pipe !== pipe) return;
-          publisher.handleFrame(frame, clock.now());
-          this.#pump.afterInput();
-        }
-        if (this.#pipe === pipe) publisher.connectionLost(new SluiceError("unavailable", "the server closed the stream"), clock.now());
-      } catch (error) {
-        if (this.#pipe === pipe) publisher.connectionLost(asSluiceError(error), clock.now());
-      } finally {
-        if (this.#pipe === pipe) {
-          this.#pump.afterInput();
-          this.#pump.wake();
-        }
-      }
-    })();
+    readInbound(pipe.inbound, {
+      current: () => this.#pipe === pipe,
+      frame: (frame) => {
+        publisher.handleFrame(frame, clock.now());
+        this.#pump.afterInput();
+      },
+      lost: (error) => publisher.connectionLost(error, clock.now()),
+      ended: () => {
+        this.#pump.afterInput();
+        this.#pump.wake();
+      },
+    });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What the client runners (Subscription, Publication) share around their
  * reconnect loops: how a transport failure becomes an error, the backoff
- * sleep on the runner's clock, and the transport's name for stats.
+ * sleep on the runner's clock, the transport's name for stats, and the loop
+ * that reads a session's inbound frames.
  */
 import { SluiceError } from "@sluice/core";
 import type { Clock } from "./clock.js";
@@ -54,3 +55,36 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<vo
 export function transportNameOf(name: string | (() => string) | undefined): string {
   return (typeof name === "function" ? name() : name) ?? "custom";
 }
+
+/** What {@link readInbound} does with one session's inbound frames. */
+export interface InboundHandlers<In> {
+  /** Whether the pipe is still the runner's current one (a replaced pipe's frames are dropped). */
+  current(): boolean;
+  /** One frame, while current. */
+  frame(frame: In): void;
+  /** The stream closed or the transport failed, while current: the session is lost. */
+  lost(error: SluiceError): void;
+  /** Last, whatever happened, while current (wake the runner's loop). */
+  ended(): void;
+}
+
+/**
+ * Feeds one session's inbound frames to the runner's machine until the pipe
+ * ends or is replaced: the read loop Subscription and Publication share.
+ */
+export function readInbound<In>(inbound: AsyncIterable<In>, handlers: InboundHandlers<In>): void {
+  void (async () => {
+    try {
+      for await (const frame of inbound) {
+        if (!handlers.current()) return;
+        handlers.frame(frame);
+      }
+      if (handlers.current()) handlers.lost(new SluiceError("unavailable", "the server closed the stream"));
+    } catch (error) {
+      if (handlers.current()) handlers.lost(asSluiceError(error));
+    } finally {
+      if (handlers.current()) handlers.ended();
+    }
+  })();
+}
+

@@ -10,7 +10,7 @@ import { Backoff, SluiceError, StreamReceiver, type BackoffOptions, type ClientF
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
-import { asSluiceError, sleep, transportNameOf, type FailedState, type ReconnectingState } from "./reconnect.js";
+import { asSluiceError, readInbound, sleep, transportNameOf, type FailedState, type ReconnectingState } from "./reconnect.js";
 import { WakeSignal } from "./wake-signal.js";
 
 /** What a {@link Subscription} subscribes to, how it connects and decodes, and how it retries. */
@@ -509,26 +509,21 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #readInbound(pipe: FramePipe<ServerFrame, ClientFrame>): void {
     const receiver = this.#receiver;
     const clock = this.#clock;
-    void (async () => {
-      try {
-        for await (const frame of pipe.inbound) {
-          if (this.#pipe !== pipe) return;
-          receiver.handleFrame(frame, clock.now());
-          this.#trackStall();
-          this.#pump.afterInput();
-          this.#wakeApp.notify();
-        }
-        if (this.#pipe === pipe) receiver.connectionLost(new SluiceError("unavailable", "the server closed the stream"), clock.now());
-      } catch (error) {
-        if (this.#pipe === pipe) receiver.connectionLost(asSluiceError(error), clock.now());
-      } finally {
-        if (this.#pipe === pipe) {
-          this.#inboundEnded = true;
-          this.#pump.afterInput();
-          this.#pump.wake();
-        }
+    readInbound(pipe.inbound, {
+      current: () => this.#pipe === pipe,
+      frame: (frame) => {
+        receiver.handleFrame(frame, clock.now());
+        this.#trackStall();
+        this.#pump.afterInput();
         this.#wakeApp.notify();
-      }
-    })();
+      },
+      lost: (error) => receiver.connectionLost(error, clock.now()),
+      ended: () => {
+        this.#inboundEnded = true;
+        this.#pump.afterInput();
+        this.#pump.wake();
+        this.#wakeApp.notify();
+      },
+    });
   }
 }
