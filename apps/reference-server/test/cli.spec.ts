@@ -555,6 +555,31 @@ describe("sluice-server timeouts (examples/tuned.json: preface 1 s, headers 2 s)
   });
 });
 
+describe("sluice-server and connections reset before their first byte", () => {
+  it("keeps serving when clients connect and reset at once (a port scanner, a load balancer's TCP check)", async () => {
+    const server = await start(["--config", join(examples, "embedded.yaml")]);
+    const port = Number(new URL(server.url).port);
+    try {
+      await Promise.all(
+        Array.from(
+          { length: 50 },
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = net.connect(port, "127.0.0.1", () => setTimeout(() => socket.resetAndDestroy(), 5));
+              socket.on("error", () => undefined);
+              socket.on("close", () => resolve());
+            }),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(server.child.exitCode).toBeNull();
+      expect((await fetch(new URL("/healthz", server.url))).status).toBe(200);
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+});
+
 describe("sluice-server /readyz", () => {
   it("answers 503 naming a JSON Lines file that became unreadable, and 200 again once it is back", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sluice-ready-"));

@@ -354,6 +354,7 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
         // Tracked for dropConnections: destroying the TCP socket under a TLS one does not close it.
         secureSockets.add(secure);
         secure.once("close", () => secureSockets.delete(secure));
+        secure.on("error", () => undefined); // as for plain sockets, below
         if (secure.alpnProtocol === "h2") http2Server.emit("connection", secure);
         else if (secure.alpnProtocol === "http/1.1") http1Server.emit("connection", secure);
         else routeByPreface(secure);
@@ -366,6 +367,11 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
   // setNoDelay does not reach the TCP socket under a TLS one (measured: 40 ms
   // delayed-ACK stalls made half-duplex sessions over TLS ten times slower).
   const server = net.createServer({ noDelay: true }, (socket) => {
+    // Until HTTP/1.1 or HTTP/2 takes the socket it has no error listener of
+    // theirs, and a client that resets before its first byte (a port
+    // scanner, a load balancer's TCP check) would throw the process down.
+    // The socket closes on its own after an error; nothing else to do.
+    socket.on("error", () => undefined);
     if (options.maxConnections !== undefined && sockets.size >= options.maxConnections) {
       // Over TLS the client could not read a plaintext answer: just close.
       if (tlsServer) socket.destroy();
