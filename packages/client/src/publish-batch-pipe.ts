@@ -60,7 +60,8 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
     const seq = ack.seq;
     const window = response.window;
     if (seq > ackSeq) {
-      void inbound.push({ ...ack, deadLetters: ack.deadLetters.filter((d) => d.seq > ackSeq && d.seq <= seq) });
+      // As a stream's ack: after the one before it here, with the dead letters in between.
+      void inbound.push({ ...ack, afterSeq: ackSeq, deadLetters: ack.deadLetters.filter((d) => d.seq > ackSeq && d.seq <= seq) });
       for (const key of bytesThrough.keys()) if (key < seq) bytesThrough.delete(key);
       ackSeq = seq;
     }

@@ -140,6 +140,8 @@ export interface HeartbeatFrame {
   readonly ping: number;
   /** Non-zero: answers the peer's ping with that value. */
   readonly pong: number;
+  /** A data sender's: the last seq whose item went out whole before this heartbeat (absent: none this session). */
+  readonly sentSeq?: number;
 }
 
 /** The client no longer wants the stream; the server stops the source and answers with End. */
@@ -281,6 +283,8 @@ export interface PublishAckFrame {
   readonly deadLetters: readonly DeadLetter[];
   /** The stream's lag-based throttle for the last batch this ack covers (absent: the stream has none). */
   readonly throttle?: PublishThrottle;
+  /** The ack before this one in the session (the first: resume_after_seq); its dead letters are those in (afterSeq, seq]. */
+  readonly afterSeq?: number;
 }
 
 /** Where a stream's lag-based throttle stood for a batch (PROTOCOL.md §3.4.2). */

@@ -202,7 +202,8 @@ export class IngestReceiver {
     // What the publisher may not know: items it sent before that were accepted or dead-lettered.
     if (args.nextSeq - 1 > open.resumeAfterSeq) {
       const deadLetters = (args.deadLetters ?? []).filter((d) => d.seq > open.resumeAfterSeq && d.seq < args.nextSeq);
-      this.#transmit.push({ type: "publish_ack", seq: args.nextSeq - 1, deadLetters });
+      this.#transmit.push({ type: "publish_ack", seq: args.nextSeq - 1, deadLetters, afterSeq: open.resumeAfterSeq });
+      this.#ackSentSeq = args.nextSeq - 1;
     }
     this.#drainReceiver(now);
     return true;
@@ -348,10 +349,11 @@ export class IngestReceiver {
   }
 
   #pushAck(seq: number): void {
+    const afterSeq = this.#ackSentSeq;
     this.#ackSentSeq = Math.max(this.#ackSentSeq, seq);
     const deadLetters: DeadLetter[] = [];
     while (this.#deadLetters.length > 0 && this.#deadLetters.peek()!.seq <= seq) deadLetters.push(this.#deadLetters.shift()!);
-    this.#transmit.push({ type: "publish_ack", seq, deadLetters, ...(this.#throttle ? { throttle: this.#throttle } : {}) });
+    this.#transmit.push({ type: "publish_ack", seq, deadLetters, afterSeq, ...(this.#throttle ? { throttle: this.#throttle } : {}) });
   }
 
   /** The publisher ended and every item is reported: the last ack, then End. */

@@ -248,6 +248,12 @@ export class PublishSender {
           if (dead.seq > frame.seq) throw new SluiceError("protocol_violation", `dead letter for seq ${dead.seq} beyond its ack ${frame.seq}`, { blame: "remote" });
         }
         if (frame.seq <= before) return; // a repeated ack: its dead letters were reported with it
+        // An ack that does not follow the last one here: one was lost or overtaken, and with it dead
+        // letters. The session is broken; the next one resumes after the last ack that arrived, and
+        // the server reports the dead letters above it again (§3.4 rules 5 and 6).
+        if (frame.afterSeq !== undefined && frame.afterSeq !== before) {
+          throw new SluiceError("protocol_violation", `ack ${frame.seq} follows ack ${frame.afterSeq}, but the last ack that arrived was ${before}: an ack was lost`, { blame: "remote", retryable: true });
+        }
         if (this.#state === "streaming") this.#sender!.handleFrame({ type: "ack", seq: frame.seq }, now);
         this.#ackedSeq = frame.seq;
         this.#events.push({ type: "acked", seq: frame.seq, deadLetters: frame.deadLetters.filter((dead) => dead.seq > before), ...(frame.throttle ? { throttle: frame.throttle } : {}) });

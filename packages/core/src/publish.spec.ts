@@ -85,7 +85,7 @@ describe("IngestReceiver", () => {
     ingest.deadLettered(2, "too blue", "orders.dlq", 1);
     ingest.handleTimeout(1);
     const acks = drainIngest(ingest).filter((f) => f.type === "publish_ack");
-    expect(acks.at(-1)).toEqual({ type: "publish_ack", seq: 2, deadLetters: [{ seq: 2, reason: "too blue", deadLetterTopic: "orders.dlq" }] });
+    expect(acks.at(-1)).toEqual({ type: "publish_ack", seq: 2, afterSeq: acks.length > 1 ? 1 : 0, deadLetters: [{ seq: 2, reason: "too blue", deadLetterTopic: "orders.dlq" }] });
   });
 
   it("answers the publisher's End with the last ack and End once everything is reported", () => {
@@ -97,7 +97,7 @@ describe("IngestReceiver", () => {
     expect(ingest.state).toBe("streaming");
     ingest.accepted(1, 2);
     const frames = drainIngest(ingest);
-    expect(frames.slice(-2)).toEqual([{ type: "publish_ack", seq: 1, deadLetters: [] }, { type: "end", lastSeq: 1, cursor: new Uint8Array(), sessionItems: 0, sessionBytes: 0 }]);
+    expect(frames.slice(-2)).toEqual([{ type: "publish_ack", seq: 1, afterSeq: 0, deadLetters: [] }, { type: "end", lastSeq: 1, cursor: new Uint8Array(), sessionItems: 0, sessionBytes: 0 }]);
     expect(ingest.state).toBe("closed");
   });
 
@@ -129,6 +129,29 @@ describe("IngestReceiver", () => {
     const ingest = new IngestReceiver({ limits });
     ingest.handleFrame({ type: "publish_open", stream: "orders", publisherId: "p1", resumeAfterSeq: 3, heartbeatIntervalMs: 0 }, 0);
     ingest.accept({ sessionId: "s2", nextSeq: 8, deadLetters: [{ seq: 2, reason: "old", deadLetterTopic: "" }, { seq: 5, reason: "bad", deadLetterTopic: "" }] }, 0);
-    expect(drainIngest(ingest).slice(0, 2)).toEqual([expect.objectContaining({ type: "opened", nextSeq: 8 }), { type: "publish_ack", seq: 7, deadLetters: [{ seq: 5, reason: "bad", deadLetterTopic: "" }] }]);
+    expect(drainIngest(ingest).slice(0, 2)).toEqual([expect.objectContaining({ type: "opened", nextSeq: 8 }), { type: "publish_ack", seq: 7, afterSeq: 3, deadLetters: [{ seq: 5, reason: "bad", deadLetterTopic: "" }] }]);
+  });
+
+  it("says which ack each one follows, and a publisher that missed one treats the session as broken", () => {
+    const ingest = openIngest();
+    ingest.handleFrame({ type: "chunk", firstSeq: 1, items: [new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3])], cursor: new Uint8Array() }, 1);
+    for (const seq of [1, 2, 3]) {
+      expect(ingest.read(1)).toMatchObject({ kind: "item", seq });
+      ingest.accepted(seq, 1);
+      ingest.handleTimeout(1_000 * seq);
+    }
+    const acks = drainIngest(ingest).filter((f) => f.type === "publish_ack");
+    // Each ack names the one before it (the first: the session's resume_after_seq, 0).
+    expect(acks.map((a) => [a.afterSeq, a.seq])).toEqual(acks.map((a, i) => [i === 0 ? 0 : acks[i - 1]!.seq, a.seq]));
+
+    const sender = openSender();
+    for (let i = 0; i < 3; i++) sender.push(new Uint8Array([i]), 2);
+    sender.handleTimeout(10);
+    drainSender(sender);
+    sender.handleFrame({ type: "publish_ack", seq: 1, afterSeq: 0, deadLetters: [] }, 11);
+    // The ack for (1, 2] went missing: the next one says it follows 2.
+    sender.handleFrame({ type: "publish_ack", seq: 3, afterSeq: 2, deadLetters: [] }, 12);
+    expect(sender.ackedSeq).toBe(1);
+    expect(events(sender).at(-1)).toMatchObject({ type: "closed", error: { code: "protocol_violation", retryable: true, message: "ack 3 follows ack 2, but the last ack that arrived was 1: an ack was lost" } });
   });
 });

@@ -376,6 +376,15 @@ describe("StreamReceiver: heartbeats", () => {
     r.handleFrame({ type: "heartbeat", ping: 5, pong: 0 }, 10);
     expect(drain(r)).toEqual([{ type: "heartbeat", ping: 0, pong: 5 }]);
   });
+
+  it("loses the session when a heartbeat says more was sent than arrived (a lost last chunk), and not when it all arrived", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2), 1);
+    r.handleFrame({ type: "heartbeat", ping: 0, pong: 0, sentSeq: 2 }, 2);
+    expect(events(r).filter((e) => e.type === "session_lost")).toEqual([]);
+    r.handleFrame({ type: "heartbeat", ping: 0, pong: 0, sentSeq: 4 }, 3);
+    expect(events(r)).toContainEqual(expect.objectContaining({ type: "session_lost", error: expect.objectContaining({ code: "protocol_violation", retryable: true, message: "heartbeat says seq 4 was sent, but only 2 arrived: a frame was lost" }) }));
+  });
 });
 
 describe("StreamReceiver: limits", () => {

@@ -428,6 +428,12 @@ export class StreamReceiver {
         return;
       case "heartbeat":
         this.counters.heartbeatsReceived++;
+        if (frame.sentSeq !== undefined && frame.sentSeq > 0 && this.#state === "streaming") {
+          // The sender's items up to sentSeq went out before this heartbeat, on an ordered transport: one that did not arrive was lost (§6.1).
+          const partial = this.#reassembler.seq;
+          const complete = partial !== 0 ? partial - 1 : this.#session!.receivedSeq;
+          if (frame.sentSeq > complete) throw new SluiceError("protocol_violation", `heartbeat says seq ${frame.sentSeq} was sent, but only ${complete} arrived: a frame was lost`, { blame: "remote", retryable: true });
+        }
         if (frame.ping !== 0) this.#transmit.push({ type: "heartbeat", ping: 0, pong: frame.ping });
         if (frame.pong !== 0) {
           const rttMs = this.#heartbeat?.onPong(frame.pong, now);

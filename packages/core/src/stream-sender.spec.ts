@@ -235,6 +235,24 @@ describe("StreamSender: ending", () => {
     expect(sender.pollTimeout()).toBe(10); // item 3's chunk, opened at 5
   });
 
+  it("tells in each heartbeat how far its items went out (sentSeq), once one has this session", () => {
+    const sender = streaming();
+    sender.handleTimeout(1_000);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 1, pong: 0 }]);
+    sender.handleFrame({ type: "heartbeat", ping: 0, pong: 1 }, 1_001);
+    sender.push(item(1), cursor(1), 1_002);
+    sender.push(item(2), cursor(2), 1_002);
+    sender.handleTimeout(1_007); // the flush deadline
+    sender.handleTimeout(2_001); // the next ping
+    // Heartbeats go ahead of data: this one left before the chunk, so it cannot count its items.
+    const frames = drain(sender);
+    expect(frames.map((f) => f.type)).toEqual(["heartbeat", "chunk"]);
+    expect(frames[0]).toEqual({ type: "heartbeat", ping: 2, pong: 0 });
+    sender.handleFrame({ type: "heartbeat", ping: 0, pong: 2 }, 2_002);
+    sender.handleTimeout(3_001);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 3, pong: 0, sentSeq: 2 }]);
+  });
+
   it("sends the open chunk at flush() (the source has nothing ready) before its deadline, and nothing when no chunk is open", () => {
     const sender = streaming({ limits: quiet });
     sender.flush(0);

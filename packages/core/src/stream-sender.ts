@@ -144,6 +144,8 @@ export class StreamSender {
   #emittedSeq = 0;
   /** Last item seq transmitted. */
   #transmittedSeq = 0;
+  /** The seq before this session's first: heartbeats carry sentSeq only once an item went out. */
+  #sessionStartSeq = 0;
   /** What has left through pollTransmit: a cancel's End reports only this. */
   #transmittedItems = 0;
   #transmittedBytes = 0;
@@ -282,6 +284,7 @@ export class StreamSender {
     this.#nextSeq = args.nextSeq;
     this.#emittedSeq = args.nextSeq - 1;
     this.#transmittedSeq = args.nextSeq - 1;
+    this.#sessionStartSeq = args.nextSeq - 1;
     this.#ackedSeq = args.nextSeq - 1;
     this.#credit = new SendCredit(this.#window, args.nextSeq);
     this.#heartbeat = new HeartbeatTracker({ intervalMs: this.limits.heartbeatIntervalMs, timeoutMs: this.limits.heartbeatTimeoutMs }, now);
@@ -409,7 +412,9 @@ export class StreamSender {
   /** The next frame to send. Heartbeats never queue behind data. */
   pollTransmit(): ServerFrame | undefined {
     const control = this.#control.shift();
-    if (control) return control;
+    // A heartbeat tells how far the data before it went (§6.1), so a receiver
+    // can tell a lost last chunk from a quiet source.
+    if (control) return control.type === "heartbeat" && this.#transmittedSeq > this.#sessionStartSeq ? { ...control, sentSeq: this.#transmittedSeq } : control;
     const frame = this.#data.shift();
     if (!frame) return undefined;
     if (frame.type === "chunk") {

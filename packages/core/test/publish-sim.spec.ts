@@ -37,6 +37,15 @@ describe("simulated publishing", () => {
     expect(result.publisher.counters.resent).toBeGreaterThan(0);
   });
 
+  it("puts 20 000 items into the sink exactly once through frames lost and reordered inside live connections", () => {
+    const options = { seed: 11, items: 20_000, loss: 0.005, reorder: 0.01, duplicate: 0.005 };
+    const result = simulatePublish(options);
+    expectEveryItemOnce(result, options);
+    expect(result.sink).toHaveLength(20_000);
+    expect(result.sessions).toBeGreaterThan(5);
+    expect(result.publisher.counters.resent).toBeGreaterThan(0);
+  });
+
   it("publishes everything on a clean link in one session, in offer order at one priority's pace", () => {
     const result = simulatePublish({ seed: 7, items: 5_000 });
     expectEveryItemOnce(result, { items: 5_000 });
@@ -62,7 +71,7 @@ describe("simulated publishing", () => {
     expect(result.sink.length + rejected).toBe(3_000);
   });
 
-  it("holds for arbitrary seeds, fault rates, windows, queues and sink speeds (property)", () => {
+  it("holds for arbitrary seeds, fault rates (loss, reordering, duplication, disconnects), windows, queues and sink speeds (property)", () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -70,6 +79,8 @@ describe("simulated publishing", () => {
           items: fc.integer({ min: 1, max: 1_500 }),
           offerEveryMs: fc.constantFrom(0, 0, 1),
           duplicate: fc.double({ min: 0, max: 0.1, noNaN: true }),
+          loss: fc.constantFrom(0, 0.001, 0.01),
+          reorder: fc.constantFrom(0, 0.01, 0.05),
           disconnect: fc.double({ min: 0, max: 0.01, noNaN: true }),
           window: fc.record({ items: fc.integer({ min: 1, max: 200 }), bytes: fc.integer({ min: 300, max: 20_000 }) }),
           queueCapacity: fc.integer({ min: 1, max: 2_000 }),

@@ -2,17 +2,16 @@
  * A deterministic simulated link between a Publisher (client) and a server
  * that runs one IngestReceiver per connection into an in-memory sink, with
  * the server's deduplication table (publisher id -> last seq accepted).
- * Virtual time, seeded faults: disconnects at any frame, and duplicated
- * frames both ways. Frames are not lost or reordered within a connection:
- * every Sluice binding is an ordered, reliable stream per session, and
- * PROTOCOL.md §3.4 relies on it (dead letters travel in the cumulative
- * acks; a throttled publisher waits for credit as long as it takes, so no
- * stall timeout could tell a lost chunk from a slow sink). A lost connection
- * is the one loss, and the next session repeats what it may have lost. The
- * receiver's rules against lost and reordered frames are the subscription's
- * (the same StreamReceiver), proven in sim.spec.ts. Some items are
- * dead-lettered by the sink, some are too big for the server, and the
- * outbound queue may overflow.
+ * Virtual time, seeded faults: frames lost, duplicated and reordered both
+ * ways inside a live connection, and disconnects at any frame. Every Sluice
+ * binding is ordered and reliable, so these faults can only mean a broken
+ * connection; what the sim proves is that the machines notice and recover
+ * instead of deciding a fate wrongly: a chunk lost before later ones is a
+ * seq jump, a lost last chunk is caught by the publisher's next heartbeat
+ * (its sent_seq, PROTOCOL.md §6), and a lost or overtaken ack — which
+ * carried dead letters — by the next ack's after_seq (§3.4 rule 5). Some
+ * items are dead-lettered by the sink, some are too big for the server, and
+ * the outbound queue may overflow.
  */
 import { Backoff, IngestReceiver, Publisher, SluiceError, type DeadLetter, type Priority, type IngestFrame, type OverflowPolicy, type PublishFrame } from "../src/index.js";
 import { Pipe, seededRandom } from "./sim.js";
@@ -23,6 +22,10 @@ export interface PublishSimOptions {
   readonly items: number;
   readonly offerEveryMs: number;
   readonly duplicate: number;
+  /** Probability, per frame, that it is lost inside a live connection. */
+  readonly loss: number;
+  /** Probability, per frame, that it is delayed past later ones. */
+  readonly reorder: number;
   /** Probability, per delivered frame, that the connection drops. */
   readonly disconnect: number;
   readonly window: { items: number; bytes: number };
@@ -42,6 +45,8 @@ export const DEFAULT_PUBLISH_SIM: PublishSimOptions = {
   items: 5_000,
   offerEveryMs: 0,
   duplicate: 0,
+  loss: 0,
+  reorder: 0,
   disconnect: 0,
   window: { items: 128, bytes: 16 * 1024 },
   queueCapacity: 100_000,
@@ -205,8 +210,8 @@ export function simulatePublish(partial: Partial<PublishSimOptions> = {}): Publi
     if (reconnectAt !== undefined && now >= reconnectAt) {
       reconnectAt = undefined;
       sessions++;
-      up = new Pipe<PublishFrame>(random, { loss: 0, reorder: 0, duplicate: options.duplicate });
-      down = new Pipe<IngestFrame>(random, { loss: 0, reorder: 0, duplicate: options.duplicate });
+      up = new Pipe<PublishFrame>(random, options);
+      down = new Pipe<IngestFrame>(random, options);
       ingest = new IngestReceiver({ ackEveryItems: 8, ackDelayMs: 2 });
       publisher.connect(now);
     }

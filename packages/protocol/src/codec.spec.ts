@@ -14,6 +14,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant("chunk" as const), firstSeq: seq, items: fc.array(bytes, { maxLength: 20 }), cursor: bytes, fragment: fc.constant(undefined), gap: fc.option(fc.record({ fromSeq: seq, count: seq, reason: fc.constantFrom("unspecified" as const, "dropped_oldest" as const, "dropped_newest" as const, "history_expired" as const, "restarted" as const) }), { nil: undefined }) }),
   fc.record({ type: fc.constant("chunk" as const), firstSeq: seq, items: fc.constant([]), cursor: bytes, fragment: fc.record({ totalBytes: seq, offset: seq, data: bytes }), gap: fc.constant(undefined) }),
   fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq }),
+  fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq, sentSeq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
   fc.record({ type: fc.constant("end" as const), lastSeq: seq, cursor: bytes, sessionItems: seq, sessionBytes: seq }),
   fc.record({ type: fc.constant("error" as const), code: fc.constantFrom(...ERROR_CODES), message: fc.string(), retryable: fc.boolean(), retryAfterMs: fc.nat(), field: fc.string() }),
 );

@@ -15,6 +15,7 @@ import {
   type ErrorCode,
   type Gap,
   type GapReason,
+  type HeartbeatFrame,
   type Limits,
   type ServerFrame,
 } from "@sluice/core";
@@ -34,6 +35,16 @@ import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A uint64 off the wire as a JS number; above 2^53 - 1 it is a protocol violation naming `field` (PROTOCOL.md §2). */
+/** A heartbeat's wire value, both directions (sent_seq only when the frame has one). */
+function heartbeatToWire(frame: HeartbeatFrame): { ping: bigint; pong: bigint; sentSeq?: bigint } {
+  return { ping: BigInt(frame.ping), pong: BigInt(frame.pong), ...(frame.sentSeq ? { sentSeq: BigInt(frame.sentSeq) } : {}) };
+}
+
+/** A wire heartbeat as a core frame (sent_seq 0: none). */
+function heartbeatFromWire(value: { ping: bigint; pong: bigint; sentSeq: bigint }): HeartbeatFrame {
+  return { type: "heartbeat", ping: num(value.ping, "heartbeat.ping"), pong: num(value.pong, "heartbeat.pong"), ...(value.sentSeq !== 0n ? { sentSeq: num(value.sentSeq, "heartbeat.sent_seq") } : {}) };
+}
+
 export function num(value: bigint, field: string): number {
   if (value > MAX_SAFE) {
     throw new SluiceError("protocol_violation", `${field} is ${value}, above 2^53-1`, { blame: "remote", field });
@@ -114,7 +125,7 @@ export function clientFrameToWire(frame: ClientFrame): WireClientFrame {
     case "ack":
       return create(ClientFrameSchema, { kind: { case: "ack", value: { seq: BigInt(frame.seq) } } });
     case "heartbeat":
-      return create(ClientFrameSchema, { kind: { case: "heartbeat", value: { ping: BigInt(frame.ping), pong: BigInt(frame.pong) } } });
+      return create(ClientFrameSchema, { kind: { case: "heartbeat", value: heartbeatToWire(frame) } });
     case "cancel":
       return create(ClientFrameSchema, { kind: { case: "cancel", value: { reason: frame.reason } } });
   }
@@ -147,7 +158,7 @@ export function clientFrameFromWire(wire: WireClientFrame): ClientFrame {
     case "ack":
       return { type: "ack", seq: num(kind.value.seq, "ack.seq") };
     case "heartbeat":
-      return { type: "heartbeat", ping: num(kind.value.ping, "heartbeat.ping"), pong: num(kind.value.pong, "heartbeat.pong") };
+      return heartbeatFromWire(kind.value);
     case "cancel":
       return { type: "cancel", reason: kind.value.reason };
     case undefined:
@@ -192,7 +203,7 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
         },
       });
     case "heartbeat":
-      return create(ServerFrameSchema, { kind: { case: "heartbeat", value: { ping: BigInt(frame.ping), pong: BigInt(frame.pong) } } });
+      return create(ServerFrameSchema, { kind: { case: "heartbeat", value: heartbeatToWire(frame) } });
     case "end":
       return create(ServerFrameSchema, {
         kind: { case: "end", value: { lastSeq: BigInt(frame.lastSeq), cursor: frame.cursor, sessionItems: BigInt(frame.sessionItems), sessionBytes: BigInt(frame.sessionBytes) } },
@@ -245,7 +256,7 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
       };
     }
     case "heartbeat":
-      return { type: "heartbeat", ping: num(kind.value.ping, "heartbeat.ping"), pong: num(kind.value.pong, "heartbeat.pong") };
+      return heartbeatFromWire(kind.value);
     case "end":
       return {
         type: "end",

@@ -27,6 +27,7 @@ const ingestFrame: fc.Arbitrary<IngestFrame> = fc.oneof(
     type: fc.constant("publish_ack" as const),
     seq,
     deadLetters: fc.constant([]),
+    afterSeq: seq,
     throttle: fc.record({ state: fc.constantFrom("normal" as const, "throttled" as const, "backoff" as const), level: fc.nat(), delayMs: fc.nat() }),
   }),
   fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq }),

@@ -67,6 +67,7 @@ export function publishAckToWire(frame: Omit<PublishAckFrame, "type">): MessageI
     seq: BigInt(frame.seq),
     deadLetters: frame.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
     ...(frame.throttle ? { throttle: { state: THROTTLE_STATE_WIRE[frame.throttle.state], level: frame.throttle.level, delayMs: Math.min(frame.throttle.delayMs, 0xffff_ffff) } } : {}),
+    ...(frame.afterSeq !== undefined ? { afterSeq: BigInt(frame.afterSeq) } : {}),
   };
 }
 
@@ -81,6 +82,7 @@ export function publishAckFromWire(ack: PublishAck | undefined): PublishAckFrame
     seq: num(ack?.seq ?? 0n, "ack.seq"),
     deadLetters: (ack?.deadLetters ?? []).map((d, i) => ({ seq: num(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
     ...(throttle ? { throttle: { state: THROTTLE_STATES[throttle.state - ThrottleState.NORMAL]!, level: throttle.level, delayMs: throttle.delayMs } } : {}),
+    ...(ack?.afterSeq !== undefined ? { afterSeq: num(ack.afterSeq, "ack.after_seq") } : {}),
   };
 }
 

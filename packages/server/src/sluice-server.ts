@@ -286,7 +286,7 @@ export class SluiceServer {
         callInfoOf(context),
       );
       return create(PublishBatchResponseSchema, {
-        ack: publishAckToWire({ seq: result.ackSeq, deadLetters: result.deadLetters, ...(result.throttle ? { throttle: result.throttle } : {}) }),
+        ack: publishAckToWire({ seq: result.ackSeq, deadLetters: result.deadLetters, afterSeq: wireNumber(request.resumeAfterSeq, "resume_after_seq"), ...(result.throttle ? { throttle: result.throttle } : {}) }),
         nextSeq: BigInt(result.nextSeq),
         limits: { ...result.limits, maxWindowBytes: BigInt(result.limits.maxWindowBytes) },
         window: { items: result.window.items, bytes: BigInt(result.window.bytes) },
