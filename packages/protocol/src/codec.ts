@@ -34,7 +34,6 @@ import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** A uint64 off the wire as a JS number; above 2^53 - 1 it is a protocol violation naming `field` (PROTOCOL.md §2). */
 /** A heartbeat's wire value, both directions (sent_seq only when the frame has one). */
 function heartbeatToWire(frame: HeartbeatFrame): { ping: bigint; pong: bigint; sentSeq?: bigint } {
   return { ping: BigInt(frame.ping), pong: BigInt(frame.pong), ...(frame.sentSeq ? { sentSeq: BigInt(frame.sentSeq) } : {}) };
@@ -45,6 +44,7 @@ function heartbeatFromWire(value: { ping: bigint; pong: bigint; sentSeq: bigint 
   return { type: "heartbeat", ping: num(value.ping, "heartbeat.ping"), pong: num(value.pong, "heartbeat.pong"), ...(value.sentSeq !== 0n ? { sentSeq: num(value.sentSeq, "heartbeat.sent_seq") } : {}) };
 }
 
+/** A uint64 off the wire as a JS number; above 2^53 - 1 it is a protocol violation naming `field` (PROTOCOL.md §2). */
 export function num(value: bigint, field: string): number {
   if (value > MAX_SAFE) {
     throw new SluiceError("protocol_violation", `${field} is ${value}, above 2^53-1`, { blame: "remote", field });
