@@ -23,7 +23,7 @@ export interface Metrics {
   /** Wire to SluiceServerOptions.onItemLatency. */
   itemLatency(stream: string, stage: "sent" | "acked", latencyMs: number): void;
   /** Wire to SluiceServerOptions.onPublished (topics accept every item: dead letters come with a sink that refuses). */
-  published(stream: string, accepted: number): void;
+  published(stream: string, accepted: number, deadLettered: number): void;
   /** Wire to SluiceServerOptions.onPublishEnd. */
   publishEnded(outcome: IngestOutcome): void;
   /** Call once the SluiceServer exists. */
@@ -143,6 +143,12 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
     labelNames: ["stream"],
     registers: [registry],
   });
+  const deadLetteredItems = new Counter({
+    name: "sluice_dead_lettered_items_total",
+    help: "Items clients published that the stream refused into its dead-letter stream (validation, maxItemBytes, the sink), each reported to its publisher once, by stream.",
+    labelNames: ["stream"],
+    registers: [registry],
+  });
   new Gauge({
     name: "sluice_active_publishers",
     help: "Open streaming publish sessions (half-duplex batches are calls, not sessions).",
@@ -178,8 +184,9 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
 
   return {
     registry,
-    published(stream, accepted) {
+    published(stream, accepted, deadLettered) {
       if (accepted > 0) publishedItems.inc({ stream: label(stream) }, accepted);
+      if (deadLettered > 0) deadLetteredItems.inc({ stream: label(stream) }, deadLettered);
     },
     publishEnded(outcome) {
       publishSessions.inc({ stream: label(outcome.stream), outcome: outcome.error ? outcome.error.code : outcome.disconnected ? "disconnected" : "end" });

@@ -69,7 +69,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       if (failed) log.warn({ ...fields, error: error.message, retryable: error.retryable }, "session failed");
       else log.info(error ? { ...fields, error: error.message } : fields, "session ended");
     },
-    onPublished: (stream, accepted) => metrics.published(stream, accepted),
+    onPublished: (stream, accepted, deadLettered) => metrics.published(stream, accepted, deadLettered),
     onPublishEnd: (outcome) => {
       metrics.publishEnded(outcome);
       const fields = { stream: outcome.stream, publisher: outcome.publisherId, accepted: outcome.accepted, deadLettered: outcome.deadLettered, doneSeq: outcome.doneSeq, outcome: outcome.error ? outcome.error.code : outcome.disconnected ? "disconnected" : "end" };

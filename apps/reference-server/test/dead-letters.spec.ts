@@ -115,6 +115,10 @@ describe("dead letters of a configured server", () => {
       ["shop-1", 4, "orders"],
     ]);
     expect(records[0]).toMatchObject({ reason: "validation: /amount: must be >= 0", value: { id: "b", amount: -1 } });
+    // /metrics counts both outcomes by stream.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^sluice_dead_lettered_items_total\{stream="orders"\} 3$/m);
+    expect(metrics).toMatch(/^sluice_published_items_total\{stream="orders"\} 2$/m);
     // A reader from seq 1 (`sluice tail URL orders.dlq --from 1`) gets a gap for the seqs before the topic's first, then every record.
     const fromOne: string[] = [];
     for await (const event of client.subscribe<DeadLetterRecord>("orders.dlq", { startAfter: { seq: 0 } })) {
