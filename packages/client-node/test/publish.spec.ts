@@ -9,7 +9,7 @@ import { PublishService } from "@sluice/protocol";
 import { SluiceServer, Topic, listen, type IngestOutcome, type Listening } from "@sluice/server-node";
 import { startTcpProxy, until } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSluiceClient, PublishError } from "../src/index.js";
+import { bytes, createSluiceClient, PublishError } from "../src/index.js";
 
 // A queue that holds the whole burst: this test is about publishing, not about a slow subscriber's drops.
 const orders = new Topic("orders", { historyItems: 100_000, subscriberQueueItems: 100_000 });
@@ -145,6 +145,26 @@ describe("publishing through dropped connections", () => {
       await running.close();
     }
   }, 120_000);
+});
+
+describe("publishing large items", () => {
+  it.each(Object.entries(TRANSPORTS))("fits its chunks to a server with small frames: 300 items of 16 KiB under a 64 KiB max frame size (%s)", async (_name, connection) => {
+    const big = new Topic("big", { historyItems: 1_000 });
+    const local = new SluiceServer({ limits: { maxFrameBytes: 64 * 1024, maxItemBytes: 32 * 1024 }, streams: { big: { topic: big, publish: {} } } });
+    const running = await listen(local);
+    try {
+      const client = createSluiceClient({ baseUrl: running.url, ...connection });
+      const publisher = client.publish<Uint8Array>("big", { codec: bytes() });
+      const receipts = await Promise.all(Array.from({ length: 300 }, (_, n) => publisher.send(new Uint8Array(16 * 1024).fill(n % 256))));
+      expect(receipts.map((r) => r.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+      expect(big.stats.published).toBe(300);
+      expect(publisher.stats.sessions).toBe(1);
+      await publisher.close();
+      client.close();
+    } finally {
+      await running.close();
+    }
+  }, 60_000);
 });
 
 describe("publishing through dropped connections into a slow sink", () => {

@@ -68,14 +68,19 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
     if (window) void inbound.push({ type: "credit", maxSeq: seq + window.items, maxBytes: (bytesThrough.get(seq) ?? 0) + wireNumber(window.bytes, "window.bytes") });
   };
 
+  /** The most item bytes one call carries (from the probe's limits). */
+  let maxCallBytes = Infinity;
   const flush = (): void => {
     if (sending || closed || queued.length === 0 || !open) return;
     sending = (async () => {
       try {
         while (queued.length > 0 && !abort.signal.aborted) {
-          const items = queued;
+          // One call's request must fit the server's frames: at most half of max_frame_bytes of items (at least one).
+          let count = 0;
+          for (let bytes = 0; count < queued.length && (count === 0 || bytes + queued[count]!.byteLength <= maxCallBytes); count++) bytes += queued[count]!.byteLength;
+          const items = queued.slice(0, count);
           const firstSeq = queuedFrom;
-          queued = [];
+          queued = queued.slice(count);
           queuedFrom = firstSeq + items.length;
           answer(await call(firstSeq, items));
         }
@@ -105,10 +110,11 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
         window: { items: window.items, bytes: wireNumber(window.bytes, "window.bytes") },
       });
       queuedFrom = nextSeq;
+      maxCallBytes = Math.max(1, Math.floor(limits.maxFrameBytes / 2));
       bytesThrough.set(nextSeq - 1, 0);
       // The fates of items the server has and the publisher has no ack for (rule 6).
-      const deadLetters = (response.ack?.deadLetters ?? []).map((d, i) => ({ seq: wireNumber(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic }));
-      if (nextSeq - 1 > ackSeq) void inbound.push({ type: "publish_ack", seq: nextSeq - 1, deadLetters: deadLetters.filter((d) => d.seq > ackSeq) });
+      const { deadLetters } = publishAckFromWire(response.ack);
+      if (nextSeq - 1 > ackSeq) void inbound.push({ type: "publish_ack", seq: nextSeq - 1, afterSeq: ackSeq, deadLetters: deadLetters.filter((d) => d.seq > ackSeq) });
       ackSeq = nextSeq - 1;
       flush();
     } catch (error) {

@@ -10,7 +10,7 @@
  * which window the server grants, becomes the sender's Open and accept().
  * The sender's own Opened is never sent.
  */
-import type { ChunkOptions } from "./chunk-assembler.js";
+import { DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-assembler.js";
 import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame, type PublishThrottle } from "./frames.js";
 import { DEFAULT_HEARTBEAT } from "./heartbeat-tracker.js";
@@ -278,7 +278,9 @@ export class PublishSender {
     this.#timers.stopAll();
     this.#opened = opened;
     // No stall or yield timeouts: a throttled publisher waits as long as it takes, and an idle one is fine.
-    const sender = new StreamSender({ limits: opened.limits, chunk: this.options.chunk, stallTimeoutMs: 0, yieldTimeoutMs: 0, peer: "server" });
+    // A chunk must fit the server's frames: at most half of max_frame_bytes of payload leaves room for the framing.
+    const maxBytes = Math.max(1, Math.min(this.options.chunk?.maxBytes ?? DEFAULT_CHUNK_OPTIONS.maxBytes, Math.floor(opened.limits.maxFrameBytes / 2)));
+    const sender = new StreamSender({ limits: opened.limits, chunk: { ...this.options.chunk, maxBytes }, stallTimeoutMs: 0, yieldTimeoutMs: 0, peer: "server" });
     sender.handleFrame({ type: "open", stream: this.options.stream, params: {}, window: opened.window, heartbeatIntervalMs: opened.limits.heartbeatIntervalMs, clientInfo: "" }, now);
     if (sender.state !== "accepting") throw sender.error ?? new SluiceError("protocol_violation", "opened: the window or limits are unusable", { blame: "remote" });
     sender.pollEvent(); // "open": resolved by the server already
