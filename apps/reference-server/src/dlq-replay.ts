@@ -8,15 +8,7 @@
  * (`data`) are published again under a new publisher id.
  */
 import { bytes, createSluiceClient, PublishError, SluiceError, type NodeClientOptions, type SluicePublisher } from "@sluice/client-node";
-
-/** A dead-letter record as the server writes it (packages/server ingest.ts). */
-interface DeadLetterRecord {
-  readonly stream: string;
-  readonly publisherId: string;
-  readonly seq: number;
-  readonly reason: string;
-  readonly data: string;
-}
+import type { DeadLetterRecord } from "@sluice/server";
 
 /** What a replay is asked to do. */
 export interface ReplayOptions {

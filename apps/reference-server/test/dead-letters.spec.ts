@@ -14,16 +14,7 @@ import { FileDescriptorSetSchema, TimestampSchema, file_google_protobuf_timestam
 import { bytes, createSluiceClient, type PublishError } from "@sluice/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, startCli } from "./start-cli.js";
-
-interface DeadLetterRecord {
-  stream: string;
-  publisherId: string;
-  seq: number;
-  reason: string;
-  attempts: number;
-  data: string;
-  value?: unknown;
-}
+import type { DeadLetterRecord } from "@sluice/server-node";
 
 interface Described {
   name: string;

@@ -49,6 +49,22 @@ function serve(streams: Record<string, StreamDefinition>, options: Partial<Sluic
 }
 
 /** Tables made by a test, dropped after it. */
+/**
+ * A pool on the shared database for one describe block, ended after it, and
+ * its tables, dropped after each test. (A pool connects only when used, so
+ * making it while the block is collected costs nothing when it is skipped.)
+ */
+function suitePool(): { pool: pg.Pool; tables: ReturnType<typeof tableMaker> } {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+  pool.on("error", () => undefined);
+  const tables = tableMaker(() => pool);
+  afterEach(() => tables.dropAll());
+  afterAll(async () => {
+    await pool.end();
+  });
+  return { pool, tables };
+}
+
 function tableMaker(pool: () => pg.Pool) {
   const made: string[] = [];
   return {
@@ -125,16 +141,7 @@ describe("postgresSink without a database", () => {
 });
 
 describe.skipIf(!reachable)("postgresSink on its own", () => {
-  let pool!: pg.Pool;
-  const tables = tableMaker(() => pool);
-  beforeAll(() => {
-    pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
-    pool.on("error", () => undefined);
-  });
-  afterEach(() => tables.dropAll());
-  afterAll(async () => {
-    await pool.end();
-  });
+  const { pool, tables } = suitePool();
   const from = { stream: "orders", publisherId: "p-1" };
 
   it("takes a batch written twice once: the second time every item is acked and nothing is inserted", async () => {
@@ -247,16 +254,7 @@ describe.skipIf(!reachable)("postgresSink on its own", () => {
 });
 
 describe.skipIf(!reachable)("the PostgreSQL sink behind a server", () => {
-  let pool!: pg.Pool;
-  const tables = tableMaker(() => pool);
-  beforeAll(() => {
-    pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
-    pool.on("error", () => undefined);
-  });
-  afterEach(() => tables.dropAll());
-  afterAll(async () => {
-    await pool.end();
-  });
+  const { pool, tables } = suitePool();
 
   it.each(Object.entries(TRANSPORTS))("lands 10 000 JSON items from one publisher once each, with their values (%s)", async (name, connection) => {
     const table = await tables.create("id bigserial PRIMARY KEY, publisher_id text NOT NULL, seq bigint NOT NULL, data jsonb NOT NULL, n integer NOT NULL, label text, UNIQUE (publisher_id, seq)");

@@ -9,17 +9,7 @@ import { SluiceError } from "@sluice/core";
 import { SluiceServer, Topic, listen, type IngestItem, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient, PublishError } from "../src/index.js";
-
-interface DeadLetterRecord {
-  stream: string;
-  publisherId: string;
-  seq: number;
-  reason: string;
-  attempts: number;
-  time: string;
-  data: string;
-  value?: unknown;
-}
+import type { DeadLetterRecord } from "@sluice/server-node";
 
 const payments = new Topic("payments", { historyItems: 10_000 });
 const paymentsDlq = new Topic("payments.dlq", { historyItems: 10_000 });

@@ -417,14 +417,35 @@ function isPermanent(failure: unknown): boolean {
   return failure instanceof SluiceError && !failure.retryable && (failure.code === "source_failed" || failure.code === "invalid_argument" || failure.code === "limit_exceeded");
 }
 
+/** One dead letter as a dead-letter stream holds it: a JSON item of this shape. */
+export interface DeadLetterRecord {
+  /** The stream the item was published into. */
+  readonly stream: string;
+  /** Who published it. */
+  readonly publisherId: string;
+  /** The publisher's seq of it. */
+  readonly seq: number;
+  /** Why it was refused ("validation: …", "too large: …", "sink: …"). */
+  readonly reason: string;
+  /** Sink writes that carried it (0: refused before the sink). */
+  readonly attempts: number;
+  /** When it was refused (ISO 8601). */
+  readonly time: string;
+  /** The item's exact bytes, base64. */
+  readonly data: string;
+  /** The item, when its bytes are JSON. */
+  readonly value?: unknown;
+}
+
 /** One dead letter as the dead-letter stream holds it (JSON). */
 function deadLetterRecord(stream: string, publisherId: string, item: IngestItem, reason: string, attempts: number): Uint8Array {
-  const record: Record<string, unknown> = { stream, publisherId, seq: item.seq, reason, attempts, time: new Date().toISOString(), data: Buffer.from(item.data).toString("base64") };
+  let value: unknown;
   try {
-    record.value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(item.data));
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(item.data));
   } catch {
     // Not JSON: the bytes are in `data` alone.
   }
+  const record: DeadLetterRecord = { stream, publisherId, seq: item.seq, reason, attempts, time: new Date().toISOString(), data: Buffer.from(item.data).toString("base64"), ...(value !== undefined ? { value } : {}) };
   return new TextEncoder().encode(JSON.stringify(record));
 }
 
