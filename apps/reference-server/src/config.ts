@@ -203,6 +203,19 @@ const publishSchema = z.strictObject({
     .optional(),
   /** Retries of a failing sink write (exponential backoff, full jitter) before the publish session fails. */
   retries: z.strictObject({ attempts: nonNegativeInt.optional(), initialMs: positiveInt.optional(), maxMs: positiveInt.optional() }).optional(),
+  /**
+   * The ingest queue in front of the sink, shared by the stream's publishers:
+   * at most `concurrency` batches in the sink at once, the rest waiting by
+   * priority (weighted 8:4:2:1); `capacity` batches, then `overflow`.
+   */
+  queue: z
+    .strictObject({
+      concurrency: positiveInt.optional(),
+      capacity: positiveInt.optional(),
+      overflow: z.enum(["block", "drop_newest", "drop_oldest", "error"]).optional(),
+      weights: z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]).optional(),
+    })
+    .optional(),
 });
 
 const streamSchema = z.strictObject({

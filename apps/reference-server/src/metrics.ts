@@ -3,8 +3,8 @@
  * counters of open ones, read at scrape time, so a long-lived stream shows
  * progress without per-item work on the hot path.
  */
-import type { LagThrottle } from "@sluice/core";
-import type { IngestOutcome, SessionOutcome, SluiceServer, Topic } from "@sluice/server";
+import type { LagThrottle, Priority } from "@sluice/core";
+import type { IngestOutcome, SessionOutcome, SinkQueue, SluiceServer, Topic } from "@sluice/server";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 interface Totals {
@@ -180,6 +180,28 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
   fromThrottles("sluice_publish_consumer_lag", "Consumer lag at the last throttle check: items between the newest and the slowest subscriber's position, by stream.", "gauge", (t) => t.lag);
   fromThrottles("sluice_publish_throttle_adjustments_total", "Changes of a lag throttle's state or backoff level, by stream.", "counter", (t) => t.counters.adjustments);
   fromThrottles("sluice_publish_throttled_batches_total", "Publish batches that waited for the lag throttle, by stream.", "counter", (t) => t.counters.throttledBatches);
+  const LEVELS = ["critical", "high", "normal", "low"] as const;
+  const fromQueues = (name: string, help: string, kind: "gauge" | "counter", pick: (q: SinkQueue, level: number) => number) => {
+    const Metric = kind === "gauge" ? Gauge : Counter;
+    new Metric({
+      name,
+      help,
+      labelNames: ["stream", "priority"],
+      registers: [registry],
+      collect(this: Gauge | Counter) {
+        this.reset();
+        for (const [stream, queue] of server?.publishQueues ?? new Map<string, SinkQueue>()) {
+          LEVELS.forEach((priority, level) => {
+            const labels = { stream: label(stream), priority };
+            if (this instanceof Gauge) this.set(labels, pick(queue, level));
+            else this.inc(labels, pick(queue, level));
+          });
+        }
+      },
+    });
+  };
+  fromQueues("sluice_ingest_queue_waiting_batches", "Publish batches waiting in a stream's ingest queue for its sink, by stream and priority.", "gauge", (q, level) => q.waitingAt(level as Priority));
+  fromQueues("sluice_ingest_queue_dropped_items_total", "Published items the ingest queue's overflow policy dropped (each reported to its publisher), by stream and priority.", "counter", (q, level) => q.droppedItems[level]!);
   const publishSessions = new Counter({ name: "sluice_publish_sessions_ended_total", help: "Ended publish sessions, by stream and outcome (end, disconnected, or the error code).", labelNames: ["stream", "outcome"], registers: [registry] });
 
   return {

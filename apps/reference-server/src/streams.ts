@@ -158,6 +158,7 @@ function publishDefinition(name: string, publish: NonNullable<StreamConfig["publ
     ...(publish.maxItemBytes !== undefined ? { maxItemBytes: publish.maxItemBytes } : {}),
     ...(publish.validate ? { validate: itemValidator(publish.validate, baseDir) } : {}),
     ...(publish.retries ? { retries: publish.retries } : {}),
+    ...(publish.queue ? { queue: publish.queue } : {}),
   };
 }
 

@@ -100,3 +100,60 @@ describe.skipIf(!reachable)("publishing into a PostgreSQL table (publish.sink)",
     expect(checked.stderr).toMatch(new RegExp(`streams\\.payments\\.publish\\.sink: stream payments: postgres table ${KEYLESS}: has no unique key on exactly \\(publisher_id, seq\\)`));
   });
 });
+
+describe.skipIf(!reachable)("the ingest queue in front of a PostgreSQL sink (publish.queue)", () => {
+  const table = `${TABLE}_queued`;
+  let db: pg.Client;
+  let locker: pg.Client;
+  let child: ChildProcess;
+  let url = "";
+  beforeAll(async () => {
+    db = new pg.Client({ connectionString: PG_URL });
+    locker = new pg.Client({ connectionString: PG_URL });
+    await Promise.all([db.connect(), locker.connect()]);
+    await db.query(`CREATE TABLE ${table} (publisher_id text NOT NULL, seq bigint NOT NULL, data jsonb NOT NULL, UNIQUE (publisher_id, seq))`);
+    const dir = mkdtempSync(join(tmpdir(), "sluice-pg-queue-"));
+    const path = join(dir, "queued.yaml");
+    writeFileSync(
+      path,
+      ["streams:", "  ledger:", "    source: { type: topic }", "    publish:", `      sink: { type: postgres, table: ${table} }`, "      queue: { concurrency: 1, capacity: 1, overflow: drop_newest }", ""].join("\n"),
+    );
+    ({ child, url } = await startCli(["--config", path], { SLUICE_PG_URL: PG_URL }));
+  });
+  afterAll(async () => {
+    child?.kill("SIGKILL");
+    await locker?.end();
+    await db?.query(`DROP TABLE IF EXISTS ${table}`);
+    await db?.end();
+  });
+
+  it("holds batches while the table is locked: /metrics shows the one waiting, the next is dropped and its publisher told; after the lock all the rest lands once", async () => {
+    const metric = async (line: string) => (await (await fetch(`${url}/metrics`)).text()).split("\n").includes(line);
+    const until = async (check: () => Promise<boolean>) => {
+      for (let i = 0; !(await check()); i++) {
+        if (i > 200) throw new Error("timed out");
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    };
+    await locker.query("BEGIN");
+    await locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    const client = createSluiceClient({ baseUrl: url });
+    const [a, b, c] = ["till-a", "till-b", "till-c"].map((publisherId) => client.publish<{ n: number }>("ledger", { publisherId }));
+    // a's INSERT waits for the lock, in the sink; b's batch waits in the queue's one place.
+    const first = a!.send({ n: 1 });
+    await until(async () => (await db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO %${table}%'`)).rows[0]!.n === "1");
+    const second = b!.send({ n: 2 });
+    await until(() => metric('sluice_ingest_queue_waiting_batches{stream="ledger",priority="normal"} 1'));
+    const dropped = await c!.send({ n: 3 }, { priority: "low" }).catch((error: unknown) => error as PublishError);
+    expect(dropped).toMatchObject({ failure: "dropped", message: "dropped by the server: the ingest queue of ledger is full (1 batches waiting for its sink): the drop_newest policy dropped this low batch" });
+    expect(await metric('sluice_ingest_queue_dropped_items_total{stream="ledger",priority="low"} 1')).toBe(true);
+    await locker.query("COMMIT");
+    await Promise.all([first, second]);
+    await c!.send({ n: 4 }, { priority: "low" });
+    const { rows } = await db.query<{ publisher_id: string; seq: string }>(`SELECT publisher_id, seq FROM ${table} ORDER BY publisher_id`);
+    expect(rows.map((row) => `${row.publisher_id}:${row.seq}`)).toEqual(["till-a:1", "till-b:1", "till-c:2"]);
+    expect(await metric('sluice_ingest_queue_waiting_batches{stream="ledger",priority="normal"} 0')).toBe(true);
+    await Promise.all([a!.close(), b!.close(), c!.close()]);
+    client.close();
+  });
+});

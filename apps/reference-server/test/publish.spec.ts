@@ -193,12 +193,17 @@ describe("publish in a config", () => {
         "  billing:",
         "    source: { type: topic }",
         "    publish: { throttle: { consumers: [billing-service] } }",
+        "  queued:",
+        "    source: { type: topic }",
+        "    publish: { queue: { concurrency: 0, overflow: sometimes } }",
       ].join("\n"),
     );
     const result = spawnSync(process.execPath, [cli, "validate", file], { encoding: "utf8" });
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split("\n").slice(1)).toEqual([
       "  streams.news.publish.window.items: must be above 0, got 0",
+      "  streams.queued.publish.queue.concurrency: must be above 0, got 0",
+      '  streams.queued.publish.queue.overflow: Invalid option: expected one of "block"|"drop_newest"|"drop_oldest"|"error"',
       "  streams.ticks.publish: only topic streams take publishing into their topic (this one's source is generator); give it a publish.sink to publish elsewhere",
       "  streams.feed.publish.throttle: criticalLag (100) must be above targetLag (500)",
       "  streams.news.publish.allow: restricts who may publish, but there is no auth section to tell who is asking: add auth (apiKeys or jwt), or remove publish.allow",

@@ -479,6 +479,107 @@ describe("priorities and volume", () => {
     }
   }, 60_000);
 
+  it.each(Object.entries(TRANSPORTS))("serves the publishers of a shared, throttled sink by priority in the server's ingest queue: critical's p99 wait is at most a tenth of low's (%s)", async (_name, connection) => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const written = [0, 0, 0, 0];
+    const shared = new SluiceServer({
+      streams: {
+        shared: {
+          publish: {
+            // One write at a time, ~1 item per ms, at most 4 items a write: the sink is the bottleneck.
+            queue: { concurrency: 1 },
+            window: { items: 8, bytes: 1 << 20 },
+            maxBatchItems: 4,
+            sink: {
+              async write(items) {
+                await sleep(items.length);
+                for (const item of items) written[JSON.parse(new TextDecoder().decode(item.data)) as number]!++;
+                return items.map(() => ({ accepted: true }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(shared);
+    try {
+      const levels = ["critical", "high", "normal", "low"] as const;
+      // Four publishers, one per level: each has one level, so only the server's queue orders them.
+      const clients = levels.map(() => createSluiceClient({ baseUrl: running.url, ...connection }));
+      const publishers = levels.map((_, i) => clients[i]!.publish<number>("shared"));
+      const waits: number[][] = [[], [], [], []];
+      const sends: Promise<unknown>[] = [];
+      // 1 600 items/s offered (400/s per publisher) into a sink that takes ~1 000/s, for 2 s.
+      for (let tick = 0; tick < 200; tick++) {
+        for (let level = 0; level < 4; level++) {
+          for (let i = 0; i < 4; i++) {
+            const at = performance.now();
+            sends.push(publishers[level]!.send(level, { priority: levels[level]! }).then(() => waits[level]!.push(performance.now() - at)));
+          }
+        }
+        await sleep(10);
+      }
+      await Promise.all(sends);
+      const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)]!;
+      console.log(`${_name}: p99 wait from send to ack, four publishers into one sink, ms: ${JSON.stringify(Object.fromEntries(levels.map((level, i) => [level, Math.round(p99(waits[i]!))])))}`);
+      expect(written).toEqual([800, 800, 800, 800]);
+      expect(p99(waits[0]!) * 10).toBeLessThanOrEqual(p99(waits[3]!));
+      expect(p99(waits[0]!)).toBeLessThan(p99(waits[1]!));
+      expect(p99(waits[1]!)).toBeLessThan(p99(waits[3]!));
+      expect(shared.publishQueues.get("shared")!.droppedItems).toEqual([0, 0, 0, 0]);
+      await Promise.all(publishers.map((publisher) => publisher.close()));
+      for (const client of clients) client.close();
+    } finally {
+      await running.close();
+    }
+  }, 60_000);
+
+  it.each(Object.entries(TRANSPORTS))("reports the server's ingest-queue drops to their publisher: send() rejects with the reason and pub.stats counts them by level; the publisher goes on (%s)", async (_name, connection) => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let writes = 0;
+    const dropping = new SluiceServer({
+      streams: {
+        dropping: {
+          publish: {
+            queue: { concurrency: 1, capacity: 1, overflow: "drop_newest" },
+            sink: {
+              async write(items) {
+                if (writes++ === 0) await released;
+                return items.map(() => ({ accepted: true }));
+              },
+            },
+          },
+        },
+      },
+    });
+    const running = await listen(dropping);
+    try {
+      const client = createSluiceClient({ baseUrl: running.url, ...connection });
+      const queue = () => dropping.publishQueues.get("dropping");
+      const [first, second, third] = [client.publish("dropping"), client.publish("dropping"), client.publish("dropping")];
+      // The first batch holds the sink, the second waits in the queue's one place, the third finds it full.
+      const firstSend = first.send(bytes("a"));
+      await until(() => writes === 1);
+      const secondSend = second.send(bytes("b"));
+      await until(() => queue()!.waitingAt(2) === 1);
+      const dropped = await third.send(bytes("c"), { priority: "low" }).catch((error: unknown) => error);
+      expect(dropped).toBeInstanceOf(PublishError);
+      expect(dropped).toMatchObject({ failure: "dropped", code: "limit_exceeded", message: "dropped by the server: the ingest queue of dropping is full (1 batches waiting for its sink): the drop_newest policy dropped this low batch" });
+      expect(third.stats.dropped).toEqual({ critical: 0, high: 0, normal: 0, low: 1 });
+      expect(queue()!.droppedItems).toEqual([0, 0, 0, 1]);
+      release();
+      await Promise.all([firstSend, secondSend]);
+      // Nothing else was lost: the dropping publisher's next item lands.
+      await third.send(bytes("d"), { priority: "low" });
+      expect(third.stats.acked).toBe(1);
+      await Promise.all([first.close(), second.close(), third.close()]);
+      client.close();
+    } finally {
+      await running.close();
+    }
+  });
+
   it.each([
     ["HTTP/2", { transport: "http" }],
     ["HTTP/1.1 half duplex (PublishBatch)", { transport: "http", httpVersion: "1.1" }],

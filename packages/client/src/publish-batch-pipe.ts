@@ -9,7 +9,8 @@
  * - PublishOpen → a probe (a batch without items): its answer becomes
  *   Opened (next_seq, limits, window) and, when the server has items the
  *   publisher has no ack for, the PublishAck that tells their fates.
- * - Chunks → their items (fragments joined) in the next batch; each answer
+ * - Chunks → their items (fragments joined) in the next batch, a call per
+ *   run of one priority (the chunk's, sent as the call's); each answer
  *   becomes a PublishAck and the Credit for the next window.
  * - Heartbeat pings are answered here: the calls themselves show the server
  *   is alive. End is answered with End once every batch is acked.
@@ -18,9 +19,9 @@
  *   one, which resends what is unacked; a retried batch takes nothing twice.
  */
 import type { Client } from "@connectrpc/connect";
-import { EMPTY_BYTES, SluiceError, type IngestFrame, type PublishFrame, type PublishOpenFrame } from "@sluice/core";
+import { EMPTY_BYTES, Priority, SluiceError, type IngestFrame, type PublishFrame, type PublishOpenFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { publishAckFromWire, wireNumber, type PublishBatchResponse, type PublishService } from "@sluice/protocol";
+import { priorityToWire, publishAckFromWire, wireNumber, type PublishBatchResponse, type PublishService } from "@sluice/protocol";
 import { callError } from "./connect-pipe.js";
 
 export function openPublishBatchCall(client: Client<typeof PublishService>, signal: AbortSignal): FramePipe<IngestFrame, PublishFrame> {
@@ -31,6 +32,8 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
   let open: PublishOpenFrame | undefined;
   /** Items waiting for the next call, with their seqs contiguous from `queuedFrom`. */
   let queued: Uint8Array[] = [];
+  /** The priority of each queued item (a call carries items of one priority). */
+  let queuedPriorities: Priority[] = [];
   let queuedFrom = 0;
   /** A fragmented item being joined. */
   let partial: { seq: number; parts: Uint8Array[]; received: number; total: number } | undefined;
@@ -50,8 +53,8 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
     signal.removeEventListener("abort", onAbort);
   };
 
-  const call = async (firstSeq: number, items: Uint8Array[]): Promise<PublishBatchResponse> => {
-    return client.publishBatch({ stream: open!.stream, publisherId: open!.publisherId, resumeAfterSeq: BigInt(ackSeq), firstSeq: BigInt(firstSeq), items }, { signal: abort.signal });
+  const call = async (firstSeq: number, items: Uint8Array[], priority: Priority = Priority.NORMAL): Promise<PublishBatchResponse> => {
+    return client.publishBatch({ stream: open!.stream, publisherId: open!.publisherId, resumeAfterSeq: BigInt(ackSeq), firstSeq: BigInt(firstSeq), items, priority: priorityToWire(priority) }, { signal: abort.signal });
   };
 
   /** The answer as the frames a streaming session would have sent. */
@@ -76,13 +79,16 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
       try {
         while (queued.length > 0 && !abort.signal.aborted) {
           // One call's request must fit the server's frames: at most half of max_frame_bytes of items (at least one).
+          // And it carries items of one priority (§3.4 rule 10): the first of another starts the next call.
+          const priority = queuedPriorities[0]!;
           let count = 0;
-          for (let bytes = 0; count < queued.length && (count === 0 || bytes + queued[count]!.byteLength <= maxCallBytes); count++) bytes += queued[count]!.byteLength;
+          for (let bytes = 0; count < queued.length && queuedPriorities[count] === priority && (count === 0 || bytes + queued[count]!.byteLength <= maxCallBytes); count++) bytes += queued[count]!.byteLength;
           const items = queued.slice(0, count);
           const firstSeq = queuedFrom;
           queued = queued.slice(count);
+          queuedPriorities = queuedPriorities.slice(count);
           queuedFrom = firstSeq + items.length;
-          answer(await call(firstSeq, items));
+          answer(await call(firstSeq, items, priority));
         }
         if (endSeq !== undefined && ackSeq >= endSeq) finish({ type: "end", lastSeq: endSeq, cursor: EMPTY_BYTES, sessionItems: 0, sessionBytes: 0 });
       } catch (error) {
@@ -122,9 +128,10 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
     }
   };
 
-  const addItem = (seq: number, data: Uint8Array) => {
+  const addItem = (seq: number, data: Uint8Array, priority: Priority) => {
     if (queued.length === 0) queuedFrom = seq;
     queued.push(data);
+    queuedPriorities.push(priority);
     sessionBytes += data.byteLength;
     bytesThrough.set(seq, sessionBytes);
   };
@@ -142,7 +149,7 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
         case "chunk": {
           const fragment = frame.fragment;
           if (!fragment) {
-            frame.items.forEach((data, i) => addItem(frame.firstSeq + i, data));
+            frame.items.forEach((data, i) => addItem(frame.firstSeq + i, data, frame.priority ?? Priority.NORMAL));
           } else {
             partial ??= { seq: frame.firstSeq, parts: [], received: 0, total: fragment.totalBytes };
             partial.parts.push(fragment.data);
@@ -154,7 +161,7 @@ export function openPublishBatchCall(client: Client<typeof PublishService>, sign
                 whole.set(part, at);
                 at += part.byteLength;
               }
-              addItem(partial.seq, whole);
+              addItem(partial.seq, whole, frame.priority ?? Priority.NORMAL);
               partial = undefined;
             }
           }

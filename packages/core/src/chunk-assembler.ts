@@ -22,6 +22,7 @@
  * blocking on a shared HTTP/2 connection stay small.
  */
 import { EMPTY_BYTES, type ChunkFrame, type Gap } from "./frames.js";
+import { Priority } from "./priority-queue.js";
 import { Queue } from "./queue.js";
 
 /** When a chunk closes (PROTOCOL.md §5.1); the thresholds are the sender's choice. */
@@ -53,6 +54,8 @@ export class ChunkAssembler {
   #firstSeq = 0;
   #bytes = 0;
   #cursor: Uint8Array = EMPTY_BYTES;
+  /** The priority of the open chunk's items (a chunk holds items of one priority, PROTOCOL.md §3.4 rule 10). */
+  #priority: Priority = Priority.NORMAL;
   /** The open chunk's flush deadline; Infinity while nothing (no item, no gap) is open. */
   #flushAt = Infinity;
   #gap: Gap | undefined;
@@ -83,19 +86,22 @@ export class ChunkAssembler {
   /**
    * Adds item `seq` (the next seq after the previous item or gap). `cursor`
    * is the source position after this item (empty when the source has none).
+   * A publisher's items carry a `priority`: an item of another priority than
+   * the open chunk's closes it first (subscriptions leave it NORMAL).
    */
-  add(seq: number, data: Uint8Array, cursor: Uint8Array, now: number): void {
-    if (now >= this.#flushAt) this.close();
+  add(seq: number, data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority = Priority.NORMAL): void {
+    if (now >= this.#flushAt || (priority !== this.#priority && this.#items.length > 0)) this.close();
     const { maxBytes, maxItems } = this.options;
     if (data.byteLength > maxBytes) {
       // Only open items go ahead; a pending gap rides on the first fragment.
       if (this.#items.length > 0) this.close();
-      this.#fragment(seq, data, cursor);
+      this.#fragment(seq, data, cursor, priority);
       return;
     }
     if (this.#items.length > 0 && this.#bytes + data.byteLength > maxBytes) this.close();
     if (this.#items.length === 0) {
       this.#firstSeq = seq;
+      this.#priority = priority;
       this.#flushAt = now + this.options.flushDelayMs;
     }
     this.#items.push(data);
@@ -126,6 +132,7 @@ export class ChunkAssembler {
         items: this.#items,
         cursor: this.#cursor,
         gap: this.#gap,
+        ...(this.#priority !== Priority.NORMAL ? { priority: this.#priority } : {}),
       });
       this.#gap = undefined;
       this.#items = [];
@@ -158,7 +165,7 @@ export class ChunkAssembler {
     this.#flushAt = Infinity;
   }
 
-  #fragment(seq: number, data: Uint8Array, cursor: Uint8Array): void {
+  #fragment(seq: number, data: Uint8Array, cursor: Uint8Array, priority: Priority): void {
     const size = this.options.maxBytes;
     const total = data.byteLength;
     for (let offset = 0; offset < total; offset += size) {
@@ -171,6 +178,7 @@ export class ChunkAssembler {
         // The cursor belongs with the fragment that completes the item.
         cursor: end === total ? cursor : EMPTY_BYTES,
         gap: offset === 0 ? this.#gap : undefined,
+        ...(priority !== Priority.NORMAL ? { priority } : {}),
       });
     }
     // Only called with no items open, so with the gap gone nothing is.

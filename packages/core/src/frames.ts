@@ -7,6 +7,7 @@
  * of any dependency. `@sluice/protocol` maps them to and from the wire.
  */
 import type { ErrorCode } from "./errors.js";
+import type { Priority } from "./priority-queue.js";
 
 /** A JSON value, as carried by `Open.params` (a protobuf Struct on the wire). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -191,6 +192,8 @@ export interface ChunkFrame {
   readonly cursor: Uint8Array;
   /** Seqs skipped right before `firstSeq`; a gap consumes no credit. */
   readonly gap?: Gap | undefined;
+  /** Publish only: the priority of every item of the chunk, for the server's ingest queue (absent: NORMAL; PROTOCOL.md §3.4 rule 10). */
+  readonly priority?: Priority | undefined;
 }
 
 /** The stream is complete, or the answer to Cancel. Nothing follows it (PROTOCOL.md §8). */
@@ -268,6 +271,8 @@ export interface DeadLetter {
   readonly reason: string;
   /** The stream the item was parked in; empty when there is none. */
   readonly deadLetterTopic: string;
+  /** The server's ingest queue dropped it by its overflow policy: it is in no stream (PROTOCOL.md §3.4 rule 10). */
+  readonly dropped?: boolean;
 }
 
 /**

@@ -15,6 +15,7 @@
 import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "./frames.js";
 import { acceptOpen, DEFAULT_LIMITS, DEFAULT_WINDOW } from "./limits.js";
+import { Priority } from "./priority-queue.js";
 import { Queue } from "./queue.js";
 import { StreamReceiver } from "./stream-receiver.js";
 
@@ -81,6 +82,8 @@ export type IngestDelivery =
       readonly seq: number;
       /** The item's payload. */
       readonly data: Uint8Array;
+      /** The item's priority, from its chunk (§3.4 rule 10). */
+      readonly priority: Priority;
     }
   | {
       /** Tells the deliveries apart. */
@@ -116,6 +119,9 @@ export class IngestReceiver {
   #takenSeq = 0;
   /** The highest PublishAck sent. */
   #ackSentSeq = 0;
+  /** Where the chunks' priority changed, by first seq, not yet read past (empty while all are NORMAL). */
+  readonly #priorityRuns = new Queue<{ readonly fromSeq: number; readonly priority: Priority }>();
+  #lastPriority: Priority = Priority.NORMAL;
   #endSeq: number | undefined;
 
   constructor(options: IngestReceiverOptions = {}) {
@@ -221,7 +227,7 @@ export class IngestReceiver {
     if (!delivery) return undefined;
     if (delivery.kind === "item") {
       this.#takenSeq = delivery.seq;
-      return { kind: "item", seq: delivery.seq, data: delivery.data };
+      return { kind: "item", seq: delivery.seq, data: delivery.data, priority: this.#priorityOf(delivery.seq) };
     }
     if (delivery.kind === "end") {
       this.#endSeq = delivery.end.lastSeq;
@@ -248,9 +254,9 @@ export class IngestReceiver {
   }
 
   /** The item `seq` (the next one not yet reported) was refused into the stream; it travels in the next ack. */
-  deadLettered(seq: number, reason: string, deadLetterTopic: string, now: number): void {
+  deadLettered(seq: number, reason: string, deadLetterTopic: string, now: number, dropped = false): void {
     if (seq !== this.#doneSeq + 1) throw new RangeError(`deadLettered(${seq}) out of order: the next unreported seq is ${this.#doneSeq + 1}`);
-    this.#deadLetters.push({ seq, reason, deadLetterTopic });
+    this.#deadLetters.push(dropped ? { seq, reason, deadLetterTopic: "", dropped } : { seq, reason, deadLetterTopic });
     this.accepted(seq, now);
   }
 
@@ -319,6 +325,10 @@ export class IngestReceiver {
       case "chunk":
         if (frame.gap) throw new SluiceError("protocol_violation", `chunk at seq ${frame.firstSeq} carries a gap: a publisher has none to report`, { blame: "remote" });
         if (this.#state !== "streaming") throw new SluiceError("protocol_violation", "chunk before Opened", { blame: "remote" });
+        if ((frame.priority ?? Priority.NORMAL) !== this.#lastPriority) {
+          this.#lastPriority = frame.priority ?? Priority.NORMAL;
+          this.#priorityRuns.push({ fromSeq: frame.firstSeq, priority: this.#lastPriority });
+        }
         this.#receiver!.handleFrame(frame, now);
         return;
       case "heartbeat":
@@ -346,6 +356,15 @@ export class IngestReceiver {
       else if (event.type === "session_lost") this.fail(event.error, now);
       else if (event.type === "finished" && event.error) this.fail(event.error, now);
     }
+  }
+
+  /** The priority of item `seq`, read in seq order. */
+  #priorityOf(seq: number): Priority {
+    const runs = this.#priorityRuns;
+    if (runs.length === 0) return Priority.NORMAL;
+    while (runs.length > 1 && runs.at(1)!.fromSeq <= seq) runs.shift();
+    const run = runs.peek()!;
+    return run.fromSeq <= seq ? run.priority : Priority.NORMAL;
   }
 
   #pushAck(seq: number): void {

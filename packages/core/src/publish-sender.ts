@@ -15,6 +15,7 @@ import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type DeadLetter, type IngestFrame, type Limits, type OpenedFrame, type PublishFrame, type PublishThrottle } from "./frames.js";
 import { DEFAULT_HEARTBEAT } from "./heartbeat-tracker.js";
 import { DEFAULT_LIMITS } from "./limits.js";
+import { Priority } from "./priority-queue.js";
 import { Queue } from "./queue.js";
 import { StreamSender } from "./stream-sender.js";
 import { Timer, TimerTable } from "./timers.js";
@@ -160,10 +161,10 @@ export class PublishSender {
     this.#drainSender();
   }
 
-  /** Hands over the next item; only while demand > 0. Its seq is `nextSeq`. */
-  push(data: Uint8Array, now: number): void {
+  /** Hands over the next item; only while demand > 0. Its seq is `nextSeq`; its chunk carries its priority (§3.4 rule 10). */
+  push(data: Uint8Array, now: number, priority: Priority = Priority.NORMAL): void {
     if (this.#state !== "streaming") throw new Error(`push() while ${this.#state}`);
-    this.#sender!.push(data, EMPTY_BYTES, now);
+    this.#sender!.push(data, EMPTY_BYTES, now, priority);
     this.#drainSender();
   }
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { IngestReceiver } from "./ingest-receiver.js";
+import { Priority } from "./priority-queue.js";
 import { PublishSender } from "./publish-sender.js";
 import type { IngestFrame, OpenedFrame, PublishFrame } from "./frames.js";
 
@@ -20,6 +21,20 @@ function openSender(nextSeq = 1) {
 }
 
 describe("PublishSender", () => {
+  it("puts items of one priority in a chunk: an item of another closes the open chunk first (§3.4 rule 10)", () => {
+    const sender = openSender();
+    drainSender(sender);
+    sender.push(new Uint8Array([1]), 1, Priority.CRITICAL);
+    sender.push(new Uint8Array([2]), 1, Priority.CRITICAL);
+    sender.push(new Uint8Array([3]), 1);
+    sender.handleTimeout(100);
+    const chunks = drainSender(sender).filter((f) => f.type === "chunk");
+    expect(chunks).toEqual([
+      { type: "chunk", firstSeq: 1, items: [new Uint8Array([1]), new Uint8Array([2])], cursor: new Uint8Array(), gap: undefined, priority: Priority.CRITICAL },
+      { type: "chunk", firstSeq: 3, items: [new Uint8Array([3])], cursor: new Uint8Array(), gap: undefined },
+    ]);
+  });
+
   it("sends within the window the server's Opened grants, numbering from its next_seq", () => {
     const sender = openSender(41);
     expect(sender.demand).toBe(4);
@@ -86,6 +101,21 @@ describe("IngestReceiver", () => {
     ingest.handleTimeout(1);
     const acks = drainIngest(ingest).filter((f) => f.type === "publish_ack");
     expect(acks.at(-1)).toEqual({ type: "publish_ack", seq: 2, afterSeq: acks.length > 1 ? 1 : 0, deadLetters: [{ seq: 2, reason: "too blue", deadLetterTopic: "orders.dlq" }] });
+  });
+
+  it("gives each item its chunk's priority (absent: NORMAL), and reports a drop as a drop (§3.4 rule 10)", () => {
+    const ingest = openIngest();
+    const item = (n: number) => new Uint8Array([n]);
+    ingest.handleFrame({ type: "chunk", firstSeq: 1, items: [item(1)], cursor: new Uint8Array() }, 1);
+    ingest.handleFrame({ type: "chunk", firstSeq: 2, items: [item(2), item(3)], cursor: new Uint8Array(), priority: Priority.CRITICAL }, 1);
+    ingest.handleFrame({ type: "chunk", firstSeq: 4, items: [item(4)], cursor: new Uint8Array(), priority: Priority.LOW }, 1);
+    const read = [1, 2, 3, 4].map(() => ingest.read(1));
+    expect(read.map((d) => d?.kind === "item" && [d.seq, d.priority])).toEqual([[1, Priority.NORMAL], [2, Priority.CRITICAL], [3, Priority.CRITICAL], [4, Priority.LOW]]);
+    ingest.accepted(3, 1);
+    ingest.deadLettered(4, "queue full", "ignored", 1, true);
+    ingest.handleTimeout(1);
+    const acks = drainIngest(ingest).filter((f) => f.type === "publish_ack");
+    expect(acks.at(-1)).toMatchObject({ seq: 4, deadLetters: [{ seq: 4, reason: "queue full", deadLetterTopic: "", dropped: true }] });
   });
 
   it("answers the publisher's End with the last ack and End once everything is reported", () => {

@@ -17,7 +17,7 @@
  */
 import type { ChunkOptions } from "./chunk-assembler.js";
 import { SluiceError } from "./errors.js";
-import type { IngestFrame, OpenedFrame, PublishFrame, PublishThrottle } from "./frames.js";
+import type { DeadLetter, IngestFrame, OpenedFrame, PublishFrame, PublishThrottle } from "./frames.js";
 import { checkItemSize } from "./limits.js";
 import { BoundedPriorityQueue, type OverflowPolicy, type Priority } from "./priority-queue.js";
 import { PublishSender, type PublishSenderEvent } from "./publish-sender.js";
@@ -70,7 +70,7 @@ export type PublisherEvent<T> =
       /** Where it was parked ("" when nowhere). */
       readonly deadLetterTopic: string;
     }
-  /** The item never reached the server: the overflow policy evicted it, it was too big, or the publisher ended first. */
+  /** The item never reached the stream: the overflow policy evicted it, it was too big, the publisher ended first, or the server's ingest queue dropped it. */
   | {
       /** Tells the events apart. */
       readonly type: "rejected";
@@ -114,7 +114,7 @@ export interface PublisherCounters {
   accepted: number;
   /** Items dead-lettered by the server. */
   deadLettered: number;
-  /** Items rejected before they reached the server, per priority level. */
+  /** Items dropped per priority level: rejected before they reached the server (the queue's overflow policy, too big, closed) or dropped by the server's ingest queue. */
   droppedByLevel: [number, number, number, number];
   /** Items sent again after a reconnect. */
   resent: number;
@@ -132,6 +132,7 @@ interface Sent<T> {
   readonly seq: number;
   readonly data: Uint8Array;
   readonly token: T;
+  readonly priority: Priority;
 }
 
 interface Waiting<T> {
@@ -397,13 +398,16 @@ export class Publisher<T = unknown> {
     this.counters.throttle = throttle;
   }
 
-  #onAcked(seq: number, deadLetters: readonly { seq: number; reason: string; deadLetterTopic: string }[]): void {
+  #onAcked(seq: number, deadLetters: readonly DeadLetter[]): void {
     const dead = new Map(deadLetters.map((d) => [d.seq, d]));
     while (this.#unacked.length > 0 && this.#unacked.peek()!.seq <= seq) {
       const sent = this.#unacked.shift()!;
       if (this.#resendFrom > 0) this.#resendFrom--;
       const letter = dead.get(sent.seq);
-      if (letter) {
+      if (letter?.dropped) {
+        // The server's ingest queue dropped it (its overflow policy): a drop, like the client queue's, not a dead letter.
+        this.#reject(sent, new SluiceError("limit_exceeded", `dropped by the server: ${letter.reason}`));
+      } else if (letter) {
         this.counters.deadLettered++;
         this.#events.push({ type: "dead_lettered", token: sent.token, seq: sent.seq, reason: letter.reason, deadLetterTopic: letter.deadLetterTopic });
       } else {
@@ -422,7 +426,7 @@ export class Publisher<T = unknown> {
       if (this.#resendFrom < this.#unacked.length) {
         const sent = this.#unacked.at(this.#resendFrom)!;
         if (sent.seq !== session.nextSeq) throw new Error(`resend of seq ${sent.seq} where the session expects ${session.nextSeq}`);
-        session.push(sent.data, now);
+        session.push(sent.data, now, sent.priority);
         this.#resendFrom++;
         continue;
       }
@@ -435,9 +439,9 @@ export class Publisher<T = unknown> {
         continue;
       }
       const seq = session.nextSeq;
-      session.push(next.data, now);
+      session.push(next.data, now, next.priority);
       this.#lastSeq = seq;
-      this.#unacked.push({ seq, data: next.data, token: next.token });
+      this.#unacked.push({ seq, data: next.data, token: next.token, priority: next.priority });
       this.#resendFrom = this.#unacked.length;
     }
     if (this.#wasFull && this.#queue.size < this.options.queue.capacity) {

@@ -14,6 +14,7 @@ import { SendCredit } from "./credit-window.js";
 import { SluiceError } from "./errors.js";
 import { EMPTY_BYTES, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type ServerFrame, type Window } from "./frames.js";
 import { HeartbeatTracker } from "./heartbeat-tracker.js";
+import { Priority } from "./priority-queue.js";
 import { acceptOpen, checkItemSize, checkLimits, DEFAULT_LIMITS } from "./limits.js";
 import { Queue } from "./queue.js";
 import { ReplayBuffer, type ReplayCapacity } from "./replay-buffer.js";
@@ -153,7 +154,7 @@ export class StreamSender {
   #sessionBytes = 0;
   #sessionItems = 0;
   #ackedSeq = 0;
-  #pending: { seq: number; data: Uint8Array; cursor: Uint8Array } | undefined;
+  #pending: { seq: number; data: Uint8Array; cursor: Uint8Array; priority: Priority } | undefined;
   #endCursor: Uint8Array | undefined;
   /** The Open being served, and the constructor's limits (before per-Open adjustments). */
   #open: OpenFrame | undefined;
@@ -307,9 +308,10 @@ export class StreamSender {
 
   /**
    * Hands over the next item from the source. `cursor` is the source position
-   * after it (empty when the source has none). Only while demand > 0.
+   * after it (empty when the source has none). Only while demand > 0. A
+   * publisher's items carry their `priority` (chunks hold one priority each).
    */
-  push(data: Uint8Array, cursor: Uint8Array, now: number): void {
+  push(data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority = Priority.NORMAL): void {
     if (this.#state !== "streaming") throw new Error(`push() while ${this.#state}`);
     if (this.demand <= 0) throw new Error("push() without demand");
     const seq = this.#nextSeq;
@@ -317,9 +319,9 @@ export class StreamSender {
     this.#nextSeq = seq + 1;
     this.#idleSince = now;
     if (this.#credit!.allows(seq, this.#sessionBytes, data.byteLength)) {
-      this.#emit(seq, data, cursor, now);
+      this.#emit(seq, data, cursor, now, priority);
     } else {
-      this.#pending = { seq, data, cursor };
+      this.#pending = { seq, data, cursor, priority };
     }
     if (this.demand === 0) this.#creditExhausted(now);
     this.#armYield();
@@ -506,7 +508,7 @@ export class StreamSender {
     const pending = this.#pending;
     if (pending && this.#credit.allows(pending.seq, this.#sessionBytes, pending.data.byteLength)) {
       this.#pending = undefined;
-      this.#emit(pending.seq, pending.data, pending.cursor, now);
+      this.#emit(pending.seq, pending.data, pending.cursor, now, pending.priority);
     }
     if (this.#state === "ending") {
       this.#finishIfDrained(now);
@@ -526,8 +528,8 @@ export class StreamSender {
     }
   }
 
-  #emit(seq: number, data: Uint8Array, cursor: Uint8Array, now: number): void {
-    this.#assembler.add(seq, data, cursor, now);
+  #emit(seq: number, data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority): void {
+    this.#assembler.add(seq, data, cursor, now, priority);
     this.#emittedSeq = seq;
     this.#sessionBytes += data.byteLength;
     this.#sessionItems++;

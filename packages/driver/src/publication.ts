@@ -57,7 +57,7 @@ export interface PublishReceipt {
 
 /** Why a send() was rejected. */
 export type PublishFailure =
-  /** The outbound queue's overflow policy dropped it, or it was over the stream's max item size. */
+  /** The outbound queue's overflow policy dropped it, or the server's ingest queue's did, or it was over the stream's max item size. */
   | "dropped"
   /** The server refused it into the stream and parked it as a dead letter. */
   | "dead_lettered"
@@ -142,7 +142,7 @@ export interface PublicationThrottle extends PublishThrottle {
 export interface PublicationStats {
   /** Items waiting to be sent, per level. */
   readonly queued: Record<PriorityName, number>;
-  /** Items rejected before they reached the server, per level. */
+  /** Items dropped, per level: rejected before they reached the server, or dropped by the server's ingest queue (its overflow policy). */
   readonly dropped: Record<PriorityName, number>;
   /** Items sent and not yet acked. */
   readonly inFlight: number;

@@ -9,7 +9,7 @@
  * and taking is what grants credit: a slow or throttled sink slows the
  * publisher, not the server's memory.
  */
-import { IngestReceiver, SluiceError, type DeadLetter, type IngestEvent, type IngestFrame, type IngestReceiverOptions, type Limits, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "@sluice/core";
+import { IngestReceiver, Priority, SluiceError, type DeadLetter, type IngestEvent, type IngestFrame, type IngestReceiverOptions, type Limits, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
@@ -35,6 +35,8 @@ export type IngestFate =
       readonly reason: string;
       /** Where it was parked (absent or "" when nowhere; the server fills in its dead-letter stream). */
       readonly deadLetterTopic?: string;
+      /** Dropped by the server's ingest queue (its overflow policy): parked nowhere, reported to the publisher as a drop. */
+      readonly dropped?: boolean;
     };
 
 /**
@@ -45,8 +47,8 @@ export type IngestFate =
  * publisher retries the unacked items in a new session).
  */
 export interface IngestSink {
-  /** Puts the items into the stream, or dead-letters them; one fate per item. */
-  write(items: readonly IngestItem[]): readonly IngestFate[] | Promise<readonly IngestFate[]>;
+  /** Puts the items (all of one `priority`, from their chunks) into the stream, or dead-letters them; one fate per item. */
+  write(items: readonly IngestItem[], priority: Priority): readonly IngestFate[] | Promise<readonly IngestFate[]>;
 }
 
 /** What the server resolved a PublishOpen to. */
@@ -125,6 +127,10 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
   let maxBatchItems = 512;
   let throttle: ResolvedIngest["throttle"];
   let writing = false;
+  /** An item taken for the next batch: the first of a new priority. */
+  let held: { seq: number; data: Uint8Array; priority: Priority } | undefined;
+  /** The priority of the batch being gathered. */
+  let priority: Priority = Priority.NORMAL;
   let accepted = 0;
   let deadLettered = 0;
   let error: SluiceError | undefined;
@@ -189,14 +195,27 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
     // A gone call takes no more: the publisher sends what is unacked again.
     if (writing || !sink || receiver.state !== "streaming" || ending || callGone) return;
     const batch: { seq: number; data: Uint8Array }[] = [];
+    // A batch holds items of one priority: the first of another waits for the next batch.
+    if (held) {
+      batch.push({ seq: held.seq, data: held.data });
+      held = undefined;
+    }
     while (batch.length < maxBatchItems) {
       const delivery = receiver.read(clock.now());
       if (!delivery || delivery.kind === "end") break;
-      batch.push({ seq: delivery.seq, data: delivery.data });
+      const item = { seq: delivery.seq, data: delivery.data };
+      if (batch.length === 0) priority = delivery.priority;
+      else if (delivery.priority !== priority) {
+        held = { ...item, priority: delivery.priority };
+        break;
+      }
+      batch.push(item);
     }
     pump.afterInput(); // credit for what was taken
     if (batch.length === 0) return;
     writing = true;
+    const batchPriority = priority;
+    if (held) priority = held.priority;
     const throttled = throttle?.(batch.length, clock.now());
     if (throttled) receiver.throttled(throttled);
     const wait = throttled?.delayMs ?? 0;
@@ -204,7 +223,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
       try {
         // Throttled: the batch waits, and with it the publisher's credit.
         if (wait > 0) await new Promise<void>((resolve) => clock.schedule(clock.now() + wait, resolve));
-        const fates = await sink!.write(batch);
+        const fates = await sink!.write(batch, batchPriority);
         if (fates.length !== batch.length) throw new SluiceError("internal", `the sink reported ${fates.length} fates for ${batch.length} items`);
         const now = clock.now();
         for (let i = 0; i < batch.length; i++) {
@@ -214,7 +233,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
             receiver.accepted(batch[i]!.seq, now);
           } else {
             deadLettered++;
-            receiver.deadLettered(batch[i]!.seq, fate.reason, fate.deadLetterTopic ?? "", now);
+            receiver.deadLettered(batch[i]!.seq, fate.reason, fate.deadLetterTopic ?? "", now, fate.dropped);
           }
         }
       } catch (failure) {

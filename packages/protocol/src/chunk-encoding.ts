@@ -21,6 +21,7 @@
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { ChunkFrame } from "@sluice/core";
+import { priorityToWire } from "./priority.js";
 import { varintSize, writeVarint } from "./varint.js";
 
 /** SubscribeResponse.frame = 1 (and SubscribeHalfDuplexResponse.frame = 1). */
@@ -30,6 +31,7 @@ const TAG_FIRST_SEQ = (1 << 3) | WireType.Varint; // Chunk.first_seq = 1
 const TAG_ITEM = (2 << 3) | WireType.LengthDelimited; // Chunk.items = 2
 const TAG_FRAGMENT = (3 << 3) | WireType.LengthDelimited; // Chunk.fragment = 3
 const TAG_CURSOR = (4 << 3) | WireType.LengthDelimited; // Chunk.cursor = 4
+const TAG_PRIORITY = (6 << 3) | WireType.Varint; // Chunk.priority = 6
 const TAG_TOTAL_BYTES = (1 << 3) | WireType.Varint; // Fragment.total_bytes = 1
 const TAG_OFFSET = (2 << 3) | WireType.Varint; // Fragment.offset = 2
 const TAG_DATA = (3 << 3) | WireType.LengthDelimited; // Fragment.data = 3
@@ -57,6 +59,8 @@ export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number, head
     chunkSize += lengthDelimitedSize(fragmentSize);
   }
   if (frame.cursor.byteLength > 0) chunkSize += lengthDelimitedSize(frame.cursor.byteLength);
+  const priority = priorityToWire(frame.priority);
+  chunkSize += varintFieldSize(priority);
   const serverFrameSize = lengthDelimitedSize(chunkSize);
   const lead = headroom + (fieldTag === undefined ? 0 : 1);
   const out = new Uint8Array(lead + varintSize(serverFrameSize) + serverFrameSize);
@@ -97,6 +101,10 @@ export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number, head
     pos = writeVarint(out, pos, frame.cursor.byteLength);
     out.set(frame.cursor, pos);
     pos += frame.cursor.byteLength;
+  }
+  if (priority !== 0) {
+    out[pos++] = TAG_PRIORITY;
+    pos = writeVarint(out, pos, priority);
   }
   if (pos !== out.byteLength) throw new Error(`chunk encoding wrote ${pos} of ${out.byteLength} bytes`);
   return out;

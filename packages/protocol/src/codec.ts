@@ -17,6 +17,7 @@ import {
   type GapReason,
   type HeartbeatFrame,
   type Limits,
+  type Priority,
   type ServerFrame,
 } from "@sluice/core";
 import type { ErrorCode as WireErrorCode } from "./gen/sluice/v1/errors_pb.js";
@@ -31,6 +32,7 @@ import {
 } from "./gen/sluice/v1/frames_pb.js";
 import { SubscribeRequestSchema, SubscribeResponseSchema } from "./gen/sluice/v1/service_pb.js";
 import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
+import { priorityFromWire, priorityToWire } from "./priority.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -198,6 +200,7 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
             items: frame.items as Uint8Array[],
             fragment: frame.fragment && { totalBytes: BigInt(frame.fragment.totalBytes), offset: BigInt(frame.fragment.offset), data: frame.fragment.data },
             cursor: frame.cursor,
+            priority: priorityToWire(frame.priority),
             gap: gapToWire(frame.gap),
           },
         },
@@ -253,6 +256,7 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
         fragment: f && { totalBytes: num(f.totalBytes, "chunk.fragment.total_bytes"), offset: num(f.offset, "chunk.fragment.offset"), data: f.data },
         cursor: c.cursor.byteLength > 0 ? c.cursor : EMPTY_BYTES,
         gap: gapFromWire(c.gap, "chunk.gap"),
+        ...priorityField(c.priority),
       };
     }
     case "heartbeat":
@@ -332,4 +336,11 @@ export function decodeServerFrame(bytes: Uint8Array, maxFrameBytes: number): Ser
   }
   if (!message.frame) throw new SluiceError("protocol_violation", "server frame missing", { blame: "remote" });
   return serverFrameFromWire(message.frame);
+}
+
+/** A chunk's wire priority as core's optional field: absent for NORMAL (and UNSPECIFIED), so normal chunks look as they did before priorities. */
+function priorityField(wire: number): { priority?: Priority } {
+  if (wire === 0) return {};
+  const priority = priorityFromWire(wire, "chunk.priority");
+  return priority === undefined ? {} : { priority };
 }

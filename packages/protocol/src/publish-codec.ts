@@ -65,7 +65,7 @@ const THROTTLE_STATE_WIRE = { normal: ThrottleState.NORMAL, throttled: ThrottleS
 export function publishAckToWire(frame: Omit<PublishAckFrame, "type">): MessageInitShape<typeof PublishAckSchema> {
   return {
     seq: BigInt(frame.seq),
-    deadLetters: frame.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
+    deadLetters: frame.deadLetters.map((d) => ({ seq: BigInt(d.seq), reason: d.reason, deadLetterTopic: d.deadLetterTopic, ...(d.dropped ? { dropped: true } : {}) })),
     ...(frame.throttle ? { throttle: { state: THROTTLE_STATE_WIRE[frame.throttle.state], level: frame.throttle.level, delayMs: Math.min(frame.throttle.delayMs, 0xffff_ffff) } } : {}),
     ...(frame.afterSeq !== undefined ? { afterSeq: BigInt(frame.afterSeq) } : {}),
   };
@@ -80,7 +80,7 @@ export function publishAckFromWire(ack: PublishAck | undefined): PublishAckFrame
   return {
     type: "publish_ack",
     seq: num(ack?.seq ?? 0n, "ack.seq"),
-    deadLetters: (ack?.deadLetters ?? []).map((d, i) => ({ seq: num(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic })),
+    deadLetters: (ack?.deadLetters ?? []).map((d, i) => ({ seq: num(d.seq, `ack.dead_letters[${i}].seq`), reason: d.reason, deadLetterTopic: d.deadLetterTopic, ...(d.dropped ? { dropped: true } : {}) })),
     ...(throttle ? { throttle: { state: THROTTLE_STATES[throttle.state - ThrottleState.NORMAL]!, level: throttle.level, delayMs: throttle.delayMs } } : {}),
     ...(ack?.afterSeq !== undefined ? { afterSeq: num(ack.afterSeq, "ack.after_seq") } : {}),
   };

@@ -16,6 +16,7 @@ const chunk: fc.Arbitrary<ChunkFrame> = fc.oneof(
     firstSeq: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.maxSafeNat()),
     items: fc.array(fc.oneof(bytes(4), bytes(300)), { maxLength: 40 }),
     cursor: bytes(20),
+    priority: fc.constantFrom(undefined, 0 as const, 1 as const, 2 as const, 3 as const),
   }),
   fc.record({
     type: fc.constant("chunk" as const),

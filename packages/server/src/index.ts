@@ -8,6 +8,7 @@ export { fromIterable, jsonEncoder, indexCursor, readIndexCursor, readSeqCursor,
 export { fromJsonLines, type JsonLinesInput, type JsonLinesOptions } from "./json-lines-source.js";
 export { Topic, type TopicOptions, type TopicOverflowPolicy } from "./topic.js";
 export { DEFAULT_PUBLISH_WINDOW, type PublishDefinition, type PublishSink, type PublishContext, type DeadLetterRecord, type PublishBatch, type PublishBatchResult } from "./ingest.js";
+export { SinkQueue, type SinkQueueOptions, type SinkQueueResult } from "./sink-queue.js";
 export { PublisherRegistry, type PublisherRegistryOptions, type PublisherPosition } from "./publishers.js";
 export type { IngestSink, IngestItem, IngestFate, IngestOutcome } from "@sluice/driver";
 export type { TopicEngine, TopicSubscription, TopicSubscribeOptions, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";

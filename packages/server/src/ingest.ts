@@ -6,11 +6,12 @@
  * (fencing an older session of the same publisher), and the sink: the
  * stream's own, or its topic.
  */
-import { Backoff, CircuitBreaker, LagThrottle, SluiceError, type CircuitBreakerOptions, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "@sluice/core";
+import { Backoff, CircuitBreaker, LagThrottle, Priority, SluiceError, type CircuitBreakerOptions, type DeadLetter, type IngestFrame, type LagThrottleOptions, type Limits, type PublishFrame, type PublishOpenFrame, type PublishThrottle, type Window } from "@sluice/core";
 import { FrameQueue, serveIngest, systemClock, type IngestFate, type IngestItem, type IngestOutcome, type IngestSink, type ResolvedIngest } from "@sluice/driver";
 import type { CallInfo } from "./call-context.js";
 import { PublisherRegistry, type PublisherRegistryOptions } from "./publishers.js";
 import { newSessionKeys } from "./session-keys.js";
+import { SinkQueue, type SinkQueueOptions } from "./sink-queue.js";
 import type { TopicEngine } from "./topic-engine.js";
 
 /** How a stream takes publishing: where items go, and how much a publisher may have in flight. */
@@ -48,6 +49,17 @@ export interface PublishDefinition {
   readonly window?: Window;
   /** Most items per sink write (default 512). */
   readonly maxBatchItems?: number;
+  /**
+   * The ingest queue in front of the sink (PROTOCOL.md §3.4 rule 10), one per
+   * stream for all its publishers: at most `concurrency` batches in the sink
+   * at once (default 4), the rest waiting by priority (weighted 8:4:2:1, so
+   * CRITICAL goes first and LOW is never starved), at most `capacity`
+   * batches (default 256; a session has one batch here at most) and then
+   * the `overflow` policy (default block: the batch, and its publisher's
+   * credit, wait). Every drop is counted per level and reported to the
+   * publisher, whose send() rejects with the reason.
+   */
+  readonly queue?: SinkQueueOptions;
   /**
    * A sink write that throws is retried (exponential backoff with full
    * jitter) up to `attempts` more times (default 3, 50 ms to 2 s). A write
@@ -139,6 +151,8 @@ export class Ingest {
   readonly #breakers = new Map<string, SinkBreaker>();
   /** One throttle per stream that asks for one, shared by its publishers. */
   readonly #throttles = new Map<string, { readonly throttle: LagThrottle; readonly lag: () => number }>();
+  /** One ingest queue per stream with publishers, in front of its sink. */
+  readonly #queues = new Map<string, SinkQueue>();
 
   constructor(options: IngestOptions) {
     this.#options = options;
@@ -153,6 +167,11 @@ export class Ingest {
   /** The throttles of the streams that have one (created with their first publisher), for metrics. */
   get throttles(): ReadonlyMap<string, LagThrottle> {
     return new Map([...this.#throttles].map(([stream, { throttle }]) => [stream, throttle]));
+  }
+
+  /** The ingest queues of the streams that had publishers (created with their first), for metrics. */
+  get queues(): ReadonlyMap<string, SinkQueue> {
+    return this.#queues;
   }
 
   /** Tells every publisher to go elsewhere (unavailable) and resolves when their sessions have ended. */
@@ -235,7 +254,7 @@ export class Ingest {
           if (wait > 0) await new Promise<void>((resolve) => systemClock.schedule(systemClock.now() + wait, resolve));
           let fates;
           try {
-            fates = await target.sink.write(items);
+            fates = await target.sink.write(items, request.priority ?? Priority.NORMAL);
           } catch (failure) {
             throw failure instanceof SluiceError ? failure : new SluiceError("source_failed", `sink failed: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
           }
@@ -320,6 +339,52 @@ export class Ingest {
       return { accepted: false, reason: fate.reason, deadLetterTopic };
     };
     const checked = checkItems(publish);
+    let queue = this.#queues.get(stream);
+    if (!queue) this.#queues.set(stream, (queue = new SinkQueue(stream, publish.queue)));
+    const sinkQueue = queue;
+    /** One batch through the checks and the guarded sink; every item's fate is settled in seq order. */
+    const writeBatch = async (items: readonly IngestItem[]): Promise<readonly IngestFate[]> => {
+      const fates: IngestFate[] = [];
+      /** Writes a run of items that passed the checks; a permanent failure splits it in halves until the bad items stand alone. */
+      const writeRun = async (run: readonly IngestItem[], triedBefore: number): Promise<void> => {
+        let tries = 0;
+        let written: readonly IngestFate[];
+        try {
+          written = await guarded(run, from, () => tries++);
+        } catch (failure) {
+          if (!isPermanent(failure)) throw failure;
+          if (run.length === 1) {
+            fates.push(await settle(run[0]!, { accepted: false, reason: `sink: ${(failure as Error).message}` }, triedBefore + tries));
+            return;
+          }
+          const half = Math.ceil(run.length / 2);
+          await writeRun(run.slice(0, half), triedBefore + tries);
+          await writeRun(run.slice(half), triedBefore + tries);
+          return;
+        }
+        if (written.length !== run.length) throw new SluiceError("internal", `the sink reported ${written.length} fates for ${run.length} items`);
+        for (let i = 0; i < run.length; i++) fates.push(await settle(run[i]!, written[i]!, triedBefore + tries));
+      };
+      const refusals = items.map(checked);
+      try {
+        for (let at = 0; at < items.length; ) {
+          const refusal = refusals[at];
+          if (refusal !== undefined) {
+            fates.push(await settle(items[at]!, { accepted: false, reason: refusal }, 0));
+            at++;
+            continue;
+          }
+          let end = at + 1;
+          while (end < items.length && refusals[end] === undefined) end++;
+          await writeRun(items.slice(at, end), 0);
+          at = end;
+        }
+        return fates;
+      } finally {
+        const dead = fates.filter((fate) => !fate.accepted).length;
+        if (fates.length > 0) onPublished?.(stream, fates.length - dead, dead);
+      }
+    };
     return {
       publish,
       ...(throttled
@@ -335,47 +400,13 @@ export class Ingest {
       // past an item whose fate is unknown, and every item written is settled
       // before a failure ends the write (a resend must not write it again).
       sink: {
-        async write(items) {
-          const fates: IngestFate[] = [];
-          /** Writes a run of items that passed the checks; a permanent failure splits it in halves until the bad items stand alone. */
-          const writeRun = async (run: readonly IngestItem[], triedBefore: number): Promise<void> => {
-            let tries = 0;
-            let written: readonly IngestFate[];
-            try {
-              written = await guarded(run, from, () => tries++);
-            } catch (failure) {
-              if (!isPermanent(failure)) throw failure;
-              if (run.length === 1) {
-                fates.push(await settle(run[0]!, { accepted: false, reason: `sink: ${(failure as Error).message}` }, triedBefore + tries));
-                return;
-              }
-              const half = Math.ceil(run.length / 2);
-              await writeRun(run.slice(0, half), triedBefore + tries);
-              await writeRun(run.slice(half), triedBefore + tries);
-              return;
-            }
-            if (written.length !== run.length) throw new SluiceError("internal", `the sink reported ${written.length} fates for ${run.length} items`);
-            for (let i = 0; i < run.length; i++) fates.push(await settle(run[i]!, written[i]!, triedBefore + tries));
-          };
-          const refusals = items.map(checked);
-          try {
-            for (let at = 0; at < items.length; ) {
-              const refusal = refusals[at];
-              if (refusal !== undefined) {
-                fates.push(await settle(items[at]!, { accepted: false, reason: refusal }, 0));
-                at++;
-                continue;
-              }
-              let end = at + 1;
-              while (end < items.length && refusals[end] === undefined) end++;
-              await writeRun(items.slice(at, end), 0);
-              at = end;
-            }
-            return fates;
-          } finally {
-            const dead = fates.filter((fate) => !fate.accepted).length;
-            if (fates.length > 0) onPublished?.(stream, fates.length - dead, dead);
-          }
+        async write(items, priority) {
+          const queued = await sinkQueue.run(items.length, priority, () => writeBatch(items));
+          if (queued.kind === "written") return queued.value;
+          // Dropped by the queue's overflow policy: each item is reported to its publisher as a drop, in seq order.
+          const fate: IngestFate = { accepted: false, reason: queued.reason, dropped: true };
+          for (const item of items) registry.deadLettered(stream, publisherId, { seq: item.seq, reason: queued.reason, deadLetterTopic: "", dropped: true });
+          return items.map(() => fate);
         },
       },
     };
@@ -461,6 +492,8 @@ export interface PublishBatch {
   readonly firstSeq: number;
   /** The items, whole. */
   readonly items: readonly Uint8Array[];
+  /** The priority of every item (absent: NORMAL). */
+  readonly priority?: Priority;
 }
 
 /** What a half-duplex publish call answers. */

@@ -6,11 +6,12 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, acceptOpen, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
+import { DEFAULT_LIMITS, SluiceError, acceptOpen, type Priority, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
   ingestFrameToWire,
+  priorityFromWire,
   PublishBatchResponseSchema,
   wireNumber,
   publishAckToWire,
@@ -36,6 +37,7 @@ import { Ingest, type PublishBatch, type PublishBatchResult, type PublishDefinit
 import type { PublisherRegistryOptions } from "./publishers.js";
 import { decodePublishRequests, decodeRequests, isBinaryRequest, responseOf, toConnectError } from "./responses.js";
 import { newSessionKeys, type SessionKeys } from "./session-keys.js";
+import { SinkQueue } from "./sink-queue.js";
 import type { Source } from "./source.js";
 import { startSource, startTopic } from "./stream-resolution.js";
 import type { TopicEngine } from "./topic-engine.js";
@@ -186,6 +188,8 @@ export class SluiceServer {
       if (definition.limits) checkLimits({ ...this.limits, ...definition.limits }, `streams.${name}.limits`);
       if (definition.publish && !definition.publish.sink && !definition.topic) throw new SluiceError("invalid_argument", `streams.${name}.publish: needs a sink, or a topic to publish into`);
       // Names of consumers come from authorization: without it every subscriber is nameless, and the throttle would never count one.
+      // A queue that cannot be built is refused here, naming the field, not at the first publisher.
+      if (definition.publish?.queue) new SinkQueue(name, definition.publish.queue);
       if (definition.publish?.throttle?.consumers && !options.authorize) throw new SluiceError("invalid_argument", `streams.${name}.publish.throttle.consumers: names subscribers by the principal authorize returns, but there is no authorize hook`);
       const deadLetterStream = definition.publish?.deadLetterStream;
       if (deadLetterStream !== undefined && !(Object.hasOwn(options.streams, deadLetterStream) && options.streams[deadLetterStream]!.topic)) {
@@ -211,6 +215,11 @@ export class SluiceServer {
   /** Publish sessions currently open. */
   get activePublishSessions(): number {
     return this.#ingest.activeSessions;
+  }
+
+  /** The ingest queues in front of the streams' sinks (see PublishDefinition.queue), by stream, once a stream had a publisher; for metrics. */
+  get publishQueues(): ReadonlyMap<string, SinkQueue> {
+    return this.#ingest.queues;
   }
 
   /** The lag throttles of the streams that publish with one (see PublishDefinition.throttle), for metrics. */
@@ -282,7 +291,7 @@ export class SluiceServer {
   async #publishBatch(request: PublishBatchRequest, context: HandlerContext): Promise<PublishBatchResponse> {
     try {
       const result = await this.#ingest.batch(
-        { stream: request.stream, publisherId: request.publisherId, resumeAfterSeq: wireNumber(request.resumeAfterSeq, "resume_after_seq"), firstSeq: wireNumber(request.firstSeq, "first_seq"), items: request.items },
+        { stream: request.stream, publisherId: request.publisherId, resumeAfterSeq: wireNumber(request.resumeAfterSeq, "resume_after_seq"), firstSeq: wireNumber(request.firstSeq, "first_seq"), items: request.items, ...priorityField(priorityFromWire(request.priority, "priority")) },
         callInfoOf(context),
       );
       return create(PublishBatchResponseSchema, {
@@ -413,4 +422,9 @@ export class SluiceServer {
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
     return { ...startSource(definition.source, params, open, { stream: open.stream, maxSkip: this.#maxResumeSkip, signal }), ...settings };
   }
+}
+
+/** A batch's priority as an optional field: absent for NORMAL. */
+function priorityField(priority: Priority | undefined): { priority?: Priority } {
+  return priority === undefined ? {} : { priority };
 }
