@@ -14,7 +14,7 @@ import { freePort, waitForPort } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
-const PACKAGES = ["core", "protocol", "driver", "transport-ws", "server", "server-node", "client", "client-node", "client-web", "conformance"];
+const PACKAGES = ["core", "protocol", "driver", "transport-ws", "server", "server-node", "topic-nats", "client", "client-node", "client-web", "conformance"];
 const APPS = ["reference-server"];
 const readme = readFileSync(join(root, "README.md"), "utf8");
 const quickStart = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("## What is here"));

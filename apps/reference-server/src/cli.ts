@@ -95,6 +95,11 @@ async function main(argv: string[]): Promise<number> {
       console.error(error.message);
       return 1;
     }
+    // A topic engine that cannot be reached (NATS down): one line naming it.
+    if (error instanceof SluiceError && error.code === "unavailable") {
+      console.error(`sluice-server: ${error.message}`);
+      return 1;
+    }
     // The usual reasons a port cannot be had, in one line instead of a stack trace.
     const { code, port } = error as NodeJS.ErrnoException & { port?: number };
     const at = `${loaded.config.server.host}:${port ?? loaded.config.server.port}`;

@@ -291,9 +291,28 @@ const limitsSchema = z
   })
   .prefault({});
 
+/** Where topic streams keep their items: in this process (the default, nothing to install), or in NATS JetStream (shared by every instance, durable). */
+const topicsSchema = z.strictObject({ engine: z.enum(["memory", "nats"]).default("memory") }).prefault({});
+
+/** The NATS the `nats` topic engine uses. */
+const natsSchema = z
+  .strictObject({
+    /** Default: $SLUICE_NATS_URL, else 127.0.0.1:4222. */
+    servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** Where JetStream keeps the topics' items: file (survives a NATS restart) or memory. */
+    storage: z.enum(["file", "memory"]).default("file"),
+    /** The JetStream stream of topic T is this prefix and T with every character outside A-Z a-z 0-9 _ - as "_". */
+    streamPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only").default("SLUICE_"),
+    /** How long a publish's Nats-Msg-Id is remembered (the duplicate window), in milliseconds. */
+    dedupeWindowMs: positiveInt.default(120_000),
+  })
+  .prefault({});
+
 const configSchema = z.strictObject({
   server: serverSchema,
   limits: limitsSchema,
+  topics: topicsSchema,
+  nats: natsSchema,
   chunk: chunkSchema.optional(),
   auth: authSchema.optional(),
   streams: z

@@ -4,7 +4,7 @@
  * progress without per-item work on the hot path.
  */
 import type { LagThrottle, Priority } from "@sluice/core";
-import type { IngestOutcome, SessionOutcome, SinkQueue, SluiceServer, Topic } from "@sluice/server";
+import type { IngestOutcome, SessionOutcome, SinkQueue, SluiceServer, TopicEngine } from "@sluice/server";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 interface Totals {
@@ -28,7 +28,7 @@ export interface Metrics {
   publishEnded(outcome: IngestOutcome): void;
   /** Call once the SluiceServer exists. */
   /** The server, its topics and the configured stream names (the only stream labels; anything else is "(unknown)"). */
-  attach(server: SluiceServer, topics: ReadonlyMap<string, Topic>, streams: Iterable<string>): void;
+  attach(server: SluiceServer, topics: ReadonlyMap<string, TopicEngine>, streams: Iterable<string>): void;
 }
 
 /** What the log destination reports (log-destination.ts). */
@@ -61,7 +61,7 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
    */
   let configured: ReadonlySet<string> = new Set();
   const label = (stream: string) => (configured.has(stream) ? stream : "(unknown)");
-  let topics: ReadonlyMap<string, Topic> = new Map();
+  let topics: ReadonlyMap<string, TopicEngine> = new Map();
 
   /** Ended totals plus the open sessions' live counters, per stream. */
   const totals = (): Map<string, Totals> => {

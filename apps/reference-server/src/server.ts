@@ -27,7 +27,7 @@ const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html":
 const LISTEN_AND_BUDGET_KEYS = new Set(["maxConnections", "maxStreamsPerConnection", "maxBufferedBytes", "maxConnectionBufferedBytes"]);
 
 export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" }), logCounts?: LogCounts): Promise<RunningServer> {
-  const built = buildStreams(config, baseDir);
+  const built = await buildStreams(config, baseDir);
   // A table that cannot take the items is a configuration problem: refused now, not at the first publish.
   // A database that does not answer yet is not: the sink retries, /readyz says so.
   const sinkProblems: string[] = [];
@@ -125,9 +125,11 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
           const visible = [];
           let authenticated = !authorize;
           // A topic's retained seqs, now: where a reader of its whole history starts (`dlq replay`).
-          const withHistory = (stream: StreamDescription) => {
+          const withHistory = async (stream: StreamDescription) => {
             const topic = built.topics.get(stream.name);
-            return topic ? { ...stream, history: { oldestSeq: topic.oldestRetained, nextSeq: topic.nextSeq } } : stream;
+            // A topic that cannot say its range now (NATS reconnecting) is listed without it.
+            const range = await Promise.resolve(topic?.retainedRange?.()).catch(() => undefined);
+            return range ? { ...stream, history: range } : stream;
           };
           for (const stream of described) {
             if (!authorize) {
@@ -143,7 +145,7 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
             }
           }
           if (!authenticated) return void response.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: "unauthenticated: credentials are required to list streams" }) + "\n");
-          response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ streams: visible }) + "\n");
+          response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ streams: await Promise.all(visible) }) + "\n");
         })();
         return;
       }

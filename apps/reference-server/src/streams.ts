@@ -5,7 +5,9 @@
  */
 import { resolve } from "node:path";
 import type { JsonObject, Limits } from "@sluice/core";
-import { Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type PublishDefinition, type StreamDefinition } from "@sluice/server";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { SluiceError, Topic, fromJsonLines, indexCursor, invalidParam, readSeqCursor, type PublishDefinition, type StreamDefinition, type TopicEngine } from "@sluice/server";
+import { NatsTopic } from "@sluice/topic-nats";
 import pg from "pg";
 import { deadLetterStreamOf, throttleOptions, type Config, type StreamConfig } from "./config.js";
 import { itemValidator } from "./item-validator.js";
@@ -42,7 +44,7 @@ export function describeStreams(config: Config): StreamDescription[] {
 
 export interface BuiltStreams {
   readonly streams: Record<string, StreamDefinition<JsonObject>>;
-  readonly topics: ReadonlyMap<string, Topic>;
+  readonly topics: ReadonlyMap<string, TopicEngine>;
   /** The PostgreSQL sinks of streams that publish into a table, by stream. */
   readonly sinks: ReadonlyMap<string, PostgresSink>;
   /** Whether every external dependency answers (for /readyz). */
@@ -51,10 +53,21 @@ export interface BuiltStreams {
   stop(): Promise<void>;
 }
 
-export function buildStreams(config: Config, baseDir: string): BuiltStreams {
+/** The NATS connection of the `nats` topic engine: reconnects for as long as the process runs. */
+async function connectNats(config: Config): Promise<NatsConnection> {
+  const servers = config.nats.servers ?? process.env.SLUICE_NATS_URL ?? "127.0.0.1:4222";
+  try {
+    return await connect({ servers, name: "sluice-server", maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  } catch (error) {
+    throw new SluiceError("unavailable", `nats: cannot connect to ${[servers].flat().join(", ")} (topics.engine is nats): ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export async function buildStreams(config: Config, baseDir: string): Promise<BuiltStreams> {
   const streams: Record<string, StreamDefinition<JsonObject>> = {};
   const timers: ReturnType<typeof setInterval>[] = [];
-  const topics = new Map<string, Topic>();
+  const topics = new Map<string, TopicEngine>();
+  const nats = config.topics.engine === "nats" ? await connectNats(config) : undefined;
   const pools = new Map<string, pg.Pool>();
   /** JSON Lines files by stream, for /readyz. */
   const files = new Map<string, string>();
@@ -93,14 +106,23 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
         streams[name] = { ...common, ...postgresSource({ pool: poolOf(source.url), query: source.query, params: source.params, key: source.key, pageSize: source.pageSize, stream: name }) };
         break;
       case "topic": {
-        const topic = new Topic(name, {
+        const settings = {
           historyItems: source.historyItems,
           ...(source.historyBytes !== undefined ? { historyBytes: source.historyBytes } : {}),
           ...(source.historyMaxAgeMs !== undefined ? { historyMaxAgeMs: source.historyMaxAgeMs } : {}),
           subscriberQueueItems: source.queueItems,
           overflow: source.overflow,
           resumeExpired: source.resumeExpired,
-        });
+        };
+        let topic: TopicEngine;
+        try {
+          topic = nats
+            ? await NatsTopic.open(name, { ...settings, connection: nats, stream: `${config.nats.streamPrefix}${name.replace(/[^A-Za-z0-9_-]/g, "_")}`, storage: config.nats.storage, dedupeWindowMs: config.nats.dedupeWindowMs })
+            : new Topic(name, settings);
+        } catch (error) {
+          await nats?.close();
+          throw error;
+        }
         streams[name] = { ...common, topic, params: (params) => (refuseUnknownParams(params, []), params) };
         topics.set(name, topic);
         if (source.demoPublisherPerSecond > 0) timers.push(demoPublisher(topic, source.demoPublisherPerSecond));
@@ -133,6 +155,11 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
           problems.push(`stream ${stream}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
         }
       }
+      if (nats) {
+        // A round trip to the server: a connection that is reconnecting does not answer in time.
+        const answered = await Promise.race([nats.flush().then(() => true, () => false), new Promise<boolean>((resolve) => setTimeout(resolve, 1_000, false).unref())]);
+        if (!answered) problems.push(`nats ${nats.getServer()}: not connected (${nats.isClosed() ? "closed" : "reconnecting"})`);
+      }
       for (const [url, pool] of pools) {
         try {
           await pool.query("select 1");
@@ -145,6 +172,7 @@ export function buildStreams(config: Config, baseDir: string): BuiltStreams {
     async stop() {
       for (const timer of timers) clearInterval(timer);
       await Promise.all([...pools.values()].map((pool) => pool.end()));
+      await nats?.drain().catch(() => undefined);
     },
   };
 }
@@ -237,13 +265,14 @@ function jsonLines(source: JsonLinesConfig, baseDir: string): Pick<StreamDefinit
   };
 }
 
-function demoPublisher(topic: Topic, perSecond: number): ReturnType<typeof setInterval> {
+function demoPublisher(topic: TopicEngine, perSecond: number): ReturnType<typeof setInterval> {
   const encoder = new TextEncoder();
   const headlines = ["markets calm", "storm warning lifted", "new bridge opens", "team wins final", "rates unchanged", "comet sighted"];
   let n = 0;
   const timer = setInterval(() => {
     n++;
-    topic.publish(encoder.encode(JSON.stringify({ n, at: new Date().toISOString(), headline: headlines[n % headlines.length] })));
+    // A NATS topic that is reconnecting refuses the publish: a demo event is skipped, not a crash.
+    void Promise.resolve(topic.publish(encoder.encode(JSON.stringify({ n, at: new Date().toISOString(), headline: headlines[n % headlines.length] })))).catch(() => undefined);
   }, 1000 / perSecond);
   timer.unref();
   return timer;

@@ -16,7 +16,7 @@ it("builds topics with the configured history bounds, and refuses bounds that ar
     },
     "spec",
   );
-  const built = buildStreams(config, ".");
+  const built = await buildStreams(config, ".");
   try {
     expect(built.topics.get("bounded")!.history).toEqual({ maxItems: 500, maxBytes: 1_048_576, maxAgeMs: 60_000 });
     expect(built.topics.get("plain")!.history).toEqual({ maxItems: 10_000, maxBytes: Infinity, maxAgeMs: Infinity });

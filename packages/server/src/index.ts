@@ -11,7 +11,7 @@ export { DEFAULT_PUBLISH_WINDOW, type PublishDefinition, type PublishSink, type 
 export { SinkQueue, type SinkQueueOptions, type SinkQueueResult } from "./sink-queue.js";
 export { PublisherRegistry, type PublisherRegistryOptions, type PublisherPosition } from "./publishers.js";
 export type { IngestSink, IngestItem, IngestFate, IngestOutcome } from "@sluice/driver";
-export type { TopicEngine, TopicSubscription, TopicSubscribeOptions, TopicStats, PublishAck, PublishOptions, HistoryBounds } from "./topic-engine.js";
+export type { TopicEngine, TopicSubscription, TopicSubscribeOptions, TopicStats, PublishAck, PublishOptions, HistoryBounds, RetainedRange } from "./topic-engine.js";
 export type { SessionOutcome, SessionView } from "@sluice/driver";
 // Sources and authorize hooks refuse with these (as the client reports them).
 export { SluiceError, type ErrorCode } from "@sluice/core";

@@ -560,16 +560,20 @@ function guardedWrite(stream: string, sink: PublishSink, guard: SinkBreaker, ret
 
 const ACCEPTED: IngestFate = { accepted: true };
 
-/** A topic as a sink: each item is published (and so visible to subscribers) before its ack. */
+/**
+ * A topic as a sink: each item is published (and so visible to subscribers)
+ * before its ack. The batch's publishes go out together and are awaited
+ * together (an engine keeps their order). An engine shared by several
+ * servers gets each item's (stream, publisher id, seq) as its idempotence
+ * key, so a batch written again, here or on another instance, lands once.
+ */
 function topicSink(topic: TopicEngine): PublishSink {
   return {
-    async write(items: readonly IngestItem[]) {
-      const fates: IngestFate[] = [];
-      for (const item of items) {
-        await topic.publish(item.data);
-        fates.push(ACCEPTED);
-      }
-      return fates;
+    async write(items: readonly IngestItem[], from: PublishContext) {
+      const keyed = topic.publishKeys === true;
+      const acks = items.map((item) => topic.publish(item.data, keyed ? { key: `${from.stream}/${from.publisherId}/${item.seq}` } : undefined));
+      await Promise.all(acks);
+      return items.map(() => ACCEPTED);
     },
   };
 }

@@ -30,6 +30,14 @@ export interface PublishAck {
   readonly duplicate: boolean;
 }
 
+/** The seqs a topic can replay now. */
+export interface RetainedRange {
+  /** The oldest retained item's seq (nextSeq when nothing is retained). */
+  readonly oldestSeq: number;
+  /** The seq the next published item gets. */
+  readonly nextSeq: number;
+}
+
 /** How much history an engine keeps for resume; an item leaves when any bound is passed. */
 export interface HistoryBounds {
   /** Items (0: no history). */
@@ -84,6 +92,13 @@ export interface TopicEngine {
   /** Live counters. */
   readonly stats: TopicStats;
   /**
+   * Whether items published into it from ingest carry an idempotence key
+   * (stream, publisher id and seq): set by an engine shared by several
+   * server instances, whose publisher registries cannot see each other, so
+   * a publisher that fails over and resends never makes a duplicate.
+   */
+  readonly publishKeys?: boolean;
+  /**
    * Consumer lag: how far the slowest subscriber is behind the newest item,
    * in items (0 without subscribers). What lag-based throttling of
    * publishers reads; an engine that cannot tell leaves it out. With
@@ -91,6 +106,8 @@ export interface TopicEngine {
    * their sessions were authorized as).
    */
   consumerLag?(consumers?: ReadonlySet<string>): number;
+  /** The seqs a subscriber can resume into now: the oldest retained item, and the seq the next item gets (equal: nothing retained). */
+  retainedRange?(): RetainedRange | Promise<RetainedRange>;
   /** Publishes one item to every subscriber (and the history); answers its seq. */
   publish(data: Uint8Array, options?: PublishOptions): PublishAck | Promise<PublishAck>;
   /**

@@ -22,7 +22,7 @@
 import { Queue, SluiceError, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
-import type { HistoryBounds, PublishAck, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
+import type { HistoryBounds, PublishAck, RetainedRange, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
 
 /** What a {@link Topic} does to a subscriber that falls behind (core's SubscriberOverflowPolicy). */
 export type TopicOverflowPolicy = SubscriberOverflowPolicy;
@@ -154,6 +154,11 @@ export class Topic implements TopicEngine {
   get oldestRetained(): number {
     this.#trimHistory(this.#now());
     return this.#history.peek()?.seq ?? this.#nextSeq;
+  }
+
+  /** The oldest retained seq and the next seq (TopicEngine.retainedRange). */
+  retainedRange(): RetainedRange {
+    return { oldestSeq: this.oldestRetained, nextSeq: this.#nextSeq };
   }
 
   /** Items and payload bytes retained for resume now. */

@@ -5,3 +5,4 @@ export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export { VirtualClock } from "./virtual-clock.js";
 export { createPair, pushSource, type Pair, type PairOptions, type LoggedFrame, type PushSource } from "./pair.js";
 export { freePort, waitForPort } from "./ports.js";
+export { describeTopicContract, type ContractTopic, type ContractTopicOptions } from "./topic-contract.js";

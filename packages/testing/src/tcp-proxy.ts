@@ -2,7 +2,8 @@
  * A TCP proxy on 127.0.0.1 for broken-network tests: it forwards each
  * connection to the target and can cut every connection (a reset), or
  * freeze them (a black hole: bytes are held, nothing is closed), while new
- * connections go through as usual.
+ * connections go through as usual; `retarget` sends new connections
+ * elsewhere (a load balancer moving off a dead instance).
  */
 import net from "node:net";
 
@@ -21,6 +22,8 @@ export interface TcpProxy {
   freezeAll(): void;
   /** Forwards again on frozen connections (what they held is dropped, as a black hole drops it). */
   thawAll(): void;
+  /** Sends connections accepted from now on to `target`; open ones stay where they are. */
+  retarget(target: { host?: string; port: number }): void;
   close(): Promise<void>;
 }
 
@@ -30,7 +33,8 @@ interface Link {
   frozen: boolean;
 }
 
-export async function startTcpProxy(target: { host?: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(initialTarget: { host?: string; port: number }): Promise<TcpProxy> {
+  let target = initialTarget;
   const links = new Set<Link>();
   let accepted = 0;
   const server = net.createServer((client) => {
@@ -78,6 +82,9 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
     },
     thawAll() {
       for (const link of links) link.frozen = false;
+    },
+    retarget(next) {
+      target = next;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,177 @@
+/**
+ * The topic contract (the server's TopicEngine), as one suite that every
+ * engine runs: the in-memory Topic in @sluice/server, the JetStream one in
+ * @sluice/topic-nats. Typed structurally, so this package needs no server.
+ */
+import type { SourceYield } from "@sluice/driver";
+import { describe, expect, it } from "vitest";
+
+/** What the suite needs of a topic engine (a structural slice of TopicEngine). */
+export interface ContractTopic {
+  publish(data: Uint8Array, options?: { key?: string }): { seq: number; duplicate: boolean } | Promise<{ seq: number; duplicate: boolean }>;
+  subscribe(
+    afterSeq: number | undefined,
+    signal?: AbortSignal,
+    options?: { consumer?: string },
+  ):
+    | { nextSeq: number; replayed: number; gap?: { fromSeq: number; count: number; reason: string }; items: AsyncIterable<SourceYield> }
+    | Promise<{ nextSeq: number; replayed: number; gap?: { fromSeq: number; count: number; reason: string }; items: AsyncIterable<SourceYield> }>;
+  consumerLag?(consumers?: ReadonlySet<string>): number;
+}
+
+/** How the suite asks for a fresh topic. */
+export interface ContractTopicOptions {
+  readonly historyItems?: number;
+  readonly subscriberQueueItems?: number;
+  readonly overflow?: "drop_oldest" | "drop_newest" | "disconnect";
+  readonly resumeExpired?: "fail" | "gap";
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+const read = (data: Uint8Array) => new TextDecoder().decode(data);
+
+/** One iterator per subscription: breaking out of a for-await would end (unsubscribe) it. */
+const iterators = new WeakMap<AsyncIterable<SourceYield>, AsyncIterator<SourceYield>>();
+
+/** Reads `count` entries (items and gaps), or fewer if the subscription ends first; the subscription stays open. */
+async function take(items: AsyncIterable<SourceYield>, count: number): Promise<SourceYield[]> {
+  let iterator = iterators.get(items);
+  if (!iterator) iterators.set(items, (iterator = items[Symbol.asyncIterator]()));
+  const out: SourceYield[] = [];
+  while (out.length < count) {
+    const next = await iterator.next();
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+/** Seqs covered by entries read from `nextSeq` on: each item one, each gap its count. */
+function coverage(nextSeq: number, entries: readonly SourceYield[]): { items: { seq: number; value: string }[]; gaps: { fromSeq: number; count: number; reason: string }[]; next: number } {
+  let seq = nextSeq;
+  const items: { seq: number; value: string }[] = [];
+  const gaps: { fromSeq: number; count: number; reason: string }[] = [];
+  for (const entry of entries) {
+    if ("gap" in entry) {
+      gaps.push({ fromSeq: seq, count: entry.gap, reason: entry.reason });
+      seq += entry.gap;
+    } else {
+      items.push({ seq, value: read(entry.data) });
+      seq++;
+    }
+  }
+  return { items, gaps, next: seq };
+}
+
+/**
+ * Runs the contract against `open`, which makes a new, empty topic of a
+ * unique name with the options given (and may register its cleanup).
+ */
+export function describeTopicContract(engine: string, open: (options: ContractTopicOptions) => Promise<ContractTopic>): void {
+  describe(`the topic contract: ${engine}`, () => {
+    it("fans out every item to every subscriber once, in order, with contiguous seqs", async () => {
+      const topic = await open({});
+      const [a, b] = await Promise.all([topic.subscribe(undefined), topic.subscribe(undefined)]);
+      const seqs: number[] = [];
+      for (let i = 0; i < 20; i++) seqs.push((await topic.publish(text(`i${i}`))).seq);
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1);
+      for (const sub of [a, b]) {
+        expect(sub.nextSeq).toBe(seqs[0]);
+        const got = coverage(sub.nextSeq, await take(sub.items, 20));
+        expect(got.items).toEqual(seqs.map((seq, i) => ({ seq, value: `i${i}` })));
+      }
+    });
+
+    it("replays the retained history after a resume position, and says how much", async () => {
+      const topic = await open({});
+      const seqs: number[] = [];
+      for (let i = 0; i < 5; i++) seqs.push((await topic.publish(text(`h${i}`))).seq);
+      const sub = await topic.subscribe(seqs[1]);
+      expect(sub.nextSeq).toBe(seqs[2]);
+      expect(sub.replayed).toBe(3);
+      expect(coverage(sub.nextSeq, await take(sub.items, 3)).items.map((i) => i.value)).toEqual(["h2", "h3", "h4"]);
+      // Then live items follow the replay.
+      await topic.publish(text("h5"));
+      expect(coverage(seqs[4]! + 1, await take(sub.items, 1)).items).toEqual([{ seq: seqs[4]! + 1, value: "h5" }]);
+    });
+
+    it("refuses a resume position older than the history (resumeExpired fail) with resume_position_lost", async () => {
+      const topic = await open({ historyItems: 3 });
+      const seqs: number[] = [];
+      for (let i = 0; i < 6; i++) seqs.push((await topic.publish(text(`e${i}`))).seq);
+      await expect(Promise.resolve().then(() => topic.subscribe(seqs[0]))).rejects.toMatchObject({ code: "resume_position_lost" });
+    });
+
+    it("continues after an expired position with a history_expired gap, then the oldest retained item (resumeExpired gap)", async () => {
+      const topic = await open({ historyItems: 3, resumeExpired: "gap" });
+      const seqs: number[] = [];
+      for (let i = 0; i < 6; i++) seqs.push((await topic.publish(text(`g${i}`))).seq);
+      const sub = await topic.subscribe(seqs[0]);
+      expect(sub.gap).toEqual({ fromSeq: seqs[1], count: 2, reason: "history_expired" });
+      expect(sub.nextSeq).toBe(seqs[3]);
+      expect(coverage(sub.nextSeq, await take(sub.items, 3)).items.map((i) => i.value)).toEqual(["g3", "g4", "g5"]);
+    });
+
+    it("refuses a resume position the topic never reached with resume_position_lost (another topic's seq)", async () => {
+      const topic = await open({});
+      const { seq } = await topic.publish(text("x"));
+      await expect(Promise.resolve().then(() => topic.subscribe(seq + 1_000))).rejects.toMatchObject({ code: "resume_position_lost" });
+    });
+
+    it("publishes a keyed item once: a repeat answers the first seq as a duplicate, and subscribers see one", async () => {
+      const topic = await open({});
+      const sub = await topic.subscribe(undefined);
+      const first = await topic.publish(text("once"), { key: "k-1" });
+      const again = await topic.publish(text("once"), { key: "k-1" });
+      expect(first.duplicate).toBe(false);
+      expect(again).toEqual({ seq: first.seq, duplicate: true });
+      await topic.publish(text("next"));
+      expect(coverage(sub.nextSeq, await take(sub.items, 2)).items).toEqual([
+        { seq: first.seq, value: "once" },
+        { seq: first.seq + 1, value: "next" },
+      ]);
+    });
+
+    it.each(["drop_oldest", "drop_newest"] as const)("%s: a subscriber that falls behind gets a gap of that reason, and every seq exactly once, as an item or in the gap", async (overflow) => {
+      const topic = await open({ subscriberQueueItems: 10, overflow });
+      const sub = await topic.subscribe(undefined);
+      const seqs: number[] = [];
+      for (let i = 0; i < 50; i++) seqs.push((await topic.publish(text(`o${i}`))).seq);
+      const entries: SourceYield[] = [];
+      for (let covered = sub.nextSeq; covered <= seqs.at(-1)!; ) {
+        const [entry] = await take(sub.items, 1);
+        if (!entry) break;
+        entries.push(entry);
+        covered += "gap" in entry ? entry.gap : 1;
+      }
+      const got = coverage(sub.nextSeq, entries);
+      expect(got.next).toBe(seqs.at(-1)! + 1);
+      expect(got.gaps.length).toBeGreaterThan(0);
+      expect(got.gaps.every((g) => g.reason === (overflow === "drop_oldest" ? "dropped_oldest" : "dropped_newest"))).toBe(true);
+      // Items are the published ones at their seqs.
+      for (const item of got.items) expect(item.value).toBe(`o${item.seq - seqs[0]!}`);
+      if (overflow === "drop_oldest") expect(got.items.at(-1)).toEqual({ seq: seqs.at(-1), value: "o49" });
+      else expect(got.items[0]).toEqual({ seq: seqs[0], value: "o0" });
+    });
+
+    it("disconnect: a subscriber that falls behind fails with slow_consumer", async () => {
+      const topic = await open({ subscriberQueueItems: 10, overflow: "disconnect" });
+      const sub = await topic.subscribe(undefined);
+      for (let i = 0; i < 50; i++) await topic.publish(text(`d${i}`));
+      await expect(take(sub.items, 50)).rejects.toMatchObject({ code: "slow_consumer" });
+    });
+
+    it("reports the consumer lag of a stalled subscriber, and only of the named consumers when asked", async () => {
+      const topic = await open({ subscriberQueueItems: 1_000 });
+      if (!topic.consumerLag) return;
+      const stalled = await topic.subscribe(undefined, undefined, { consumer: "billing" });
+      const reader = await topic.subscribe(undefined, undefined, { consumer: "dashboard" });
+      for (let i = 0; i < 30; i++) await topic.publish(text(`l${i}`));
+      await take(reader.items, 30);
+      await take(stalled.items, 1);
+      expect(topic.consumerLag()).toBeGreaterThanOrEqual(29);
+      expect(topic.consumerLag(new Set(["dashboard"]))).toBe(0);
+      expect(topic.consumerLag(new Set(["billing"]))).toBeGreaterThanOrEqual(29);
+    });
+  });
+}

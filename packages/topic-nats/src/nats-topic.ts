@@ -1,0 +1,437 @@
+/**
+ * A topic engine on NATS JetStream (the server's TopicEngine contract, as
+ * the in-memory Topic meets it): the topic is a JetStream stream, so it
+ * outlives a server's restart and every server instance on the same NATS
+ * serves the same items under the same seqs.
+ *
+ * - Seq and cursor are the JetStream stream sequence: a subscriber that was
+ *   at seq 246 on one instance resumes at 247 on any other.
+ * - History is the stream's retention: max_msgs, max_bytes and max_age come
+ *   from historyItems, historyBytes and historyMaxAgeMs (discard old). A
+ *   resume position older than the first retained message gets the
+ *   resumeExpired policy: resume_position_lost, or a history_expired gap and
+ *   the oldest retained item next.
+ * - Publish is a JetStream publish that waits for its PubAck; an
+ *   idempotence key is sent as Nats-Msg-Id, so the stream's duplicate
+ *   window (dedupeWindowMs) turns a publish repeated after a failover, on
+ *   any instance, into the first one's seq with `duplicate: true`.
+ * - Each subscriber reads through an ordered consumer of its own, pulled
+ *   only as its session takes items, so its window is its own and JetStream
+ *   holds what it has not read yet. When it is more than queueItems behind
+ *   the newest item, the overflow policy applies as it does in memory:
+ *   drop_oldest skips ahead to the newest queueItems, drop_newest skips what
+ *   came after the first queueItems of its backlog, disconnect fails it with
+ *   slow_consumer; every skip reaches it as a gap. Items the stream's
+ *   retention removed before the subscriber read them are a dropped_oldest
+ *   gap too: nothing is ever missing silently.
+ */
+import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { SluiceError, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
+import type { SourceYield } from "@sluice/driver";
+import { indexCursor, type HistoryBounds, type PublishAck, type PublishOptions, type RetainedRange, type TopicEngine, type TopicStats, type TopicSubscribeOptions, type TopicSubscription } from "@sluice/server";
+
+/** A {@link NatsTopic}'s connection, stream, retention, subscriber policy and deduplication window. */
+export interface NatsTopicOptions {
+  /** The NATS connection (with JetStream); the caller owns it and closes it. */
+  readonly connection: NatsConnection;
+  /** The JetStream stream's name. Default: "SLUICE_" and the topic's name with every character outside A-Z a-z 0-9 _ - as "_". */
+  readonly stream?: string;
+  /** The subject the items are published on. Default: the topic's name. */
+  readonly subject?: string;
+  /** Items kept (the stream's max_msgs; 0 is refused: a JetStream topic always keeps what its subscribers read). Default 10 000. */
+  readonly historyItems?: number;
+  /** Payload bytes kept (max_bytes). Default: unbounded. */
+  readonly historyBytes?: number;
+  /** How long an item is kept, in milliseconds (max_age). Default: unbounded. */
+  readonly historyMaxAgeMs?: number;
+  /** How far a subscriber may fall behind the newest item, beyond what its session took, before `overflow` applies. Default 1 024. */
+  readonly subscriberQueueItems?: number;
+  /** What a subscriber that falls behind gets. Default "drop_oldest". */
+  readonly overflow?: SubscriberOverflowPolicy;
+  /** A resume position older than the retained history: "fail" (resume_position_lost, default) or "gap" (a history_expired gap, then the oldest retained item). */
+  readonly resumeExpired?: "fail" | "gap";
+  /** The stream's duplicate window for Nats-Msg-Id, in milliseconds. Default 120 000. */
+  readonly dedupeWindowMs?: number;
+  /** Where JetStream keeps the items: "file" (default: they survive a NATS restart) or "memory". */
+  readonly storage?: "file" | "memory";
+  /** Messages each subscriber's consumer pulls ahead of its session. Default 256. */
+  readonly pullAhead?: number;
+  /**
+   * How long a subscriber must stay more than subscriberQueueItems behind
+   * before the overflow policy applies, in milliseconds. JetStream delivers
+   * in pulls, so during a burst a subscriber that reads as fast as it is
+   * sent still looks behind for a moment; one that cannot keep up stays
+   * behind. Default 1 000.
+   */
+  readonly overflowGraceMs?: number;
+}
+
+const NANOS_PER_MS = 1_000_000;
+
+/** The stream name the topic gets unless one is given. */
+export function natsStreamName(topic: string): string {
+  return `SLUICE_${topic.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+}
+
+class NatsSubscriber {
+  /** The last seq its session took (items and gaps), for consumerLag(). */
+  taken: number;
+  /** How many items were after the last one read (the consumer's pending), for consumerLag(). */
+  pending = 0;
+  constructor(
+    taken: number,
+    readonly consumer: string | undefined,
+  ) {
+    this.taken = taken;
+  }
+}
+
+/**
+ * A topic kept in a NATS JetStream stream, shared by every server instance
+ * on the same NATS: publish waits for JetStream's PubAck, seqs and cursors
+ * are stream sequences, and each subscriber reads through its own ordered
+ * consumer. Open it with {@link NatsTopic.open}.
+ */
+export class NatsTopic implements TopicEngine {
+  /** The topic's name (logs, errors). */
+  readonly name: string;
+  /** The JetStream stream that holds it. */
+  readonly stream: string;
+  /** The subject its items are published on. */
+  readonly subject: string;
+  /** How much history it keeps for resume (the stream's retention). */
+  readonly history: HistoryBounds;
+  readonly queueItems: number;
+  /** What a subscriber that falls behind gets. */
+  readonly overflow: SubscriberOverflowPolicy;
+  /** What a resume older than the history gets. */
+  readonly resumeExpired: "fail" | "gap";
+  /** Publishes from ingest carry (publisher id, seq) keys: other instances' registries cannot see this one's. */
+  readonly publishKeys = true;
+  /** Live counters of this instance (published: by this instance). */
+  readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #pullAhead: number;
+  /** See NatsTopicOptions.overflowGraceMs. */
+  readonly overflowGraceMs: number;
+  readonly #subscribers = new Set<NatsSubscriber>();
+  /** The newest seq this instance saw (its publishes, its subscribers' reads). */
+  #lastSeq = 0;
+
+  private constructor(name: string, options: NatsTopicOptions, jsm: JetStreamManager, history: HistoryBounds) {
+    this.name = name;
+    this.stream = options.stream ?? natsStreamName(name);
+    this.subject = options.subject ?? name;
+    this.history = history;
+    this.queueItems = options.subscriberQueueItems ?? 1_024;
+    this.overflow = options.overflow ?? "drop_oldest";
+    this.resumeExpired = options.resumeExpired ?? "fail";
+    this.#pullAhead = options.pullAhead ?? 256;
+    this.overflowGraceMs = options.overflowGraceMs ?? 1_000;
+    this.#jsm = jsm;
+    this.#js = jetstream(options.connection);
+  }
+
+  /**
+   * Opens the topic: creates its JetStream stream, or updates the
+   * retention of the one that exists (its items stay), and answers the
+   * topic. Fails with unavailable when NATS or JetStream does not answer.
+   */
+  static async open(name: string, options: NatsTopicOptions): Promise<NatsTopic> {
+    const bound = (what: string, value: number | undefined, fallback: number, min = 1) => {
+      const v = value ?? fallback;
+      if (!(v >= min)) throw new RangeError(`topic ${name}: ${what} must be at least ${min}, got ${v}`);
+      return v;
+    };
+    const history: HistoryBounds = {
+      maxItems: bound("historyItems", options.historyItems, 10_000),
+      maxBytes: bound("historyBytes", options.historyBytes, Infinity),
+      maxAgeMs: bound("historyMaxAgeMs", options.historyMaxAgeMs, Infinity),
+    };
+    bound("subscriberQueueItems", options.subscriberQueueItems, 1_024);
+    const dedupeWindowMs = bound("dedupeWindowMs", options.dedupeWindowMs, 120_000);
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(options.connection);
+    } catch (error) {
+      throw new SluiceError("unavailable", `topic ${name}: JetStream is not available on this NATS connection: ${(error as Error).message}`, { cause: error });
+    }
+    const topic = new NatsTopic(name, options, jsm, history);
+    const config = {
+      name: topic.stream,
+      subjects: [topic.subject],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+      max_msgs: history.maxItems,
+      max_bytes: Number.isFinite(history.maxBytes) ? history.maxBytes : -1,
+      max_age: Number.isFinite(history.maxAgeMs) ? history.maxAgeMs * NANOS_PER_MS : 0,
+      // JetStream refuses a duplicate window longer than max_age: an item cannot be a duplicate of one that is gone.
+      duplicate_window: Math.min(dedupeWindowMs, history.maxAgeMs) * NANOS_PER_MS,
+    };
+    try {
+      const existing = await jsm.streams.info(topic.stream).catch(() => undefined);
+      if (existing) {
+        // Storage cannot change on a live stream; retention and the window can.
+        const { storage: _storage, ...update } = config;
+        await jsm.streams.update(topic.stream, update);
+      } else {
+        await jsm.streams.add(config);
+      }
+      topic.#lastSeq = (await jsm.streams.info(topic.stream)).state.last_seq;
+    } catch (error) {
+      throw new SluiceError("unavailable", `topic ${name}: could not set up JetStream stream ${topic.stream}: ${(error as Error).message}`, { cause: error });
+    }
+    return topic;
+  }
+
+  /** Publishes one item and waits for JetStream's PubAck; a key already seen within the duplicate window answers the first publish's seq. */
+  async publish(data: Uint8Array, options: PublishOptions = {}): Promise<PublishAck> {
+    let ack;
+    try {
+      ack = await this.#js.publish(this.subject, data, options.key !== undefined ? { msgID: options.key } : undefined);
+    } catch (error) {
+      throw new SluiceError("unavailable", `topic ${this.name}: JetStream publish failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (!ack.duplicate) this.stats.published++;
+    if (ack.seq > this.#lastSeq) this.#lastSeq = ack.seq;
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /** The oldest retained seq and the next seq, from the stream's state. */
+  async retainedRange(): Promise<RetainedRange> {
+    const state = (await this.#jsm.streams.info(this.stream)).state;
+    return { oldestSeq: state.messages === 0 ? state.last_seq + 1 : state.first_seq, nextSeq: state.last_seq + 1 };
+  }
+
+  /** How far the slowest subscriber (of `consumers`, when given) is behind the newest item this instance knows of. */
+  consumerLag(consumers?: ReadonlySet<string>): number {
+    let lag = 0;
+    for (const sub of this.#subscribers) {
+      if (consumers && (sub.consumer === undefined || !consumers.has(sub.consumer))) continue;
+      lag = Math.max(lag, this.#lastSeq - sub.taken, sub.pending);
+    }
+    return lag;
+  }
+
+  /**
+   * A subscription after `afterSeq` (undefined: from the next item on). The
+   * retained items after it are replayed; a position older than the
+   * stream's first retained message gets the resumeExpired policy, and one
+   * beyond its last fails with resume_position_lost (another topic's seq).
+   */
+  async subscribe(afterSeq: number | undefined, signal?: AbortSignal, options: TopicSubscribeOptions = {}): Promise<TopicSubscription> {
+    let state;
+    try {
+      state = (await this.#jsm.streams.info(this.stream)).state;
+    } catch (error) {
+      throw new SluiceError("unavailable", `topic ${this.name}: JetStream stream ${this.stream} did not answer: ${(error as Error).message}`, { cause: error });
+    }
+    const last = state.last_seq;
+    if (last > this.#lastSeq) this.#lastSeq = last;
+    // An empty stream reports first_seq 0 (never written) or last + 1 (everything expired).
+    const first = state.messages === 0 ? last + 1 : state.first_seq;
+    let start = last + 1;
+    let gap: Gap | undefined;
+    let replayed = 0;
+    if (afterSeq !== undefined) {
+      if (afterSeq > last) throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the stream is at seq ${last}: not the topic this position is from`);
+      start = afterSeq + 1;
+      if (start < first) {
+        if (this.resumeExpired === "fail") throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${first})`);
+        gap = { fromSeq: start, count: first - start, reason: "history_expired" };
+        start = first;
+      }
+      replayed = last - start + 1;
+    }
+    const sub = new NatsSubscriber(start - 1, options.consumer);
+    this.#subscribers.add(sub);
+    this.stats.subscribers = this.#subscribers.size;
+    const reader = new ConsumerReader(this, sub, start, this.#pullAhead, signal);
+    const remove = () => {
+      if (!this.#subscribers.delete(sub)) return;
+      this.stats.subscribers = this.#subscribers.size;
+      reader.stop();
+    };
+    signal?.addEventListener("abort", remove, { once: true });
+    const iterator: AsyncIterator<SourceYield> = {
+      next: async () => {
+        try {
+          const value = await reader.next();
+          if (value === undefined) {
+            remove();
+            return { done: true, value: undefined };
+          }
+          sub.taken = "gap" in value ? sub.taken + value.gap : sub.taken + 1;
+          return { done: false, value };
+        } catch (error) {
+          remove();
+          throw error;
+        }
+      },
+      return: async () => {
+        remove();
+        return { done: true, value: undefined };
+      },
+    };
+    return {
+      nextSeq: start,
+      replayed,
+      ...(gap ? { gap } : {}),
+      items: { [Symbol.asyncIterator]: () => iterator },
+      ready: () => reader.ready(),
+    };
+  }
+
+  /** For ConsumerReader: the JetStream client and the policy. */
+  get js(): JetStreamClient {
+    return this.#js;
+  }
+
+  /** For ConsumerReader: the newest seq seen. */
+  noteSeq(seq: number): void {
+    if (seq > this.#lastSeq) this.#lastSeq = seq;
+  }
+}
+
+/** One subscriber's ordered consumer: read as the session takes items, restarted where the overflow policy skips. */
+class ConsumerReader {
+  #messages: ConsumerMessages | undefined;
+  #iterator: AsyncIterator<JsMsg> | undefined;
+  /** The seq the next item must have; a higher one means the items between are gone. */
+  #expected: number;
+  /** drop_newest: the last seq of the backlog kept when the subscriber fell behind. */
+  #keepUntil: number | undefined;
+  /** When the subscriber was first seen more than queueItems behind (undefined: it is not). */
+  #behindSince: number | undefined;
+  #stopped = false;
+
+  constructor(
+    readonly topic: NatsTopic,
+    readonly sub: NatsSubscriber,
+    start: number,
+    readonly pullAhead: number,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    this.#expected = start;
+  }
+
+  /** Whether next() has a message buffered (the session may flush its chunk when not). */
+  ready(): boolean {
+    return (this.#messages?.getPending() ?? 0) > 0;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    void this.#close();
+  }
+
+  /** The next item or gap; undefined once stopped. */
+  async next(): Promise<SourceYield | undefined> {
+    for (;;) {
+      if (this.#stopped) return undefined;
+      if (!this.#iterator) await this.#open(this.#expected);
+      const result = await this.#iterator!.next();
+      if (this.#stopped) return undefined;
+      if (result.done) {
+        // The consumer ended (connection closed, consumer deleted): the session fails and the client resumes.
+        throw new SluiceError("unavailable", `topic ${this.topic.name}: the JetStream consumer ended`, { retryAfterMs: 100 });
+      }
+      const message = result.value;
+      const seq = message.seq;
+      this.topic.noteSeq(seq + message.info.pending);
+      this.sub.pending = message.info.pending;
+      if (message.info.pending > this.topic.stats.maxQueued) this.topic.stats.maxQueued = message.info.pending;
+      if (seq < this.#expected) continue; // a redelivery after a consumer reset: already handed on
+      if (seq > this.#expected) {
+        // The stream's retention removed items this subscriber had not read: a gap, never silence.
+        const count = seq - this.#expected;
+        this.topic.stats.dropped += count;
+        this.#expected = seq;
+        this.#unread(message);
+        return { gap: count, reason: "dropped_oldest" };
+      }
+      const skipped = this.#overflow(message);
+      if (skipped) return skipped;
+      this.#expected = seq + 1;
+      return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS) };
+    }
+  }
+
+  /** A message read past a gap: handed on by the next call. */
+  #unread(message: JsMsg): void {
+    const rest = this.#iterator!;
+    let first: JsMsg | undefined = message;
+    this.#iterator = {
+      next: async () => {
+        if (first) {
+          const value = first;
+          first = undefined;
+          this.#iterator = rest;
+          return { done: false, value };
+        }
+        return rest.next();
+      },
+    };
+  }
+
+  /** The overflow policy for a subscriber `pending` behind: a gap to skip to (restarting the consumer), a failure, or nothing. */
+  #overflow(message: JsMsg): SourceYield | undefined {
+    const seq = message.seq;
+    const pending = message.info.pending;
+    const { queueItems, overflow } = this.topic;
+    if (this.#keepUntil !== undefined && seq > this.#keepUntil) {
+      // drop_newest: the backlog it kept is read; what came after it while it was behind is dropped.
+      const newest = seq + pending;
+      this.#keepUntil = undefined;
+      return this.#skipTo(seq, newest + 1, "dropped_newest");
+    }
+    if (pending <= queueItems) {
+      this.#behindSince = undefined;
+      return undefined;
+    }
+    const now = performance.now();
+    this.#behindSince ??= now;
+    if (now - this.#behindSince < this.topic.overflowGraceMs) return undefined;
+    this.#behindSince = undefined;
+    switch (overflow) {
+      case "disconnect":
+        this.topic.stats.disconnected++;
+        throw new SluiceError("slow_consumer", `topic ${this.topic.name}: the subscriber is ${pending} items behind, over the topic's queue of ${queueItems}`);
+      case "drop_oldest":
+        // Keep the newest queueItems: skip to them.
+        return this.#skipTo(seq, seq + pending - queueItems + 1, "dropped_oldest");
+      case "drop_newest":
+        if (this.#keepUntil === undefined) this.#keepUntil = seq + queueItems;
+        return undefined;
+    }
+  }
+
+  /** A gap from `from` up to `to` (exclusive), and the consumer restarted at `to`. */
+  #skipTo(from: number, to: number, reason: "dropped_oldest" | "dropped_newest"): SourceYield {
+    const count = to - from;
+    this.topic.stats.dropped += count;
+    this.#expected = to;
+    void this.#close();
+    return { gap: count, reason };
+  }
+
+  async #open(start: number): Promise<void> {
+    try {
+      const consumer = await this.topic.js.consumers.get(this.topic.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start });
+      this.#messages = await consumer.consume({ max_messages: this.pullAhead });
+      this.#iterator = this.#messages[Symbol.asyncIterator]();
+    } catch (error) {
+      throw new SluiceError("unavailable", `topic ${this.topic.name}: could not read JetStream stream ${this.topic.stream}: ${(error as Error).message}`, { cause: error, retryAfterMs: 500 });
+    }
+  }
+
+  async #close(): Promise<void> {
+    const messages = this.#messages;
+    this.#messages = undefined;
+    this.#iterator = undefined;
+    await messages?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * What the JetStream engine adds to the topic contract, on real
+ * nats-servers: the topic outlives its process (a second NatsTopic on
+ * another connection, as another server instance would open it, has the
+ * same items under the same seqs), a keyed publish repeated on another
+ * instance lands once, a burst does not make a fast subscriber a slow one
+ * (overflowGraceMs) while a stalled one gets the policy, items removed by
+ * retention before a subscriber read them are a gap, and a subscriber
+ * rides out a restart of NATS itself.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { SourceYield } from "@sluice/driver";
+import { freePort, waitForPort } from "@sluice/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { NatsTopic } from "../src/index.js";
+import { natsOrSkip } from "./nats-server.js";
+
+const shared = await natsOrSkip("NATS topic engine");
+const text = (s: string) => new TextEncoder().encode(s);
+const value = (entry: SourceYield) => ("gap" in entry ? `gap ${entry.gap} ${entry.reason}` : new TextDecoder().decode(entry.data));
+const streams: string[] = [];
+let n = 0;
+const uniqueName = () => `engine.t${process.pid}.${Date.now() % 1_000_000}.${++n}`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(!shared)("NatsTopic", () => {
+  const connections: NatsConnection[] = [];
+  const other = async () => {
+    const connection = await connect({ servers: process.env.SLUICE_NATS_URL ?? "127.0.0.1:4222" });
+    connections.push(connection);
+    return connection;
+  };
+  const open = async (name: string, connection: NatsConnection, options: Partial<Parameters<typeof NatsTopic.open>[1]> = {}) => {
+    const topic = await NatsTopic.open(name, { connection, ...options });
+    if (!streams.includes(topic.stream)) streams.push(topic.stream);
+    return topic;
+  };
+  afterAll(async () => {
+    const jsm = await jetstreamManager(shared!);
+    await Promise.all(streams.map((stream) => jsm.streams.delete(stream).catch(() => undefined)));
+    await Promise.all(connections.map((c) => c.close()));
+    await shared!.close();
+  });
+
+  it("is the same topic on another connection (another instance): the same items under the same seqs, and its stream keeps the history settings", async () => {
+    const name = uniqueName();
+    const first = await open(name, shared!, { historyItems: 500, historyMaxAgeMs: 60_000 });
+    const seqs = [];
+    for (let i = 0; i < 5; i++) seqs.push((await first.publish(text(`p${i}`))).seq);
+    const second = await open(name, await other(), { historyItems: 500, historyMaxAgeMs: 60_000 });
+    const sub = await second.subscribe(seqs[0]! - 1);
+    expect(sub.nextSeq).toBe(seqs[0]);
+    const iterator = sub.items[Symbol.asyncIterator]();
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(value((await iterator.next()).value));
+    expect(got).toEqual(["p0", "p1", "p2", "p3", "p4"]);
+    expect(await second.retainedRange()).toEqual({ oldestSeq: seqs[0], nextSeq: seqs[4]! + 1 });
+    const info = await (await jetstreamManager(shared!)).streams.info(first.stream);
+    expect(info.config).toMatchObject({ subjects: [name], max_msgs: 500, max_age: 60_000 * 1_000_000, duplicate_window: 60_000 * 1_000_000 });
+    await iterator.return!();
+  });
+
+  it("lands a keyed publish once even when it is repeated on another instance (Nats-Msg-Id, the stream's duplicate window)", async () => {
+    const name = uniqueName();
+    const a = await open(name, shared!);
+    const b = await open(name, await other());
+    const first = await a.publish(text("x"), { key: "orders/p1/7" });
+    const again = await b.publish(text("x"), { key: "orders/p1/7" });
+    expect(again).toEqual({ seq: first.seq, duplicate: true });
+    expect((await b.retainedRange()).nextSeq).toBe(first.seq + 1);
+  });
+
+  it("does not treat a subscriber that keeps up with a burst as slow; one that stalls for overflowGraceMs gets the policy (drop_oldest)", async () => {
+    const topic = await open(uniqueName(), shared!, { subscriberQueueItems: 50, overflowGraceMs: 300, storage: "memory" });
+    const fast = await topic.subscribe(undefined);
+    const stalled = await topic.subscribe(undefined);
+    const reading = (async () => {
+      const got: string[] = [];
+      for await (const entry of fast.items) {
+        got.push(value(entry));
+        if (got.length === 2_000) break;
+      }
+      return got;
+    })();
+    // A burst of 2 000 items, 40 times the queue, published at once.
+    await Promise.all(Array.from({ length: 2_000 }, (_, i) => topic.publish(text(`b${i}`))));
+    const got = await reading;
+    expect(got.filter((v) => v.startsWith("gap"))).toEqual([]);
+    // The stalled one reads once, then not for longer than the grace, then on: it is skipped ahead.
+    const iterator = stalled.items[Symbol.asyncIterator]();
+    expect(value((await iterator.next()).value)).toBe("b0");
+    await sleep(400);
+    const rest: string[] = [];
+    for (let covered = 1; covered < 2_000; ) {
+      const entry = (await iterator.next()).value as SourceYield;
+      rest.push(value(entry));
+      covered += "gap" in entry ? entry.gap : 1;
+    }
+    expect(rest.some((v) => /^gap \d+ dropped_oldest$/.test(v))).toBe(true);
+    expect(rest.at(-1)).toBe("b1999");
+    expect(topic.stats.dropped).toBeGreaterThan(0);
+    await iterator.return!();
+  });
+
+  it("reports items that retention removed before the subscriber read them as a gap, never silently", async () => {
+    const topic = await open(uniqueName(), shared!, { historyItems: 10, subscriberQueueItems: 100_000, pullAhead: 1, storage: "memory" });
+    const sub = await topic.subscribe(undefined);
+    const iterator = sub.items[Symbol.asyncIterator]();
+    await topic.publish(text("r0"));
+    expect(value((await iterator.next()).value)).toBe("r0");
+    // 30 more while it does not read: the stream keeps the newest 10.
+    for (let i = 1; i <= 30; i++) await topic.publish(text(`r${i}`));
+    const rest: string[] = [];
+    for (let covered = 1; covered <= 30; ) {
+      const entry = (await iterator.next()).value as SourceYield;
+      rest.push(value(entry));
+      covered += "gap" in entry ? entry.gap : 1;
+    }
+    expect(rest.at(-1)).toBe("r30");
+    expect(rest.filter((v) => v.startsWith("gap")).length).toBeGreaterThan(0);
+    await iterator.return!();
+  });
+});
+
+describe.skipIf(!shared)("NatsTopic across a NATS restart", () => {
+  let server: ChildProcess | undefined;
+  const store = mkdtempSync(join(tmpdir(), "sluice-nats-store-"));
+  const startNats = async (port: number) => {
+    server = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store], { stdio: "ignore" });
+    await waitForPort(port, 10_000);
+  };
+  afterAll(() => {
+    server?.kill("SIGKILL");
+  });
+
+  it("keeps a subscriber and a publisher going by themselves when nats-server restarts mid-stream: acked items are all there, in order", async () => {
+    const port = await freePort();
+    await startNats(port);
+    const connection = await connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    try {
+      const topic = await NatsTopic.open("restart.topic", { connection });
+      const sub = await topic.subscribe(undefined);
+      const got: string[] = [];
+      const reading = (async () => {
+        for await (const entry of sub.items) {
+          got.push(value(entry));
+          if (got.length === 200) break;
+        }
+      })();
+      const acked: number[] = [];
+      const publish = async (i: number) => {
+        // A publisher retries what was not acked (as the ingest path does: the sink fails, the publisher resends).
+        for (;;) {
+          try {
+            acked.push((await topic.publish(text(`n${i}`), { key: `k${i}` })).seq);
+            return;
+          } catch {
+            await sleep(100);
+          }
+        }
+      };
+      for (let i = 0; i < 100; i++) await publish(i);
+      server!.kill("SIGTERM");
+      await new Promise((resolve) => server!.once("exit", resolve));
+      await startNats(port);
+      for (let i = 100; i < 200; i++) await publish(i);
+      await reading;
+      expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `n${i}`));
+      for (let i = 1; i < acked.length; i++) expect(acked[i]).toBe(acked[i - 1]! + 1);
+    } finally {
+      await connection.close();
+    }
+  }, 60_000);
+});
