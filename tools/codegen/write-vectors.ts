@@ -9,16 +9,23 @@ import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import {
   clientFrameToWire,
   encodeClientFrame,
+  encodeIngestFrame,
+  encodePublishFrame,
   encodeServerFrame,
+  ingestFrameToWire,
+  publishFrameToWire,
   serverFrameToWire,
   ClientFrameSchema,
+  PrioritySchema,
+  PublishRequestSchema,
+  PublishResponseSchema,
   ServerFrameSchema,
   SubscribeHalfDuplexRequestSchema,
   type Open,
 } from "@sluice/protocol";
 import { WebSocketFrameSchema } from "@sluice/protocol/ws";
-import type { ClientFrame, ServerFrame } from "@sluice/core";
-import { VECTORS, type ControlVector, type ReceiverVector, type SenderVector, type Vector, type WebSocketVector } from "./vector-definitions.js";
+import type { ClientFrame, Priority, DeadLetter, IngestFrame, PublishFrame, ServerFrame } from "@sluice/core";
+import { VECTORS, type ControlVector, type IngestVector, type PublisherVector, type ReceiverVector, type SenderVector, type Vector, type WebSocketVector } from "./vector-definitions.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const outDir = join(root, "proto", "vectors", "v1");
@@ -28,6 +35,13 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const serverStep = (frame: ServerFrame) => ({ frame: toJson(ServerFrameSchema, serverFrameToWire(frame)), hex: hex(encodeServerFrame(frame)) });
 /** A client frame: its protobuf JSON and the binary SubscribeRequest wrapping it. */
 const clientStep = (frame: ClientFrame) => ({ frame: toJson(ClientFrameSchema, clientFrameToWire(frame)), hex: hex(encodeClientFrame(frame)) });
+/** A publisher frame: its protobuf JSON and the binary PublishRequest. */
+const publishStep = (frame: PublishFrame) => ({ frame: toJson(PublishRequestSchema, publishFrameToWire(frame)), hex: hex(encodePublishFrame(frame)) });
+/** A server frame of a publish session: its protobuf JSON and the binary PublishResponse. */
+const ingestStep = (frame: IngestFrame) => ({ frame: toJson(PublishResponseSchema, ingestFrameToWire(frame)), hex: hex(encodeIngestFrame(frame)) });
+/** A priority by its name in the wire's enum (core's 0..3 are the enum's 1..4); NORMAL is PRIORITY_NORMAL here, though a chunk leaves it unset (§3.4 rule 10). */
+const priorityName = (priority: Priority) => PrioritySchema.values.find((v) => v.number === priority + 1)!.name;
+const deadLetter = (d: DeadLetter) => ({ seq: d.seq, reason: d.reason, deadLetterTopic: d.deadLetterTopic, ...(d.dropped ? { dropped: true } : {}) });
 /** A bare ClientFrame (as ControlRequest.frames carries it). */
 const bareClientFrame = (frame: ClientFrame) => ({ frame: toJson(ClientFrameSchema, clientFrameToWire(frame)), hex: hex(toBinary(ClientFrameSchema, clientFrameToWire(frame))) });
 
@@ -95,9 +109,44 @@ function websocket(v: WebSocketVector) {
   };
 }
 
+function publisher(v: PublisherVector) {
+  const e = v.expect;
+  return {
+    publisher: v.publisher,
+    steps: v.steps.map((s) => ("frame" in s ? { at: s.at, ...ingestStep(s.frame) } : "push" in s ? { at: s.at, push: hex(s.push), ...(s.priority !== undefined ? { priority: priorityName(s.priority) } : {}) } : s)),
+    expect: {
+      outcome: e.outcome,
+      ...(e.outcome === "ok" ? { closed: e.closed ?? false } : { ...(e.code ? { code: e.code } : {}), retryable: e.retryable, ...(e.field ? { field: e.field } : {}) }),
+      acked: e.acked.map((a) => ({ seq: a.seq, deadLetters: a.deadLetters.map(deadLetter) })),
+      transmitted: e.transmitted.map((t) => ({ at: t.at, ...publishStep(t.frame) })),
+    },
+  };
+}
+
+function ingest(v: IngestVector) {
+  const e = v.expect;
+  return {
+    ingest: v.ingest,
+    steps: v.steps.map((s) => {
+      if ("frame" in s) return { at: s.at, ...publishStep(s.frame) };
+      if ("raw" in s) return { at: s.at, raw: hex(s.raw) };
+      if ("accept" in s) return { at: s.at, accept: { ...s.accept, ...(s.accept.deadLetters ? { deadLetters: s.accept.deadLetters.map(deadLetter) } : {}) } };
+      if ("deadLettered" in s) return { at: s.at, deadLettered: deadLetter(s.deadLettered) };
+      return s;
+    }),
+    expect: {
+      outcome: e.outcome,
+      ...(e.outcome === "error" ? { code: e.code, retryable: e.retryable } : {}),
+      read: e.read.map((r) => ({ seq: r.seq, hex: hex(r.data), priority: priorityName(r.priority) })),
+      transmitted: e.transmitted.map((t) => ({ at: t.at, ...ingestStep(t.frame) })),
+    },
+  };
+}
+
 function render(v: Vector): string {
   const base = { name: v.name, description: v.description, peer: v.peer };
-  const body = v.peer === "receiver" ? receiver(v) : v.peer === "sender" ? sender(v) : v.peer === "control" ? control(v) : websocket(v);
+  const body =
+    v.peer === "receiver" ? receiver(v) : v.peer === "sender" ? sender(v) : v.peer === "control" ? control(v) : v.peer === "websocket" ? websocket(v) : v.peer === "publisher" ? publisher(v) : ingest(v);
   return JSON.stringify({ ...base, ...body }, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value), 2) + "\n";
 }
 

@@ -157,6 +157,67 @@ describe.skipIf(!nats)("topics on NATS JetStream across instances (topics.engine
     await balancer.close();
   }, 120_000);
 
+  it("drains an instance with 200 subscribers over HTTP/2, WebSocket and half duplex: every one moves to the next endpoint of its list and resumes, nothing lost, nothing twice", async () => {
+    const [a, b, c] = [await start(), await start(), await start()];
+    const modes = [
+      ["HTTP/2", { transport: "http" }],
+      ["WebSocket", { transport: "websocket" }],
+      ["HTTP/1.1 half duplex", { transport: "http", httpVersion: "1.1" }],
+    ] as const;
+    const clients = modes.map(([, connection]) => createSluiceClient({ baseUrl: [b.url, c.url], ...connection }));
+    const publisherClient = createSluiceClient({ baseUrl: a.url });
+    const publisher = publisherClient.publish<{ n: number }>("feed", { publisherId: "drain-feeder" });
+    // Where the stream is now: every subscriber starts after it.
+    const { seq: before } = await publisher.send({ n: -1 });
+    const total = 1_000;
+    const counts = { subscribers: 200, resumedAt: [] as number[] };
+    let drainedAt = 0;
+    const readers = Array.from({ length: counts.subscribers }, (_, i) => {
+      const client = clients[i % 3]!;
+      const got: number[] = [];
+      let opened!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const done = (async () => {
+        const stream = client.subscribe<{ n: number }>("feed", {
+          startAfter: { seq: before },
+          onState: (s) => {
+            if (s.state === "open") opened();
+            if (s.state === "resumed") counts.resumedAt.push(performance.now() - drainedAt);
+          },
+        });
+        for await (const event of stream) {
+          if (event.kind === "gap") throw new Error(`subscriber ${i}: gap of ${event.count}`);
+          got.push(event.value.n);
+          if (got.length === total) break;
+        }
+        return got;
+      })();
+      return { open, done, mode: modes[i % 3]![0] };
+    });
+    await Promise.all(readers.map((r) => r.open));
+    const sends: Promise<unknown>[] = [];
+    for (let n = 0; n < total; n++) {
+      sends.push(publisher.send({ n }));
+      if (n % 20 === 19) await sleep(20);
+      if (n === 300) {
+        drainedAt = performance.now();
+        b.child.kill("SIGTERM");
+      }
+    }
+    await Promise.all(sends);
+    const results = await Promise.all(readers.map((r) => r.done));
+    const expected = Array.from({ length: total }, (_, n) => n);
+    for (const [i, got] of results.entries()) expect(got, `subscriber ${i} (${readers[i]!.mode})`).toEqual(expected);
+    expect(counts.resumedAt.length).toBeGreaterThanOrEqual(counts.subscribers);
+    const sorted = [...counts.resumedAt].sort((x, y) => x - y);
+    console.log(`drain: ${counts.subscribers} subscribers resumed on the next endpoint; from SIGTERM, p50 ${Math.round(sorted[sorted.length >> 1]!)} ms, last ${Math.round(sorted.at(-1)!)} ms`);
+    // The drained instance ended cleanly (it may have exited already).
+    expect(b.child.exitCode ?? (await new Promise((resolve) => b.child.once("exit", resolve)))).toBe(0);
+    await publisher.close();
+    publisherClient.close();
+    for (const client of clients) client.close();
+  }, 120_000);
+
   it("reports NATS in /readyz (503 while it is down, 200 once it is back), and refuses to start when NATS cannot be reached, naming it", async () => {
     // A private nats-server, stopped and started again under the instance.
     const port = await freePort();

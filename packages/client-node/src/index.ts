@@ -10,7 +10,7 @@ import type { ClientHttp2Session } from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
-import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
+import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport-ws/node";
 
 export * from "@sluice/client";
@@ -18,8 +18,13 @@ export type { NodeTlsOptions } from "@sluice/transport-ws/node";
 
 /** Where a Node client connects, over which transports, with which HTTP/2 windows, TLS trust and credentials. */
 export interface NodeClientOptions extends Credentials {
-  /** e.g. "http://127.0.0.1:8080" (h2c) or "https://..." */
-  readonly baseUrl: string;
+  /**
+   * e.g. "http://127.0.0.1:8080" (h2c) or "https://...". Several (instances
+   * of one service on a shared topic engine): calls go to the first, and a
+   * session whose server is gone or drains moves on to the next, round
+   * robin, where it resumes.
+   */
+  readonly baseUrl: string | readonly string[];
   /**
    * HTTP/2 stream window. Node's default 64 KiB caps one stream at ~64 KiB
    * per round trip; 1 MiB per stream and 16 MiB per connection doubled raw
@@ -43,8 +48,8 @@ export interface NodeClientOptions extends Credentials {
    * `stream.stats.transport` tells which.
    */
   readonly transport?: "auto" | "http" | "websocket";
-  /** Where Connect over WebSocket is served. Default: baseUrl's host, path /connect. */
-  readonly websocketUrl?: string;
+  /** Where Connect over WebSocket is served (one per baseUrl when there are several). Default: each baseUrl's host, path /connect. */
+  readonly websocketUrl?: string | readonly string[];
   /** Default 5 000 ms. */
   readonly fallbackAfterMs?: number;
   /**
@@ -66,41 +71,53 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   const choice = options.transport ?? "auto";
   const interceptors = credentialInterceptors(options);
   const closers: (() => void)[] = [];
-  const http = (): SluiceClientOptions => {
-    if (options.httpVersion === "1.1") {
-      // Our own keep-alive agent, so that a dead connection can be dropped
-      // without touching anyone else's (Node's global agent is shared).
-      const secure = new URL(options.baseUrl).protocol === "https:";
-      const newAgent = () => (secure ? new NoDelayHttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }));
-      const nodeOptions: https.RequestOptions = { ...(secure ? options.tls : {}), agent: newAgent() };
-      closers.push(() => {
-        (nodeOptions.agent as HttpAgent).destroy();
-        // A destroyed agent still dials for new requests (a Control call
-        // racing close() would leave a keep-alive socket open): refuse them.
-        nodeOptions.agent = new ClosedAgent();
-      });
-      // connect-node types nodeOptions as http's options or https's; these are https's.
-      const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors, nodeOptions });
-      const resetConnection = () => {
-        (nodeOptions.agent as HttpAgent).destroy();
-        nodeOptions.agent = newAgent();
-      };
-      return { transport, transportName: "http1.1", mode: "half-duplex", resetConnection };
-    }
-    const sessionManager = tunedSessionManager(options);
+  const baseUrls: readonly string[] = typeof options.baseUrl === "string" ? [options.baseUrl] : options.baseUrl;
+  if (baseUrls.length === 0) throw new RangeError("createSluiceClient: baseUrl: at least one URL");
+  const websocketUrls: readonly string[] | undefined = options.websocketUrl === undefined ? undefined : typeof options.websocketUrl === "string" ? [options.websocketUrl] : options.websocketUrl;
+  if (websocketUrls && websocketUrls.length !== baseUrls.length) throw new RangeError(`createSluiceClient: websocketUrl: ${websocketUrls.length} URLs for ${baseUrls.length} baseUrls`);
+  const http1 = (baseUrl: string): SluiceClientOptions => {
+    // Our own keep-alive agent, so that a dead connection can be dropped
+    // without touching anyone else's (Node's global agent is shared).
+    const secure = new URL(baseUrl).protocol === "https:";
+    const newAgent = () => (secure ? new NoDelayHttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }));
+    const nodeOptions: https.RequestOptions = { ...(secure ? options.tls : {}), agent: newAgent() };
+    closers.push(() => {
+      (nodeOptions.agent as HttpAgent).destroy();
+      // A destroyed agent still dials for new requests (a Control call
+      // racing close() would leave a keep-alive socket open): refuse them.
+      nodeOptions.agent = new ClosedAgent();
+    });
+    // connect-node types nodeOptions as http's options or https's; these are https's.
+    const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors, nodeOptions });
+    const resetConnection = () => {
+      (nodeOptions.agent as HttpAgent).destroy();
+      nodeOptions.agent = newAgent();
+    };
+    return { transport, transportName: "http1.1", mode: "half-duplex", resetConnection };
+  };
+  const http2 = (baseUrl: string): SluiceClientOptions => {
+    const sessionManager = tunedSessionManager(baseUrl, options);
     closers.push(() => sessionManager.abort());
     // abort() closes the HTTP/2 connection; the next call opens a new one.
-    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }), transportName: "http2", resetConnection: () => sessionManager.abort() };
+    return { transport: createConnectTransport({ baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }), transportName: "http2", resetConnection: () => sessionManager.abort() };
   };
-  const websocket = (): SluiceClientOptions => {
+  const websocketOf = (baseUrl: string, i: number): SluiceClientOptions => {
     // Sluice's own credit window bounds what a subscription buffers, so the
     // transport's per-call window only has to stay out of its way (4 MiB
     // doubled 1 KiB-item throughput over 1 MiB in BENCHMARKS.md).
-    const transport = createWebSocketTransport({ url: options.websocketUrl ?? defaultWebSocketUrl(options.baseUrl), windowBytes: 4 * 1024 * 1024, interceptors, ...(options.tls ? { tls: options.tls } : {}) });
+    const transport = createWebSocketTransport({ url: websocketUrls?.[i] ?? defaultWebSocketUrl(baseUrl), windowBytes: 4 * 1024 * 1024, interceptors, ...(options.tls ? { tls: options.tls } : {}) });
     closers.push(() => transport.close());
     // close() drops the socket; the next call opens a new one.
     return { transport, transportName: "websocket", resetConnection: () => transport.close() };
   };
+  /** One transport per endpoint; several go behind an endpointsTransport. */
+  const overAll = (make: (baseUrl: string, i: number) => SluiceClientOptions): SluiceClientOptions => {
+    const each = baseUrls.map(make);
+    if (each.length === 1) return each[0]!;
+    return { ...each[0]!, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
+  };
+  const http = () => overAll(options.httpVersion === "1.1" ? http1 : http2);
+  const websocket = () => overAll(websocketOf);
   let settings: SluiceClientOptions;
   if (choice === "http") settings = http();
   else if (choice === "websocket") settings = websocket();
@@ -152,10 +169,10 @@ function defaultWebSocketUrl(baseUrl: string): string {
   return url.toString();
 }
 
-function tunedSessionManager(options: NodeClientOptions): Http2SessionManager {
+function tunedSessionManager(baseUrl: string, options: NodeClientOptions): Http2SessionManager {
   const streamWindow = options.streamWindowBytes ?? 1024 * 1024;
   const connectionWindow = options.connectionWindowBytes ?? 16 * 1024 * 1024;
-  const sessionManager = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow }, ...options.tls });
+  const sessionManager = new Http2SessionManager(baseUrl, { pingIntervalMs: 30_000 }, { settings: { initialWindowSize: streamWindow }, ...options.tls });
   // connect-node offers no option for the connection-level window (HTTP/2 has
   // no SETTINGS for it; only WINDOW_UPDATE via setLocalWindowSize), so tune
   // each new session as the manager hands it out. If a future connect-node

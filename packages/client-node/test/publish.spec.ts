@@ -557,13 +557,13 @@ describe("priorities and volume", () => {
     try {
       const client = createSluiceClient({ baseUrl: running.url, ...connection });
       const queue = () => dropping.publishQueues.get("dropping");
-      const [first, second, third] = [client.publish("dropping"), client.publish("dropping"), client.publish("dropping")];
+      const [first, second, third] = [client.publish<string>("dropping"), client.publish<string>("dropping"), client.publish<string>("dropping")];
       // The first batch holds the sink, the second waits in the queue's one place, the third finds it full.
-      const firstSend = first.send(bytes("a"));
-      await until(() => writes === 1);
-      const secondSend = second.send(bytes("b"));
-      await until(() => queue()!.waitingAt(2) === 1);
-      const dropped = await third.send(bytes("c"), { priority: "low" }).catch((error: unknown) => error);
+      const firstSend = first.send("a");
+      await until(() => writes === 1, 10_000, "the first batch in the sink");
+      const secondSend = second.send("b");
+      await until(() => queue()!.waitingAt(2) === 1, 10_000, "the second batch waiting");
+      const dropped = await third.send("c", { priority: "low" }).catch((error: unknown) => error);
       expect(dropped).toBeInstanceOf(PublishError);
       expect(dropped).toMatchObject({ failure: "dropped", code: "limit_exceeded", message: "dropped by the server: the ingest queue of dropping is full (1 batches waiting for its sink): the drop_newest policy dropped this low batch" });
       expect(third.stats.dropped).toEqual({ critical: 0, high: 0, normal: 0, low: 1 });
@@ -571,7 +571,7 @@ describe("priorities and volume", () => {
       release();
       await Promise.all([firstSend, secondSend]);
       // Nothing else was lost: the dropping publisher's next item lands.
-      await third.send(bytes("d"), { priority: "low" });
+      await third.send("d", { priority: "low" });
       expect(third.stats.acked).toBe(1);
       await Promise.all([first.close(), second.close(), third.close()]);
       client.close();

@@ -16,7 +16,7 @@
  */
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Transport } from "@connectrpc/connect";
-import { createSluiceClient as createClient, credentialInterceptors, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
+import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
 
 export { json, bytes, protobuf, SluiceError, PublishError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type StreamState, type SubscribeOptions, type SubscriptionStats, type PublishOptions, type SluicePublisher, type PublicationState, type PublicationStats, type PublishReceipt, type PublishFailure, type PriorityName } from "@sluice/client";
@@ -27,15 +27,20 @@ export { json, bytes, protobuf, SluiceError, PublishError, type Credentials, typ
  * headers inside the socket, since browsers cannot add headers to the handshake.
  */
 export interface WebClientOptions extends Credentials {
-  /** The server's HTTP base URL, e.g. "https://api.example.com" (default: this page's origin). */
-  readonly baseUrl?: string;
+  /**
+   * The server's HTTP base URL, e.g. "https://api.example.com" (default:
+   * this page's origin). Several (instances of one service on a shared
+   * topic engine): calls go to the first, and a session whose server is
+   * gone or drains moves on to the next, round robin, where it resumes.
+   */
+  readonly baseUrl?: string | readonly string[];
   /**
    * "auto" (default): connect-web first, WebSocket when it fails or delivers
    * nothing in time; "connect" or "websocket": that transport only.
    */
   readonly transport?: "auto" | "connect" | "websocket";
-  /** Default: baseUrl with ws(s): and path /connect. */
-  readonly websocketUrl?: string;
+  /** Default: each baseUrl with ws(s): and path /connect (one per baseUrl when there are several). */
+  readonly websocketUrl?: string | readonly string[];
   /** "auto": how long connect may take to deliver the first server frame. Default 5 000 ms. */
   readonly fallbackAfterMs?: number;
 }
@@ -52,25 +57,36 @@ export interface WebSluiceClient extends SluiceClient {
  * comes back online; cancels on pagehide.
  */
 export function createSluiceClient(options: WebClientOptions = {}): WebSluiceClient {
-  const baseUrl = options.baseUrl ?? globalThis.location?.origin;
-  if (!baseUrl) throw new Error("createSluiceClient: baseUrl is required outside a page");
+  const configured = options.baseUrl ?? globalThis.location?.origin;
+  if (!configured) throw new Error("createSluiceClient: baseUrl is required outside a page");
+  const baseUrls: readonly string[] = typeof configured === "string" ? [configured] : configured;
+  if (baseUrls.length === 0) throw new RangeError("createSluiceClient: baseUrl: at least one URL");
+  const websocketUrls = options.websocketUrl === undefined ? undefined : typeof options.websocketUrl === "string" ? [options.websocketUrl] : options.websocketUrl;
   const choice = options.transport ?? "auto";
   const closers: (() => void)[] = [];
   const interceptors = credentialInterceptors(options);
-  const connect = (): SluiceClientOptions => ({
-    transport: createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors }),
-    transportName: "connect",
-    mode: "half-duplex",
-  });
-  const websocket = (): SluiceClientOptions => {
-    // Sluice's credit window bounds each subscription; the transport's
-    // per-call window only has to stay out of its way.
-    const transport = lazyWebSocketTransport({ url: options.websocketUrl ?? webSocketUrlFor(baseUrl), windowBytes: 4 * 1024 * 1024, interceptors });
-    closers.push(() => transport.close());
-    // A session that died of silence drops the socket; the next call opens a new one.
-    // (fetch's connections belong to the browser, which has no such hook.)
-    return { transport, transportName: "websocket", resetConnection: () => transport.close() };
+  /** One transport per endpoint; several go behind an endpointsTransport. */
+  const overAll = (make: (baseUrl: string, i: number) => SluiceClientOptions): SluiceClientOptions => {
+    const each = baseUrls.map(make);
+    if (each.length === 1) return each[0]!;
+    return { ...each[0]!, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
   };
+  const connect = (): SluiceClientOptions =>
+    overAll((baseUrl) => ({
+      transport: createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors }),
+      transportName: "connect",
+      mode: "half-duplex",
+    }));
+  const websocket = (): SluiceClientOptions =>
+    overAll((baseUrl, i) => {
+      // Sluice's credit window bounds each subscription; the transport's
+      // per-call window only has to stay out of its way.
+      const transport = lazyWebSocketTransport({ url: websocketUrls?.[i] ?? webSocketUrlFor(baseUrl), windowBytes: 4 * 1024 * 1024, interceptors });
+      closers.push(() => transport.close());
+      // A session that died of silence drops the socket; the next call opens a new one.
+      // (fetch's connections belong to the browser, which has no such hook.)
+      return { transport, transportName: "websocket", resetConnection: () => transport.close() };
+    });
   const settings: SluiceClientOptions =
     choice === "connect" ? connect() : choice === "websocket" ? websocket() : { ...connect(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };
   const client = createClient(settings);

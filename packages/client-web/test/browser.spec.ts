@@ -36,8 +36,8 @@ class ServerProcess {
   sessions: SessionLine[] = [];
   #child: ChildProcess | undefined;
   constructor(
-    private readonly pageJs: string,
-    private readonly exampleDir: string,
+    readonly pageJs: string,
+    readonly exampleDir: string,
   ) {}
 
   async start(port = 0): Promise<void> {
@@ -125,6 +125,27 @@ describe.skipIf(!CHROMIUM).each(["connect", "websocket"] as const)("client-web i
     expect(growth).toBeLessThan(credit.bytes + (1 << 20));
     await context.close();
   }, 60_000);
+
+  it("moves on to the next endpoint of its baseUrl list when its server dies mid-stream, and resumes there, each item once", async () => {
+    const second = new ServerProcess(server.pageJs, server.exampleDir);
+    await second.start();
+    try {
+      await openPage();
+      const run = page.evaluate(({ t, urls }) => window.sluiceRun({ stream: "numbers", params: { count: 50_000 }, transport: t, window: { items: 2_000, bytes: 256 * 1024 }, baseUrls: urls }), { t: transport, urls: [server.url, second.url] });
+      await until(async () => ((await progress())?.items ?? 0) > 5_000, 20_000, "items before the first endpoint dies");
+      const port = server.port;
+      await server.stop();
+      const result = await run;
+      expect(result).toMatchObject({ items: 50_000, inOrder: true, lastSeq: 50_000, error: undefined });
+      expect(result.states).toContain("resumed");
+      // The second endpoint served the rest: its session delivered items.
+      await until(() => second.sessions.some((s) => s.stream === "numbers" && s.items > 0), 10_000, "a session on the second endpoint");
+      await context.close();
+      await server.start(port);
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
 
   it("resumes after the server restarts mid-stream, each item once", async () => {
     await openPage();

@@ -8,5 +8,6 @@ export { createSluiceClient, type SluiceClient, type SluiceClientOptions, type S
 export { PublishError, type PublicationState, type PublicationStats, type PublicationThrottle, type PublishQueueOptions, type PublishBatchOptions, type PublishReceipt, type PublishFailure, type PriorityName } from "@sluice/driver";
 export { json, bytes, protobuf, type ItemCodec } from "./codec.js";
 export { credentialInterceptors, type Credentials } from "./credentials.js";
+export { endpointsTransport, type EndpointsTransport } from "./endpoints.js";
 export { SluiceError, type ErrorCode } from "@sluice/core";
 export type { SubscriptionStats } from "@sluice/driver";

@@ -8,6 +8,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { Publication, type PublicationOptions } from "@sluice/driver";
 import { PublishService } from "@sluice/protocol";
 import { openPublishCall } from "./connect-pipe.js";
+import { endpointsOf, sessionLeftEndpoint } from "./endpoints.js";
 import { openPublishBatchCall } from "./publish-batch-pipe.js";
 
 /** A route's transport, as publishing needs it. */
@@ -27,6 +28,8 @@ export function startPublication<T>(options: Omit<PublicationOptions<T>, "connec
       const route = current();
       let client = clients.get(route.transport);
       if (!client) clients.set(route.transport, (client = createClient(PublishService, route.transport)));
+      const endpoints = endpointsOf(route.transport);
+      const at = endpoints?.endpoint ?? 0;
       const pipe = route.mode === "half-duplex" ? openPublishBatchCall(client, signal) : openPublishCall(client, signal);
       return {
         inbound: pipe.inbound,
@@ -35,6 +38,8 @@ export function startPublication<T>(options: Omit<PublicationOptions<T>, "connec
           pipe.close(error);
           // A session that died of silence: its connection is dead too.
           if (error?.code === "heartbeat_timeout") route.resetConnection?.();
+          // A drained or vanished server: the next attempt goes to the next endpoint.
+          if (endpoints && sessionLeftEndpoint(error)) endpoints.moveOn(at);
         },
       };
     },

@@ -2,6 +2,7 @@
  * The Sluice client: `for await (const event of client.subscribe("name"))`.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
+import { endpointsOf, sessionLeftEndpoint } from "./endpoints.js";
 import { SluiceError, type ClientFrame, type JsonObject, type ServerFrame, type Window } from "@sluice/core";
 import { Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishBatchOptions, type PublishQueueOptions, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
@@ -311,6 +312,8 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
     mode,
     resetConnection,
     open(signal) {
+      const endpoints = endpointsOf(transport);
+      const at = endpoints?.endpoint ?? 0;
       const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal);
       return {
         inbound: pipe.inbound,
@@ -319,6 +322,8 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
           pipe.close(error);
           // A session that died of silence: its connection is dead too.
           if (error?.code === "heartbeat_timeout") resetConnection?.();
+          // A drained or vanished server: the next attempt goes to the next endpoint.
+          if (endpoints && sessionLeftEndpoint(error)) endpoints.moveOn(at);
         },
       };
     },

@@ -248,7 +248,11 @@ export class PublishSender {
         for (const dead of frame.deadLetters) {
           if (dead.seq > frame.seq) throw new SluiceError("protocol_violation", `dead letter for seq ${dead.seq} beyond its ack ${frame.seq}`, { blame: "remote" });
         }
-        if (frame.seq <= before) return; // a repeated ack: its dead letters were reported with it
+        if (frame.seq <= before) {
+          // A repeated ack: its dead letters were reported with it. It is still a frame from the server: liveness (§6).
+          if (this.#state === "streaming") this.#sender!.handleFrame({ type: "ack", seq: before }, now);
+          return;
+        }
         // An ack that does not follow the last one here: one was lost or overtaken, and with it dead
         // letters. The session is broken; the next one resumes after the last ack that arrived, and
         // the server reports the dead letters above it again (§3.4 rules 5 and 6).

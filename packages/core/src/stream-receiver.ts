@@ -514,7 +514,8 @@ export class StreamReceiver {
       // A fresh subscription starts wherever the stream is (a live topic's head).
       this.#deliveredSeq = opened.nextSeq - 1;
       this.#ackedSeq = opened.nextSeq - 1;
-      this.#ackSentSeq = 0;
+      // Nothing before next_seq is this session's to ack: the first ack waits for an item (ack pacing, §7.2).
+      this.#ackSentSeq = opened.nextSeq - 1;
     }
     this.#session = new ReceiveWindow({ window, firstSeq: opened.nextSeq, grantThreshold: this.options.grantThreshold });
     this.#sessionId = opened.sessionId;

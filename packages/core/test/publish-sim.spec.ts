@@ -94,7 +94,7 @@ describe("simulated publishing", () => {
           expectEveryItemOnce(result, options);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.SIM_RUNS ?? 150) },
     );
   }, 120_000);
 });

@@ -223,6 +223,9 @@ export function simulatePublish(partial: Partial<PublishSimOptions> = {}): Publi
           break;
         }
         ingest.handleFrame(frame, now);
+        // As serveIngest does: the sink takes what arrived after every frame, not after a burst of them.
+        serverPump();
+        if (!ingest) break;
       }
     }
     if (down) {

@@ -4,7 +4,7 @@
  * renders them to JSON with each frame's protobuf JSON form and hex.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ClientFrame, JsonObject, Limits, ResumeResult, ServerFrame, Window } from "@sluice/core";
+import type { ClientFrame, DeadLetter, IngestFrame, JsonObject, Limits, Priority, PublishFrame, ResumeResult, ServerFrame, Window } from "@sluice/core";
 import type { WebSocketFrameSchema } from "@sluice/protocol/ws";
 
 export interface ReceiverConfig {
@@ -128,4 +128,90 @@ export interface WebSocketVector {
     | { readonly open: true; readonly received: readonly WebSocketFrameInit[] };
 }
 
-export type Vector = ReceiverVector | SenderVector | ControlVector | WebSocketVector;
+/** A publisher's session (PROTOCOL.md §3.4): what its PublishOpen says and how it chunks. */
+export interface PublisherConfig {
+  readonly stream: string;
+  readonly publisherId: string;
+  /** The highest seq the publisher knows was acked (PublishOpen.resume_after_seq). */
+  readonly resumeAfterSeq: number;
+  /** Asked for in PublishOpen; 0 lets the server choose. */
+  readonly heartbeatIntervalMs: number;
+  readonly chunk: { readonly maxItems: number; readonly maxBytes: number; readonly flushDelayMs: number };
+}
+
+export type PublisherStep =
+  /** The publisher starts a session (sends PublishOpen). */
+  | { readonly at: number; readonly connect: true }
+  /** A server frame (PublishResponse) arrives. */
+  | { readonly at: number; readonly frame: IngestFrame }
+  /** The application hands over one item (absent priority: NORMAL); it goes out when credit lets it. */
+  | { readonly at: number; readonly push: Uint8Array; readonly priority?: Priority }
+  /** The application has no more items: End follows the last one. */
+  | { readonly at: number; readonly end: true }
+  | { readonly at: number; readonly timeout: true }
+  | { readonly at: number; readonly lost: true };
+
+export interface PublisherVector {
+  readonly name: string;
+  readonly description: string;
+  readonly peer: "publisher";
+  readonly publisher: PublisherConfig;
+  readonly steps: readonly PublisherStep[];
+  readonly expect: {
+    readonly outcome: "ok" | "error";
+    /** For outcome ok: whether the session closed cleanly (the server's End after every item was acked). */
+    readonly closed?: boolean;
+    /** For outcome error: the code (absent: PROTOCOL.md names none), retryability and field (absent: not checked). */
+    readonly code?: string;
+    readonly retryable?: boolean;
+    readonly field?: string;
+    /** Every further ack the publisher took, in order, with the dead letters it reports (each once). */
+    readonly acked: readonly { readonly seq: number; readonly deadLetters: readonly DeadLetter[] }[];
+    /** Every PublishFrame the publisher sent, with the time of the step that made it. */
+    readonly transmitted: readonly { at: number; frame: PublishFrame }[];
+  };
+}
+
+export interface IngestConfig {
+  /** The limits Opened announces (heartbeat negotiated from PublishOpen, §6). */
+  readonly limits: Limits;
+  /** The window the server grants publishers (clamped to the limits), unless `accept` names one. */
+  readonly window: Window;
+  readonly ackEveryItems: number;
+  readonly ackDelayMs: number;
+}
+
+export type IngestStep =
+  /** A publisher frame (PublishRequest) arrives. */
+  | { readonly at: number; readonly frame: PublishFrame }
+  /** Raw PublishRequest bytes no codec would produce. */
+  | { readonly at: number; readonly raw: Uint8Array }
+  /** The server resolved the PublishOpen: the session's id, the publisher's next seq, its dead letters on record, the stream's window. */
+  | { readonly at: number; readonly accept: { readonly sessionId: string; readonly nextSeq: number; readonly deadLetters?: readonly DeadLetter[]; readonly window?: Window } }
+  /** The sink takes up to `read` items that arrived and were not taken yet. */
+  | { readonly at: number; readonly read: number }
+  /** The sink accepted every item taken up to this seq. */
+  | { readonly at: number; readonly accepted: number }
+  /** The sink refused the next unreported item into the stream (dropped: the ingest queue dropped it). */
+  | { readonly at: number; readonly deadLettered: DeadLetter }
+  | { readonly at: number; readonly timeout: true };
+
+export interface IngestVector {
+  readonly name: string;
+  readonly description: string;
+  readonly peer: "ingest";
+  readonly ingest: IngestConfig;
+  readonly steps: readonly IngestStep[];
+  readonly expect: {
+    readonly outcome: "ok" | "error";
+    /** For outcome error: the code and retryability of the Error the session ends with. */
+    readonly code?: string;
+    readonly retryable?: boolean;
+    /** The items the sink took, with the priority of their chunk. */
+    readonly read: readonly { readonly seq: number; readonly data: Uint8Array; readonly priority: Priority }[];
+    /** Every PublishResponse frame sent; with outcome "error" the last is the Error, compared on code, retryable, retry-after and field. */
+    readonly transmitted: readonly { at: number; frame: IngestFrame }[];
+  };
+}
+
+export type Vector = ReceiverVector | SenderVector | ControlVector | WebSocketVector | PublisherVector | IngestVector;
