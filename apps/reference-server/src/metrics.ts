@@ -5,6 +5,7 @@
  */
 import type { LagThrottle, Priority } from "@sluice/core";
 import type { IngestOutcome, SessionOutcome, SinkQueue, SluiceServer, TopicEngine } from "@sluice/server";
+import { NatsTopic } from "@sluice/topic-nats";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 interface Totals {
@@ -22,6 +23,8 @@ export interface Metrics {
   rtt(stream: string, rttMs: number): void;
   /** Wire to SluiceServerOptions.onItemLatency. */
   itemLatency(stream: string, stage: "sent" | "acked", latencyMs: number): void;
+  /** Wire to NatsTopicOptions.onPublishLatency. */
+  natsPublished(topic: string, ms: number): void;
   /** Wire to SluiceServerOptions.onPublished (topics accept every item: dead letters come with a sink that refuses). */
   published(stream: string, accepted: number, deadLettered: number): void;
   /** Wire to SluiceServerOptions.onPublishEnd. */
@@ -137,6 +140,17 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
     },
   });
 
+  new Gauge({
+    name: "sluice_nats_consumer_pending",
+    help: "Messages of a NATS JetStream topic not yet delivered to this instance's subscribers, summed over them, by topic (topics.engine: nats).",
+    labelNames: ["topic"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, topic] of topics) if (topic instanceof NatsTopic) this.set({ topic: name }, topic.consumerPending);
+    },
+  });
+
   const publishedItems = new Counter({
     name: "sluice_published_items_total",
     help: "Items clients published that the stream accepted (each acked to its publisher once), by stream.",
@@ -204,8 +218,20 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
   fromQueues("sluice_ingest_queue_dropped_items_total", "Published items the ingest queue's overflow policy dropped (each reported to its publisher), by stream and priority.", "counter", (q, level) => q.droppedItems[level]!);
   const publishSessions = new Counter({ name: "sluice_publish_sessions_ended_total", help: "Ended publish sessions, by stream and outcome (end, disconnected, or the error code).", labelNames: ["stream", "outcome"], registers: [registry] });
 
+  const natsPublish = new Histogram({
+    name: "sluice_nats_publish_seconds",
+    help: "Time from a JetStream publish to its PubAck, by topic (topics.engine: nats).",
+    labelNames: ["topic"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+
   return {
     registry,
+    natsPublished(topic, ms) {
+      // Topic names come from the config, never from a request: a bounded set.
+      natsPublish.observe({ topic }, ms / 1000);
+    },
     published(stream, accepted, deadLettered) {
       if (accepted > 0) publishedItems.inc({ stream: label(stream) }, accepted);
       if (deadLettered > 0) deadLetteredItems.inc({ stream: label(stream) }, deadLettered);

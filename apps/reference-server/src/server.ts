@@ -27,7 +27,8 @@ const PUBLIC_FILES: Record<string, string> = { "/": "index.html", "/index.html":
 const LISTEN_AND_BUDGET_KEYS = new Set(["maxConnections", "maxStreamsPerConnection", "maxBufferedBytes", "maxConnectionBufferedBytes"]);
 
 export async function startServer(config: Config, baseDir: string, publicDir: string, log: Logger = pino({ level: "silent" }), logCounts?: LogCounts): Promise<RunningServer> {
-  const built = await buildStreams(config, baseDir);
+  const metrics = createMetrics(logCounts);
+  const built = await buildStreams(config, baseDir, { onNatsPublish: (topic, ms) => metrics.natsPublished(topic, ms) });
   // A table that cannot take the items is a configuration problem: refused now, not at the first publish.
   // A database that does not answer yet is not: the sink retries, /readyz says so.
   const sinkProblems: string[] = [];
@@ -43,7 +44,6 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     await built.stop();
     throw new ConfigError("publish sinks", sinkProblems);
   }
-  const metrics = createMetrics(logCounts);
   const authorize = createAuthorizer(config, baseDir);
   const sluice = new SluiceServer({
     streams: built.streams,

@@ -63,7 +63,13 @@ async function connectNats(config: Config): Promise<NatsConnection> {
   }
 }
 
-export async function buildStreams(config: Config, baseDir: string): Promise<BuiltStreams> {
+/** Hooks of the built streams into the server's metrics. */
+export interface StreamHooks {
+  /** A NATS topic's publish took `ms` from send to PubAck. */
+  readonly onNatsPublish?: (topic: string, ms: number) => void;
+}
+
+export async function buildStreams(config: Config, baseDir: string, hooks: StreamHooks = {}): Promise<BuiltStreams> {
   const streams: Record<string, StreamDefinition<JsonObject>> = {};
   const timers: ReturnType<typeof setInterval>[] = [];
   const topics = new Map<string, TopicEngine>();
@@ -117,7 +123,7 @@ export async function buildStreams(config: Config, baseDir: string): Promise<Bui
         let topic: TopicEngine;
         try {
           topic = nats
-            ? await NatsTopic.open(name, { ...settings, connection: nats, stream: `${config.nats.streamPrefix}${name.replace(/[^A-Za-z0-9_-]/g, "_")}`, storage: config.nats.storage, dedupeWindowMs: config.nats.dedupeWindowMs })
+            ? await NatsTopic.open(name, { ...settings, connection: nats, stream: `${config.nats.streamPrefix}${name.replace(/[^A-Za-z0-9_-]/g, "_")}`, storage: config.nats.storage, dedupeWindowMs: config.nats.dedupeWindowMs, ...(hooks.onNatsPublish ? { onPublishLatency: (ms: number) => hooks.onNatsPublish!(name, ms) } : {}) })
             : new Topic(name, settings);
         } catch (error) {
           await nats?.close();

@@ -167,8 +167,9 @@ describe.skipIf(!nats)("topics on NATS JetStream across instances (topics.engine
     const clients = modes.map(([, connection]) => createSluiceClient({ baseUrl: [b.url, c.url], ...connection }));
     const publisherClient = createSluiceClient({ baseUrl: a.url });
     const publisher = publisherClient.publish<{ n: number }>("feed", { publisherId: "drain-feeder" });
-    // Where the stream is now: every subscriber starts after it.
-    const { seq: before } = await publisher.send({ n: -1 });
+    // Where the topic is now (its seqs, not the publisher's): every subscriber starts after it.
+    const listed = (await (await fetch(`${c.url}/streams`)).json()) as { streams: { name: string; history?: { nextSeq: number } }[] };
+    const before = listed.streams.find((s) => s.name === "feed")!.history!.nextSeq - 1;
     const total = 1_000;
     const counts = { subscribers: 200, resumedAt: [] as number[] };
     let drainedAt = 0;
@@ -186,7 +187,7 @@ describe.skipIf(!nats)("topics on NATS JetStream across instances (topics.engine
           },
         });
         for await (const event of stream) {
-          if (event.kind === "gap") throw new Error(`subscriber ${i}: gap of ${event.count}`);
+          if (event.kind === "gap") throw new Error(`subscriber ${i} (${modes[i % 3]![0]}): gap of ${event.count} (${event.reason}) from seq ${event.fromSeq}, after ${got.length} items; started after ${before}`);
           got.push(event.value.n);
           if (got.length === total) break;
         }
@@ -226,10 +227,22 @@ describe.skipIf(!nats)("topics on NATS JetStream across instances (topics.engine
     children.push(natsServer);
     await waitForPort(port, 10_000);
     const own = join(dir, "own-nats.yaml");
-    writeFileSync(own, ["topics: { engine: nats }", `nats: { servers: "127.0.0.1:${port}" }`, "streams:", "  feed: { source: { type: topic } }", ""].join("\n"));
+    writeFileSync(own, ["topics: { engine: nats }", `nats: { servers: "127.0.0.1:${port}" }`, "streams:", "  feed: { source: { type: topic }, publish: {} }", ""].join("\n"));
     const { child, url } = await startCli(["--config", own]);
     children.push(child);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    // /metrics: JetStream publish latency, and what a stalled subscriber has not been delivered yet.
+    const client = createSluiceClient({ baseUrl: url });
+    const stalled = client.subscribe<{ n: number }>("feed", { window: { items: 10, bytes: 1 << 20 } });
+    const first = stalled[Symbol.asyncIterator]();
+    const publisher = client.publish<{ n: number }>("feed");
+    await Promise.all(Array.from({ length: 2_000 }, (_, n) => publisher.send({ n })));
+    await first.next();
+    const metric = async (name: string) => Number(/ (\S+)$/.exec((await (await fetch(`${url}/metrics`)).text()).split("\n").find((line) => line.startsWith(name))!)![1]);
+    expect(await metric('sluice_nats_publish_seconds_count{topic="feed"}')).toBe(2_000);
+    await until(async () => (await metric('sluice_nats_consumer_pending{topic="feed"}')) >= 1_000, 10_000, "the stalled subscriber's pending in /metrics");
+    await publisher.close();
+    client.close();
     natsServer.kill("SIGKILL");
     await new Promise((resolve) => natsServer.once("exit", resolve));
     const down = await fetch(`${url}/readyz`);

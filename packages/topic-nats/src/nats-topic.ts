@@ -65,6 +65,8 @@ export interface NatsTopicOptions {
    * behind. Default 1 000.
    */
   readonly overflowGraceMs?: number;
+  /** Called with each publish's time from send to JetStream's PubAck, in milliseconds (metrics). */
+  readonly onPublishLatency?: (ms: number) => void;
 }
 
 const NANOS_PER_MS = 1_000_000;
@@ -114,6 +116,7 @@ export class NatsTopic implements TopicEngine {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #pullAhead: number;
+  readonly #onPublishLatency: ((ms: number) => void) | undefined;
   /** See NatsTopicOptions.overflowGraceMs. */
   readonly overflowGraceMs: number;
   readonly #subscribers = new Set<NatsSubscriber>();
@@ -129,6 +132,7 @@ export class NatsTopic implements TopicEngine {
     this.overflow = options.overflow ?? "drop_oldest";
     this.resumeExpired = options.resumeExpired ?? "fail";
     this.#pullAhead = options.pullAhead ?? 256;
+    this.#onPublishLatency = options.onPublishLatency;
     this.overflowGraceMs = options.overflowGraceMs ?? 1_000;
     this.#jsm = jsm;
     this.#js = jetstream(options.connection);
@@ -190,11 +194,13 @@ export class NatsTopic implements TopicEngine {
   /** Publishes one item and waits for JetStream's PubAck; a key already seen within the duplicate window answers the first publish's seq. */
   async publish(data: Uint8Array, options: PublishOptions = {}): Promise<PublishAck> {
     let ack;
+    const started = performance.now();
     try {
       ack = await this.#js.publish(this.subject, data, options.key !== undefined ? { msgID: options.key } : undefined);
     } catch (error) {
       throw new SluiceError("unavailable", `topic ${this.name}: JetStream publish failed: ${(error as Error).message}`, { cause: error });
     }
+    this.#onPublishLatency?.(performance.now() - started);
     if (!ack.duplicate) this.stats.published++;
     if (ack.seq > this.#lastSeq) this.#lastSeq = ack.seq;
     return { seq: ack.seq, duplicate: ack.duplicate };
@@ -204,6 +210,13 @@ export class NatsTopic implements TopicEngine {
   async retainedRange(): Promise<RetainedRange> {
     const state = (await this.#jsm.streams.info(this.stream)).state;
     return { oldestSeq: state.messages === 0 ? state.last_seq + 1 : state.first_seq, nextSeq: state.last_seq + 1 };
+  }
+
+  /** Messages of the stream not yet delivered to this instance's subscribers, summed over them (as their last message said). */
+  get consumerPending(): number {
+    let pending = 0;
+    for (const sub of this.#subscribers) pending += sub.pending;
+    return pending;
   }
 
   /** How far the slowest subscriber (of `consumers`, when given) is behind the newest item this instance knows of. */
