@@ -56,29 +56,20 @@ const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const MAX_FRAME = 4 * 1024 * 1024;
 const codeName = (code: string) => ErrorCodeSchema.values.find((v) => v.number === errorCodeToWire(code as never))!.name;
 
-/** A server frame step: the JSON and the hex are the same frame. */
-function serverFrameOf(step: { frame: unknown; hex: string }): ServerFrame {
-  const frame = decodeServerFrame(fromHex(step.hex), MAX_FRAME);
-  expect(serverFrameFromWire(fromJson(ServerFrameSchema, step.frame as never))).toEqual(frame);
+/** A step's frame: its hex decoded, after checking that its protobuf JSON is the same frame. */
+function frameOf<F, W>(step: { frame: unknown; hex: string }, decode: (bytes: Uint8Array, max: number) => F, schema: Parameters<typeof fromJson>[0], fromWire: (wire: W) => F): F {
+  const frame = decode(fromHex(step.hex), MAX_FRAME);
+  expect(fromWire(fromJson(schema, step.frame as never) as W)).toEqual(frame);
   return frame;
 }
-function clientFrameOf(step: { frame: unknown; hex: string }): ClientFrame {
-  const frame = decodeClientFrame(fromHex(step.hex), MAX_FRAME);
-  expect(clientFrameFromWire(fromJson(ClientFrameSchema, step.frame as never))).toEqual(frame);
-  return frame;
-}
+/** A server frame step. */
+const serverFrameOf = (step: { frame: unknown; hex: string }): ServerFrame => frameOf(step, decodeServerFrame, ServerFrameSchema, serverFrameFromWire);
+/** A client frame step. */
+const clientFrameOf = (step: { frame: unknown; hex: string }): ClientFrame => frameOf(step, decodeClientFrame, ClientFrameSchema, clientFrameFromWire);
 /** A PublishResponse step (a server frame of a publish session). */
-function ingestFrameOf(step: { frame: unknown; hex: string }): IngestFrame {
-  const frame = decodeIngestFrame(fromHex(step.hex), MAX_FRAME);
-  expect(ingestFrameFromWire(fromJson(PublishResponseSchema, step.frame as never))).toEqual(frame);
-  return frame;
-}
+const ingestFrameOf = (step: { frame: unknown; hex: string }): IngestFrame => frameOf(step, decodeIngestFrame, PublishResponseSchema, ingestFrameFromWire);
 /** A PublishRequest step (a publisher frame). */
-function publishFrameOf(step: { frame: unknown; hex: string }): PublishFrame {
-  const frame = decodePublishFrame(fromHex(step.hex), MAX_FRAME);
-  expect(publishFrameFromWire(fromJson(PublishRequestSchema, step.frame as never))).toEqual(frame);
-  return frame;
-}
+const publishFrameOf = (step: { frame: unknown; hex: string }): PublishFrame => frameOf(step, decodePublishFrame, PublishRequestSchema, publishFrameFromWire);
 /** A priority by its wire enum name (PRIORITY_CRITICAL .. PRIORITY_LOW, the enum's 1..4) as core's 0..3. */
 const priorityOf = (name: string) => (PrioritySchema.values.find((v) => v.name === name)!.number - 1) as Priority;
 const priorityName = (priority: Priority) => PrioritySchema.values.find((v) => v.number === priority + 1)!.name;
