@@ -142,7 +142,7 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
 
   new Gauge({
     name: "sluice_nats_consumer_pending",
-    help: "Messages of a NATS JetStream topic not yet delivered to this instance's subscribers, summed over them, by topic (topics.engine: nats).",
+    help: "Messages of a NATS JetStream topic after the positions of this instance's subscribers (what their sessions took), summed over them, up to the newest seq this instance knows of, by topic (topics.engine: nats).",
     labelNames: ["topic"],
     registers: [registry],
     collect() {

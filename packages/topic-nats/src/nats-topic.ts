@@ -212,10 +212,15 @@ export class NatsTopic implements TopicEngine {
     return { oldestSeq: state.messages === 0 ? state.last_seq + 1 : state.first_seq, nextSeq: state.last_seq + 1 };
   }
 
-  /** Messages of the stream not yet delivered to this instance's subscribers, summed over them (as their last message said). */
+  /**
+   * Messages of the stream after each of this instance's subscribers' positions
+   * (what its session has taken), summed over them: up to the newest seq this
+   * instance knows of (its publishes, its subscribers' reads and the pending
+   * count their last message carried).
+   */
   get consumerPending(): number {
     let pending = 0;
-    for (const sub of this.#subscribers) pending += sub.pending;
+    for (const sub of this.#subscribers) pending += Math.max(this.#lastSeq - sub.taken, sub.pending);
     return pending;
   }
 
