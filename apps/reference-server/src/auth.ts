@@ -7,7 +7,7 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { SluiceError } from "@sluice/core";
-import type { AuthorizeRequest } from "@sluice/server";
+import { findStream, type AuthorizeRequest } from "@sluice/server";
 import { createLocalJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Config } from "./config.js";
 
@@ -69,7 +69,8 @@ export function createAuthorizer(config: Config, baseDir: string): ((request: Au
   return async ({ stream, headers, action }) => {
     const { principal, claims } = await authenticate(headers);
     if (stream === undefined) return principal; // Control: the server checks it is the session's owner
-    const definition = config.streams[stream];
+    // The server's own lookup: a subject or pattern under a topic stream (sensors.*.temp) is that stream's, and its rules apply.
+    const definition = findStream(config.streams, stream, (d) => d.source.type === "topic")?.definition;
     // Unknown streams fall through to not_found for authenticated callers only.
     if (definition === undefined) return principal;
     // Publishing has rules of its own: a subscriber may not publish unless publish.allow says so.

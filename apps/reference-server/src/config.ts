@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DEFAULT_LAG_THROTTLE, DEFAULT_LIMITS, LagThrottle, heartbeatProblem, type LagThrottleOptions, itemSizeProblem, limitsProblem, MIN_HEARTBEAT_INTERVAL_MS, windowProblem, type Limits } from "@sluice/core";
+import { SubjectRouter, type SluiceError } from "@sluice/server";
 import { itemValidator } from "./item-validator.js";
 import { compileQuery, POSTGRES_IDENTIFIER } from "./postgres-source.js";
 import { checkReadableSync, packageRoot, readFile } from "./shipped-files.js";
@@ -208,6 +209,29 @@ const publishSchema = z.strictObject({
    * at most `concurrency` batches in the sink at once, the rest waiting by
    * priority (weighted 8:4:2:1); `capacity` batches, then `overflow`.
    */
+  /**
+   * Which subject of the topic each published item goes to (PROTOCOL.md
+   * §7.10), in this order: `map` (a field's value → subject), `rules`
+   * (content rules, first match wins), `template` (`sensors.{site}.{kind}`),
+   * `fallback`. An item nothing routes is dead-lettered.
+   */
+  route: z
+    .strictObject({
+      map: z.strictObject({ field: z.string().min(1), subjects: z.record(z.string(), z.string()) }).optional(),
+      rules: z
+        .array(
+          z.strictObject({
+            field: z.string().min(1),
+            op: z.enum(["==", "!=", "in", "<", "<=", ">", ">="]),
+            value: z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()]))]),
+            subject: z.string().min(1),
+          }),
+        )
+        .optional(),
+      template: z.string().min(1).optional(),
+      fallback: z.string().min(1).optional(),
+    })
+    .optional(),
   queue: z
     .strictObject({
       concurrency: positiveInt.optional(),
@@ -355,6 +379,19 @@ function crossFieldIssues(document: unknown): Issue[] {
       if (existing && existing[1].source.type !== "topic") issues.push({ path: ["streams", name, "publish", "deadLetters", "stream"], message: `${deadLetters} is a ${existing[1].source.type} stream; dead letters need a topic stream (or a name that is not configured, and it is created)` });
       if (existing?.[1].publish) issues.push({ path: ["streams", name, "publish", "deadLetters", "stream"], message: `${deadLetters} takes publishing itself; a dead-letter stream takes only dead letters` });
       if (deadLetters === name) issues.push({ path: ["streams", name, "publish", "deadLetters", "stream"], message: "a stream cannot be its own dead-letter stream" });
+    }
+    const route = stream.publish?.route;
+    if (route) {
+      if (stream.source.type !== "topic" || stream.publish?.sink) issues.push({ path: ["streams", name, "publish", "route"], message: "routes items to subjects of the stream's topic: only a topic stream without a publish.sink routes" });
+      else {
+        // The server's own check, where it lives: a route that cannot work is refused here, naming the rule.
+        try {
+          new SubjectRouter(name, route, "route");
+        } catch (error) {
+          const field = (error as SluiceError).field ?? "route";
+          issues.push({ path: ["streams", name, "publish", ...field.split(".")], message: (error as Error).message.slice(field.length + 2) });
+        }
+      }
     }
     const throttle = stream.publish?.throttle;
     if (throttle) {

@@ -4,7 +4,7 @@
  * progress without per-item work on the hot path.
  */
 import type { LagThrottle, Priority } from "@sluice/core";
-import type { IngestOutcome, SessionOutcome, SinkQueue, SluiceServer, TopicEngine } from "@sluice/server";
+import type { IngestOutcome, SessionOutcome, SinkQueue, SluiceServer, SubjectRouter, TopicEngine } from "@sluice/server";
 import { NatsTopic } from "@sluice/topic-nats";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
@@ -151,6 +151,34 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
     },
   });
 
+  for (const [name, pick, help] of [
+    ["sluice_nats_redelivered_total", (t: NatsTopic) => t.stats.redelivered, "Messages JetStream delivered again to this instance's subscribers after their ordered consumer was reset, skipped because they were handed on already, by topic (topics.engine: nats)."],
+    ["sluice_nats_consumer_resets_total", (t: NatsTopic) => t.stats.consumerResets, "Times a subscriber's ordered JetStream consumer was recreated (missed heartbeats, a reconnect to NATS), by topic (topics.engine: nats)."],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      labelNames: ["topic"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [topicName, topic] of topics) if (topic instanceof NatsTopic) this.inc({ topic: topicName }, pick(topic));
+      },
+    });
+  }
+  new Counter({
+    name: "sluice_route_decisions_total",
+    help: "Published items routed to a subject of a topic stream, by stream and the step that chose it: custom (the mapping table), content (a rule), template, fallback; unrouted ones were dead-lettered.",
+    labelNames: ["stream", "kind"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [stream, router] of server?.publishRouters ?? new Map<string, SubjectRouter>()) {
+        for (const kind of ["custom", "content", "template", "fallback", "unrouted"] as const) this.inc({ stream: label(stream), kind }, router.stats[kind]);
+      }
+    },
+  });
+
   const publishedItems = new Counter({
     name: "sluice_published_items_total",
     help: "Items clients published that the stream accepted (each acked to its publisher once), by stream.",
@@ -217,6 +245,35 @@ export function createMetrics(logCounts?: LogCounts): Metrics {
   fromQueues("sluice_ingest_queue_waiting_batches", "Publish batches waiting in a stream's ingest queue for its sink, by stream and priority.", "gauge", (q, level) => q.waitingAt(level as Priority));
   fromQueues("sluice_ingest_queue_dropped_items_total", "Published items the ingest queue's overflow policy dropped (each reported to its publisher), by stream and priority.", "counter", (q, level) => q.droppedItems[level]!);
   const publishSessions = new Counter({ name: "sluice_publish_sessions_ended_total", help: "Ended publish sessions, by stream and outcome (end, disconnected, or the error code).", labelNames: ["stream", "outcome"], registers: [registry] });
+
+  // Read from the server at scrape time, as the session totals are.
+  new Counter({
+    name: "sluice_control_forwarded_total",
+    help: "Half-duplex Control calls that reached this instance for a session another instance owns, and were forwarded to it over NATS (topics.engine: nats), whatever the answer.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(server?.controlStats.forwarded ?? 0);
+    },
+  });
+  new Counter({
+    name: "sluice_control_forward_unanswered_total",
+    help: "Of the forwarded Control calls, those the owning instance did not answer in time (it is gone, or too slow); the client got unavailable.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(server?.controlStats.forwardUnanswered ?? 0);
+    },
+  });
+  new Counter({
+    name: "sluice_control_served_total",
+    help: "Half-duplex Control calls other instances forwarded to this one, the owner of their session, and that it answered, whatever the answer.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(server?.controlStats.served ?? 0);
+    },
+  });
 
   const natsPublish = new Histogram({
     name: "sluice_nats_publish_seconds",

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SluiceError, SluiceServer, listen, type Listening } from "@sluice/server-node";
+import { NatsControlRelay } from "@sluice/topic-nats";
 import { pino, type Logger } from "pino";
 import { ConfigError, type Config } from "./config.js";
 import { createAuthorizer } from "./auth.js";
@@ -45,9 +46,15 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
     throw new ConfigError("publish sinks", sinkProblems);
   }
   const authorize = createAuthorizer(config, baseDir);
+  // Instances on one NATS sit behind one load balancer: a half-duplex
+  // session's Control calls may reach any of them, and are forwarded to the
+  // instance that owns the session (PROTOCOL.md §3.3).
+  const controlRelay = built.nats ? new NatsControlRelay({ connection: built.nats }) : undefined;
+  if (controlRelay) log.info({ instanceId: controlRelay.instanceId, subject: controlRelay.subject }, "forwarding Control calls over NATS");
   const sluice = new SluiceServer({
     streams: built.streams,
     ...(authorize ? { authorize } : {}),
+    ...(controlRelay ? { controlRelay } : {}),
     onSessionEnd: (outcome) => {
       metrics.sessionEnded(outcome);
       const fields = {
@@ -189,6 +196,8 @@ export async function startServer(config: Config, baseDir: string, publicDir: st
       const ended = await Promise.race([sluice.drain().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]);
       await listening?.close({ graceMs: Math.max(0, deadline - performance.now()) });
       listening = undefined;
+      // Before the NATS connection drains: nothing is left here to answer for.
+      await controlRelay?.close();
       await built.stop();
       return { drained, ended };
     },

@@ -47,6 +47,8 @@ export interface BuiltStreams {
   readonly topics: ReadonlyMap<string, TopicEngine>;
   /** The PostgreSQL sinks of streams that publish into a table, by stream. */
   readonly sinks: ReadonlyMap<string, PostgresSink>;
+  /** The NATS connection of `topics.engine: nats` (the server's Control relay uses it too); stop() drains it. */
+  readonly nats: NatsConnection | undefined;
   /** Whether every external dependency answers (for /readyz). */
   ready(): Promise<{ ok: boolean; problems: string[] }>;
   /** Stops the demo publishers and closes database pools. */
@@ -152,6 +154,7 @@ export async function buildStreams(config: Config, baseDir: string, hooks: Strea
     streams,
     topics,
     sinks,
+    nats,
     async ready() {
       const problems: string[] = [];
       for (const [stream, file] of files) {
@@ -193,6 +196,7 @@ function publishDefinition(name: string, publish: NonNullable<StreamConfig["publ
     ...(publish.validate ? { validate: itemValidator(publish.validate, baseDir) } : {}),
     ...(publish.retries ? { retries: publish.retries } : {}),
     ...(publish.queue ? { queue: publish.queue } : {}),
+    ...(publish.route ? { route: publish.route } : {}),
   };
 }
 

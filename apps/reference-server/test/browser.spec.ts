@@ -4,20 +4,37 @@
  * (@sluice/testing): the page streams over connect-web (half duplex) and
  * over WebSocket, shows the items, the transport and a live throughput
  * chart, also over TLS (examples/tls.yaml) and with `auto` picking a
- * transport by itself.
+ * transport by itself. And a page of its own whose half-duplex session
+ * is split across two instances on one NATS (its Control calls land on
+ * the instance that does not own it, which forwards them).
  *
- * Skips with a loud message when no Chromium is installed; `.ci/run`
- * installs it, so CI never skips.
+ * Skips with a loud message when no Chromium is installed (the split
+ * session also when NATS is unreachable); `.ci/run` installs Chromium and
+ * starts NATS, so CI never skips.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findChromium, launchChromium, selfSignedCertificate } from "@sluice/testing";
+import { connect } from "@nats-io/transport-node";
+import { build } from "esbuild";
+import { findChromium, launchChromium, selfSignedCertificate, until } from "@sluice/testing";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { counter, startPathProxy } from "./split-instances.js";
 import { startCli, type StartedCli } from "./start-cli.js";
 
 const CHROMIUM = findChromium("reference-server browser tests");
 const examples = fileURLToPath(new URL("../examples", import.meta.url));
+const NATS_URL = process.env.SLUICE_NATS_URL ?? "127.0.0.1:4222";
+/** Whether NATS answers, for the test of instances on one NATS. */
+const NATS_UP = await connect({ servers: NATS_URL, timeout: 2_000 }).then(
+  async (nats) => (await nats.close(), true),
+  (error: unknown) => {
+    console.warn(`\n!!! browser test of Control calls forwarded between instances SKIPPED: NATS at ${NATS_URL} unreachable (${(error as Error).message}); .ci/run starts it !!!\n`);
+    return false;
+  },
+);
 
 /** Fills the page's form, starts the stream and returns once the page says "stream ended". */
 async function runOnPage(page: Page, options: { stream: string; params?: object; transport: string }): Promise<void> {
@@ -137,5 +154,61 @@ describe.skipIf(!CHROMIUM)("the example page over TLS (examples/tls.yaml)", () =
     expect(await page.textContent("#items")).toBe("20,000");
     expect(await page.textContent("#transportShown")).toBe(transport);
     await context.close();
+  }, 60_000);
+});
+
+/** The page of the split-instances test: window.sluiceSeqs subscribes to `numbers` with client-web (half duplex) and returns the seqs it got. */
+const SPLIT_PAGE = `
+import { createSluiceClient } from "@sluice/client-web";
+window.sluiceSeqs = async ({ count, window: credit }) => {
+  const client = createSluiceClient({ transport: "connect" });
+  const stream = client.subscribe("numbers", { params: { count }, window: credit });
+  const seqs = [];
+  for await (const event of stream) if (event.kind === "item") seqs.push(event.value.seq);
+  const transport = stream.stats.transport;
+  client.close();
+  return { seqs, transport };
+};
+`;
+
+describe.skipIf(!CHROMIUM || !NATS_UP)("a browser's half-duplex session split across two instances on one NATS (topics.engine: nats)", () => {
+  let a: StartedCli;
+  let b: StartedCli;
+  let browser: Browser;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-split-"));
+    const config = join(dir, "split.yaml");
+    writeFileSync(config, ["topics: { engine: nats }", `nats: { servers: "${NATS_URL}" }`, "streams:", "  numbers:", "    source: { type: generator, ratePerSecond: 0, itemBytes: 64, count: 5000 }", ""].join("\n"));
+    [a, b] = [await startCli(["--config", config]), await startCli(["--config", config])];
+    browser = await launchChromium(CHROMIUM!);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    a?.child.kill("SIGKILL");
+    b?.child.kill("SIGKILL");
+  });
+
+  it("gets every item once, in order, while its Control calls land on the other instance and are forwarded to the owner", async () => {
+    const bundle = await build({ stdin: { contents: SPLIT_PAGE, resolveDir: fileURLToPath(new URL(".", import.meta.url)), loader: "ts" }, bundle: true, format: "esm", platform: "browser", conditions: ["@sluice/source"], write: false, logLevel: "error" });
+    // The page and its SubscribeHalfDuplex go to A, its Control calls to B.
+    const proxy = await startPathProxy(Number(new URL(a.url).port), Number(new URL(b.url).port), {
+      "/": { type: "text/html; charset=utf-8", body: '<!doctype html><script type="module" src="/page.js"></script>' },
+      "/page.js": { type: "text/javascript; charset=utf-8", body: bundle.outputFiles[0]!.contents },
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${proxy.url}/`);
+    await page.waitForFunction(() => typeof (window as unknown as { sluiceSeqs?: unknown }).sluiceSeqs === "function");
+    // A window of 50 of the 5 000 items: the rest come on credit that reached A only through B.
+    const result = await page.evaluate(() => (window as unknown as { sluiceSeqs(o: object): Promise<{ seqs: number[]; transport: string }> }).sluiceSeqs({ count: 5_000, window: { items: 50, bytes: 1 << 20 } }));
+    expect(result.transport).toBe("connect");
+    expect(result.seqs).toEqual(Array.from({ length: 5_000 }, (_, i) => i + 1));
+    expect(errors).toEqual([]);
+    expect(proxy.controlCalls).toBeGreaterThan(50);
+    await until(async () => (await counter(b.url, "sluice_control_forwarded_total")).value === proxy.controlCalls && (await counter(a.url, "sluice_control_served_total")).value === proxy.controlCalls, 5_000, "every Control call forwarded by B and served by A");
+    await context.close();
+    await proxy.close();
   }, 60_000);
 });

@@ -176,6 +176,8 @@ export interface OpenedFrame {
   readonly resume?: ResumeResult | undefined;
   /** The window in force: Open's, clamped, or the stream's default (absent from servers before it existed). */
   readonly window?: Window | undefined;
+  /** The source cursor at seq nextSeq − 1, when the server knows it (PROTOCOL.md §7.3): the receiver's first checkpoint. */
+  readonly cursor?: Uint8Array | undefined;
 }
 
 /** Consecutive whole items, or one fragment of an item, optionally preceded by a gap (PROTOCOL.md §5). */

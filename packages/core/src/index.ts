@@ -69,3 +69,4 @@ export {
 } from "./limits.js";
 export type { SenderState, ReceiverState } from "./state.js";
 export { SubscriberQueue, type SubscriberOverflowPolicy, type QueuedEntry, type OfferOutcome } from "./subscriber-queue.js";
+export { MAX_SUBJECT_LENGTH, SubjectFilter, isPattern, patternProblem, patternUnder, subjectMatches, subjectProblem } from "./subjects.js";

@@ -471,6 +471,34 @@ describe("StreamReceiver: resume", () => {
     expect(seen(readAll(r, 5))).toEqual(["item 500"]);
   });
 
+  it("takes Opened.cursor as the checkpoint at next_seq − 1: a session lost before its first chunk was processed resumes from it (§7.3)", () => {
+    const r = new StreamReceiver({ stream: "sensors.*.temp", window: { items: 8, bytes: 1_000 }, ackEveryItems: 100 });
+    r.connect(0);
+    drain(r);
+    r.handleFrame({ ...opened("s1", 1), cursor: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 77) } as ServerFrame, 0);
+    events(r);
+    // Three items arrive in one chunk (its cursor after the last); the app processes one.
+    r.handleFrame(chunk(1, 3, { cursor: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 90) }), 1);
+    const [first] = readAll(r, 1);
+    expect(first).toMatchObject({ kind: "item", seq: 1 });
+    r.ack(1, 2);
+    r.connectionLost(new SluiceError("unavailable", "reset"), 3);
+    events(r);
+    r.connect(4);
+    // Not an empty cursor: the position Opened gave, and the one item processed after it.
+    expect(drain(r)).toMatchObject([{ type: "open", resume: { seq: 1, cursor: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 77), cursorSeq: 0, sessionId: "s1" } }]);
+    // A resume that reports a gap gives the new position; it replaces checkpoints from before it.
+    r.handleFrame({ type: "opened", sessionId: "s2", sessionSecret: new Uint8Array(16), nextSeq: 7, limits, contentType: "", resume: { requestedSeq: 1, nextSeq: 7, replayed: 0, gap: { fromSeq: 2, count: 5, reason: "history_expired" } }, cursor: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 120) }, 5);
+    events(r);
+    // Items 2 and 3 were delivered already: the app sees the rest of the gap.
+    expect(seen(readAll(r, 5))).toEqual(["gap 4+3"]);
+    r.ack(6, 6);
+    r.connectionLost(new SluiceError("unavailable", "reset"), 7);
+    events(r);
+    r.connect(8);
+    expect(drain(r)).toMatchObject([{ type: "open", resume: { seq: 6, cursor: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 120), cursorSeq: 6 } }]);
+  });
+
   it("never acks beyond what the resumed session has sent: the app's ack of an old item waits for its resend", () => {
     const r = streaming({ ackEveryItems: 100, ackDelayMs: 10 });
     r.handleFrame(chunk(1, 3), 1);

@@ -517,6 +517,7 @@ export class StreamReceiver {
       // Nothing before next_seq is this session's to ack: the first ack waits for an item (ack pacing, §7.2).
       this.#ackSentSeq = opened.nextSeq - 1;
     }
+    if (opened.cursor && opened.cursor.byteLength > 0) this.#checkpointBeforeSession(opened.nextSeq - 1, opened.cursor);
     this.#session = new ReceiveWindow({ window, firstSeq: opened.nextSeq, grantThreshold: this.options.grantThreshold });
     this.#sessionId = opened.sessionId;
     const local = this.options.maxItemBytes ?? Number.MAX_SAFE_INTEGER;
@@ -525,6 +526,24 @@ export class StreamReceiver {
     this.#state = "streaming";
     this.#armHeartbeat();
     this.#events.push({ type: "opened", opened });
+  }
+
+  /**
+   * Opened's cursor is the checkpoint at next_seq − 1 (PROTOCOL.md §7.3):
+   * at or below the processed position it is the resume cursor at once;
+   * above it (a resume that skipped a gap) it waits like a chunk's, and
+   * replaces any checkpoint at or beyond it (the skipped seqs' positions
+   * no longer apply).
+   */
+  #checkpointBeforeSession(seq: number, cursor: Uint8Array): void {
+    if (seq <= this.#ackedSeq) {
+      if (seq >= this.#resumeCursor.seq) this.#resumeCursor = { seq, cursor };
+      return;
+    }
+    const kept = new Queue<{ seq: number; cursor: Uint8Array }>();
+    for (const checkpoint of this.#checkpoints) if (checkpoint.seq < seq) kept.push(checkpoint);
+    kept.push({ seq, cursor });
+    this.#checkpoints = kept;
   }
 
   #onChunk(chunk: ChunkFrame): void {

@@ -54,6 +54,8 @@ export interface AcceptArgs {
   readonly contentType: string;
   /** How the resume went, when the Open resumed; Opened carries it. */
   readonly resume?: ResumeResult;
+  /** The source cursor at seq nextSeq − 1, when known; Opened carries it (the receiver's first checkpoint, PROTOCOL.md §7.3). */
+  readonly cursor?: Uint8Array;
   /** Per-stream settings known only once the stream is resolved; they override the constructor's. */
   readonly chunk?: Partial<ChunkOptions>;
   /**
@@ -302,6 +304,7 @@ export class StreamSender {
       contentType: args.contentType,
       resume: args.resume,
       window: this.#window,
+      ...(args.cursor && args.cursor.byteLength > 0 ? { cursor: args.cursor } : {}),
     });
     return true;
   }

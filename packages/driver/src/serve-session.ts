@@ -58,6 +58,12 @@ export interface ResolvedStream {
    * beyond the stream's end, and the Open is refused.
    */
   readonly skip?: number;
+  /**
+   * The source cursor at seq nextSeq − 1 − skip (where `items` begins), when
+   * known: Opened carries it, or the cursor of the last skipped item, as
+   * the client's first checkpoint (PROTOCOL.md §7.3).
+   */
+  readonly startCursor?: Uint8Array;
   /** The new session's id (unique per session). */
   readonly sessionId: string;
   /** The session's unpredictable secret, for half-duplex Control calls. */
@@ -355,6 +361,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
       sessionId = resolved.sessionId;
       const items = resolved.items[Symbol.asyncIterator]();
       let resume = resolved.resume;
+      let startCursor = resolved.startCursor;
       if (resolved.skip && resolved.skip > 0) {
         const skipped = await skipSeqs(items, resolved.skip, clock, () => sender.state === "closed");
         if (skipped.ended) {
@@ -363,6 +370,9 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           throw new SluiceError("invalid_argument", `resume.seq: ${requested} is beyond the end of the stream (it ends after seq ${requested - resolved.skip + skipped.seqs})`, { field: "resume.seq", blame: "remote" });
         }
         carriedGap = skipped.gap;
+        // After a skipped gap the position is unknown; after an item, it is the item's cursor.
+        if (skipped.sawGap) startCursor = undefined;
+        else if (skipped.cursor) startCursor = skipped.cursor;
         if (resume) resume = { ...resume, replayed: skipped.seqs };
       }
       const accepted = sender.accept(
@@ -372,6 +382,8 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           nextSeq: resolved.nextSeq,
           contentType: resolved.contentType,
           ...(resume ? { resume } : {}),
+          // A gap carried past the skip starts before next_seq: the skipped items' cursor is not the position at next_seq − 1.
+          ...(startCursor && !carriedGap ? { cursor: startCursor } : {}),
           ...(resolved.chunk ? { chunk: resolved.chunk } : {}),
           ...(resolved.stallTimeoutMs !== undefined ? { stallTimeoutMs: resolved.stallTimeoutMs } : {}),
           ...(resolved.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: resolved.yieldTimeoutMs } : {}),
@@ -428,8 +440,10 @@ const SKIP_SLICE_MS = 5;
  * straddling the end is split, its rest returned), yielding to the event
  * loop between slices so a long skip never starves other sessions.
  */
-async function skipSeqs(items: AsyncIterator<SourceYield>, count: number, clock: Clock, cancelled: () => boolean): Promise<{ seqs: number; ended: boolean; gap?: { gap: number; reason: GapReason } }> {
+async function skipSeqs(items: AsyncIterator<SourceYield>, count: number, clock: Clock, cancelled: () => boolean): Promise<{ seqs: number; ended: boolean; gap?: { gap: number; reason: GapReason }; cursor?: Uint8Array; sawGap?: boolean }> {
   let seqs = 0;
+  let cursor: Uint8Array | undefined;
+  let sawGap = false;
   let sliceStart = clock.now();
   let inSlice = 0;
   while (seqs < count) {
@@ -446,9 +460,13 @@ async function skipSeqs(items: AsyncIterator<SourceYield>, count: number, clock:
       const left = count - seqs;
       if (value.gap > left) return { seqs: count, ended: false, gap: { gap: value.gap - left, reason: value.reason } };
       seqs += value.gap;
-    } else seqs++;
+      sawGap = true;
+    } else {
+      seqs++;
+      cursor = value.cursor;
+    }
   }
-  return { seqs, ended: false };
+  return { seqs, ended: false, sawGap, ...(cursor ? { cursor } : {}) };
 }
 
 /** The last whole item a chunk carries (a fragment completes its item only at the end). */

@@ -17,6 +17,21 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq, sentSeq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
   fc.record({ type: fc.constant("end" as const), lastSeq: seq, cursor: bytes, sessionItems: seq, sessionBytes: seq }),
   fc.record({ type: fc.constant("error" as const), code: fc.constantFrom(...ERROR_CODES), message: fc.string(), retryable: fc.boolean(), retryAfterMs: fc.nat(), field: fc.string() }),
+  // Opened, with and without the cursor a filtered stream starts from (PROTOCOL.md §7.3).
+  fc.record(
+    {
+      type: fc.constant("opened" as const),
+      sessionId: fc.string(),
+      sessionSecret: bytes,
+      nextSeq: seq,
+      limits: fc.record({ maxWindowItems: fc.nat(), maxWindowBytes: seq, heartbeatIntervalMs: fc.nat(), heartbeatTimeoutMs: fc.nat(), maxItemBytes: fc.nat(), maxFrameBytes: fc.nat() }),
+      contentType: fc.string(),
+      resume: fc.constant(undefined),
+      window: fc.record({ items: fc.nat(), bytes: seq }),
+      cursor: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+    },
+    { requiredKeys: ["type", "sessionId", "sessionSecret", "nextSeq", "limits", "contentType", "resume", "window"] },
+  ),
 );
 
 describe("codec", () => {

@@ -188,6 +188,7 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
               gap: gapToWire(frame.resume.gap),
             },
             window: frame.window && { items: frame.window.items, bytes: BigInt(frame.window.bytes) },
+            ...(frame.cursor ? { cursor: frame.cursor } : {}),
           },
         },
       });
@@ -241,6 +242,7 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
           gap: gapFromWire(o.resume.gap, "opened.resume.gap"),
         },
         window: o.window && { items: o.window.items, bytes: num(o.window.bytes, "opened.window.bytes") },
+        ...(o.cursor.byteLength > 0 ? { cursor: o.cursor } : {}),
       };
     }
     case "chunk": {

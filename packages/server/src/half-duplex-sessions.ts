@@ -4,12 +4,18 @@
  * calls, which must prove the session's secret (and, with `authorize`, come
  * from the principal that opened it). Unknown, ended and wrong-secret
  * sessions get one answer, so ids cannot be probed.
+ *
+ * With a ControlRelay, a Control call for a session another instance owns
+ * (its id names that instance) is forwarded there and answered by the
+ * owner's registry: the secret and principal are checked in one place, the
+ * owner's, by the same rules as a local call.
  */
 import { create } from "@bufbuild/protobuf";
 import { SluiceError, type ClientFrame } from "@sluice/core";
 import { FrameQueue } from "@sluice/driver";
 import { clientFrameFromWire, ControlResponseSchema, type ControlRequest, type ControlResponse } from "@sluice/protocol";
-import type { SessionKeys } from "./session-keys.js";
+import type { ControlRelay, ControlStats } from "./control-relay.js";
+import { sessionOwner, type SessionKeys } from "./session-keys.js";
 
 /** Client frames one Control call may carry, and half-duplex frames waiting for the session. */
 export const MAX_CONTROL_FRAMES = 256;
@@ -33,6 +39,23 @@ function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
 
 export class HalfDuplexSessions {
   readonly #sessions = new Map<string, HalfDuplexSession>();
+  readonly #relay: ControlRelay | undefined;
+  readonly #stats = { forwarded: 0, served: 0, forwardUnanswered: 0 };
+
+  /** With `relay`, answers Control calls other instances forward here, and forwards those for their sessions. */
+  constructor(relay?: ControlRelay) {
+    this.#relay = relay;
+    relay?.serve((request, principal) => {
+      this.#stats.served++;
+      // Only the local registry: a forwarded call is never forwarded again.
+      return this.#answer(request, principal);
+    });
+  }
+
+  /** Control calls forwarded to and from other instances so far. */
+  get stats(): ControlStats {
+    return { ...this.#stats };
+  }
 
   /**
    * Runs `serve` over a new session's inbound frames, the Open first, and
@@ -57,9 +80,28 @@ export class HalfDuplexSessions {
    * One Control call: its frames go to the session in order, as if they had
    * come on a full-duplex stream. `principal` is the caller's when the
    * server authorizes (undefined: it does not). Throws a SluiceError for the
-   * call's answer.
+   * call's answer. A session this instance does not hold, whose id names
+   * another instance, is that instance's to answer: the call is forwarded
+   * through the relay (`unavailable` when the owner does not answer).
    */
-  control(request: ControlRequest, principal: string | undefined): ControlResponse {
+  async control(request: ControlRequest, principal: string | undefined): Promise<ControlResponse> {
+    const relay = this.#relay;
+    if (!relay || this.#sessions.has(request.sessionId)) return this.#answer(request, principal);
+    const owner = sessionOwner(request.sessionId);
+    // An id that names no instance, or this one, is answered here: permission_denied like any unknown id.
+    if (owner === undefined || owner === relay.instanceId) return this.#answer(request, principal);
+    this.#stats.forwarded++;
+    try {
+      return await relay.forward(owner, request, principal);
+    } catch (error) {
+      // The owner's own answers are never unavailable (see #answer): this one is the relay's, for an owner that did not answer.
+      if (error instanceof SluiceError && error.code === "unavailable") this.#stats.forwardUnanswered++;
+      throw error;
+    }
+  }
+
+  /** One Control call answered by this instance's registry alone. */
+  #answer(request: ControlRequest, principal: string | undefined): ControlResponse {
     const session = this.#sessions.get(request.sessionId);
     // Unknown, ended, wrong secret and someone else's look the same, so ids cannot be probed.
     if (!session || !sameSecret(request.sessionSecret, session.secret)) throw noSuchSession();

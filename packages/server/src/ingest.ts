@@ -12,7 +12,9 @@ import type { CallInfo } from "./call-context.js";
 import { PublisherRegistry, type PublisherRegistryOptions } from "./publishers.js";
 import { newSessionKeys } from "./session-keys.js";
 import { SinkQueue, type SinkQueueOptions } from "./sink-queue.js";
-import type { TopicEngine } from "./topic-engine.js";
+import { SubjectRouter, type RouteRules } from "./routing.js";
+import { checkTopicSubject } from "./topic.js";
+import type { PublishAck, TopicEngine } from "./topic-engine.js";
 
 /** How a stream takes publishing: where items go, and how much a publisher may have in flight. */
 export interface PublishDefinition {
@@ -41,6 +43,14 @@ export interface PublishDefinition {
    * publisher.
    */
   readonly deadLetterStream?: string;
+  /**
+   * Which subject of the stream's topic each item goes to (PROTOCOL.md
+   * §7.10): a mapping table, content rules, a template, a fallback, in
+   * that order; an item nothing routes is a dead letter. Without it, items
+   * go to the topic's own subject, or to the subject a publisher names as
+   * its stream (`sensors.lab.temp`), which always wins.
+   */
+  readonly route?: RouteRules;
   /**
    * The window granted to each publisher (default 1 024 items / 1 MiB):
    * what a session may have sent that the sink has not taken yet. Unacked
@@ -128,7 +138,9 @@ export const DEFAULT_PUBLISH_WINDOW: Window = { items: 1_024, bytes: 1024 * 1024
 /** What {@link Ingest} needs of its server. */
 export interface IngestOptions {
   /** The stream's topic and publish settings, by name (undefined: no such stream). */
-  readonly streamOf: (name: string) => { readonly topic?: TopicEngine; readonly publish?: PublishDefinition; readonly limits?: Partial<Limits> } | undefined;
+  readonly streamOf: (name: string) => { readonly topic?: TopicEngine; readonly publish?: PublishDefinition; readonly limits?: Partial<Limits>; readonly subject?: string } | undefined;
+  /** The routers of the streams that route (PublishDefinition.route), by definition name, built and checked by the server. */
+  readonly routers?: ReadonlyMap<string, SubjectRouter>;
   /** The server's limits (Opened announces them, with the stream's over them). */
   readonly limits: Limits;
   /** The server's authorization hook, asked with action "publish". */
@@ -317,7 +329,9 @@ export class Ingest {
     if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${stream}`, { blame: "remote" });
     const publish = definition.publish;
     if (!publish) throw new SluiceError("permission_denied", `stream ${stream} does not take publishing`, { blame: "remote" });
-    const sink = publish.sink ?? (definition.topic ? topicSink(definition.topic) : undefined);
+    if (definition.subject !== undefined && definition.topic) checkTopicSubject(definition.topic.name, definition.subject);
+    const router = definition.subject === undefined && definition.topic ? this.#options.routers?.get(stream) : undefined;
+    const sink = publish.sink ?? (definition.topic ? topicSink(definition.topic, definition.subject ?? router) : undefined);
     if (!sink) throw new SluiceError("internal", `stream ${stream} takes publishing but has neither a sink nor a topic`);
     const registry = this.#registry;
     const onPublished = this.#options.onPublished;
@@ -567,13 +581,27 @@ const ACCEPTED: IngestFate = { accepted: true };
  * servers gets each item's (stream, publisher id, seq) as its idempotence
  * key, so a batch written again, here or on another instance, lands once.
  */
-function topicSink(topic: TopicEngine): PublishSink {
+function topicSink(topic: TopicEngine, route: string | SubjectRouter | undefined): PublishSink {
   return {
     async write(items: readonly IngestItem[], from: PublishContext) {
       const keyed = topic.publishKeys === true;
-      const acks = items.map((item) => topic.publish(item.data, keyed ? { key: `${from.stream}/${from.publisherId}/${item.seq}` } : undefined));
+      const fates: IngestFate[] = new Array<IngestFate>(items.length).fill(ACCEPTED);
+      const acks: (PublishAck | Promise<PublishAck>)[] = [];
+      for (const [i, item] of items.entries()) {
+        let subject = typeof route === "string" ? route : undefined;
+        if (route instanceof SubjectRouter) {
+          const decision = route.route(item.data);
+          if (decision.subject === undefined) {
+            fates[i] = { accepted: false, reason: decision.reason };
+            continue;
+          }
+          subject = decision.subject;
+        }
+        const key = keyed ? `${from.stream}/${from.publisherId}/${item.seq}` : undefined;
+        acks.push(topic.publish(item.data, key === undefined && subject === undefined ? undefined : { ...(key !== undefined ? { key } : {}), ...(subject !== undefined ? { subject } : {}) }));
+      }
       await Promise.all(acks);
-      return items.map(() => ACCEPTED);
+      return fates;
     },
   };
 }

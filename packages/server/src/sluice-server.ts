@@ -32,14 +32,16 @@ import {
 } from "@sluice/protocol";
 import { BufferBudget } from "./buffer-budget.js";
 import { callInfoOf, type CallInfo } from "./call-context.js";
+import type { ControlRelay, ControlStats } from "./control-relay.js";
 import { HalfDuplexSessions } from "./half-duplex-sessions.js";
 import { Ingest, type PublishBatch, type PublishBatchResult, type PublishDefinition } from "./ingest.js";
 import type { PublisherRegistryOptions } from "./publishers.js";
 import { decodePublishRequests, decodeRequests, isBinaryRequest, responseOf, toConnectError } from "./responses.js";
-import { newSessionKeys, type SessionKeys } from "./session-keys.js";
+import { INSTANCE_ID_PATTERN, newSessionKeys, type SessionKeys } from "./session-keys.js";
+import { SubjectRouter } from "./routing.js";
 import { SinkQueue } from "./sink-queue.js";
 import type { Source } from "./source.js";
-import { startSource, startTopic } from "./stream-resolution.js";
+import { findStream, startSource, startTopic } from "./stream-resolution.js";
 import type { TopicEngine } from "./topic-engine.js";
 
 export { CONNECTION, type CallInfo } from "./call-context.js";
@@ -131,6 +133,18 @@ export interface SluiceServerOptions {
   readonly onPublishEnd?: (outcome: IngestOutcome) => void;
   /** Called after every sink write with how many items it accepted and dead-lettered, by stream (live metrics). */
   readonly onPublished?: (stream: string, accepted: number, deadLettered: number) => void;
+  /**
+   * Several instances behind one load balancer (PROTOCOL.md §3.3): a
+   * half-duplex session's Control calls may reach any of them. With a relay,
+   * half-duplex session ids start with the relay's instance id, and a
+   * Control call for another instance's session is authorized here (the
+   * principal goes along), then forwarded to its owner, which checks the
+   * secret and principal as for a local call; `unavailable` (retryable) when
+   * the owner does not answer. Without one, such a call gets the
+   * permission_denied of an unknown session. The caller owns the relay and
+   * closes it after the server has drained.
+   */
+  readonly controlRelay?: ControlRelay;
 }
 
 /** What {@link SluiceServerOptions.authorize} is asked about. */
@@ -169,12 +183,13 @@ export class SluiceServer {
   readonly #drainSignals = new Set<AbortController>();
   #draining = false;
   readonly #active = new Set<Promise<SessionOutcome>>();
-  readonly #halfDuplex = new HalfDuplexSessions();
+  readonly #halfDuplex: HalfDuplexSessions;
   readonly #views = new Set<SessionView>();
 
   readonly #maxResumeSkip: number;
   readonly #budget: BufferBudget;
   readonly #ingest: Ingest;
+  readonly #routers = new Map<string, SubjectRouter>();
 
   constructor(options: SluiceServerOptions) {
     this.#options = options;
@@ -191,14 +206,28 @@ export class SluiceServer {
       // A queue that cannot be built is refused here, naming the field, not at the first publisher.
       if (definition.publish?.queue) new SinkQueue(name, definition.publish.queue);
       if (definition.publish?.throttle?.consumers && !options.authorize) throw new SluiceError("invalid_argument", `streams.${name}.publish.throttle.consumers: names subscribers by the principal authorize returns, but there is no authorize hook`);
+      const route = definition.publish?.route;
+      if (route) {
+        if (!definition.topic) throw new SluiceError("invalid_argument", `streams.${name}.publish.route: routes items to subjects of a topic, but the stream has no topic`, { field: `streams.${name}.publish.route` });
+        if (definition.publish?.sink) throw new SluiceError("invalid_argument", `streams.${name}.publish.route: routes into the stream's topic, but the stream publishes into a sink of its own`, { field: `streams.${name}.publish.route` });
+        this.#routers.set(name, new SubjectRouter(definition.topic.name, route, `streams.${name}.publish.route`));
+      }
       const deadLetterStream = definition.publish?.deadLetterStream;
       if (deadLetterStream !== undefined && !(Object.hasOwn(options.streams, deadLetterStream) && options.streams[deadLetterStream]!.topic)) {
         throw new SluiceError("invalid_argument", `streams.${name}.publish.deadLetterStream: ${JSON.stringify(deadLetterStream)} is not a stream of this server with a topic`);
       }
     }
+    const instanceId = options.controlRelay?.instanceId;
+    // Session ids carry it up to their first ".": any other id would name no instance, or another one.
+    if (instanceId !== undefined && !INSTANCE_ID_PATTERN.test(instanceId)) throw new SluiceError("invalid_argument", `controlRelay.instanceId: 1 to 64 letters, digits, "_" or "-", got ${JSON.stringify(instanceId)}`, { field: "controlRelay.instanceId" });
+    this.#halfDuplex = new HalfDuplexSessions(options.controlRelay);
     const authorize = options.authorize;
     this.#ingest = new Ingest({
-      streamOf: (name) => (Object.hasOwn(options.streams, name) ? options.streams[name] : undefined),
+      streamOf: (name) => {
+        const found = findStream(options.streams, name);
+        return found?.subject !== undefined ? { ...found.definition, subject: found.subject } : found?.definition;
+      },
+      routers: this.#routers,
       limits: this.limits,
       ...(authorize ? { authorize } : {}),
       ...(options.publishers ? { publishers: options.publishers } : {}),
@@ -212,6 +241,11 @@ export class SluiceServer {
     return this.#active.size;
   }
 
+  /** Control calls forwarded to other instances and served for them (see SluiceServerOptions.controlRelay), for metrics; all 0 without a relay. */
+  get controlStats(): ControlStats {
+    return this.#halfDuplex.stats;
+  }
+
   /** Publish sessions currently open. */
   get activePublishSessions(): number {
     return this.#ingest.activeSessions;
@@ -220,6 +254,11 @@ export class SluiceServer {
   /** The ingest queues in front of the streams' sinks (see PublishDefinition.queue), by stream, once a stream had a publisher; for metrics. */
   get publishQueues(): ReadonlyMap<string, SinkQueue> {
     return this.#ingest.queues;
+  }
+
+  /** The publish routers of the streams that route (PublishDefinition.route), by stream, with their decisions per step; for metrics. */
+  get publishRouters(): ReadonlyMap<string, SubjectRouter> {
+    return this.#routers;
   }
 
   /** The lag throttles of the streams that publish with one (see PublishDefinition.throttle), for metrics. */
@@ -336,14 +375,16 @@ export class SluiceServer {
   subscribeHalfDuplexFrames(wireOpen: SubscribeHalfDuplexRequest["open"], call: CallInfo): AsyncIterable<ServerFrame> {
     if (!wireOpen) throw new SluiceError("invalid_argument", "open: required", { field: "open", blame: "remote" });
     const open = clientFrameFromWire({ kind: { case: "open", value: wireOpen } } as Parameters<typeof clientFrameFromWire>[0]);
-    const keys = newSessionKeys();
+    // Only half-duplex sessions take Control calls: only their ids name this instance.
+    const keys = newSessionKeys(this.#options.controlRelay?.instanceId);
     return this.#halfDuplex.run(open, keys, (inbound) => this.#serve(inbound, keys, call));
   }
 
   async #control(request: ControlRequest, context: HandlerContext): Promise<ControlResponse> {
     try {
       const principal = this.#options.authorize ? await this.#options.authorize({ stream: undefined, headers: context.requestHeader, action: "control" }) : undefined;
-      return this.#halfDuplex.control(request, principal);
+      // Authorized here, where the call arrived; the principal goes along when the session is another instance's.
+      return await this.#halfDuplex.control(request, principal);
     } catch (error) {
       throw error instanceof SluiceError ? toConnectError(error) : error;
     }
@@ -400,8 +441,9 @@ export class SluiceServer {
       principal = await this.#options.authorize({ stream: open.stream, headers, action: "subscribe" });
       keys.onPrincipal?.(principal);
     }
-    const definition = this.#options.streams[open.stream];
-    if (!definition) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
+    const found = findStream(this.#options.streams, open.stream);
+    if (!found) throw new SluiceError("stream_not_found", `stream not configured: ${open.stream}`, { blame: "remote" });
+    const definition = found.definition;
     // The window this session will have: the stream's limits and default over the server's (as the sender will accept it).
     const { window } = acceptOpen(open, { ...this.limits, ...definition.limits }, definition.defaultWindow ?? this.#options.defaultWindow);
     this.#budget.admit(window.bytes, connection);
@@ -418,7 +460,7 @@ export class SluiceServer {
       ...(definition.stallTimeoutMs !== undefined ? { stallTimeoutMs: definition.stallTimeoutMs } : {}),
       ...(definition.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: definition.yieldTimeoutMs } : {}),
     };
-    if (definition.topic) return { ...(await startTopic(definition.topic, open, signal, principal)), ...settings };
+    if (definition.topic) return { ...(await startTopic(definition.topic, open, signal, principal, found.subject)), ...settings };
     if (!definition.source) throw new SluiceError("internal", `stream ${open.stream} has neither a source nor a topic`);
     return { ...startSource(definition.source, params, open, { stream: open.stream, maxSkip: this.#maxResumeSkip, signal }), ...settings };
   }

@@ -20,6 +20,13 @@ export interface PublishOptions {
    * publish's seq with `duplicate: true` (a retried publish is not a second item).
    */
   readonly key?: string;
+  /**
+   * The subject the item is published to: the topic's name (the default)
+   * or a subject under it (`sensors.lab.temp` in topic `sensors`,
+   * PROTOCOL.md §7.10). Subscribers to a pattern get the items whose subject
+   * it matches.
+   */
+  readonly subject?: string;
 }
 
 /** The answer to a publish. */
@@ -108,7 +115,7 @@ export interface TopicEngine {
   consumerLag?(consumers?: ReadonlySet<string>): number;
   /** The seqs a subscriber can resume into now: the oldest retained item, and the seq the next item gets (equal: nothing retained). */
   retainedRange?(): RetainedRange | Promise<RetainedRange>;
-  /** Publishes one item to every subscriber (and the history); answers its seq. */
+  /** Publishes one item to every subscriber (and the history); answers its seq. A subject outside the topic is invalid_argument. */
   publish(data: Uint8Array, options?: PublishOptions): PublishAck | Promise<PublishAck>;
   /**
    * A subscription after `afterSeq` (undefined: from now on). Retained
@@ -124,4 +131,12 @@ export interface TopicEngine {
 export interface TopicSubscribeOptions {
   /** The subscriber's name (the principal its session was authorized as), for consumerLag(consumers). */
   readonly consumer?: string;
+  /**
+   * A subject pattern under the topic (PROTOCOL.md §7.10): only items
+   * published to a matching subject reach the subscriber. Positions
+   * (`afterSeq`, `nextSeq`, cursors) stay the topic's seqs; gaps from the
+   * overflow policy count matching items, and a history gap counts topic
+   * seqs (at most that many matching items were lost).
+   */
+  readonly filter?: string;
 }

@@ -19,7 +19,7 @@
  * resumeExpired policy decides: resume_position_lost, or a gap with reason
  * "restarted".
  */
-import { Queue, SluiceError, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
+import { patternProblem, patternUnder, Queue, SluiceError, SubjectFilter, subjectProblem, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
 import type { HistoryBounds, PublishAck, RetainedRange, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
@@ -60,7 +60,22 @@ export interface TopicOptions {
 }
 
 /** A published item (one object, shared by the history and every subscriber's queue); `at` is the clock at publish. */
-type Published = { readonly seq: number; readonly data: Uint8Array; readonly at: number };
+type Published = { readonly seq: number; readonly data: Uint8Array; readonly at: number; readonly subject: string };
+
+/** Checks that `subject` is the topic's name or a subject under it (publish), naming what is wrong. */
+export function checkTopicSubject(topic: string, subject: string): void {
+  const problem = subjectProblem(subject);
+  if (problem) throw new SluiceError("invalid_argument", `subject ${JSON.stringify(subject)}: ${problem}`, { field: "subject", blame: "remote" });
+  if (!patternUnder(subject, topic)) throw new SluiceError("invalid_argument", `subject ${JSON.stringify(subject)} is not under topic ${topic} (it must be ${topic} or start with "${topic}.")`, { field: "subject", blame: "remote" });
+}
+
+/** Checks that `pattern` is a pattern under the topic (subscribe), naming what is wrong. */
+export function checkTopicPattern(topic: string, pattern: string): SubjectFilter {
+  const problem = patternProblem(pattern);
+  if (problem) throw new SluiceError("invalid_argument", `subject pattern ${JSON.stringify(pattern)}: ${problem}`, { field: "open.stream", blame: "remote" });
+  if (!patternUnder(pattern, topic)) throw new SluiceError("invalid_argument", `subject pattern ${JSON.stringify(pattern)} is not under topic ${topic}`, { field: "open.stream", blame: "remote" });
+  return new SubjectFilter(pattern);
+}
 
 class TopicSubscriber {
   readonly queue: SubscriberQueue<Published>;
@@ -69,12 +84,19 @@ class TopicSubscriber {
   closed = false;
   /** The last seq its session took (items and gaps): where the subscriber is, for consumerLag(). */
   taken = 0;
+  /**
+   * With a filter, the queue numbers the subscriber's matching items 1, 2, …
+   * (so drops count matching items); without, it uses the topic's seqs.
+   */
+  matched = 0;
 
   constructor(
     capacity: number,
     policy: TopicOverflowPolicy,
     /** Its name, for consumerLag(consumers). */
     readonly consumer: string | undefined,
+    /** Only items of matching subjects reach it (undefined: all). */
+    readonly filter: SubjectFilter | undefined,
   ) {
     this.queue = new SubscriberQueue(capacity, policy);
   }
@@ -177,6 +199,8 @@ export class Topic implements TopicEngine {
    * within the dedupe window publishes nothing and answers the first seq.
    */
   publish(data: Uint8Array, options: PublishOptions = {}): PublishAck {
+    const subject = options.subject ?? this.name;
+    if (subject !== this.name) checkTopicSubject(this.name, subject);
     const at = this.#now();
     if (options.key !== undefined) {
       this.#forgetKeys(at);
@@ -190,7 +214,7 @@ export class Topic implements TopicEngine {
       this.#keys.set(options.key, { seq, at });
     }
     this.stats.published++;
-    const entry: Published = { seq, data, at };
+    const entry: Published = { seq, data, at, subject };
     this.#history.push(entry);
     this.#historyBytes += data.byteLength;
     this.#trimHistory(at);
@@ -204,7 +228,8 @@ export class Topic implements TopicEngine {
    * gap under resumeExpired "gap".
    */
   subscribe(afterSeq: number | undefined, signal?: AbortSignal, options: TopicSubscribeOptions = {}): TopicSubscription {
-    const sub = new TopicSubscriber(this.queueItems, this.overflow, options.consumer);
+    const filter = options.filter !== undefined && options.filter !== this.name ? checkTopicPattern(this.name, options.filter) : undefined;
+    const sub = new TopicSubscriber(this.queueItems, this.overflow, options.consumer, filter);
     let nextSeq = this.#nextSeq;
     sub.taken = this.#nextSeq - 1;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
@@ -235,8 +260,8 @@ export class Topic implements TopicEngine {
       nextSeq = from + 1;
       sub.taken = from;
       for (const entry of this.#history) {
-        if (entry.seq > from) {
-          sub.queue.replay(entry.seq, entry);
+        if (entry.seq > from && (!filter || filter.matches(entry.subject))) {
+          sub.queue.replay(filter ? ++sub.matched : entry.seq, entry);
           replayed++;
         }
       }
@@ -257,11 +282,12 @@ export class Topic implements TopicEngine {
           const entry = sub.queue.shift();
           if (entry) {
             if ("gapFrom" in entry) {
-              sub.taken = entry.gapFrom + entry.count - 1;
+              // A filtered queue's gap counts matching items, not topic seqs: where it ends is the next item's business.
+              if (!filter) sub.taken = entry.gapFrom + entry.count - 1;
               return { done: false, value: { gap: entry.count, reason: entry.reason } };
             }
-            sub.taken = entry.seq;
-            return { done: false, value: { data: entry.item.data, cursor: indexCursor(entry.seq), producedAt: entry.item.at } };
+            sub.taken = entry.item.seq;
+            return { done: false, value: { data: entry.item.data, cursor: indexCursor(entry.item.seq), producedAt: entry.item.at } };
           }
           if (sub.closed) return { done: true, value: undefined };
           await new Promise<void>((resolve) => {
@@ -296,7 +322,12 @@ export class Topic implements TopicEngine {
 
   #deliver(sub: TopicSubscriber, entry: Published): void {
     if (sub.failed || sub.closed) return;
-    const outcome = sub.queue.offer(entry.seq, entry);
+    if (sub.filter && !sub.filter.matches(entry.subject)) {
+      // Not its subject: a caught-up subscriber is at the newest seq all the same (consumerLag).
+      if (sub.queue.size === 0) sub.taken = entry.seq;
+      return;
+    }
+    const outcome = sub.queue.offer(sub.filter ? ++sub.matched : entry.seq, entry);
     if (sub.queue.maxQueued > this.stats.maxQueued) this.stats.maxQueued = sub.queue.maxQueued;
     if (outcome === "dropped") this.stats.dropped++;
     else if (outcome === "overflowed") {

@@ -8,11 +8,13 @@ import { describe, expect, it } from "vitest";
 
 /** What the suite needs of a topic engine (a structural slice of TopicEngine). */
 export interface ContractTopic {
-  publish(data: Uint8Array, options?: { key?: string }): { seq: number; duplicate: boolean } | Promise<{ seq: number; duplicate: boolean }>;
+  /** The topic's name: its own subject, and the root of the subjects under it. */
+  readonly name: string;
+  publish(data: Uint8Array, options?: { key?: string; subject?: string }): { seq: number; duplicate: boolean } | Promise<{ seq: number; duplicate: boolean }>;
   subscribe(
     afterSeq: number | undefined,
     signal?: AbortSignal,
-    options?: { consumer?: string },
+    options?: { consumer?: string; filter?: string },
   ):
     | { nextSeq: number; replayed: number; gap?: { fromSeq: number; count: number; reason: string }; items: AsyncIterable<SourceYield> }
     | Promise<{ nextSeq: number; replayed: number; gap?: { fromSeq: number; count: number; reason: string }; items: AsyncIterable<SourceYield> }>;
@@ -29,6 +31,8 @@ export interface ContractTopicOptions {
 
 const text = (s: string) => new TextEncoder().encode(s);
 const read = (data: Uint8Array) => new TextDecoder().decode(data);
+/** The topic seq an item's cursor holds (8 bytes, big-endian). */
+const readSeq = (cursor: Uint8Array | undefined) => (cursor ? Number(new DataView(cursor.buffer, cursor.byteOffset, 8).getBigUint64(0)) : undefined);
 
 /** One iterator per subscription: breaking out of a for-await would end (unsubscribe) it. */
 const iterators = new WeakMap<AsyncIterable<SourceYield>, AsyncIterator<SourceYield>>();
@@ -159,6 +163,79 @@ export function describeTopicContract(engine: string, open: (options: ContractTo
       const sub = await topic.subscribe(undefined);
       for (let i = 0; i < 50; i++) await topic.publish(text(`d${i}`));
       await expect(take(sub.items, 50)).rejects.toMatchObject({ code: "slow_consumer" });
+    });
+
+    it("a pattern subscription gets the items of every matching subject in topic order, each with its topic seq as cursor", async () => {
+      const topic = await open({});
+      const [temps, all, one, whole] = await Promise.all([
+        topic.subscribe(undefined, undefined, { filter: `${topic.name}.*.temp` }),
+        topic.subscribe(undefined, undefined, { filter: `${topic.name}.>` }),
+        topic.subscribe(undefined, undefined, { filter: `${topic.name}.a.hum` }),
+        topic.subscribe(undefined),
+      ]);
+      const published: { seq: number; subject: string; value: string }[] = [];
+      const subjects = ["a.temp", "b.temp", "a.hum", "", "c.temp", "a.temp.x"];
+      for (let i = 0; i < 18; i++) {
+        const rest = subjects[i % subjects.length]!;
+        const subject = rest ? `${topic.name}.${rest}` : topic.name;
+        published.push({ seq: (await topic.publish(text(`p${i}`), { subject })).seq, subject, value: `p${i}` });
+      }
+      const expectMatching = async (sub: { items: AsyncIterable<SourceYield> }, matches: (subject: string) => boolean) => {
+        const want = published.filter((p) => matches(p.subject));
+        const got = await take(sub.items, want.length);
+        expect(got.map((entry) => ("gap" in entry ? "gap" : [read(entry.data), readSeq(entry.cursor)]))).toEqual(want.map((p) => [p.value, p.seq]));
+      };
+      await expectMatching(temps, (s) => /\.[^.]+\.temp$/.test(s.slice(topic.name.length)) && s.split(".").length === topic.name.split(".").length + 2);
+      await expectMatching(all, (s) => s !== topic.name);
+      await expectMatching(one, (s) => s === `${topic.name}.a.hum`);
+      // Subscribing to the topic itself is every item, whatever its subject.
+      expect(coverage(whole.nextSeq, await take(whole.items, 18)).items.map((i) => i.value)).toEqual(published.map((p) => p.value));
+    });
+
+    it("a pattern subscription resumes after a topic seq with the matching items retained after it", async () => {
+      const topic = await open({});
+      const seqs: number[] = [];
+      for (let i = 0; i < 10; i++) seqs.push((await topic.publish(text(`r${i}`), { subject: `${topic.name}.${i % 2 ? "odd" : "even"}` })).seq);
+      const sub = await topic.subscribe(seqs[3], undefined, { filter: `${topic.name}.even` });
+      expect(sub.nextSeq).toBe(seqs[4]);
+      const got = await take(sub.items, 3);
+      expect(got.map((entry) => ("gap" in entry ? "gap" : read(entry.data)))).toEqual(["r4", "r6", "r8"]);
+      await topic.publish(text("live-odd"), { subject: `${topic.name}.odd` });
+      await topic.publish(text("live-even"), { subject: `${topic.name}.even` });
+      expect((await take(sub.items, 1)).map((entry) => ("gap" in entry ? "gap" : read(entry.data)))).toEqual(["live-even"]);
+    });
+
+    it.each(["drop_oldest", "drop_newest"] as const)("%s on a pattern subscription counts its gaps in matching items: items and gaps add up to what matched", async (overflow) => {
+      const topic = await open({ subscriberQueueItems: 10, overflow });
+      const sub = await topic.subscribe(undefined, undefined, { filter: `${topic.name}.hot` });
+      const matching: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const hot = i % 2 === 0;
+        await topic.publish(text(`m${i}`), { subject: `${topic.name}.${hot ? "hot" : "cold"}` });
+        if (hot) matching.push(`m${i}`);
+      }
+      const entries: SourceYield[] = [];
+      for (let covered = 0; covered < matching.length; ) {
+        const [entry] = await take(sub.items, 1);
+        if (!entry) break;
+        entries.push(entry);
+        covered += "gap" in entry ? entry.gap : 1;
+      }
+      const got = coverage(1, entries);
+      expect(got.next - 1).toBe(matching.length);
+      expect(got.gaps.length).toBeGreaterThan(0);
+      expect(got.gaps.every((g) => g.reason === (overflow === "drop_oldest" ? "dropped_oldest" : "dropped_newest"))).toBe(true);
+      // Each item sits at its place among the matching ones: the gaps hold exactly the rest.
+      for (const item of got.items) expect(item.value).toBe(matching[item.seq - 1]);
+      if (overflow === "drop_oldest") expect(got.items.at(-1)!.value).toBe(matching.at(-1));
+      else expect(got.items[0]!.value).toBe(matching[0]);
+    });
+
+    it("refuses a subject outside the topic, a wildcard subject and a bad pattern with invalid_argument naming it", async () => {
+      const topic = await open({});
+      await expect(Promise.resolve().then(() => topic.publish(text("x"), { subject: `other.${topic.name}` }))).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("is not under topic") });
+      await expect(Promise.resolve().then(() => topic.publish(text("x"), { subject: `${topic.name}.*` }))).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("holds a wildcard") });
+      await expect(Promise.resolve().then(() => topic.subscribe(undefined, undefined, { filter: `${topic.name}.>.x` }))).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining('">" may only be the last token') });
     });
 
     it("reports the consumer lag of a stalled subscriber, and only of the named consumers when asked", async () => {

@@ -29,7 +29,7 @@ import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPol
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SluiceError, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
-import { indexCursor, type HistoryBounds, type PublishAck, type PublishOptions, type RetainedRange, type TopicEngine, type TopicStats, type TopicSubscribeOptions, type TopicSubscription } from "@sluice/server";
+import { checkTopicPattern, checkTopicSubject, indexCursor, type HistoryBounds, type PublishAck, type PublishOptions, type RetainedRange, type TopicEngine, type TopicStats, type TopicSubscribeOptions, type TopicSubscription } from "@sluice/server";
 
 /** A {@link NatsTopic}'s connection, stream, retention, subscriber policy and deduplication window. */
 export interface NatsTopicOptions {
@@ -37,7 +37,12 @@ export interface NatsTopicOptions {
   readonly connection: NatsConnection;
   /** The JetStream stream's name. Default: "SLUICE_" and the topic's name with every character outside A-Z a-z 0-9 _ - as "_". */
   readonly stream?: string;
-  /** The subject the items are published on. Default: the topic's name. */
+  /**
+   * The NATS subject the topic's own items are published on (default: the
+   * topic's name); a Sluice subject under the topic (`sensors.lab.temp` in
+   * topic `sensors`) is this subject with the rest appended, and the stream
+   * holds `subject` and `subject.>`.
+   */
   readonly subject?: string;
   /** Items kept (the stream's max_msgs; 0 is refused: a JetStream topic always keeps what its subscribers read). Default 10 000. */
   readonly historyItems?: number;
@@ -70,6 +75,19 @@ export interface NatsTopicOptions {
 }
 
 const NANOS_PER_MS = 1_000_000;
+
+/** A NATS topic's counters: the engine's, and redeliveries. */
+export interface NatsTopicStats extends TopicStats {
+  /**
+   * Messages JetStream delivered again that this instance had already
+   * handed on: an ordered consumer that was reset (a missed heartbeat, a
+   * sequence gap, a reconnect to NATS) starts over at its last position,
+   * and these are skipped, never sent twice.
+   */
+  redelivered: number;
+  /** Times a subscriber's ordered consumer was recreated by the client library (after missed heartbeats or a NATS reconnect). */
+  consumerResets: number;
+}
 
 /** The stream name the topic gets unless one is given. */
 export function natsStreamName(topic: string): string {
@@ -112,7 +130,7 @@ export class NatsTopic implements TopicEngine {
   /** Publishes from ingest carry (publisher id, seq) keys: other instances' registries cannot see this one's. */
   readonly publishKeys = true;
   /** Live counters of this instance (published: by this instance). */
-  readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
+  readonly stats: NatsTopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0, redelivered: 0, consumerResets: 0 };
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #pullAhead: number;
@@ -165,7 +183,8 @@ export class NatsTopic implements TopicEngine {
     const topic = new NatsTopic(name, options, jsm, history);
     const config = {
       name: topic.stream,
-      subjects: [topic.subject],
+      // The topic's own subject and every subject under it (PROTOCOL.md §7.10).
+      subjects: [topic.subject, `${topic.subject}.>`],
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
@@ -194,9 +213,10 @@ export class NatsTopic implements TopicEngine {
   /** Publishes one item and waits for JetStream's PubAck; a key already seen within the duplicate window answers the first publish's seq. */
   async publish(data: Uint8Array, options: PublishOptions = {}): Promise<PublishAck> {
     let ack;
+    const subject = options.subject === undefined || options.subject === this.name ? this.subject : this.#natsSubject(options.subject);
     const started = performance.now();
     try {
-      ack = await this.#js.publish(this.subject, data, options.key !== undefined ? { msgID: options.key } : undefined);
+      ack = await this.#js.publish(subject, data, options.key !== undefined ? { msgID: options.key } : undefined);
     } catch (error) {
       throw new SluiceError("unavailable", `topic ${this.name}: JetStream publish failed: ${(error as Error).message}`, { cause: error });
     }
@@ -204,6 +224,44 @@ export class NatsTopic implements TopicEngine {
     if (!ack.duplicate) this.stats.published++;
     if (ack.seq > this.#lastSeq) this.#lastSeq = ack.seq;
     return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /** The NATS subject of a Sluice subject or pattern under the topic (checked). */
+  #natsSubject(subject: string, pattern = false): string {
+    if (pattern) checkTopicPattern(this.name, subject);
+    else checkTopicSubject(this.name, subject);
+    return this.subject + subject.slice(this.name.length);
+  }
+
+  #firstSeq: { seq: number; at: number } = { seq: 0, at: -Infinity };
+  #firstSeqQuery: { started: number; answer: Promise<number> } | undefined;
+
+  /**
+   * The stream's first retained seq, as known at or after `since` (a
+   * performance.now() time): one stream info call answers every reader
+   * that asked before it began, so readers share the calls.
+   */
+  async firstSeqSince(since: number): Promise<number> {
+    if (this.#firstSeq.at >= since) return this.#firstSeq.seq;
+    const running = this.#firstSeqQuery;
+    if (running && running.started >= since) return running.answer;
+    if (running) await running.answer.catch(() => undefined);
+    if (this.#firstSeq.at >= since) return this.#firstSeq.seq;
+    const started = performance.now();
+    const answer = this.#jsm.streams.info(this.stream).then((info) => {
+      const state = info.state;
+      const seq = state.messages === 0 ? state.last_seq + 1 : state.first_seq;
+      if (started > this.#firstSeq.at) this.#firstSeq = { seq, at: started };
+      return seq;
+    });
+    this.#firstSeqQuery = { started, answer };
+    try {
+      return await answer;
+    } catch (error) {
+      throw new SluiceError("unavailable", `topic ${this.name}: JetStream stream ${this.stream} did not answer: ${(error as Error).message}`, { cause: error, retryAfterMs: 500 });
+    } finally {
+      if (this.#firstSeqQuery?.answer === answer) this.#firstSeqQuery = undefined;
+    }
   }
 
   /** The oldest retained seq and the next seq, from the stream's state. */
@@ -262,12 +320,19 @@ export class NatsTopic implements TopicEngine {
         gap = { fromSeq: start, count: first - start, reason: "history_expired" };
         start = first;
       }
-      replayed = last - start + 1;
+      if (options.filter === undefined || options.filter === this.name) replayed = last - start + 1;
+      else if (gap) {
+        // From the oldest retained item on, the matching ones: JetStream counts them per subject.
+        const info = await this.#jsm.streams.info(this.stream, { subjects_filter: this.#natsSubject(options.filter, true) });
+        replayed = Object.values(info.state.subjects ?? {}).reduce((sum, count) => sum + count, 0);
+      }
+      // Otherwise how many matching items follow the position is known only as they are read.
     }
+    const filter = options.filter !== undefined && options.filter !== this.name ? this.#natsSubject(options.filter, true) : undefined;
     const sub = new NatsSubscriber(start - 1, options.consumer);
     this.#subscribers.add(sub);
     this.stats.subscribers = this.#subscribers.size;
-    const reader = new ConsumerReader(this, sub, start, this.#pullAhead, signal);
+    const reader = new ConsumerReader(this, sub, start, this.#pullAhead, filter);
     const remove = () => {
       if (!this.#subscribers.delete(sub)) return;
       this.stats.subscribers = this.#subscribers.size;
@@ -314,7 +379,15 @@ export class NatsTopic implements TopicEngine {
   }
 }
 
-/** One subscriber's ordered consumer: read as the session takes items, restarted where the overflow policy skips. */
+/**
+ * One subscriber's ordered consumer: read as the session takes items,
+ * restarted where the overflow policy skips. With a filter (a subject
+ * pattern) JetStream sends only matching messages, so stream seqs jump
+ * over other subjects' items: a jump is a loss only when the stream's
+ * retention removed seqs the reader had not passed (asked of the stream
+ * after the message arrived), and the overflow policy drops by reading
+ * and discarding matching messages, which it counts exactly.
+ */
 class ConsumerReader {
   #messages: ConsumerMessages | undefined;
   #iterator: AsyncIterator<JsMsg> | undefined;
@@ -325,13 +398,18 @@ class ConsumerReader {
   /** When the subscriber was first seen more than queueItems behind (undefined: it is not). */
   #behindSince: number | undefined;
   #stopped = false;
+  /** Filtered: matching messages still to read and drop (inside a gap already reported). */
+  #discard = 0;
+  /** Filtered drop_newest: matching messages of the backlog still to hand on before the rest is dropped. */
+  #keepCount: number | undefined;
 
   constructor(
     readonly topic: NatsTopic,
     readonly sub: NatsSubscriber,
     start: number,
     readonly pullAhead: number,
-    readonly signal: AbortSignal | undefined,
+    /** The NATS subject pattern to read (undefined: the whole stream). */
+    readonly filter: string | undefined,
   ) {
     this.#expected = start;
   }
@@ -359,10 +437,21 @@ class ConsumerReader {
       }
       const message = result.value;
       const seq = message.seq;
-      this.topic.noteSeq(seq + message.info.pending);
+      const takenAt = performance.now();
+      if (!this.filter) this.topic.noteSeq(seq + message.info.pending);
+      else this.topic.noteSeq(seq);
       this.sub.pending = message.info.pending;
       if (message.info.pending > this.topic.stats.maxQueued) this.topic.stats.maxQueued = message.info.pending;
-      if (seq < this.#expected) continue; // a redelivery after a consumer reset: already handed on
+      if (seq < this.#expected) {
+        // A redelivery after a consumer reset: already handed on.
+        this.topic.stats.redelivered++;
+        continue;
+      }
+      if (this.filter) {
+        const value = await this.#filtered(message, takenAt);
+        if (value) return value;
+        continue;
+      }
       if (seq > this.#expected) {
         // The stream's retention removed items this subscriber had not read: a gap, never silence.
         const count = seq - this.#expected;
@@ -376,6 +465,64 @@ class ConsumerReader {
       this.#expected = seq + 1;
       return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS) };
     }
+  }
+
+  /**
+   * A filtered reader's message: a loss before it (retention), the drop
+   * of a discarded one, the overflow policy, or the item; undefined: read on.
+   */
+  async #filtered(message: JsMsg, takenAt: number): Promise<SourceYield | undefined> {
+    const seq = message.seq;
+    if (seq > this.#expected) {
+      // Other subjects' items, or items retention removed before the reader passed them: the stream's first seq since this message came tells.
+      const first = await this.topic.firstSeqSince(takenAt);
+      if (this.#stopped) return undefined;
+      if (first > this.#expected) {
+        const count = Math.min(first, seq) - this.#expected;
+        this.topic.stats.dropped += count;
+        this.#expected = seq;
+        this.#unread(message);
+        // Counted in topic seqs: at most that many matching items were lost.
+        return { gap: count, reason: "dropped_oldest" };
+      }
+    }
+    this.#expected = seq + 1;
+    if (this.#discard > 0) {
+      this.#discard--;
+      return undefined;
+    }
+    const pending = message.info.pending;
+    const { queueItems, overflow } = this.topic;
+    if (this.#keepCount !== undefined && this.#keepCount-- <= 0) {
+      // drop_newest: the backlog it kept is read; what came after it while it was behind is dropped.
+      this.#keepCount = undefined;
+      return this.#drop(pending + 1, "dropped_newest");
+    }
+    if (pending > queueItems) {
+      const now = performance.now();
+      this.#behindSince ??= now;
+      if (now - this.#behindSince >= this.topic.overflowGraceMs) {
+        this.#behindSince = undefined;
+        switch (overflow) {
+          case "disconnect":
+            this.topic.stats.disconnected++;
+            throw new SluiceError("slow_consumer", `topic ${this.topic.name}: the subscriber is ${pending} items behind, over the topic's queue of ${queueItems}`);
+          case "drop_oldest":
+            // This one and the oldest after it, keeping the newest queueItems.
+            return this.#drop(pending - queueItems + 1, "dropped_oldest");
+          case "drop_newest":
+            this.#keepCount ??= queueItems;
+        }
+      }
+    } else this.#behindSince = undefined;
+    return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS) };
+  }
+
+  /** Filtered: a gap of `count` matching messages, this one and the next count − 1 (read and discarded). */
+  #drop(count: number, reason: "dropped_oldest" | "dropped_newest"): SourceYield {
+    this.topic.stats.dropped += count;
+    this.#discard = count - 1;
+    return { gap: count, reason };
   }
 
   /** A message read past a gap: handed on by the next call. */
@@ -438,9 +585,13 @@ class ConsumerReader {
 
   async #open(start: number): Promise<void> {
     try {
-      const consumer = await this.topic.js.consumers.get(this.topic.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start });
-      this.#messages = await consumer.consume({ max_messages: this.pullAhead });
-      this.#iterator = this.#messages[Symbol.asyncIterator]();
+      const consumer = await this.topic.js.consumers.get(this.topic.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start, ...(this.filter ? { filter_subjects: this.filter } : {}) });
+      const messages = await consumer.consume({ max_messages: this.pullAhead });
+      this.#messages = messages;
+      this.#iterator = messages[Symbol.asyncIterator]();
+      void (async () => {
+        for await (const status of messages.status()) if (status.type === "ordered_consumer_recreated") this.topic.stats.consumerResets++;
+      })().catch(() => undefined);
     } catch (error) {
       throw new SluiceError("unavailable", `topic ${this.topic.name}: could not read JetStream stream ${this.topic.stream}: ${(error as Error).message}`, { cause: error, retryAfterMs: 500 });
     }

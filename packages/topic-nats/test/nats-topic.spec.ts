@@ -61,7 +61,7 @@ describe.skipIf(!shared)("NatsTopic", () => {
     expect(got).toEqual(["p0", "p1", "p2", "p3", "p4"]);
     expect(await second.retainedRange()).toEqual({ oldestSeq: seqs[0], nextSeq: seqs[4]! + 1 });
     const info = await (await jetstreamManager(shared!)).streams.info(first.stream);
-    expect(info.config).toMatchObject({ subjects: [name], max_msgs: 500, max_age: 60_000 * 1_000_000, duplicate_window: 60_000 * 1_000_000 });
+    expect(info.config).toMatchObject({ subjects: [name, `${name}.>`], max_msgs: 500, max_age: 60_000 * 1_000_000, duplicate_window: 60_000 * 1_000_000 });
     await iterator.return!();
   });
 
@@ -125,6 +125,29 @@ describe.skipIf(!shared)("NatsTopic", () => {
     expect(rest.filter((v) => v.startsWith("gap")).length).toBeGreaterThan(0);
     await iterator.return!();
   });
+
+  it("tells a pattern subscriber which matching items retention removed before it read them (a gap of at most that many), while other subjects' items are no gap", async () => {
+    const name = uniqueName();
+    const topic = await open(name, shared!, { historyItems: 10, subscriberQueueItems: 100_000, pullAhead: 1, storage: "memory" });
+    const sub = await topic.subscribe(undefined, undefined, { filter: `${name}.hot` });
+    const iterator = sub.items[Symbol.asyncIterator]();
+    // Interleaved with other subjects: the reader's seqs jump, and nothing is lost.
+    for (let i = 0; i < 6; i++) await topic.publish(text(`${i % 2 ? "cold" : "hot"}${i}`), { subject: `${name}.${i % 2 ? "cold" : "hot"}` });
+    const first: string[] = [];
+    for (let i = 0; i < 3; i++) first.push(value((await iterator.next()).value as SourceYield));
+    expect(first).toEqual(["hot0", "hot2", "hot4"]);
+    // Now it stops reading while 30 more go by (15 of them hot); the stream keeps the newest 10.
+    for (let i = 6; i < 36; i++) await topic.publish(text(`${i % 2 ? "cold" : "hot"}${i}`), { subject: `${name}.${i % 2 ? "cold" : "hot"}` });
+    const rest: string[] = [];
+    while (rest.at(-1) !== "hot34") rest.push(value((await iterator.next()).value as SourceYield));
+    const gaps = rest.filter((v) => v.startsWith("gap"));
+    expect(gaps.length).toBe(1);
+    expect(gaps[0]).toMatch(/^gap \d+ dropped_oldest$/);
+    // The 5 hot items still retained (26, 28, …, 34) follow the gap; the gap covers at least the 10 hot ones removed.
+    expect(rest.slice(1)).toEqual(["hot26", "hot28", "hot30", "hot32", "hot34"]);
+    expect(Number(gaps[0]!.split(" ")[1])).toBeGreaterThanOrEqual(10);
+    await iterator.return!();
+  });
 });
 
 describe.skipIf(!shared)("NatsTopic across a NATS restart", () => {
@@ -171,6 +194,8 @@ describe.skipIf(!shared)("NatsTopic across a NATS restart", () => {
       for (let i = 100; i < 200; i++) await publish(i);
       await reading;
       expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `n${i}`));
+      // The subscriber's ordered consumer was recreated across the restart (sluice_nats_consumer_resets_total).
+      expect(topic.stats.consumerResets).toBeGreaterThanOrEqual(1);
       for (let i = 1; i < acked.length; i++) expect(acked[i]).toBe(acked[i - 1]! + 1);
     } finally {
       await connection.close();
