@@ -51,9 +51,9 @@ describe("examples/sensors.yaml", () => {
       let opened!: () => void;
       const open = new Promise<void>((resolve) => (opened = resolve));
       const done = (async () => {
-        const got: { seq: number; n: number }[] = [];
+        const got: { seq: number; n: number; subject: string | undefined }[] = [];
         for await (const event of client.subscribe<Reading>(stream, { onState: (s) => s.state === "open" && opened() })) {
-          if (event.kind === "item") got.push({ seq: event.seq, n: event.value.n });
+          if (event.kind === "item") got.push({ seq: event.seq, n: event.value.n, subject: event.subject });
           if (got.length === count) break;
         }
         return got;
@@ -67,14 +67,14 @@ describe("examples/sensors.yaml", () => {
     const publisher = client.publish<Reading>("sensors");
     await Promise.all(readings.map((r) => publisher.send(r)));
     expect(await temps.done).toEqual([
-      { seq: 1, n: 0 },
-      { seq: 2, n: 4 },
+      { seq: 1, n: 0, subject: "sensors.north.temp" },
+      { seq: 2, n: 4, subject: "sensors.south.temp" },
     ]);
     expect(await north.done).toEqual([
-      { seq: 1, n: 0 },
-      { seq: 2, n: 6 },
+      { seq: 1, n: 0, subject: "sensors.north.temp" },
+      { seq: 2, n: 6, subject: "sensors.north.hum" },
     ]);
-    expect(await alerts.done).toEqual([{ seq: 1, n: 1 }]);
+    expect(await alerts.done).toEqual([{ seq: 1, n: 1, subject: "sensors.alerts.hot" }]);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const decisions = Object.fromEntries([...metrics.matchAll(/^sluice_route_decisions_total\{stream="sensors",kind="(\w+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
     expect(decisions).toEqual({ custom: 1, content: 2, template: 3, fallback: 1, unrouted: 0 });

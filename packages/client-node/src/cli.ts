@@ -178,8 +178,8 @@ async function tail(url: string, stream: string, flags: Flags): Promise<number> 
             /* not JSON: the text itself */
           }
         }
-        process.stdout.write(`${JSON.stringify({ seq: event.seq, ...(binary ? { hex: text } : { item: value }) })}\n`);
-      } else process.stdout.write(`${event.seq}\t${text}\n`);
+        process.stdout.write(`${JSON.stringify({ seq: event.seq, ...(event.subject !== undefined ? { subject: event.subject } : {}), ...(binary ? { hex: text } : { item: value }) })}\n`);
+      } else process.stdout.write(event.subject !== undefined ? `${event.seq}\t${event.subject}\t${text}\n` : `${event.seq}\t${text}\n`);
       if (++seen >= count) break;
     }
     return 0;

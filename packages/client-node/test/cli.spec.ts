@@ -12,11 +12,17 @@ const inboxItems = () => inbox.stats.published;
 
 beforeAll(async () => {
   const ticks = new Topic("ticks");
-  publisher = setInterval(() => ticks.publish(new TextEncoder().encode(JSON.stringify({ at: Date.now() }))), 10);
+  const sensors = new Topic("sensors");
+  publisher = setInterval(() => {
+    ticks.publish(new TextEncoder().encode(JSON.stringify({ at: Date.now() })));
+    sensors.publish(new TextEncoder().encode(JSON.stringify({ t: 20 })), { subject: "sensors.a.temp" });
+    sensors.publish(new TextEncoder().encode(JSON.stringify({ h: 50 })), { subject: "sensors.a.hum" });
+  }, 10);
   const sluice = new SluiceServer({
     streams: {
       numbers: { source: fromIterable((p: { count?: number }) => Array.from({ length: p.count ?? 10 }, (_, i) => ({ n: i }))) },
       ticks: { topic: ticks },
+      sensors: { topic: sensors },
       inbox: { topic: inbox, publish: {} },
       checked: { publish: { sink: { write: (items) => items.map((item) => (new TextDecoder().decode(item.data).includes("bad") ? { accepted: false, reason: "contains bad", deadLetterTopic: "checked.dlq" } : { accepted: true })) } } },
     },
@@ -100,6 +106,19 @@ describe.each(["http", "websocket"])("sluice tail over %s", (transport) => {
     expect(lines).toHaveLength(4);
     for (const line of lines) expect(typeof line.item.at).toBe("number");
     expect(lines.map((l) => l.seq - lines[0]!.seq)).toEqual([0, 1, 2, 3]);
+  });
+});
+
+describe("sluice tail of a subject pattern", () => {
+  it("prints each item's subject: seq, subject and text, or a subject field with --json", async () => {
+    const text = await sluice("tail", server.url, "sensors.*.temp", "--count", "2");
+    expect(text.code).toBe(0);
+    expect(text.stdout.trim().split("\n")).toEqual(['1\tsensors.a.temp\t{"t":20}', '2\tsensors.a.temp\t{"t":20}']);
+    const json = await sluice("tail", server.url, "sensors.a.>", "--count", "2", "--json");
+    expect(json.stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown)).toEqual([
+      { seq: 1, subject: "sensors.a.temp", item: { t: 20 } },
+      { seq: 2, subject: "sensors.a.hum", item: { h: 50 } },
+    ]);
   });
 });
 

@@ -43,11 +43,14 @@ describe.each(Object.entries(TRANSPORTS))("subjects over %s", (_name, connection
       const backoff = { initialMs: 10, maxMs: 50 };
       const temps = client.subscribe<Reading>("sensors.*.temp", { window, backoff });
       const north = client.subscribe<Reading>("sensors.north.>", { window, backoff });
-      const collect = async (stream: AsyncIterable<{ kind: string; seq?: number; value?: Reading }>, want: number) => {
+      const collect = async (stream: AsyncIterable<{ kind: string; seq?: number; value?: Reading; subject?: string | undefined }>, want: number) => {
         const got: { seq: number; n: number }[] = [];
         for await (const event of stream) {
           if (event.kind !== "item") throw new Error(`unexpected ${event.kind} event: ${JSON.stringify(event)}`);
-          got.push({ seq: event.seq!, n: event.value!.n });
+          // Each item tells the subject it was published to.
+          const r = event.value!;
+          if (event.subject !== (r.site === undefined ? "sensors.unrouted" : `sensors.${r.site}.${r.kind}`)) throw new Error(`item ${r.n} has subject ${event.subject}`);
+          got.push({ seq: event.seq!, n: r.n });
           if (got.length === want) break;
         }
         return got;

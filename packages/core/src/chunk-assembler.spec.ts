@@ -113,6 +113,35 @@ describe("ChunkAssembler", () => {
     ]);
   });
 
+  it("carries a filtered stream's subjects, one per item, counted in the chunk's bytes; the fragment that completes an item carries its subject (§7.10)", () => {
+    const a = new ChunkAssembler({ maxItems: 100, maxBytes: 12, flushDelayMs: 5 });
+    a.add(1, bytes(2, 1), cursorOf(1), 0, undefined, "s.a");
+    a.add(2, bytes(2, 2), cursorOf(2), 0, undefined, "s.bb");
+    // 5 + 6 bytes so far: 2 + 3 more would pass 12.
+    a.add(3, bytes(2, 3), cursorOf(3), 0, undefined, "s.c");
+    // An item over maxBytes with its subject: fragments sized to leave room for it on the last.
+    const big = Uint8Array.from({ length: 20 }, (_, i) => i);
+    a.add(4, big, cursorOf(4), 0, undefined, "s.big");
+    const chunks = takeAll(a);
+    expect(chunks[0]).toMatchObject({ firstSeq: 1, items: [bytes(2, 1), bytes(2, 2)], subjects: ["s.a", "s.bb"] });
+    expect(chunks[1]).toMatchObject({ firstSeq: 3, items: [bytes(2, 3)], subjects: ["s.c"] });
+    const fragments = chunks.slice(2);
+    expect(fragments.map((c) => c.fragment!.data.byteLength)).toEqual([7, 7, 6]);
+    expect(fragments.map((c) => c.subjects)).toEqual([undefined, undefined, ["s.big"]]);
+  });
+
+  it("never mixes items with and without subjects in one chunk", () => {
+    const a = new ChunkAssembler({ maxItems: 100, maxBytes: 1_000, flushDelayMs: 5 });
+    a.add(1, bytes(1), cursorOf(1), 0);
+    a.add(2, bytes(1), cursorOf(2), 0, undefined, "s.x");
+    a.close();
+    const chunks = takeAll(a);
+    expect(chunks.map((c) => [c.firstSeq, c.items.length, c.subjects])).toEqual([
+      [1, 1, undefined],
+      [2, 1, ["s.x"]],
+    ]);
+  });
+
   it("puts a gap on the next chunk", () => {
     const a = new ChunkAssembler({ maxItems: 100, maxBytes: 1_000, flushDelayMs: 5 });
     a.add(1, bytes(1), cursorOf(1), 0);

@@ -56,6 +56,8 @@ export class ChunkAssembler {
   #cursor: Uint8Array = EMPTY_BYTES;
   /** The priority of the open chunk's items (a chunk holds items of one priority, PROTOCOL.md §3.4 rule 10). */
   #priority: Priority = Priority.NORMAL;
+  /** The open chunk's items' subjects (a filtered stream's), or undefined for a stream without. */
+  #subjects: string[] | undefined;
   /** The open chunk's flush deadline; Infinity while nothing (no item, no gap) is open. */
   #flushAt = Infinity;
   #gap: Gap | undefined;
@@ -87,25 +89,30 @@ export class ChunkAssembler {
    * Adds item `seq` (the next seq after the previous item or gap). `cursor`
    * is the source position after this item (empty when the source has none).
    * A publisher's items carry a `priority`: an item of another priority than
-   * the open chunk's closes it first (subscriptions leave it NORMAL).
+   * the open chunk's closes it first (subscriptions leave it NORMAL). A
+   * filtered stream's items carry their `subject` (PROTOCOL.md §7.10); the
+   * subject counts toward the chunk's bytes.
    */
-  add(seq: number, data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority = Priority.NORMAL): void {
-    if (now >= this.#flushAt || (priority !== this.#priority && this.#items.length > 0)) this.close();
+  add(seq: number, data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority = Priority.NORMAL, subject?: string): void {
+    if (now >= this.#flushAt || (this.#items.length > 0 && (priority !== this.#priority || (subject === undefined) !== (this.#subjects === undefined)))) this.close();
     const { maxBytes, maxItems } = this.options;
-    if (data.byteLength > maxBytes) {
+    const size = data.byteLength + (subject?.length ?? 0);
+    if (size > maxBytes) {
       // Only open items go ahead; a pending gap rides on the first fragment.
       if (this.#items.length > 0) this.close();
-      this.#fragment(seq, data, cursor, priority);
+      this.#fragment(seq, data, cursor, priority, subject);
       return;
     }
-    if (this.#items.length > 0 && this.#bytes + data.byteLength > maxBytes) this.close();
+    if (this.#items.length > 0 && this.#bytes + size > maxBytes) this.close();
     if (this.#items.length === 0) {
       this.#firstSeq = seq;
       this.#priority = priority;
+      this.#subjects = subject === undefined ? undefined : [];
       this.#flushAt = now + this.options.flushDelayMs;
     }
     this.#items.push(data);
-    this.#bytes += data.byteLength;
+    if (subject !== undefined) this.#subjects!.push(subject);
+    this.#bytes += size;
     this.#cursor = cursor;
     if (this.#items.length >= maxItems || this.#bytes >= maxBytes) this.close();
   }
@@ -133,8 +140,10 @@ export class ChunkAssembler {
         cursor: this.#cursor,
         gap: this.#gap,
         ...(this.#priority !== Priority.NORMAL ? { priority: this.#priority } : {}),
+        ...(this.#subjects ? { subjects: this.#subjects } : {}),
       });
       this.#gap = undefined;
+      this.#subjects = undefined;
       this.#items = [];
       this.#bytes = 0;
       this.#cursor = EMPTY_BYTES;
@@ -160,13 +169,15 @@ export class ChunkAssembler {
   discard(): void {
     this.#ready.clear();
     this.#items = [];
+    this.#subjects = undefined;
     this.#bytes = 0;
     this.#gap = undefined;
     this.#flushAt = Infinity;
   }
 
-  #fragment(seq: number, data: Uint8Array, cursor: Uint8Array, priority: Priority): void {
-    const size = this.options.maxBytes;
+  #fragment(seq: number, data: Uint8Array, cursor: Uint8Array, priority: Priority, subject: string | undefined): void {
+    // The completing fragment carries the subject too: room for it.
+    const size = Math.max(1, this.options.maxBytes - (subject?.length ?? 0));
     const total = data.byteLength;
     for (let offset = 0; offset < total; offset += size) {
       const end = Math.min(total, offset + size);
@@ -179,6 +190,7 @@ export class ChunkAssembler {
         cursor: end === total ? cursor : EMPTY_BYTES,
         gap: offset === 0 ? this.#gap : undefined,
         ...(priority !== Priority.NORMAL ? { priority } : {}),
+        ...(subject !== undefined && end === total ? { subjects: [subject] } : {}),
       });
     }
     // Only called with no items open, so with the gap gone nothing is.

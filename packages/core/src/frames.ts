@@ -196,6 +196,12 @@ export interface ChunkFrame {
   readonly gap?: Gap | undefined;
   /** Publish only: the priority of every item of the chunk, for the server's ingest queue (absent: NORMAL; PROTOCOL.md §3.4 rule 10). */
   readonly priority?: Priority | undefined;
+  /**
+   * A filtered stream's chunks (PROTOCOL.md §7.10): each item's subject,
+   * `subjects[i]` for `items[i]`; one entry on the fragment that completes
+   * an item. Absent for streams without subjects.
+   */
+  readonly subjects?: readonly string[] | undefined;
 }
 
 /** The stream is complete, or the answer to Cancel. Nothing follows it (PROTOCOL.md §8). */

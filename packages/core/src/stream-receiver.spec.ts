@@ -217,6 +217,20 @@ describe("StreamReceiver: data", () => {
   });
 });
 
+describe("StreamReceiver: subjects", () => {
+  it("delivers each item with its subject from a filtered stream's chunk, and a fragmented item with the completing fragment's (§7.10)", () => {
+    const r = streaming();
+    r.handleFrame(chunk(1, 2, { subjects: ["s.a", "s.b"] }), 1);
+    r.handleFrame({ type: "chunk", firstSeq: 3, items: [], fragment: { totalBytes: 4, offset: 0, data: Uint8Array.of(1, 2) }, cursor: NO_CURSOR }, 2);
+    r.handleFrame({ type: "chunk", firstSeq: 3, items: [], fragment: { totalBytes: 4, offset: 2, data: Uint8Array.of(3, 4) }, cursor: NO_CURSOR, subjects: ["s.big"] }, 3);
+    expect(readAll(r, 4).map((d) => (d.kind === "item" ? [d.seq, d.subject] : d.kind))).toEqual([
+      [1, "s.a"],
+      [2, "s.b"],
+      [3, "s.big"],
+    ]);
+  });
+});
+
 describe("StreamReceiver: lost sessions", () => {
   it("loses the session (retryable) when a chunk starts beyond the expected seq, and resumes after the last ack", () => {
     const r = streaming();

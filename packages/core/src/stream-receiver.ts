@@ -72,6 +72,8 @@ export type Delivery =
       readonly seq: number;
       /** The item's payload. */
       readonly data: Uint8Array;
+      /** The subject it was published to, on a filtered stream (a subject pattern, PROTOCOL.md §7.10). */
+      readonly subject?: string;
     }
   /** Seqs the server skipped; they will never come. */
   | {
@@ -594,6 +596,7 @@ export class StreamReceiver {
       return;
     }
     const items = chunk.items;
+    const subjects = chunk.subjects;
     for (let i = 0; i < items.length; i++) {
       const seq = chunk.firstSeq + i;
       if (seq < expected) continue;
@@ -602,7 +605,7 @@ export class StreamReceiver {
       session.beginItem(seq, data.byteLength);
       this.counters.itemsReceived++;
       this.counters.bytesReceived += data.byteLength;
-      this.#enqueueItem(seq, data);
+      this.#enqueueItem(seq, data, subjects?.[i]);
     }
     if (chunk.cursor.byteLength > 0 && lastSeq >= expected) this.#checkpoints.push({ seq: lastSeq, cursor: chunk.cursor });
   }
@@ -616,12 +619,12 @@ export class StreamReceiver {
     if (result.kind === "complete") {
       this.counters.itemsReceived++;
       this.counters.bytesReceived += result.data.byteLength;
-      this.#enqueueItem(seq, result.data);
+      this.#enqueueItem(seq, result.data, chunk.subjects?.[0]);
       if (chunk.cursor.byteLength > 0) this.#checkpoints.push({ seq, cursor: chunk.cursor });
     }
   }
 
-  #enqueueItem(seq: number, data: Uint8Array): void {
+  #enqueueItem(seq: number, data: Uint8Array, subject: string | undefined): void {
     if (seq <= this.#deliveredSeq) {
       // Resent after a resume from the ack: the app has it already. Its
       // credit is granted once for the whole chunk, not per item (§4.5).
@@ -630,7 +633,7 @@ export class StreamReceiver {
       this.counters.duplicatesIgnored++;
       return;
     }
-    this.#queue.push({ kind: "item", seq, data });
+    this.#queue.push(subject === undefined ? { kind: "item", seq, data } : { kind: "item", seq, data, subject });
   }
 
   /** A chunk consumed resent items on arrival: one grant check for all of them. */

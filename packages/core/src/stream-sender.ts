@@ -156,7 +156,7 @@ export class StreamSender {
   #sessionBytes = 0;
   #sessionItems = 0;
   #ackedSeq = 0;
-  #pending: { seq: number; data: Uint8Array; cursor: Uint8Array; priority: Priority } | undefined;
+  #pending: { seq: number; data: Uint8Array; cursor: Uint8Array; priority: Priority; subject: string | undefined } | undefined;
   #endCursor: Uint8Array | undefined;
   /** The Open being served, and the constructor's limits (before per-Open adjustments). */
   #open: OpenFrame | undefined;
@@ -312,9 +312,10 @@ export class StreamSender {
   /**
    * Hands over the next item from the source. `cursor` is the source position
    * after it (empty when the source has none). Only while demand > 0. A
-   * publisher's items carry their `priority` (chunks hold one priority each).
+   * publisher's items carry their `priority` (chunks hold one priority each);
+   * a filtered stream's, their `subject` (PROTOCOL.md §7.10).
    */
-  push(data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority = Priority.NORMAL): void {
+  push(data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority = Priority.NORMAL, subject?: string): void {
     if (this.#state !== "streaming") throw new Error(`push() while ${this.#state}`);
     if (this.demand <= 0) throw new Error("push() without demand");
     const seq = this.#nextSeq;
@@ -322,9 +323,9 @@ export class StreamSender {
     this.#nextSeq = seq + 1;
     this.#idleSince = now;
     if (this.#credit!.allows(seq, this.#sessionBytes, data.byteLength)) {
-      this.#emit(seq, data, cursor, now, priority);
+      this.#emit(seq, data, cursor, now, priority, subject);
     } else {
-      this.#pending = { seq, data, cursor, priority };
+      this.#pending = { seq, data, cursor, priority, subject };
     }
     if (this.demand === 0) this.#creditExhausted(now);
     this.#armYield();
@@ -511,7 +512,7 @@ export class StreamSender {
     const pending = this.#pending;
     if (pending && this.#credit.allows(pending.seq, this.#sessionBytes, pending.data.byteLength)) {
       this.#pending = undefined;
-      this.#emit(pending.seq, pending.data, pending.cursor, now, pending.priority);
+      this.#emit(pending.seq, pending.data, pending.cursor, now, pending.priority, pending.subject);
     }
     if (this.#state === "ending") {
       this.#finishIfDrained(now);
@@ -531,8 +532,8 @@ export class StreamSender {
     }
   }
 
-  #emit(seq: number, data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority): void {
-    this.#assembler.add(seq, data, cursor, now, priority);
+  #emit(seq: number, data: Uint8Array, cursor: Uint8Array, now: number, priority: Priority, subject: string | undefined): void {
+    this.#assembler.add(seq, data, cursor, now, priority, subject);
     this.#emittedSeq = seq;
     this.#sessionBytes += data.byteLength;
     this.#sessionItems++;

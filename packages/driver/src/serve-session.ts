@@ -26,6 +26,8 @@ export type SourceYield =
       readonly cursor?: Uint8Array;
       /** When the item came into being, on the session's clock (default: when it was yielded). */
       readonly producedAt?: number;
+      /** The subject it was published to, for a filtered stream (PROTOCOL.md §7.10); the chunk carries it. */
+      readonly subject?: string;
     }
   | {
       /** How many items were dropped here; they become a gap of as many seqs. */
@@ -319,7 +321,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         const value = result.value;
         if ("gap" in value) sender.pushGap(value.gap, value.reason, now);
         else {
-          sender.push(value.data, value.cursor ?? EMPTY_BYTES, now);
+          sender.push(value.data, value.cursor ?? EMPTY_BYTES, now, undefined, value.subject);
           onPulled?.(value.data.length);
           if (sentLatency) {
             const at = value.producedAt !== undefined && value.producedAt < now ? value.producedAt : now;

@@ -72,13 +72,16 @@ export class SubscriptionItem<T = Uint8Array> {
   readonly data: Uint8Array;
   /** The payload decoded (the bytes themselves without a decoder). */
   readonly value: T;
+  /** The subject it was published to, on a stream named by a subject pattern (`sensors.*.temp`, PROTOCOL.md §7.10); undefined otherwise. */
+  readonly subject: string | undefined;
   readonly #owner: Subscription<T>;
 
-  constructor(owner: Subscription<T>, seq: number, data: Uint8Array, value: T) {
+  constructor(owner: Subscription<T>, seq: number, data: Uint8Array, value: T, subject?: string) {
     this.#owner = owner;
     this.seq = seq;
     this.data = data;
     this.value = value;
+    this.subject = subject;
   }
 
   /** Marks this item (and everything before it) processed. */
@@ -399,7 +402,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         this.stats.items++;
         this.stats.bytes += delivery.data.byteLength;
         if (this.#autoAck) this.#pendingAck = delivery.seq;
-        return Promise.resolve({ done: false, value: new SubscriptionItem(this, delivery.seq, delivery.data, this.#decode(delivery.data)) });
+        return Promise.resolve({ done: false, value: new SubscriptionItem(this, delivery.seq, delivery.data, this.#decode(delivery.data), delivery.subject) });
       }
       case "gap": {
         const gap = delivery.gap;

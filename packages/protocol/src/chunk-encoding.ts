@@ -46,10 +46,10 @@ const varintFieldSize = (value: number) => (value === 0 ? 0 : 1 + varintSize(val
  * SubscribeResponse). `headroom` leaves that many bytes free at the front
  * for the caller's own framing (a Connect envelope prefix), so the message
  * goes out as one buffer without another copy. Undefined for a chunk that
- * carries a gap (rare; the caller encodes those with protobuf-es).
+ * carries a gap (rare) or subjects (a filtered stream's; the caller encodes those with protobuf-es).
  */
 export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number, headroom = 0): Uint8Array | undefined {
-  if (frame.gap) return undefined;
+  if (frame.gap || frame.subjects) return undefined;
   const fragment = frame.fragment;
   let chunkSize = varintFieldSize(frame.firstSeq);
   for (const item of frame.items) chunkSize += lengthDelimitedSize(item.byteLength);

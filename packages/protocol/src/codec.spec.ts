@@ -13,6 +13,10 @@ const bytes = fc.uint8Array({ maxLength: 64 });
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant("chunk" as const), firstSeq: seq, items: fc.array(bytes, { maxLength: 20 }), cursor: bytes, fragment: fc.constant(undefined), gap: fc.option(fc.record({ fromSeq: seq, count: seq, reason: fc.constantFrom("unspecified" as const, "dropped_oldest" as const, "dropped_newest" as const, "history_expired" as const, "restarted" as const) }), { nil: undefined }) }),
   fc.record({ type: fc.constant("chunk" as const), firstSeq: seq, items: fc.constant([]), cursor: bytes, fragment: fc.record({ totalBytes: seq, offset: seq, data: bytes }), gap: fc.constant(undefined) }),
+  // A filtered stream's chunk: one subject per item (PROTOCOL.md §7.10).
+  fc
+    .array(fc.tuple(bytes, fc.string({ minLength: 1, maxLength: 20 })), { minLength: 1, maxLength: 10 })
+    .chain((pairs) => fc.record({ type: fc.constant("chunk" as const), firstSeq: seq, items: fc.constant(pairs.map((p) => p[0])), cursor: bytes, fragment: fc.constant(undefined), gap: fc.constant(undefined), subjects: fc.constant(pairs.map((p) => p[1])) })),
   fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq }),
   fc.record({ type: fc.constant("heartbeat" as const), ping: seq, pong: seq, sentSeq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
   fc.record({ type: fc.constant("end" as const), lastSeq: seq, cursor: bytes, sessionItems: seq, sessionBytes: seq }),
@@ -99,6 +103,21 @@ describe("codec", () => {
   it("rejects 64-bit values above 2^53-1 naming the field", () => {
     const wire = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { frame: { kind: { case: "ack", value: { seq: 2n ** 60n } } } }));
     expect(() => decodeClientFrame(wire, MAX)).toThrow(/ack\.seq is 1152921504606846976, above 2\^53-1/);
+  });
+
+  it("rejects a chunk whose subjects do not pair with its items, naming chunk.subjects", () => {
+    const frame = (items: number, subjects: string[], fragment?: { totalBytes: number; offset: number; length: number }) =>
+      encodeServerFrame({
+        type: "chunk",
+        firstSeq: 1,
+        items: Array.from({ length: items }, () => Uint8Array.of(1)),
+        cursor: new Uint8Array(),
+        subjects,
+        ...(fragment ? { fragment: { totalBytes: fragment.totalBytes, offset: fragment.offset, data: new Uint8Array(fragment.length) } } : {}),
+      });
+    expect(() => decodeServerFrame(frame(2, ["a"]), MAX)).toThrow(/chunk\.subjects: 1 subjects for 2 items/);
+    expect(() => decodeServerFrame(frame(0, ["a"], { totalBytes: 10, offset: 0, length: 4 }), MAX)).toThrow(/a fragment that does not complete its item \(0\)/);
+    expect(decodeServerFrame(frame(0, ["a"], { totalBytes: 10, offset: 6, length: 4 }), MAX)).toMatchObject({ subjects: ["a"] });
   });
 
   it("rejects an empty frame", () => {

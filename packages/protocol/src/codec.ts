@@ -203,6 +203,7 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
             cursor: frame.cursor,
             priority: priorityToWire(frame.priority),
             gap: gapToWire(frame.gap),
+            ...(frame.subjects ? { subjects: frame.subjects as string[] } : {}),
           },
         },
       });
@@ -251,6 +252,14 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
       if (f && c.items.length > 0) {
         throw new SluiceError("protocol_violation", "chunk carries both items and a fragment", { blame: "remote" });
       }
+      if (c.subjects.length > 0) {
+        // One subject per item; a fragmented item's rides on the fragment that completes it (PROTOCOL.md §7.10).
+        const completes = f !== undefined && f.offset + BigInt(f.data.byteLength) === f.totalBytes;
+        const want = f ? (completes ? 1 : 0) : c.items.length;
+        if (c.subjects.length !== want) {
+          throw new SluiceError("protocol_violation", `chunk.subjects: ${c.subjects.length} subjects for ${f ? (completes ? "the fragment that completes an item (1)" : "a fragment that does not complete its item (0)") : `${c.items.length} items`}`, { blame: "remote", field: "chunk.subjects" });
+        }
+      }
       return {
         type: "chunk",
         firstSeq: num(c.firstSeq, "chunk.first_seq"),
@@ -259,6 +268,7 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
         cursor: c.cursor.byteLength > 0 ? c.cursor : EMPTY_BYTES,
         gap: gapFromWire(c.gap, "chunk.gap"),
         ...priorityField(c.priority),
+        ...(c.subjects.length > 0 ? { subjects: c.subjects } : {}),
       };
     }
     case "heartbeat":

@@ -287,7 +287,9 @@ export class Topic implements TopicEngine {
               return { done: false, value: { gap: entry.count, reason: entry.reason } };
             }
             sub.taken = entry.item.seq;
-            return { done: false, value: { data: entry.item.data, cursor: indexCursor(entry.item.seq), producedAt: entry.item.at } };
+            const item = entry.item;
+            // A filtered stream tells each item's subject (PROTOCOL.md §7.10); the whole topic does not.
+            return { done: false, value: filter ? { data: item.data, cursor: indexCursor(item.seq), producedAt: item.at, subject: item.subject } : { data: item.data, cursor: indexCursor(item.seq), producedAt: item.at } };
           }
           if (sub.closed) return { done: true, value: undefined };
           await new Promise<void>((resolve) => {

@@ -183,7 +183,8 @@ export function describeTopicContract(engine: string, open: (options: ContractTo
       const expectMatching = async (sub: { items: AsyncIterable<SourceYield> }, matches: (subject: string) => boolean) => {
         const want = published.filter((p) => matches(p.subject));
         const got = await take(sub.items, want.length);
-        expect(got.map((entry) => ("gap" in entry ? "gap" : [read(entry.data), readSeq(entry.cursor)]))).toEqual(want.map((p) => [p.value, p.seq]));
+        // Each item with its topic seq (the cursor) and the subject it was published to.
+        expect(got.map((entry) => ("gap" in entry ? "gap" : [read(entry.data), readSeq(entry.cursor), entry.subject]))).toEqual(want.map((p) => [p.value, p.seq, p.subject]));
       };
       await expectMatching(temps, (s) => /\.[^.]+\.temp$/.test(s.slice(topic.name.length)) && s.split(".").length === topic.name.split(".").length + 2);
       await expectMatching(all, (s) => s !== topic.name);

@@ -515,7 +515,9 @@ class ConsumerReader {
         }
       }
     } else this.#behindSince = undefined;
-    return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS) };
+    // The Sluice subject: the topic's name where the NATS subject has the topic's own.
+    const subject = this.topic.name + message.subject.slice(this.topic.subject.length);
+    return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS), subject };
   }
 
   /** Filtered: a gap of `count` matching messages, this one and the next count − 1 (read and discarded). */
