@@ -39,9 +39,11 @@ export interface NatsTopicOptions {
   readonly stream?: string;
   /**
    * The NATS subject the topic's own items are published on (default: the
-   * topic's name); a Sluice subject under the topic (`sensors.lab.temp` in
-   * topic `sensors`) is this subject with the rest appended, and the stream
-   * holds `subject` and `subject.>`.
+   * JetStream stream's name, which holds no dot, so that nested topic names
+   * such as `orders` and `orders.dlq` get subjects that do not overlap); a
+   * Sluice subject under the topic (`sensors.lab.temp` in topic `sensors`)
+   * is this subject with the rest appended (`SLUICE_sensors.lab.temp`), and
+   * the stream holds `subject` and `subject.>`.
    */
   readonly subject?: string;
   /** Items kept (the stream's max_msgs; 0 is refused: a JetStream topic always keeps what its subscribers read). Default 10 000. */
@@ -144,7 +146,10 @@ export class NatsTopic implements TopicEngine {
   private constructor(name: string, options: NatsTopicOptions, jsm: JetStreamManager, history: HistoryBounds) {
     this.name = name;
     this.stream = options.stream ?? natsStreamName(name);
-    this.subject = options.subject ?? name;
+    // The stream's name, not the topic's: topic names nest (`orders` and its
+    // dead letters `orders.dlq`), and JetStream refuses two streams whose
+    // subjects overlap, as `orders.>` and `orders.dlq` would.
+    this.subject = options.subject ?? this.stream;
     this.history = history;
     this.queueItems = options.subscriberQueueItems ?? 1_024;
     this.overflow = options.overflow ?? "drop_oldest";

@@ -61,8 +61,25 @@ describe.skipIf(!shared)("NatsTopic", () => {
     expect(got).toEqual(["p0", "p1", "p2", "p3", "p4"]);
     expect(await second.retainedRange()).toEqual({ oldestSeq: seqs[0], nextSeq: seqs[4]! + 1 });
     const info = await (await jetstreamManager(shared!)).streams.info(first.stream);
-    expect(info.config).toMatchObject({ subjects: [name, `${name}.>`], max_msgs: 500, max_age: 60_000 * 1_000_000, duplicate_window: 60_000 * 1_000_000 });
+    expect(info.config).toMatchObject({ subjects: [first.stream, `${first.stream}.>`], max_msgs: 500, max_age: 60_000 * 1_000_000, duplicate_window: 60_000 * 1_000_000 });
     await iterator.return!();
+  });
+
+  it("opens nested topic names (orders and orders.dlq) side by side: their JetStream subjects do not overlap, and neither sees the other's items", async () => {
+    const name = uniqueName();
+    const orders = await open(name, shared!, { storage: "memory" });
+    const dlq = await open(`${name}.dlq`, shared!, { storage: "memory" });
+    const all = await orders.subscribe(undefined, undefined, { filter: `${name}.>` });
+    const letters = await dlq.subscribe(undefined);
+    await orders.publish(text("o1"), { subject: `${name}.eu` });
+    await dlq.publish(text("d1"));
+    await orders.publish(text("o2"), { subject: `${name}.us` });
+    const a = all.items[Symbol.asyncIterator]();
+    const d = letters.items[Symbol.asyncIterator]();
+    expect([value((await a.next()).value), value((await a.next()).value)]).toEqual(["o1", "o2"]);
+    expect(value((await d.next()).value)).toBe("d1");
+    await a.return!();
+    await d.return!();
   });
 
   it("lands a keyed publish once even when it is repeated on another instance (Nats-Msg-Id, the stream's duplicate window)", async () => {
