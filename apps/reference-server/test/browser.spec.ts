@@ -18,10 +18,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { build } from "esbuild";
-import { findChromium, launchChromium, selfSignedCertificate, until } from "@sluice/testing";
+import { findChromium, launchChromium, selfSignedCertificate, startPathProxy, until } from "@sluice/testing";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { counter, startPathProxy } from "./split-instances.js";
+import { counter } from "./split-instances.js";
 import { startCli, type StartedCli } from "./start-cli.js";
 
 const CHROMIUM = findChromium("reference-server browser tests");

@@ -16,9 +16,9 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createSluiceClient } from "@sluice/client-node";
 import { clientFrameToWire, SubscribeService } from "@sluice/protocol";
-import { until } from "@sluice/testing";
+import { startPathProxy, until } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { counter, startPathProxy } from "./split-instances.js";
+import { counter } from "./split-instances.js";
 import { startCli, type StartedCli } from "./start-cli.js";
 
 const NATS_URL = process.env.SLUICE_NATS_URL ?? "127.0.0.1:4222";

@@ -358,7 +358,12 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   [Symbol.asyncIterator](): AsyncIterator<SubscriptionEvent<T>> {
     if (this.#started) throw new Error("a Subscription can be iterated once");
     this.#started = true;
-    void this.#run();
+    // A bug in the loop must fail this subscription, never the process (an unhandled rejection).
+    void this.#run().catch((error: unknown) => {
+      this.#terminal = new SluiceError("internal", `the subscription's loop failed: ${(error as Error).message}`, { cause: error });
+      this.#setState({ state: "failed", error: this.#terminal });
+      this.#wakeApp.notify();
+    });
     return {
       next: () => this.#tryNext() ?? this.#nextSlow(),
       return: async () => {
@@ -452,6 +457,14 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
     const backoff = new Backoff({ ...this.#options.backoff, random: this.#options.random ?? Math.random });
     try {
       while (!receiver.finished && !this.#abort.signal.aborted) {
+        if (receiver.state === "opening" || receiver.state === "streaming") {
+          // A session the machine still holds while the last one ended: seen
+          // once under load with endpoint lists and instances killed and
+          // drained (cause not found yet). It is lost, and the loop goes on,
+          // rather than connect() throwing out of the subscription.
+          receiver.connectionLost(new SluiceError("unavailable", "the previous session ended without a cause"), clock.now());
+          for (let event = receiver.pollEvent(); event !== undefined; event = receiver.pollEvent()) if (event.type === "session_lost") this.stats.lastError = `${event.error.code}: ${event.error.message}`;
+        }
         receiver.connect(clock.now());
         this.stats.sessions++;
         this.#setState({ state: "connecting", attempt: backoff.attempt + 1, transport: this.stats.transport });

@@ -27,7 +27,7 @@
  */
 import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { SluiceError, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
+import { Queue, SluiceError, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { checkTopicPattern, checkTopicSubject, indexCursor, type HistoryBounds, type PublishAck, type PublishOptions, type RetainedRange, type TopicEngine, type TopicStats, type TopicSubscribeOptions, type TopicSubscription } from "@sluice/server";
 
@@ -62,8 +62,10 @@ export interface NatsTopicOptions {
   readonly dedupeWindowMs?: number;
   /** Where JetStream keeps the items: "file" (default: they survive a NATS restart) or "memory". */
   readonly storage?: "file" | "memory";
-  /** Messages each subscriber's consumer pulls ahead of its session. Default 256. */
+  /** Messages each subscriber's own consumer pulls ahead of its session. Default 256. */
   readonly pullAhead?: number;
+  /** Messages the shared tail's one consumer pulls ahead (it reads for every subscriber at the head). Default 1 024. */
+  readonly tailPullAhead?: number;
   /**
    * How long a subscriber must stay more than subscriberQueueItems behind
    * before the overflow policy applies, in milliseconds. JetStream delivers
@@ -136,6 +138,7 @@ export class NatsTopic implements TopicEngine {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #pullAhead: number;
+  readonly #tailPullAhead: number;
   readonly #onPublishLatency: ((ms: number) => void) | undefined;
   /** See NatsTopicOptions.overflowGraceMs. */
   readonly overflowGraceMs: number;
@@ -155,6 +158,7 @@ export class NatsTopic implements TopicEngine {
     this.overflow = options.overflow ?? "drop_oldest";
     this.resumeExpired = options.resumeExpired ?? "fail";
     this.#pullAhead = options.pullAhead ?? 256;
+    this.#tailPullAhead = options.tailPullAhead ?? 1_024;
     this.#onPublishLatency = options.onPublishLatency;
     this.overflowGraceMs = options.overflowGraceMs ?? 1_000;
     this.#jsm = jsm;
@@ -302,57 +306,72 @@ export class NatsTopic implements TopicEngine {
    * retained items after it are replayed; a position older than the
    * stream's first retained message gets the resumeExpired policy, and one
    * beyond its last fails with resume_position_lost (another topic's seq).
+   *
+   * A subscriber at the head reads from the topic's shared tail (one
+   * consumer per subject pattern for the whole instance, see TopicTail); one
+   * behind it, or one that falls behind, reads through a consumer of its own
+   * until it has caught up, then joins the tail again.
    */
   async subscribe(afterSeq: number | undefined, signal?: AbortSignal, options: TopicSubscribeOptions = {}): Promise<TopicSubscription> {
-    let state;
-    try {
-      state = (await this.#jsm.streams.info(this.stream)).state;
-    } catch (error) {
-      throw new SluiceError("unavailable", `topic ${this.name}: JetStream stream ${this.stream} did not answer: ${(error as Error).message}`, { cause: error });
-    }
-    const last = state.last_seq;
-    if (last > this.#lastSeq) this.#lastSeq = last;
-    // An empty stream reports first_seq 0 (never written) or last + 1 (everything expired).
-    const first = state.messages === 0 ? last + 1 : state.first_seq;
-    let start = last + 1;
+    const filter = options.filter !== undefined && options.filter !== this.name ? this.#natsSubject(options.filter, true) : undefined;
+    const key = filter ?? "";
+    const tail = this.#tails.get(key);
+    let start: number;
     let gap: Gap | undefined;
     let replayed = 0;
-    if (afterSeq !== undefined) {
-      if (afterSeq > last) throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the stream is at seq ${last}: not the topic this position is from`);
-      start = afterSeq + 1;
-      if (start < first) {
-        if (this.resumeExpired === "fail") throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${first})`);
-        gap = { fromSeq: start, count: first - start, reason: "history_expired" };
-        start = first;
+    /** At the head: nothing to read before the tail, which it may start. */
+    let atHead = false;
+    if (tail && !tail.failed && (afterSeq === undefined || (afterSeq >= tail.coveredFrom && afterSeq <= tail.position))) {
+      // The tail has everything after the position: no need to ask the stream (a reconnect storm costs no info calls).
+      start = (afterSeq ?? tail.position) + 1;
+    } else {
+      let state;
+      try {
+        state = (await this.#jsm.streams.info(this.stream)).state;
+      } catch (error) {
+        throw new SluiceError("unavailable", `topic ${this.name}: JetStream stream ${this.stream} did not answer: ${(error as Error).message}`, { cause: error });
       }
-      if (options.filter === undefined || options.filter === this.name) replayed = last - start + 1;
-      else if (gap) {
-        // From the oldest retained item on, the matching ones: JetStream counts them per subject.
-        const info = await this.#jsm.streams.info(this.stream, { subjects_filter: this.#natsSubject(options.filter, true) });
-        replayed = Object.values(info.state.subjects ?? {}).reduce((sum, count) => sum + count, 0);
+      const last = state.last_seq;
+      if (last > this.#lastSeq) this.#lastSeq = last;
+      // An empty stream reports first_seq 0 (never written) or last + 1 (everything expired).
+      const first = state.messages === 0 ? last + 1 : state.first_seq;
+      start = last + 1;
+      atHead = afterSeq === undefined || afterSeq === last;
+      if (afterSeq !== undefined) {
+        if (afterSeq > last) throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} but the stream is at seq ${last}: not the topic this position is from`);
+        start = afterSeq + 1;
+        if (start < first) {
+          if (this.resumeExpired === "fail") throw new SluiceError("resume_position_lost", `topic ${this.name}: resume after seq ${afterSeq} is older than the retained history (oldest ${first})`);
+          gap = { fromSeq: start, count: first - start, reason: "history_expired" };
+          start = first;
+        }
+        if (filter === undefined) replayed = last - start + 1;
+        else if (gap) {
+          // From the oldest retained item on, the matching ones: JetStream counts them per subject.
+          const info = await this.#jsm.streams.info(this.stream, { subjects_filter: filter });
+          replayed = Object.values(info.state.subjects ?? {}).reduce((sum, count) => sum + count, 0);
+        }
+        // Otherwise how many matching items follow the position is known only as they are read.
       }
-      // Otherwise how many matching items follow the position is known only as they are read.
     }
-    const filter = options.filter !== undefined && options.filter !== this.name ? this.#natsSubject(options.filter, true) : undefined;
     const sub = new NatsSubscriber(start - 1, options.consumer);
     this.#subscribers.add(sub);
     this.stats.subscribers = this.#subscribers.size;
-    const reader = new ConsumerReader(this, sub, start, this.#pullAhead, filter);
+    const follower = new TailFollower(this, sub, key, filter, start - 1, this.#pullAhead, atHead);
     const remove = () => {
       if (!this.#subscribers.delete(sub)) return;
       this.stats.subscribers = this.#subscribers.size;
-      reader.stop();
+      follower.stop();
     };
     signal?.addEventListener("abort", remove, { once: true });
     const iterator: AsyncIterator<SourceYield> = {
       next: async () => {
         try {
-          const value = await reader.next();
+          const value = await follower.next();
           if (value === undefined) {
             remove();
             return { done: true, value: undefined };
           }
-          sub.taken = "gap" in value ? sub.taken + value.gap : sub.taken + 1;
           return { done: false, value };
         } catch (error) {
           remove();
@@ -369,8 +388,25 @@ export class NatsTopic implements TopicEngine {
       replayed,
       ...(gap ? { gap } : {}),
       items: { [Symbol.asyncIterator]: () => iterator },
-      ready: () => reader.ready(),
+      ready: () => follower.ready(),
     };
+  }
+
+  readonly #tails = new Map<string, TopicTail>();
+
+  /** The shared tail for a pattern ("" : the whole stream), if one runs. */
+  tailOf(key: string): TopicTail | undefined {
+    const tail = this.#tails.get(key);
+    return tail && !tail.failed ? tail : undefined;
+  }
+
+  /** Starts the shared tail for a pattern at `position` (the seq it has everything after). */
+  startTail(key: string, filter: string | undefined, position: number): TopicTail {
+    const tail = new TopicTail(this, filter, position, this.#tailPullAhead, () => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    this.#tails.set(key, tail);
+    return tail;
   }
 
   /** For ConsumerReader: the JetStream client and the policy. */
@@ -415,9 +451,26 @@ class ConsumerReader {
     readonly pullAhead: number,
     /** The NATS subject pattern to read (undefined: the whole stream). */
     readonly filter: string | undefined,
+    /** Whether the overflow policy applies (a subscriber's reader), or never (the topic's shared tail, which must read everything). */
+    readonly applyOverflow = true,
+    /** Since when the subscriber is known to be behind (it fell off the tail then): the grace counts from there. */
+    behindSince?: number,
   ) {
     this.#expected = start;
+    this.#behindSince = behindSince;
   }
+
+  /** The stream seq it has read up to (items and gaps). */
+  get position(): number {
+    return this.#expected - 1;
+  }
+
+  /** The pending count of the last message read: 0 when it has caught up with the stream. */
+  get lastPending(): number {
+    return this.#lastPending;
+  }
+
+  #lastPending = Infinity;
 
   /** Whether next() has a message buffered (the session may flush its chunk when not). */
   ready(): boolean {
@@ -443,6 +496,7 @@ class ConsumerReader {
       const message = result.value;
       const seq = message.seq;
       const takenAt = performance.now();
+      this.#lastPending = message.info.pending;
       if (!this.filter) this.topic.noteSeq(seq + message.info.pending);
       else this.topic.noteSeq(seq);
       this.sub.pending = message.info.pending;
@@ -465,7 +519,7 @@ class ConsumerReader {
         this.#unread(message);
         return { gap: count, reason: "dropped_oldest" };
       }
-      const skipped = this.#overflow(message);
+      const skipped = this.applyOverflow ? this.#overflow(message) : undefined;
       if (skipped) return skipped;
       this.#expected = seq + 1;
       return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS) };
@@ -497,32 +551,27 @@ class ConsumerReader {
       return undefined;
     }
     const pending = message.info.pending;
-    const { queueItems, overflow } = this.topic;
+    const queueItems = this.topic.queueItems;
+    if (!this.applyOverflow) return this.#item(message);
     if (this.#keepCount !== undefined && this.#keepCount-- <= 0) {
       // drop_newest: the backlog it kept is read; what came after it while it was behind is dropped.
       this.#keepCount = undefined;
       return this.#drop(pending + 1, "dropped_newest");
     }
-    if (pending > queueItems) {
-      const now = performance.now();
-      this.#behindSince ??= now;
-      if (now - this.#behindSince >= this.topic.overflowGraceMs) {
-        this.#behindSince = undefined;
-        switch (overflow) {
-          case "disconnect":
-            this.topic.stats.disconnected++;
-            throw new SluiceError("slow_consumer", `topic ${this.topic.name}: the subscriber is ${pending} items behind, over the topic's queue of ${queueItems}`);
-          case "drop_oldest":
-            // This one and the oldest after it, keeping the newest queueItems.
-            return this.#drop(pending - queueItems + 1, "dropped_oldest");
-          case "drop_newest":
-            this.#keepCount ??= queueItems;
-        }
-      }
-    } else this.#behindSince = undefined;
-    // The Sluice subject: the topic's name where the NATS subject has the topic's own.
+    switch (this.#due(pending)) {
+      case "drop_oldest":
+        // This one and the oldest after it, keeping the newest queueItems.
+        return this.#drop(pending - queueItems + 1, "dropped_oldest");
+      case "drop_newest":
+        this.#keepCount ??= queueItems;
+    }
+    return this.#item(message);
+  }
+
+  /** A filtered reader's item, with its Sluice subject (the topic's name where the NATS subject has the topic's own). */
+  #item(message: JsMsg): SourceYield {
     const subject = this.topic.name + message.subject.slice(this.topic.subject.length);
-    return { data: message.data, cursor: indexCursor(seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS), subject };
+    return { data: message.data, cursor: indexCursor(message.seq), producedAt: performance.now() - (Date.now() - message.info.timestampNanos / NANOS_PER_MS), subject };
   }
 
   /** Filtered: a gap of `count` matching messages, this one and the next count − 1 (read and discarded). */
@@ -553,13 +602,30 @@ class ConsumerReader {
   #overflow(message: JsMsg): SourceYield | undefined {
     const seq = message.seq;
     const pending = message.info.pending;
-    const { queueItems, overflow } = this.topic;
+    const queueItems = this.topic.queueItems;
     if (this.#keepUntil !== undefined && seq > this.#keepUntil) {
       // drop_newest: the backlog it kept is read; what came after it while it was behind is dropped.
       const newest = seq + pending;
       this.#keepUntil = undefined;
       return this.#skipTo(seq, newest + 1, "dropped_newest");
     }
+    switch (this.#due(pending)) {
+      case "drop_oldest":
+        // Keep the newest queueItems: skip to them.
+        return this.#skipTo(seq, seq + pending - queueItems + 1, "dropped_oldest");
+      case "drop_newest":
+        if (this.#keepUntil === undefined) this.#keepUntil = seq + queueItems;
+    }
+    return undefined;
+  }
+
+  /**
+   * The overflow rule, in one place for both readers: a subscriber more than
+   * the topic's queue behind for the grace period gets the policy now
+   * (disconnect throws slow_consumer); undefined: nothing to do yet.
+   */
+  #due(pending: number): "drop_oldest" | "drop_newest" | undefined {
+    const { queueItems, overflow } = this.topic;
     if (pending <= queueItems) {
       this.#behindSince = undefined;
       return undefined;
@@ -568,17 +634,11 @@ class ConsumerReader {
     this.#behindSince ??= now;
     if (now - this.#behindSince < this.topic.overflowGraceMs) return undefined;
     this.#behindSince = undefined;
-    switch (overflow) {
-      case "disconnect":
-        this.topic.stats.disconnected++;
-        throw new SluiceError("slow_consumer", `topic ${this.topic.name}: the subscriber is ${pending} items behind, over the topic's queue of ${queueItems}`);
-      case "drop_oldest":
-        // Keep the newest queueItems: skip to them.
-        return this.#skipTo(seq, seq + pending - queueItems + 1, "dropped_oldest");
-      case "drop_newest":
-        if (this.#keepUntil === undefined) this.#keepUntil = seq + queueItems;
-        return undefined;
+    if (overflow === "disconnect") {
+      this.topic.stats.disconnected++;
+      throw new SluiceError("slow_consumer", `topic ${this.topic.name}: the subscriber is ${pending} items behind, over the topic's queue of ${queueItems}`);
     }
+    return overflow;
   }
 
   /** A gap from `from` up to `to` (exclusive), and the consumer restarted at `to`. */
@@ -597,7 +657,11 @@ class ConsumerReader {
       this.#messages = messages;
       this.#iterator = messages[Symbol.asyncIterator]();
       void (async () => {
-        for await (const status of messages.status()) if (status.type === "ordered_consumer_recreated") this.topic.stats.consumerResets++;
+        for await (const status of messages.status()) {
+          if (status.type === "ordered_consumer_recreated") this.topic.stats.consumerResets++;
+          // Deleted under it (an operator, a cleanup): it would wait for ever; ending it lets the reader fail and the session resume.
+          else if (status.type === "consumer_deleted") void messages.close().catch(() => undefined);
+        }
       })().catch(() => undefined);
     } catch (error) {
       throw new SluiceError("unavailable", `topic ${this.topic.name}: could not read JetStream stream ${this.topic.stream}: ${(error as Error).message}`, { cause: error, retryAfterMs: 500 });
@@ -609,5 +673,232 @@ class ConsumerReader {
     this.#messages = undefined;
     this.#iterator = undefined;
     await messages?.close().catch(() => undefined);
+  }
+}
+
+/** One entry of a tail's recent items: the item (shared by every follower) and its stream seq. */
+interface TailEntry {
+  readonly seq: number;
+  readonly value: SourceYield;
+}
+
+/** A follower attached to a tail: its queue of entries, bounded, and how to wake it. */
+interface TailAttachment {
+  readonly queue: Queue<TailEntry>;
+  wake: (() => void) | undefined;
+  /** Fell more than the topic's queue behind: it reads from JetStream again (nothing is lost, the stream has it). */
+  detached: boolean;
+  /** When it was detached (performance.now()): the overflow grace counts from there. */
+  detachedAt: number | undefined;
+}
+
+/** How many recent items a tail keeps for followers that join it (a subscriber catching up, a resume just behind the head). */
+const TAIL_RING_ITEMS = 4_096;
+/** How long a tail without followers keeps reading before it stops (a reconnect storm reuses it). */
+const TAIL_LINGER_MS = 5_000;
+
+/**
+ * The topic's live head on this instance, for one subject pattern: one
+ * ordered consumer read as fast as JetStream delivers, each message decoded
+ * once and handed to every follower's queue, as the in-memory topic fans
+ * out. A thousand subscribers at the head cost one consumer, not a
+ * thousand. A follower that falls more than the topic's queue behind is
+ * detached and reads through a consumer of its own (the backlog stays in
+ * JetStream, and the overflow policy applies there as before) until it
+ * catches up. A gap the tail sees (retention removed what it had not read)
+ * reaches every follower.
+ */
+export class TopicTail {
+  /** Every matching message after this seq is in the ring or still to come. */
+  coveredFrom: number;
+  /** The stream seq the tail has read up to. */
+  position: number;
+  readonly #ring = new Queue<TailEntry>();
+  readonly #attached = new Set<TailAttachment>();
+  readonly #reader: ConsumerReader;
+  failed: SluiceError | undefined;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly topic: NatsTopic,
+    filter: string | undefined,
+    position: number,
+    pullAhead: number,
+    readonly onStop: () => void,
+  ) {
+    this.coveredFrom = position;
+    this.position = position;
+    this.#reader = new ConsumerReader(topic, new NatsSubscriber(position, undefined), position + 1, pullAhead, filter, false);
+    void this.#run();
+  }
+
+  /** Joins the tail after `after`: the ring's entries after it first, then everything new; answers how many were replayed. */
+  attach(after: number): { attachment: TailAttachment; replayed: number } {
+    const attachment: TailAttachment = { queue: new Queue<TailEntry>(), wake: undefined, detached: false, detachedAt: undefined };
+    let replayed = 0;
+    for (const entry of this.#ring) {
+      if (entry.seq > after) {
+        attachment.queue.push(entry);
+        replayed++;
+      }
+    }
+    this.#attached.add(attachment);
+    clearTimeout(this.#linger);
+    this.#linger = undefined;
+    return { attachment, replayed };
+  }
+
+  detach(attachment: TailAttachment): void {
+    this.#attached.delete(attachment);
+    if (this.#attached.size === 0 && !this.failed) {
+      clearTimeout(this.#linger);
+      this.#linger = setTimeout(() => this.stop(), TAIL_LINGER_MS);
+      this.#linger.unref?.();
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.#linger);
+    this.failed ??= new SluiceError("unavailable", `topic ${this.topic.name}: the tail stopped`, { retryAfterMs: 100 });
+    this.#reader.stop();
+    this.onStop();
+    for (const attachment of this.#attached) attachment.wake?.();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      for (;;) {
+        const value = await this.#reader.next();
+        if (value === undefined) return;
+        const entry: TailEntry = { seq: this.#reader.position, value };
+        this.position = entry.seq;
+        this.topic.noteSeq(entry.seq);
+        this.#ring.push(entry);
+        while (this.#ring.length > TAIL_RING_ITEMS) this.coveredFrom = this.#ring.shift()!.seq;
+        const capacity = this.topic.queueItems;
+        for (const attachment of this.#attached) {
+          if (attachment.queue.length >= capacity) {
+            // Too far behind for the tail: it goes back to JetStream, where its backlog is.
+            attachment.detached = true;
+            attachment.detachedAt = performance.now();
+            this.#attached.delete(attachment);
+          } else {
+            attachment.queue.push(entry);
+            if (attachment.queue.length > this.topic.stats.maxQueued) this.topic.stats.maxQueued = attachment.queue.length;
+          }
+          const wake = attachment.wake;
+          attachment.wake = undefined;
+          wake?.();
+        }
+      }
+    } catch (error) {
+      this.failed = error instanceof SluiceError ? error : new SluiceError("unavailable", `topic ${this.topic.name}: the tail failed: ${(error as Error).message}`, { retryAfterMs: 100 });
+      this.onStop();
+      for (const attachment of this.#attached) attachment.wake?.();
+    }
+  }
+}
+
+/**
+ * One subscriber's way through the topic: its own consumer while it is
+ * behind, the shared tail once it has caught up (it switches as soon as
+ * the tail covers its position, or starts the tail when there is none and
+ * its consumer has nothing pending), its own consumer again if it falls
+ * behind the tail.
+ */
+class TailFollower {
+  #reader: ConsumerReader | undefined;
+  #attachment: TailAttachment | undefined;
+  #tail: TopicTail | undefined;
+  #stopped = false;
+
+  constructor(
+    readonly topic: NatsTopic,
+    readonly sub: NatsSubscriber,
+    readonly key: string,
+    readonly filter: string | undefined,
+    /** The stream seq it has everything up to. */
+    public position: number,
+    readonly pullAhead: number,
+    /** Whether the position is the stream's head (it may start the tail). */
+    atHead: boolean,
+  ) {
+    this.#join(atHead);
+  }
+
+  ready(): boolean {
+    return this.#attachment ? this.#attachment.queue.length > 0 || this.#attachment.detached : (this.#reader?.ready() ?? false);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#reader?.stop();
+    if (this.#attachment && this.#tail) this.#tail.detach(this.#attachment);
+    const wake = this.#attachment?.wake;
+    if (this.#attachment) this.#attachment.wake = undefined;
+    wake?.();
+  }
+
+  /**
+   * Joins the tail if it covers the position and is near it (at most half
+   * the topic's queue ahead, so that a subscriber that fell off the tail
+   * does not come straight back with its whole backlog), or starts the tail
+   * when there is none and `caughtUp`; answers whether it did.
+   */
+  #join(caughtUp = false): boolean {
+    let tail = this.topic.tailOf(this.key);
+    if (tail && tail.coveredFrom <= this.position && this.position <= tail.position && tail.position - this.position <= this.topic.queueItems / 2) {
+      // Covered: the ring has what follows the position.
+    } else if (!tail && caughtUp) {
+      tail = this.topic.startTail(this.key, this.filter, this.position);
+    } else return false;
+    this.#reader?.stop();
+    this.#reader = undefined;
+    this.#tail = tail;
+    this.#attachment = tail.attach(this.position).attachment;
+    return true;
+  }
+
+  async next(): Promise<SourceYield | undefined> {
+    for (;;) {
+      if (this.#stopped) return undefined;
+      const attachment = this.#attachment;
+      if (attachment) {
+        const entry = attachment.queue.shift();
+        if (entry) {
+          this.position = entry.seq;
+          this.#took(entry.value);
+          return entry.value;
+        }
+        const tail = this.#tail!;
+        if (attachment.detached || tail.failed) {
+          if (tail.failed && !attachment.detached && tail.failed.code !== "unavailable") throw tail.failed;
+          // Back to a consumer of its own from where it is (a stopped tail: the next one starts from here).
+          tail.detach(attachment);
+          this.#attachment = undefined;
+          this.#tail = undefined;
+          if (!this.#join()) this.#reader = new ConsumerReader(this.topic, this.sub, this.position + 1, this.pullAhead, this.filter, true, attachment.detachedAt);
+          continue;
+        }
+        await new Promise<void>((resolve) => (attachment.wake = resolve));
+        continue;
+      }
+      if (!this.#reader) this.#reader = new ConsumerReader(this.topic, this.sub, this.position + 1, this.pullAhead, this.filter);
+      const reader = this.#reader;
+      // Caught up already (a fresh subscription, or one the tail covers): join before reading.
+      if (this.#join(reader.lastPending === 0)) continue;
+      const value = await reader.next();
+      if (value === undefined) return undefined;
+      this.position = reader.position;
+      this.#took(value);
+      return value;
+    }
+  }
+
+  #took(value: SourceYield): void {
+    // What its session took, for consumerLag and consumerPending.
+    this.sub.taken = this.position;
+    if ("gap" in value) return;
+    this.sub.pending = this.#reader?.lastPending === Infinity ? 0 : (this.#reader?.lastPending ?? 0);
   }
 }

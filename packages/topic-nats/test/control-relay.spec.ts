@@ -11,8 +11,6 @@
  *
  * Skips loudly when NATS is unreachable; `.ci/run` starts it, so CI never skips.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -21,7 +19,7 @@ import { createSluiceClient } from "@sluice/client-node";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
 import { clientFrameToWire, ControlRequestSchema, serverFrameFromWire, SubscribeService } from "@sluice/protocol";
 import { SluiceError, SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
-import { until } from "@sluice/testing";
+import { startPathProxy, until } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NatsControlRelay } from "../src/index.js";
 import { NATS_URL, natsOrSkip } from "./nats-server.js";
@@ -29,7 +27,6 @@ import { NATS_URL, natsOrSkip } from "./nats-server.js";
 const shared = await natsOrSkip("Control relay over NATS");
 /** This run's subjects, apart from any other run on the same NATS. */
 const PREFIX = `sluicetest.p${process.pid}x${Date.now() % 100_000}`;
-const CONTROL_PATH = `/${SubscribeService.typeName}/Control`;
 const ITEMS = 2_000;
 
 interface Instance {
@@ -58,39 +55,6 @@ async function stopInstance(instance: Instance): Promise<void> {
   await instance.nats.close();
 }
 
-/** The load balancer: Control calls to `control`, every other request to `rest`; counts the Control calls. */
-async function startPathProxy(rest: number, control: number) {
-  const agent = new http.Agent({ keepAlive: true });
-  let controlCalls = 0;
-  const hopByHop = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade"]);
-  const forwardable = (headers: http.IncomingHttpHeaders) => Object.fromEntries(Object.entries(headers).filter(([name]) => !hopByHop.has(name)));
-  const server = http.createServer((request, response) => {
-    const isControl = request.url === CONTROL_PATH;
-    if (isControl) controlCalls++;
-    const upstream = http.request({ host: "127.0.0.1", port: isControl ? control : rest, method: request.method, path: request.url, headers: forwardable(request.headers), agent }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, forwardable(answer.headers));
-      // Streamed as it comes: a server stream must reach the client item by item.
-      answer.pipe(response);
-    });
-    upstream.on("error", () => response.destroy());
-    response.on("close", () => {
-      if (!response.writableFinished) upstream.destroy();
-    });
-    request.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    get controlCalls() {
-      return controlCalls;
-    },
-    async close() {
-      server.closeAllConnections();
-      agent.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** A Connect client on HTTP/1.1 (as half-duplex clients call) to `baseUrl`, as `user`. */
 function rawClient(baseUrl: string, user = "anonymous"): Client<typeof SubscribeService> {

@@ -82,6 +82,50 @@ describe.skipIf(!shared)("NatsTopic", () => {
     await d.return!();
   });
 
+  it("serves subscribers at the head from one shared consumer; one that stalls falls off the tail, reads its backlog from JetStream and gets every item once, in order", async () => {
+    const name = uniqueName();
+    const topic = await open(name, shared!, { subscriberQueueItems: 20, overflowGraceMs: 60_000, storage: "memory" });
+    const subs = await Promise.all(Array.from({ length: 50 }, () => topic.subscribe(undefined)));
+    const jsm = await jetstreamManager(shared!);
+    const consumers = async () => (await (await jsm.consumers.list(topic.stream)).next()).length;
+    // Fifty subscribers at the head, one JetStream consumer: the topic's tail.
+    expect(await consumers()).toBe(1);
+    const readers = subs.slice(1).map(async (sub) => {
+      const got: string[] = [];
+      for await (const entry of sub.items) {
+        got.push(value(entry));
+        if (got.length === 200) break;
+      }
+      return got;
+    });
+    const stalled = subs[0]!.items[Symbol.asyncIterator]();
+    for (let i = 0; i < 200; i++) await topic.publish(text(`t${i}`));
+    const want = Array.from({ length: 200 }, (_, i) => `t${i}`);
+    for (const got of await Promise.all(readers)) expect(got).toEqual(want);
+    // The stalled one held at most its queue (20) on the tail, then fell off; its backlog came from JetStream.
+    const late: string[] = [];
+    for (let i = 0; i < 200; i++) late.push(value((await stalled.next()).value as SourceYield));
+    expect(late).toEqual(want);
+    // Its own consumer: a second one on the stream.
+    expect(await consumers()).toBeGreaterThanOrEqual(2);
+    await stalled.return!();
+  });
+
+  it("keeps a subscriber going when its consumer is deleted under it (an operator, a cleanup): nothing lost, nothing twice", async () => {
+    const topic = await open(uniqueName(), shared!, { storage: "memory" });
+    const sub = await topic.subscribe(undefined);
+    const iterator = sub.items[Symbol.asyncIterator]();
+    await topic.publish(text("before"));
+    expect(value((await iterator.next()).value as SourceYield)).toBe("before");
+    const jsm = await jetstreamManager(shared!);
+    for (const info of await (await jsm.consumers.list(topic.stream)).next()) await jsm.consumers.delete(topic.stream, info.name);
+    for (let i = 0; i < 5; i++) await topic.publish(text(`after${i}`));
+    const rest: string[] = [];
+    for (let i = 0; i < 5; i++) rest.push(value((await iterator.next()).value as SourceYield));
+    expect(rest).toEqual(["after0", "after1", "after2", "after3", "after4"]);
+    await iterator.return!();
+  });
+
   it("lands a keyed publish once even when it is repeated on another instance (Nats-Msg-Id, the stream's duplicate window)", async () => {
     const name = uniqueName();
     const a = await open(name, shared!);
@@ -126,12 +170,14 @@ describe.skipIf(!shared)("NatsTopic", () => {
 
   it("reports items that retention removed before the subscriber read them as a gap, never silently", async () => {
     const topic = await open(uniqueName(), shared!, { historyItems: 10, subscriberQueueItems: 100_000, pullAhead: 1, storage: "memory" });
-    const sub = await topic.subscribe(undefined);
+    // Behind the head from the start (a resume), it reads through its own consumer, not the tail.
+    const r0 = await topic.publish(text("r0"));
+    await topic.publish(text("r1"));
+    const sub = await topic.subscribe(r0.seq - 1);
     const iterator = sub.items[Symbol.asyncIterator]();
-    await topic.publish(text("r0"));
     expect(value((await iterator.next()).value)).toBe("r0");
-    // 30 more while it does not read: the stream keeps the newest 10.
-    for (let i = 1; i <= 30; i++) await topic.publish(text(`r${i}`));
+    // 29 more while it does not read: the stream keeps the newest 10.
+    for (let i = 2; i <= 30; i++) await topic.publish(text(`r${i}`));
     const rest: string[] = [];
     for (let covered = 1; covered <= 30; ) {
       const entry = (await iterator.next()).value as SourceYield;
@@ -146,13 +192,15 @@ describe.skipIf(!shared)("NatsTopic", () => {
   it("tells a pattern subscriber which matching items retention removed before it read them (a gap of at most that many), while other subjects' items are no gap", async () => {
     const name = uniqueName();
     const topic = await open(name, shared!, { historyItems: 10, subscriberQueueItems: 100_000, pullAhead: 1, storage: "memory" });
-    const sub = await topic.subscribe(undefined, undefined, { filter: `${name}.hot` });
-    const iterator = sub.items[Symbol.asyncIterator]();
     // Interleaved with other subjects: the reader's seqs jump, and nothing is lost.
-    for (let i = 0; i < 6; i++) await topic.publish(text(`${i % 2 ? "cold" : "hot"}${i}`), { subject: `${name}.${i % 2 ? "cold" : "hot"}` });
+    const seqs: number[] = [];
+    for (let i = 0; i < 6; i++) seqs.push((await topic.publish(text(`${i % 2 ? "cold" : "hot"}${i}`), { subject: `${name}.${i % 2 ? "cold" : "hot"}` })).seq);
+    // Behind the head from the start (a resume), it reads through its own consumer, not the tail.
+    const sub = await topic.subscribe(seqs[0]! - 1, undefined, { filter: `${name}.hot` });
+    const iterator = sub.items[Symbol.asyncIterator]();
     const first: string[] = [];
-    for (let i = 0; i < 3; i++) first.push(value((await iterator.next()).value as SourceYield));
-    expect(first).toEqual(["hot0", "hot2", "hot4"]);
+    for (let i = 0; i < 2; i++) first.push(value((await iterator.next()).value as SourceYield));
+    expect(first).toEqual(["hot0", "hot2"]);
     // Now it stops reading while 30 more go by (15 of them hot); the stream keeps the newest 10.
     for (let i = 6; i < 36; i++) await topic.publish(text(`${i % 2 ? "cold" : "hot"}${i}`), { subject: `${name}.${i % 2 ? "cold" : "hot"}` });
     const rest: string[] = [];
@@ -160,9 +208,9 @@ describe.skipIf(!shared)("NatsTopic", () => {
     const gaps = rest.filter((v) => v.startsWith("gap"));
     expect(gaps.length).toBe(1);
     expect(gaps[0]).toMatch(/^gap \d+ dropped_oldest$/);
-    // The 5 hot items still retained (26, 28, …, 34) follow the gap; the gap covers at least the 10 hot ones removed.
+    // The 5 hot items still retained (26, 28, …, 34) follow the gap; the gap covers at least the 11 hot ones removed (4 … 24).
     expect(rest.slice(1)).toEqual(["hot26", "hot28", "hot30", "hot32", "hot34"]);
-    expect(Number(gaps[0]!.split(" ")[1])).toBeGreaterThanOrEqual(10);
+    expect(Number(gaps[0]!.split(" ")[1])).toBeGreaterThanOrEqual(11);
     await iterator.return!();
   });
 });
