@@ -68,7 +68,7 @@ describe("scenario validation", () => {
   it("accepts every shipped scenario", () => {
     const dir = join(import.meta.dirname, "..", "scenarios");
     const files = readdirSync(dir).filter((f) => f.endsWith(".yaml") && !f.startsWith("server-"));
-    expect(files.sort()).toEqual(["chaos.yaml", "fanout-nats.yaml", "slow-consumers.yaml", "smoke.yaml", "soak.yaml"]);
+    expect(files.sort()).toEqual(["chaos.yaml", "fanout-nats.yaml", "idle-10k.yaml", "slow-consumers.yaml", "smoke.yaml", "soak-10m.yaml", "soak.yaml"]);
     for (const file of files) expect(loadScenario(join(dir, file)).problems, file).toEqual([]);
   });
 });
