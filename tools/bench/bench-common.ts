@@ -61,3 +61,27 @@ export async function sluiceRun(client: NodeClientOptions, size: number, count: 
   if (n !== count) throw new Error(`sluice: ${n} of ${count}`);
   return ms;
 }
+
+/** The contenders of a bench that BENCH_PEERS (a comma list of keys) names, all by default; and the set of their keys. */
+export function selectContenders<K extends string, C extends { readonly key: K }>(all: readonly C[]): { active: C[]; peers: Set<K> } {
+  const peers = new Set((process.env.BENCH_PEERS ?? all.map((c) => c.key).join(",")).split(",") as K[]);
+  return { active: all.filter((c) => peers.has(c.key)), peers };
+}
+
+/** A progress line on stderr, prefixed with the bench's name (stdout carries the results). */
+export const benchLog = (bench: string) => (line: string) => process.stderr.write(`[${bench}] ${line}\n`);
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Milliseconds since the epoch, with performance.now()'s resolution (comparable across processes). */
+export const wallClock = () => performance.timeOrigin + performance.now();
+
+/** `promise`, or a rejection naming `what` after `ms`: a bench never hangs. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

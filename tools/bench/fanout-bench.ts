@@ -67,7 +67,7 @@ import { fileURLToPath } from "node:url";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { bytes, createSluiceClient } from "@sluice/client-node";
-import { median } from "./bench-common.js";
+import { benchLog, median, selectContenders, sleep, wallClock, withTimeout } from "./bench-common.js";
 
 const env = process.env;
 const RUNS = Number(env.BENCH_RUNS ?? 3);
@@ -110,21 +110,10 @@ const CONTENDERS = [
   { key: "natsjs", label: "nats.js consumers" },
 ] as const;
 type Key = (typeof CONTENDERS)[number]["key"];
-const PEERS = new Set((env.BENCH_PEERS ?? "memory,nats,natsjs").split(",") as Key[]);
-const active = CONTENDERS.filter((c) => PEERS.has(c.key));
+const { active, peers: PEERS } = selectContenders<Key, (typeof CONTENDERS)[number]>(CONTENDERS);
 
-const log = (line: string) => process.stderr.write(`[fanout-bench] ${line}\n`);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const wallClock = () => performance.timeOrigin + performance.now();
+const log = benchLog("fanout-bench");
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------- the server child and cleanup
 

@@ -50,7 +50,7 @@ import { DEFAULT_PUBLISH_WINDOW } from "@sluice/server";
 import { DeliverPolicy, DiscardPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { io as socketIo } from "socket.io-client";
-import { median, payload, startBenchServer } from "./bench-common.js";
+import { benchLog, median, payload, selectContenders, sleep, startBenchServer, wallClock, withTimeout } from "./bench-common.js";
 
 const env = process.env;
 const QUICK = env.BENCH_QUICK === "1";
@@ -88,22 +88,11 @@ const CONTENDERS = [
   { key: "jetstream", label: "JetStream publish" },
 ] as const;
 type Key = (typeof CONTENDERS)[number]["key"];
-const PEERS = new Set((env.BENCH_PEERS ?? "h2,ws,socketio,jetstream").split(",") as Key[]);
-const active = CONTENDERS.filter((c) => PEERS.has(c.key));
+const { active, peers: PEERS } = selectContenders<Key, (typeof CONTENDERS)[number]>(CONTENDERS);
 
-const log = (line: string) => process.stderr.write(`[publish-bench] ${line}\n`);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const wallClock = () => performance.timeOrigin + performance.now();
+const log = benchLog("publish-bench");
 const inflightFor = (size: number) => Number(env.BENCH_INFLIGHT ?? Math.max(1, Math.min(WINDOW.items, Math.floor(WINDOW.bytes / size))));
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------- setup
 
