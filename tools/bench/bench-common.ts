@@ -85,3 +85,17 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
     clearTimeout(timer);
   }
 }
+
+/** A bench's life: set up, run its steps in order, always clean up (whatever failed), and exit 0, or 1 naming the failure. */
+export async function runBench(log: (line: string) => void, setup: () => Promise<void>, steps: readonly (() => void | Promise<void>)[], cleanup: () => Promise<void>): Promise<never> {
+  try {
+    await setup();
+    for (const step of steps) await step();
+  } catch (error) {
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    await cleanup();
+    process.exit(1);
+  }
+  await cleanup();
+  process.exit(0);
+}

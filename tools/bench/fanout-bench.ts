@@ -67,7 +67,7 @@ import { fileURLToPath } from "node:url";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { bytes, createSluiceClient } from "@sluice/client-node";
-import { benchLog, median, selectContenders, sleep, wallClock, withTimeout } from "./bench-common.js";
+import { benchLog, median, runBench, selectContenders, sleep, wallClock, withTimeout } from "./bench-common.js";
 
 const env = process.env;
 const RUNS = Number(env.BENCH_RUNS ?? 3);
@@ -488,14 +488,4 @@ function report(): void {
   console.log(JSON.stringify({ bench: "fanout", node: process.version, nats: natsVersion, size: SIZE, lead: Object.fromEntries(SUBSCRIBERS.map((n) => [n, leadFor(n)])), pull: Object.fromEntries(SUBSCRIBERS.map((n) => [n, pullFor(n)])), window: WINDOW, perConnection: PER_CONNECTION, runs: RUNS, clockOffsetMs: clockOffset, results: json }));
 }
 
-try {
-  await setup();
-  await measure();
-  report();
-} catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanup();
-  process.exit(1);
-}
-await cleanup();
-process.exit(0);
+await runBench(log, setup, [measure, report], cleanup);

@@ -50,7 +50,7 @@ import { DEFAULT_PUBLISH_WINDOW } from "@sluice/server";
 import { DeliverPolicy, DiscardPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { io as socketIo } from "socket.io-client";
-import { benchLog, median, payload, selectContenders, sleep, startBenchServer, wallClock, withTimeout } from "./bench-common.js";
+import { benchLog, median, runBench, payload, selectContenders, sleep, startBenchServer, wallClock, withTimeout } from "./bench-common.js";
 
 const env = process.env;
 const QUICK = env.BENCH_QUICK === "1";
@@ -489,15 +489,4 @@ function report(): void {
   console.log(lines.join("\n"));
 }
 
-try {
-  await setup();
-  await measureThroughput();
-  await measureLatency();
-  report();
-} catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanup();
-  process.exit(1);
-}
-await cleanup();
-process.exit(0);
+await runBench(log, setup, [measureThroughput, measureLatency, report], cleanup);
