@@ -14,6 +14,7 @@ const ALL_CASES = [
   { size: 64, count: 300_000 },
   { size: 1024, count: 100_000 },
   { size: 16 * 1024, count: 10_000 },
+  { size: 64 * 1024, count: 3_000 },
 ];
 
 /** The item cases; BENCH_SIZES=16384 keeps only that size (profiling). */
@@ -59,6 +60,26 @@ export async function sluiceRun(client: NodeClientOptions, size: number, count: 
   const ms = performance.now() - start;
   sluice.close();
   if (n !== count) throw new Error(`sluice: ${n} of ${count}`);
+  return ms;
+}
+
+/**
+ * sluiceRun that also checks every item: exactly `count` items, each of
+ * exactly `size` bytes (throws otherwise); returns milliseconds.
+ */
+export async function sluiceCheckedRun(client: NodeClientOptions, size: number, count: number): Promise<number> {
+  const sluice = createSluiceClient(client);
+  const start = performance.now();
+  let n = 0;
+  let wrongSize = 0;
+  for await (const e of sluice.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } })) {
+    if (e.kind !== "item") continue;
+    n++;
+    if (e.value.byteLength !== size) wrongSize++;
+  }
+  const ms = performance.now() - start;
+  sluice.close();
+  if (n !== count || wrongSize) throw new Error(`sluice: ${n} of ${count} items, ${wrongSize} not of ${size} bytes`);
   return ms;
 }
 

@@ -48,6 +48,8 @@ const sluice = new SluiceServer({
 });
 // 10 000 idle subscriptions share one connection for the heap figure.
 const sluiceServer = await listen(sluice, { protocols: (process.env.BENCH_PROTOCOLS as "h2c" | undefined) ?? "h2c", maxStreamsPerConnection: 20_000 });
+// listen's default one-port mode (h2c + HTTP/1.1 + WebSocket, routed by the first bytes), against "h2c" above.
+const sluiceDefaultServer = await listen(sluice);
 // The same server with gzip accepted, to measure what compression costs.
 const sluiceGzipServer = await listen(sluice, { compression: true, protocols: "h2c" });
 
@@ -105,6 +107,7 @@ console.log(
   JSON.stringify({
     sluice: sluiceServer.url,
     sluiceGzip: sluiceGzipServer.url,
+    sluiceDefault: sluiceDefaultServer.url,
     naive: `http://127.0.0.1:${(naiveServer.address() as AddressInfo).port}`,
     raw: `http://127.0.0.1:${(rawServer.address() as AddressInfo).port}`,
   }),

@@ -1,6 +1,7 @@
 /**
  * Sluice over HTTP/2 against a naive connect-node server-streaming RPC (one
- * message per item, default options, no compression) and raw node:http2, in
+ * message per item, default options, no compression) and raw node:http2, and
+ * Sluice on listen's default one-port mode against "h2c" (peer "default"), in
  * the same run, server in a child process. Reports medians of several runs,
  * and the server heap per idle subscription with 10 000 open streams.
  *
@@ -16,9 +17,9 @@ import { SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
 import { CASES, RUNS, median, sluiceRun, startBenchServer } from "./bench-common.js";
 
 // BENCH_PEERS=sluice,raw skips the other peers (profiling).
-const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,gzip,naive,raw,heap").split(","));
+const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,default,gzip,naive,raw,heap").split(","));
 
-const { child, urls } = await startBenchServer<{ sluice: string; sluiceGzip: string; naive: string; raw: string }>("./http2-bench-server.ts", ["--expose-gc"]);
+const { child, urls } = await startBenchServer<{ sluice: string; sluiceGzip: string; sluiceDefault: string; naive: string; raw: string }>("./http2-bench-server.ts", ["--expose-gc"]);
 
 async function naiveRun(size: number, count: number): Promise<number> {
   const manager = new Http2SessionManager(urls.naive);
@@ -49,10 +50,11 @@ async function rawRun(size: number, count: number): Promise<number> {
 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {
-  const times: Record<string, number[]> = { sluice: [], gzip: [], naive: [], raw: [] };
+  const times: Record<string, number[]> = { sluice: [], default: [], gzip: [], naive: [], raw: [] };
   for (let run = 0; run < RUNS; run++) {
     // Interleave peers so machine noise hits all of them alike.
     if (PEERS.has("sluice")) times.sluice!.push(await sluiceRun({ baseUrl: urls.sluice }, size, count));
+    if (PEERS.has("default")) times.default!.push(await sluiceRun({ baseUrl: urls.sluiceDefault }, size, count));
     if (PEERS.has("gzip")) times.gzip!.push(await sluiceRun({ baseUrl: urls.sluiceGzip }, size, count));
     if (PEERS.has("naive")) times.naive!.push(await naiveRun(size, count));
     if (PEERS.has("raw")) times.raw!.push(await rawRun(size, count));
@@ -63,6 +65,7 @@ for (const { size, count } of CASES) {
   const n = rate(median(times.naive!));
   const r = rate(median(times.raw!));
   const g = rate(median(times.gzip!));
+  const d = rate(median(times.default!));
   rows.push({
     item: `${size} B`,
     items: count,
@@ -73,6 +76,7 @@ for (const { size, count } of CASES) {
     "raw http2 MB/s": +((r * size) / 1e6).toFixed(1),
     "sluice / raw (MB/s)": +(s / r).toFixed(2),
     "sluice+gzip items/s": Math.round(g),
+    "default listener / h2c": +(d / s).toFixed(2),
   });
 }
 console.table(rows);

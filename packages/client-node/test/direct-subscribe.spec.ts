@@ -7,15 +7,20 @@
  * - hostile bytes (fast-check) get a Sluice Error frame naming what was
  *   wrong, and a well-formed end of stream, while others keep being served;
  * - calls it does not take (JSON, deadlines, compression) still work
- *   through connect-node.
+ *   through connect-node;
+ * - over WebSocket (sluice.ws.v1 calls spoken by hand), the same path
+ *   serves Subscribe: the same Sluice Error frames for hostile bytes, which
+ *   connect's router would answer with a Connect error and no frame.
  */
 import http2 from "node:http2";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createIsomorphic } from "@sluice/client";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
 import { clientFrameToWire, decodeServerFrame, encodeClientFrame, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
+import { WebSocketFrameSchema } from "@sluice/protocol/ws";
+import { WebSocket } from "ws";
 import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,6 +88,58 @@ async function rawSubscribe(body: Uint8Array, headers: http2.OutgoingHttpHeaders
     return { status, contentType, frames, endStream, leftover: data.byteLength };
   } finally {
     session.close();
+  }
+}
+
+/** Envelopes of a response body: server frames, the end-stream JSON, and what is left over. */
+function readEnvelopes(body: Buffer): Pick<RawResult, "frames" | "endStream" | "leftover"> {
+  let data = body;
+  const frames: ServerFrame[] = [];
+  let endStream: unknown;
+  while (data.byteLength >= 5 && endStream === undefined) {
+    const length = data.readUInt32BE(1);
+    if (data.byteLength < 5 + length) break;
+    const message = data.subarray(5, 5 + length);
+    if (data[0] === 0) frames.push(decodeServerFrame(message, 1 << 24));
+    else if (data[0] === 2) endStream = JSON.parse(message.toString("utf8"));
+    else throw new Error(`unexpected response flags ${data[0]}`);
+    data = data.subarray(5 + length);
+  }
+  return { frames, endStream, leftover: data.byteLength };
+}
+
+/** One Subscribe call by hand over sluice.ws.v1 (PROTOCOL.md §14): CallStart, the body as CallData, half-close; reads until CallEnd. */
+async function rawWebSocketSubscribe(body: Uint8Array): Promise<RawResult> {
+  const socket = new WebSocket(`${server.url.replace(/^http/, "ws")}/connect`, "sluice.ws.v1");
+  socket.binaryType = "nodebuffer";
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  const send = (kind: MessageInitShape<typeof WebSocketFrameSchema>["kind"]) => socket.send(toBinary(WebSocketFrameSchema, create(WebSocketFrameSchema, { callId: 1, kind })));
+  try {
+    let status: number | undefined;
+    let contentType: string | undefined;
+    const chunks: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      socket.on("message", (message: Buffer) => {
+        const frame = fromBinary(WebSocketFrameSchema, message);
+        if (frame.kind.case === "head") {
+          status = frame.kind.value.status;
+          contentType = frame.kind.value.headers.find((h) => h.name === "content-type")?.value;
+        } else if (frame.kind.case === "data") chunks.push(Buffer.from(frame.kind.value.data));
+        else if (frame.kind.case === "end") resolve();
+        else if (frame.kind.case === "cancel") reject(new Error(`call cancelled: ${frame.kind.value.reason}`));
+      });
+      socket.once("close", () => reject(new Error("socket closed before CallEnd")));
+    });
+    send({ case: "start", value: { path: SUBSCRIBE_PATH, headers: [{ name: "content-type", value: "application/connect+proto" }], windowBytes: 1 << 20 } });
+    if (body.byteLength > 0) send({ case: "data", value: { data: body } });
+    send({ case: "halfClose", value: {} });
+    await ended;
+    return { status, contentType, ...readEnvelopes(Buffer.concat(chunks)) };
+  } finally {
+    socket.close();
   }
 }
 
@@ -154,6 +211,33 @@ describe("the direct Subscribe path", () => {
     for await (const event of good.subscribe<number>("numbers", { params: { count: 500 } })) if (event.kind === "item") values.push(event.value);
     expect(values).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
     good.close();
+  });
+});
+
+describe("the direct Subscribe path over WebSocket", () => {
+  it("serves an Open sent by hand: Opened, the items, End, then Connect's end-stream {}", async () => {
+    const result = await rawWebSocketSubscribe(envelope(0, encodeClientFrame(open("numbers"))));
+    expect(result.status).toBe(200);
+    expect(result.contentType).toBe("application/connect+proto");
+    const items = result.frames.flatMap((f) => (f.type === "chunk" ? f.items.map((item) => Number(new TextDecoder().decode(item))) : []));
+    expect(items).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(result.frames.at(-1)?.type).toBe("end");
+    expect(result.endStream).toEqual({});
+    expect(result.leftover).toBe(0);
+  });
+
+  it.each([
+    ["a compressed message nobody negotiated", "protocol_violation", envelope(1, encodeClientFrame(open("numbers"))), /compressed message, but the call negotiated no compression/],
+    ["a message that is not a SubscribeRequest", "protocol_violation", envelope(0, new Uint8Array([0xff, 0xff, 0xff])), /malformed client frame/],
+    ["a request that ends inside an envelope", "protocol_violation", envelope(0, encodeClientFrame(open("numbers"))).subarray(0, 9), /request ended inside an envelope \(9 bytes left over\)/],
+  ] as const)("answers %s with a Sluice %s error frame and a clean end of stream", async (_name, code, body, message) => {
+    const result = await rawWebSocketSubscribe(body);
+    expect(result.status).toBe(200);
+    const error = errorOf(result.frames);
+    expect(error?.code).toBe(code);
+    expect(error?.message).toMatch(message);
+    expect(result.endStream).toEqual({});
+    expect(result.leftover).toBe(0);
   });
 });
 

@@ -1,15 +1,19 @@
 /**
- * Sluice's own streaming calls spoken directly on the HTTP response:
- * Connect's streaming protocol (binary, uncompressed, no deadline), which is
- * what Sluice's clients send. `Subscribe` over HTTP/2, and
- * `SubscribeHalfDuplex` over HTTP/2 and HTTP/1.1. Every other call (JSON,
- * gRPC, gRPC-web, compression, deadlines, Control) goes to connect-node's
- * handler as before.
+ * Sluice's own streaming calls spoken directly on the HTTP response or the
+ * WebSocket call: Connect's streaming protocol (binary, uncompressed, no
+ * deadline), which is what Sluice's clients send. `Subscribe` over HTTP/2
+ * and WebSocket, and `SubscribeHalfDuplex` over HTTP/2, HTTP/1.1 and
+ * WebSocket. Every other call (JSON, gRPC, gRPC-web, compression, deadlines,
+ * Control) goes to connect-node's handler, or to connect's router over
+ * WebSocket, as before. One path serves them all: what differs per
+ * transport is how a {@link DirectCall} starts, writes and ends.
  *
  * Why not connect-node's handler for these: each call there runs through a
  * pipeline of about 26 async generators, 80 closures and 40 promises
  * (BENCHMARKS.md), which held ~44 KiB per idle call and a hand-off per
- * message in both directions. A subscription is one long call whose messages
+ * message in both directions; and each response message was serialized by
+ * protobuf-es' growing writer and copied again into its envelope, where
+ * here a chunk is encoded once, straight into its envelope. A subscription is one long call whose messages
  * are Sluice frames; the envelope is five bytes. And connect-es answers a
  * request message that does not parse with `internal`, which clients must
  * retry; here it is `invalid_argument` (PROTOCOL.md §9.3).
@@ -57,53 +61,121 @@ interface Response {
   off(event: "close" | "drain", listener: () => void): unknown;
 }
 
-/** Whether a request is a call this path serves (else: connect-node's handler). */
-export function isDirectCall(request: Request): boolean {
-  const headers = request.headers;
-  const encoding = headers["connect-content-encoding"];
-  const path = request.url;
+/** One call as the direct path sees it, whatever carries it. */
+interface DirectCall {
+  readonly path: string;
+  readonly requestHeaders: Headers;
+  /** The request body, as it arrives. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /** The connection, for the per-connection budget. */
+  readonly connection: object | undefined;
+  /** Aborted when the client is gone. */
+  readonly gone: AbortSignal;
+  /** Sends the response head: 200, Connect's streaming content type. */
+  begin(): void;
+  /** Sends bytes of the response body; a promise when the next write should wait for it. */
+  write(bytes: Uint8Array): Promise<void> | undefined;
+  /** Sends the last bytes (the end-stream envelope) and ends the response. */
+  finish(last: Uint8Array): void;
+}
+
+/** The call's own request checks, shared by every transport: binary, uncompressed, no deadline. */
+function isDirectRequest(path: string | undefined, contentType: string | null | undefined, encoding: unknown, timeout: unknown, fullDuplex: boolean): boolean {
   return (
-    request.method === "POST" &&
-    ((path === SUBSCRIBE_PATH && request instanceof http2.Http2ServerRequest) || path === SUBSCRIBE_HALF_DUPLEX_PATH) &&
-    headers["content-type"] === contentTypeStreamProto &&
-    (encoding === undefined || encoding === "identity") &&
-    headers["connect-timeout-ms"] === undefined
+    ((path === SUBSCRIBE_PATH && fullDuplex) || path === SUBSCRIBE_HALF_DUPLEX_PATH) &&
+    contentType === contentTypeStreamProto &&
+    (encoding === undefined || encoding === null || encoding === "identity") &&
+    (timeout === undefined || timeout === null)
   );
 }
 
+/** Whether an HTTP request is a call this path serves (else: connect-node's handler). */
+export function isDirectCall(request: Request): boolean {
+  const headers = request.headers;
+  return request.method === "POST" && isDirectRequest(request.url, headers["content-type"], headers["connect-content-encoding"], headers["connect-timeout-ms"], request instanceof http2.Http2ServerRequest);
+}
+
+/** Serves one direct HTTP call until its session ends or the client goes. */
+export function serveDirectHttpCall(sluice: SluiceServer, request: Request, response: Response): Promise<void> {
+  const gone = new AbortController();
+  response.once("close", () => gone.abort());
+  return serveDirectCall(sluice, {
+    path: request.url ?? "",
+    requestHeaders: headersOf(request),
+    body: request as AsyncIterable<Buffer>,
+    // The HTTP/2 session, or the HTTP/1.1 socket.
+    connection: request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket,
+    gone: gone.signal,
+    begin: () => void response.writeHead(200, { "content-type": contentTypeStreamProto }),
+    // Not response.destroyed: http2's compat response has no such flag, and
+    // a write to a closed stream never drains, which kept every session of
+    // a reset stream alive with its window of chunks (issue 14).
+    write: (bytes) => (response.write(bytes) ? undefined : drainedOrClosed(response, gone.signal)),
+    finish: (last) => void response.end(last),
+  });
+}
+
+/** What the direct path needs of a WebSocket call (transport-ws' server calls have it). */
+export interface WebSocketCall {
+  readonly path: string;
+  readonly requestHeaders: Headers;
+  readonly signal: AbortSignal;
+  body(): AsyncIterable<Uint8Array>;
+  sendHead(status: number, headers: Headers): void;
+  write(data: Uint8Array): Promise<void>;
+  end(trailers: Headers): void;
+}
+
+/** Whether a WebSocket call is one this path serves (else: connect's router). */
+export function isDirectWebSocketCall(call: WebSocketCall): boolean {
+  const headers = call.requestHeaders;
+  return isDirectRequest(call.path, headers.get("content-type"), headers.get("connect-content-encoding"), headers.get("connect-timeout-ms"), true);
+}
+
+/** Serves one direct WebSocket call until its session ends or the client goes. */
+export function serveDirectWebSocketCall(sluice: SluiceServer, call: WebSocketCall, socket: object): Promise<void> {
+  // A write to a call that is gone rejects; the session then sees the call gone.
+  const written = (promise: Promise<void>) => promise.catch(() => undefined);
+  return serveDirectCall(sluice, {
+    path: call.path,
+    requestHeaders: call.requestHeaders,
+    body: call.body(),
+    connection: socket,
+    gone: call.signal,
+    begin: () => call.sendHead(200, new Headers({ "content-type": contentTypeStreamProto })),
+    write: (bytes) => written(call.write(bytes)),
+    finish: (last) => void written(call.write(last)).then(() => call.end(new Headers())),
+  });
+}
+
 /** Serves one direct call until its session ends or the client goes. */
-export async function serveDirectCall(sluice: SluiceServer, request: Request, response: Response): Promise<void> {
-  const callGone = new AbortController();
-  response.once("close", () => callGone.abort());
-  response.writeHead(200, { "content-type": contentTypeStreamProto });
-  // The connection, for the per-connection budget: the HTTP/2 session, or the HTTP/1.1 socket.
-  const connection = request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket;
-  const call = { requestHeader: headersOf(request), signal: callGone.signal, ...(connection ? { connection } : {}) };
+async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<void> {
+  const gone = call.gone;
+  call.begin();
+  const info = { requestHeader: call.requestHeaders, signal: gone, ...(call.connection ? { connection: call.connection } : {}) };
   let failure: ConnectError | undefined;
   try {
     const frames =
-      request.url === SUBSCRIBE_PATH
-        ? sluice.subscribeFrames(readClientFrames(request, sluice.limits.maxFrameBytes), call)
-        : sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(request, sluice.limits.maxFrameBytes), call);
+      call.path === SUBSCRIBE_PATH
+        ? sluice.subscribeFrames(readClientFrames(call.body, sluice.limits.maxFrameBytes), info)
+        : sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(call.body, sluice.limits.maxFrameBytes), info);
     for await (const frame of frames) {
-      // Not response.destroyed: http2's compat response has no such flag, and
-      // a write to a closed stream never drains, which kept every session of
-      // a reset stream alive with its window of chunks (issue 14).
-      if (callGone.signal.aborted) break;
-      if (!response.write(envelopeOf(frame))) await drainedOrClosed(response, callGone.signal);
+      if (gone.aborted) break;
+      const wait = call.write(envelopeOf(frame));
+      if (wait) await wait;
     }
   } catch (error) {
     failure = error instanceof SluiceError ? new ConnectError(error.message, error.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument) : ConnectError.from(error);
   }
-  if (callGone.signal.aborted) return;
+  if (gone.aborted) return;
   const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
-  response.end(encodeEnvelope(endStreamFlag, endStream));
+  call.finish(encodeEnvelope(endStreamFlag, endStream));
 }
 
 /** Client frames from request envelopes; a bad envelope or frame ends the stream with a SluiceError blaming the client. */
-async function* readClientFrames(request: Request, maxFrameBytes: number): AsyncIterable<ClientFrame> {
+async function* readClientFrames(body: AsyncIterable<Uint8Array>, maxFrameBytes: number): AsyncIterable<ClientFrame> {
   const reader = new EnvelopeReader(maxFrameBytes);
-  for await (const chunk of request as AsyncIterable<Buffer>) {
+  for await (const chunk of body) {
     reader.push(chunk);
     for (let envelope = reader.next(); envelope; envelope = reader.next()) {
       checkFlags(envelope.flags);
@@ -114,10 +186,10 @@ async function* readClientFrames(request: Request, maxFrameBytes: number): Async
 }
 
 /** The Open of a SubscribeHalfDuplex request: exactly one envelope, read bounded. */
-async function readHalfDuplexOpen(request: Request, maxFrameBytes: number) {
+async function readHalfDuplexOpen(body: AsyncIterable<Uint8Array>, maxFrameBytes: number) {
   const reader = new EnvelopeReader(maxFrameBytes);
   let message: Uint8Array | undefined;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
+  for await (const chunk of body) {
     reader.push(chunk);
     for (let envelope = reader.next(); envelope; envelope = reader.next()) {
       checkFlags(envelope.flags);

@@ -25,12 +25,11 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
-import { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { cors as connectCors, createContextValues, type ConnectError } from "@connectrpc/connect";
 import { compressionGzip } from "@connectrpc/connect-node";
 import { connectAdapter } from "./connect-adapter.js";
-import { isDirectCall, serveDirectCall } from "./direct-calls.js";
+import { isDirectCall, isDirectWebSocketCall, serveDirectHttpCall, serveDirectWebSocketCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import { CONNECTION, type SluiceServer } from "@sluice/server";
 
@@ -48,9 +47,8 @@ export interface ListenOptions {
   readonly connectionWindowBytes?: number;
   /**
    * "h2c+http1" (default): both on one port, routed by the connection's first
-   * bytes; HTTP/2 connections then pass through a JS stream (nghttp2 cannot
-   * be handed bytes already read), which cost ~25 % of 16 KiB-item throughput
-   * in BENCHMARKS.md. "h2c": HTTP/2 only, natively.
+   * bytes (HTTP/2 then runs natively on the socket, as with "h2c"). "h2c":
+   * HTTP/2 only, and no WebSocket.
    */
   readonly protocols?: "h2c+http1" | "h2c";
   /**
@@ -66,11 +64,12 @@ export interface ListenOptions {
   readonly maxConnections?: number;
   /**
    * Serve Sluice's binary, uncompressed streaming calls (Subscribe over
-   * HTTP/2, SubscribeHalfDuplex over HTTP/2 and HTTP/1.1) directly on the
-   * response instead of through connect-node's handler (default true): a
-   * third of the memory per idle subscription and fewer hand-offs per
-   * message (BENCHMARKS.md). Other calls are unaffected. Off when
-   * `compression` is on: those calls are left to connect-node to compress.
+   * HTTP/2 and WebSocket, SubscribeHalfDuplex over HTTP/2, HTTP/1.1 and
+   * WebSocket) directly on the response instead of through connect-node's
+   * handler or connect's router (default true): a third of the memory per
+   * idle subscription, fewer hand-offs and copies per message
+   * (BENCHMARKS.md). Other calls are unaffected. Off when `compression` is
+   * on: those calls are left to connect-node to compress.
    */
   readonly directSubscribe?: boolean;
   /**
@@ -201,43 +200,6 @@ function corsHandler(handler: NodeHandler, origins: readonly string[]): NodeHand
   };
 }
 
-/** A duplex over `socket` that first yields `first` (bytes already read). */
-function replaying(socket: net.Socket, first: Buffer): Duplex {
-  const duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    // Backpressure is the socket's: done at once unless its buffer is full.
-    write(chunk: Buffer, _encoding, callback) {
-      if (socket.write(chunk)) callback();
-      else socket.once("drain", () => callback());
-    },
-    writev(chunks, callback) {
-      socket.cork();
-      let flowing = true;
-      for (const { chunk } of chunks) flowing = socket.write(chunk as Buffer);
-      socket.uncork();
-      if (flowing) callback();
-      else socket.once("drain", () => callback());
-    },
-    final(callback) {
-      socket.end(callback);
-    },
-    destroy(error, callback) {
-      socket.destroy(error ?? undefined);
-      callback(error);
-    },
-  });
-  duplex.push(first);
-  socket.on("data", (chunk: Buffer) => {
-    if (!duplex.push(chunk)) socket.pause();
-  });
-  socket.on("end", () => duplex.push(null));
-  socket.on("error", (error) => duplex.destroy(error));
-  socket.on("close", () => duplex.destroy());
-  return duplex;
-}
-
 /**
  * Serves `sluice` on one port: HTTP/2 (h2c, or TLS with ALPN), HTTP/1.1 and
  * Connect over WebSocket, with CORS, connection limits and slowloris timeouts.
@@ -259,7 +221,7 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
   const direct = (options.directSubscribe ?? true) && !options.compression;
   const routed: NodeHandler = direct
     ? (request, response) => {
-        if (isDirectCall(request)) void serveDirectCall(sluice, request, response as unknown as Parameters<typeof serveDirectCall>[2]);
+        if (isDirectCall(request)) void serveDirectHttpCall(sluice, request, response as unknown as Parameters<typeof serveDirectHttpCall>[2]);
         else handler(request, response);
       }
     : handler;
@@ -304,6 +266,7 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
         routes: sluice.routes,
         contextValues: (socket) => createContextValues().set(CONNECTION, socket),
         connect: { readMaxBytes: sluice.limits.maxFrameBytes },
+        ...(direct ? { direct: (call, socket) => isDirectWebSocketCall(call) && (void serveDirectWebSocketCall(sluice, call, socket), true) } : {}),
         ...(maxStreams !== undefined ? { maxCallsPerSocket: maxStreams } : {}),
         ...websocketOptions,
       })
@@ -336,15 +299,20 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
       clearTimeout(deadline);
       socket.off("data", onData);
       socket.pause();
+      // The bytes read so far go back into the socket's buffer. HTTP/1.1
+      // reads them as the first data. nghttp2 consumes the socket's handle
+      // natively, and its session feeds whatever the socket already buffered
+      // to nghttp2 first (Node ≥ 18.4, nodejs/node#34532), so HTTP/2 gets the
+      // socket itself, not a JS stream around it: that stream cost ~25 % of
+      // 16 KiB-item throughput (BENCHMARKS.md).
+      socket.unshift(first);
       if (isHttp2) {
-        // nghttp2 reads a net.Socket's handle natively and would never see
-        // bytes already read into JS, so hand it a stream that replays them.
-        http2Server.emit("connection", replaying(socket, first));
+        // Not resumed: flowing with no reader would drop the replayed bytes.
+        http2Server.emit("connection", socket);
       } else {
-        socket.unshift(first);
         http1Server.emit("connection", socket);
+        socket.resume();
       }
-      socket.resume();
     };
     socket.on("data", onData);
     socket.once("close", () => clearTimeout(deadline));

@@ -10,6 +10,7 @@ import { createTransport } from "@connectrpc/connect/protocol-connect";
 import { CloseCode } from "./close-codes.js";
 import { keepaliveOptions } from "./keepalive.js";
 import { MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
+import type { Corkable } from "./send-buffer.js";
 
 /** A WebSocket constructor: the browser's, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
@@ -90,9 +91,14 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         const message = (event as { message?: unknown }).message;
         if (!opened && typeof message === "string" && message) failure = `: ${message}`;
       });
+      // Node's `ws` has the TCP socket under it: the frames of one turn (a
+      // Credit and an Ack after each chunk) leave in one write instead of a
+      // system call each. Browsers' WebSocket has none; nothing changes there.
+      const tcp = () => (socket as unknown as { _socket?: Corkable | null })._socket ?? undefined;
       const mux = new MuxConnection(socket, {
         ...muxOptions,
         role: "client",
+        coalesceWrites: { cork: () => tcp()?.cork(), uncork: () => tcp()?.uncork() },
         onClose: (code, reason) => {
           if (connecting === opening) connecting = undefined;
           if (!opened) reject(new ConnectError(`websocket ${options.url} closed before it opened (${code}${reason ? ` ${reason}` : ""})${failure}`, Code.Unavailable));

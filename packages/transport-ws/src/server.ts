@@ -42,6 +42,33 @@ export interface WebSocketHandlerOptions {
   readonly maxSockets?: number;
   /** Context values for each call's handler, given the socket it runs on (an opaque object that identifies it). */
   readonly contextValues?: (socket: object) => ContextValues;
+  /**
+   * Calls served without connect's router: return true to take `call` (and
+   * answer it on the call itself), false to leave it to `routes`. `socket`
+   * identifies the socket it runs on, as for contextValues. For a server's
+   * own hot calls, which skip the router's per-call pipeline.
+   */
+  readonly direct?: (call: ServerCall, socket: object) => boolean;
+}
+
+/** A call as a {@link WebSocketHandlerOptions.direct} handler answers it. */
+export interface ServerCall {
+  /** The procedure path, e.g. "/sluice.v1.SubscribeService/Subscribe". */
+  readonly path: string;
+  /** The request headers. */
+  readonly requestHeaders: Headers;
+  /** Aborted when the call is cancelled or its socket is lost. */
+  readonly signal: AbortSignal;
+  /** Whether the call may still send. */
+  readonly open: boolean;
+  /** The request body, as it arrives (reading it returns window to the client). */
+  body(): AsyncIterable<Uint8Array>;
+  /** Sends the response head. */
+  sendHead(status: number, headers: Headers): void;
+  /** Sends response body bytes within the call's window; resolves when they are on the socket's buffer, rejects when the call is gone. */
+  write(data: Uint8Array): Promise<void>;
+  /** Ends the response with trailers. */
+  end(trailers: Headers): void;
 }
 
 /** Something with an `upgrade` event: http.Server, https.Server, http2 servers with allowHTTP1. */
@@ -104,6 +131,7 @@ export function createWebSocketHandler(options: WebSocketHandlerOptions): WebSoc
   const connectionOf = (call: MuxCall): object => sockets.get(call) ?? call;
 
   const serveCall = async (call: MuxCall): Promise<void> => {
+    if (options.direct?.(call, connectionOf(call))) return;
     const handler = handlers.get(call.path);
     if (!handler) {
       // As over HTTP: 404, which Connect clients report as unimplemented.
