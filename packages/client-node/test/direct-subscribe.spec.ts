@@ -73,19 +73,7 @@ async function rawSubscribe(body: Uint8Array, headers: http2.OutgoingHttpHeaders
     stream.end(body);
     const chunks: Buffer[] = [];
     for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-    let data = Buffer.concat(chunks);
-    const frames: ServerFrame[] = [];
-    let endStream: unknown;
-    while (data.byteLength >= 5 && endStream === undefined) {
-      const length = data.readUInt32BE(1);
-      if (data.byteLength < 5 + length) break;
-      const message = data.subarray(5, 5 + length);
-      if (data[0] === 0) frames.push(decodeServerFrame(message, 1 << 24));
-      else if (data[0] === 2) endStream = JSON.parse(message.toString("utf8"));
-      else throw new Error(`unexpected response flags ${data[0]}`);
-      data = data.subarray(5 + length);
-    }
-    return { status, contentType, frames, endStream, leftover: data.byteLength };
+    return { status, contentType, ...readEnvelopes(Buffer.concat(chunks)) };
   } finally {
     session.close();
   }
@@ -143,6 +131,16 @@ async function rawWebSocketSubscribe(body: Uint8Array): Promise<RawResult> {
   }
 }
 
+/** A 200 whose frames hold a Sluice Error of `code` matching `message`, then a clean end of stream. */
+function expectSluiceError(result: RawResult, code: string, message: RegExp): void {
+  expect(result.status).toBe(200);
+  const error = errorOf(result.frames);
+  expect(error?.code).toBe(code);
+  expect(error?.message).toMatch(message);
+  expect(result.endStream).toEqual({});
+  expect(result.leftover).toBe(0);
+}
+
 const errorOf = (frames: ServerFrame[]) => frames.find((f): f is Extract<ServerFrame, { type: "error" }> => f.type === "error");
 
 describe("the direct Subscribe path", () => {
@@ -178,13 +176,7 @@ describe("the direct Subscribe path", () => {
     ["a message that is not a SubscribeRequest", "protocol_violation", envelope(0, new Uint8Array([0xff, 0xff, 0xff])), /malformed client frame/],
     ["a request that ends inside an envelope", "protocol_violation", envelope(0, encodeClientFrame(open("numbers"))).subarray(0, 9), /request ended inside an envelope \(9 bytes left over\)/],
   ] as const)("answers %s with a Sluice %s error frame and a clean end of stream", async (_name, code, body, message) => {
-    const result = await rawSubscribe(body);
-    expect(result.status).toBe(200);
-    const error = errorOf(result.frames);
-    expect(error?.code).toBe(code);
-    expect(error?.message).toMatch(message);
-    expect(result.endStream).toEqual({});
-    expect(result.leftover).toBe(0);
+    expectSluiceError(await rawSubscribe(body), code, message);
   });
 
   it("answers any bytes with a well-formed response and keeps serving others (property)", async () => {
@@ -231,13 +223,7 @@ describe("the direct Subscribe path over WebSocket", () => {
     ["a message that is not a SubscribeRequest", "protocol_violation", envelope(0, new Uint8Array([0xff, 0xff, 0xff])), /malformed client frame/],
     ["a request that ends inside an envelope", "protocol_violation", envelope(0, encodeClientFrame(open("numbers"))).subarray(0, 9), /request ended inside an envelope \(9 bytes left over\)/],
   ] as const)("answers %s with a Sluice %s error frame and a clean end of stream", async (_name, code, body, message) => {
-    const result = await rawWebSocketSubscribe(body);
-    expect(result.status).toBe(200);
-    const error = errorOf(result.frames);
-    expect(error?.code).toBe(code);
-    expect(error?.message).toMatch(message);
-    expect(result.endStream).toEqual({});
-    expect(result.leftover).toBe(0);
+    expectSluiceError(await rawWebSocketSubscribe(body), code, message);
   });
 });
 

@@ -46,6 +46,7 @@ import {
   writeEnvelopePrefix,
 } from "@sluice/protocol";
 import type { SluiceServer } from "@sluice/server";
+import type { ServerCall } from "@sluice/transport-ws/server";
 
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
 export const SUBSCRIBE_HALF_DUPLEX_PATH = "/sluice.v1.SubscribeService/SubscribeHalfDuplex";
@@ -115,25 +116,14 @@ export function serveDirectHttpCall(sluice: SluiceServer, request: Request, resp
   });
 }
 
-/** What the direct path needs of a WebSocket call (transport-ws' server calls have it). */
-export interface WebSocketCall {
-  readonly path: string;
-  readonly requestHeaders: Headers;
-  readonly signal: AbortSignal;
-  body(): AsyncIterable<Uint8Array>;
-  sendHead(status: number, headers: Headers): void;
-  write(data: Uint8Array): Promise<void>;
-  end(trailers: Headers): void;
-}
-
 /** Whether a WebSocket call is one this path serves (else: connect's router). */
-export function isDirectWebSocketCall(call: WebSocketCall): boolean {
+export function isDirectWebSocketCall(call: ServerCall): boolean {
   const headers = call.requestHeaders;
   return isDirectRequest(call.path, headers.get("content-type"), headers.get("connect-content-encoding"), headers.get("connect-timeout-ms"), true);
 }
 
 /** Serves one direct WebSocket call until its session ends or the client goes. */
-export function serveDirectWebSocketCall(sluice: SluiceServer, call: WebSocketCall, socket: object): Promise<void> {
+export function serveDirectWebSocketCall(sluice: SluiceServer, call: ServerCall, socket: object): Promise<void> {
   // A write to a call that is gone rejects; the session then sees the call gone.
   const written = (promise: Promise<void>) => promise.catch(() => undefined);
   return serveDirectCall(sluice, {
