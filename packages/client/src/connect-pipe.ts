@@ -78,6 +78,9 @@ async function* ingestFrames(responses: AsyncIterable<PublishResponse>, done: ()
   }
 }
 
+/** How long a half-duplex receiver holds an ack (a Control request each, PROTOCOL.md §3.3, §7.2). */
+export const HALF_DUPLEX_ACK_DELAY_MS = 250;
+
 /**
  * One half-duplex session as a frame pipe (PROTOCOL.md §3.3), for transports
  * that cannot stream requests (HTTP/1.1, browsers' fetch): the Open starts a
@@ -143,6 +146,8 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
 
   return {
     inbound: inbound(),
+    // Each batch of client frames is a Control request: acks wait longer than on a stream.
+    ackDelayMs: HALF_DUPLEX_ACK_DELAY_MS,
     send(frame) {
       if (closed) return;
       if (frame.type === "open") return startCall(frame);

@@ -317,6 +317,7 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
       const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal);
       return {
         inbound: pipe.inbound,
+        ...(pipe.ackDelayMs !== undefined ? { ackDelayMs: pipe.ackDelayMs } : {}),
         send: (frame) => pipe.send(frame),
         close(error) {
           pipe.close(error);
@@ -363,5 +364,5 @@ function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: n
     yield first.value;
     for (let next = await frames.next(); !next.done; next = await frames.next()) yield next.value;
   }
-  return { inbound: inbound(), send: (frame) => pipe.send(frame), close: (error) => pipe.close(error) };
+  return { inbound: inbound(), ...(pipe.ackDelayMs !== undefined ? { ackDelayMs: pipe.ackDelayMs } : {}), send: (frame) => pipe.send(frame), close: (error) => pipe.close(error) };
 }

@@ -171,7 +171,7 @@ describe("SendCredit and ReceiveWindow together", () => {
 });
 
 describe("SendCredit and ReceiveWindow, consumed in random order", () => {
-  it("never lets the sender exceed granted credit, never buffers beyond max(window, one item), never deadlocks (property)", () => {
+  it("never lets the sender exceed granted credit, never buffers beyond max(window, one item), never deadlocks, with or without held signals (property)", () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -180,12 +180,15 @@ describe("SendCredit and ReceiveWindow, consumed in random order", () => {
           sizes: fc.array(fc.integer({ min: 0, max: 3_000 }), { minLength: 1, maxLength: 300 }),
           seed: fc.integer(),
           duplicateCredit: fc.boolean(),
+          signalsHeld: fc.boolean(),
         }),
-        ({ windowItems, windowBytes, sizes, seed, duplicateCredit }) => {
+        ({ windowItems, windowBytes, sizes, seed, duplicateCredit, signalsHeld }) => {
           const random = seededRandom(seed);
           const window = { items: windowItems, bytes: windowBytes };
           const send = new SendCredit(window, 1);
-          const recv = new ReceiveWindow({ window, firstSeq: 1 });
+          const recv = new ReceiveWindow({ window, firstSeq: 1, senderSignalsHeld: signalsHeld });
+          // The seq of the item the sender last said it holds (a heartbeat's held_bytes, in order after the items before it).
+          let signalled = 0;
           const largest = Math.max(...sizes);
           const buffered: number[] = [];
           const stale: { maxSeq: number; maxBytes: number }[] = [];
@@ -193,6 +196,13 @@ describe("SendCredit and ReceiveWindow, consumed in random order", () => {
           let offset = 0;
           let consumed = 0;
           for (let step = 0; step < 100_000 && consumed < sizes.length; step++) {
+            const held = next < sizes.length && next + 1 <= send.maxSeq && !send.allows(next + 1, offset, sizes[next]!);
+            if (signalsHeld && held && signalled !== next + 1) {
+              signalled = next + 1;
+              const grant = recv.senderHolds();
+              if (grant) send.grant(grant, next, offset + sizes[next]!);
+              continue;
+            }
             if (next < sizes.length && send.allows(next + 1, offset, sizes[next]!)) {
               recv.beginItem(next + 1, sizes[next]!); // throws on a violation
               buffered.push(sizes[next]!);
@@ -389,5 +399,44 @@ describe("ReceiveWindow", () => {
     recv.beginItem(1, 60);
     recv.beginItem(2, 30);
     expect(recv.consume(1, 60)).toEqual({ maxSeq: 101, maxBytes: 160 });
+  });
+});
+
+describe("ReceiveWindow: the grant on drain (PROTOCOL.md §4.5 rule 2)", () => {
+  const window = { items: 100, bytes: 10_000 };
+  /** A live stream read as it arrives: one 10-byte item at a time, each consumed at once. Returns the grants sent. */
+  const liveGrants = (recv: ReceiveWindow, items: number) => {
+    let grants = 0;
+    for (let seq = 1; seq <= items; seq++) {
+      recv.beginItem(seq, 10);
+      if (recv.consume(seq, 10)) grants++;
+    }
+    return grants;
+  };
+
+  it("grants on every drain for a sender that does not signal holding: a credit per item on a live stream", () => {
+    expect(liveGrants(new ReceiveWindow({ window, firstSeq: 1 }), 1_000)).toBe(1_000);
+  });
+
+  it("grants at the threshold only for a sender that signals holding: 1 000 live items take 20 credits, not 1 000", () => {
+    expect(liveGrants(new ReceiveWindow({ window, firstSeq: 1, senderSignalsHeld: true }), 1_000)).toBe(20);
+  });
+
+  it("answers a held signal with a grant at once when drained, and at the drain when not", () => {
+    // Window 10 items / 100 bytes: the threshold is 5 items or 50 bytes.
+    const drained = new ReceiveWindow({ window: { items: 10, bytes: 100 }, firstSeq: 1, senderSignalsHeld: true });
+    drained.beginItem(1, 30);
+    expect(drained.consume(1, 30)).toBeUndefined(); // drained, but 30 bytes is below the threshold and nobody waits
+    // The sender holds item 2 of 80 bytes (30 + 80 > 100): the grant reaches its offset, which admits it (§4.3).
+    expect(drained.senderHolds()).toEqual({ maxSeq: 11, maxBytes: 130 });
+    expect(mayBeginItem({ maxSeq: 11, maxBytes: 130 }, drained.window, 2, 30, 80)).toBe(true);
+
+    const busy = new ReceiveWindow({ window: { items: 10, bytes: 100 }, firstSeq: 1, senderSignalsHeld: true });
+    busy.beginItem(1, 30);
+    expect(busy.senderHolds()).toBeUndefined(); // item 1 is still the app's
+    expect(busy.consume(1, 30)).toEqual({ maxSeq: 11, maxBytes: 130 });
+    // Answered: the next drain waits for the next signal.
+    busy.beginItem(2, 10);
+    expect(busy.consume(2, 10)).toBeUndefined();
   });
 });

@@ -100,6 +100,12 @@ export interface ReceiveWindowOptions {
    * when the RTT is below half the window's drain time.
    */
   readonly grantThreshold?: number;
+  /**
+   * The sender announced that it signals an item it holds for byte credit
+   * (Opened.signals_held, PublishOpen.signals_held): grant on drain only after
+   * such a signal ({@link ReceiveWindow.senderHolds}), not after every drain.
+   */
+  readonly senderSignalsHeld?: boolean;
 }
 
 /**
@@ -121,6 +127,9 @@ export class ReceiveWindow {
   /** Highest seq consumed (delivered to the app, or skipped by a gap) and payload consumed. */
   #consumedSeq: number;
   #consumedBytes = 0;
+  readonly #senderSignalsHeld: boolean;
+  /** The sender said it holds an item for byte credit, and no grant on drain has answered it yet. */
+  #senderHolds = false;
 
   constructor(options: ReceiveWindowOptions) {
     const { window, firstSeq } = options;
@@ -134,6 +143,7 @@ export class ReceiveWindow {
     this.#grantedBytes = credit.maxBytes;
     this.#receivedSeq = firstSeq - 1;
     this.#consumedSeq = firstSeq - 1;
+    this.#senderSignalsHeld = options.senderSignalsHeld ?? false;
   }
 
   /** The current absolute grant (what a heartbeat-time credit repeat carries). */
@@ -207,23 +217,34 @@ export class ReceiveWindow {
     return this.grantIfDue();
   }
 
+  /**
+   * The sender holds an item the byte rule does not admit yet (a heartbeat
+   * with held_bytes, PROTOCOL.md §4.5 rule 2): the next drain grants, at
+   * once if everything received is consumed already.
+   */
+  senderHolds(): Credit | undefined {
+    this.#senderHolds = true;
+    return this.grantIfDue();
+  }
+
   /** The grant rules of PROTOCOL.md §4.5: a new absolute grant when one is due, else undefined. */
   grantIfDue(): Credit | undefined {
     const maxSeq = this.#consumedSeq + this.window.items;
     const maxBytes = this.#consumedBytes + this.window.bytes;
     const grows = maxSeq > this.#grantedSeq || maxBytes > this.#grantedBytes;
-    // Grant at the threshold, and always once everything received has been
-    // consumed: otherwise a sender waiting for room for its next item (which
-    // does not fit the remaining bytes) and a receiver waiting for the
-    // threshold would wait for each other forever.
+    // Grant at the threshold, and once everything received has been consumed
+    // while the sender may hold an item that does not fit the remaining bytes:
+    // otherwise that sender and a receiver waiting for the threshold would
+    // wait for each other forever. A sender that signals holding says when;
+    // for one that does not, every drain counts (a credit per chunk on a fast
+    // reader, which is why senders signal).
     const drained = this.#consumedSeq >= this.#receivedSeq;
-    if (
-      maxSeq - this.#grantedSeq >= this.#thresholdItems ||
-      maxBytes - this.#grantedBytes >= this.#thresholdBytes ||
-      (drained && grows)
-    ) {
+    const drainGrant = drained && grows && (this.#senderHolds || !this.#senderSignalsHeld);
+    if (maxSeq - this.#grantedSeq >= this.#thresholdItems || maxBytes - this.#grantedBytes >= this.#thresholdBytes || drainGrant) {
       this.#grantedSeq = Math.max(this.#grantedSeq, maxSeq);
       this.#grantedBytes = Math.max(this.#grantedBytes, maxBytes);
+      // A grant with everything consumed reaches the sender's offset, so it admits the held item (§4.3).
+      if (drained) this.#senderHolds = false;
       return this.granted;
     }
     return undefined;

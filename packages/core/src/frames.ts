@@ -143,6 +143,8 @@ export interface HeartbeatFrame {
   readonly pong: number;
   /** A data sender's: the last seq whose item went out whole before this heartbeat (absent: none this session). */
   readonly sentSeq?: number;
+  /** A data sender's: the size of an item it holds because the byte rule does not admit it yet (PROTOCOL.md §4.5; absent: none). */
+  readonly heldBytes?: number;
 }
 
 /** The client no longer wants the stream; the server stops the source and answers with End. */
@@ -178,6 +180,8 @@ export interface OpenedFrame {
   readonly window?: Window | undefined;
   /** The source cursor at seq nextSeq − 1, when the server knows it (PROTOCOL.md §7.3): the receiver's first checkpoint. */
   readonly cursor?: Uint8Array | undefined;
+  /** The server signals an item it holds for byte credit (heartbeat heldBytes), so its receiver grants on drain only then (§4.5). */
+  readonly signalsHeld?: boolean;
 }
 
 /** Consecutive whole items, or one fragment of an item, optionally preceded by a gap (PROTOCOL.md §5). */
@@ -269,6 +273,8 @@ export interface PublishOpenFrame {
   readonly resumeAfterSeq: number;
   /** The heartbeat interval the publisher asks for; 0 lets the server choose. */
   readonly heartbeatIntervalMs: number;
+  /** The publisher signals an item it holds for byte credit (heartbeat heldBytes), so the server grants on drain only then (§4.5). */
+  readonly signalsHeld?: boolean;
 }
 
 /** One item the server did not take into the stream, and why (it went to a dead-letter stream). */

@@ -196,7 +196,8 @@ export class IngestReceiver {
     });
     receiver.connect(now);
     receiver.pollTransmit(); // the receiver's Open: the publisher sent PublishOpen
-    receiver.handleFrame(opened, now);
+    // The publisher is the data sender here: its PublishOpen says whether it signals held items (§4.5 rule 2).
+    receiver.handleFrame(open.signalsHeld ? { ...opened, signalsHeld: true } : opened, now);
     receiver.pollEvent(); // "opened"
     this.#receiver = receiver;
     this.#opened = opened;

@@ -143,7 +143,7 @@ export class PublishSender {
     if (this.#state !== "idle") throw new Error(`connect() while ${this.#state}`);
     this.#state = "opening";
     const { stream, publisherId, resumeAfterSeq, heartbeatIntervalMs = 0, openTimeoutMs = DEFAULT_HEARTBEAT.timeoutMs } = this.options;
-    this.#transmit.push({ type: "publish_open", stream, publisherId, resumeAfterSeq, heartbeatIntervalMs });
+    this.#transmit.push({ type: "publish_open", stream, publisherId, resumeAfterSeq, heartbeatIntervalMs, signalsHeld: true });
     this.#timers.set(Timer.heartbeatTimeout, now + openTimeoutMs);
   }
 

@@ -15,7 +15,7 @@ const events = <E>(machine: { pollEvent(): E | undefined }) => [...(function* ()
 function openSender(nextSeq = 1) {
   const sender = new PublishSender({ stream: "orders", publisherId: "p1", resumeAfterSeq: nextSeq - 1 });
   sender.connect(0);
-  expect(drainSender(sender)).toEqual([{ type: "publish_open", stream: "orders", publisherId: "p1", resumeAfterSeq: nextSeq - 1, heartbeatIntervalMs: 0 }]);
+  expect(drainSender(sender)).toEqual([{ type: "publish_open", stream: "orders", publisherId: "p1", resumeAfterSeq: nextSeq - 1, heartbeatIntervalMs: 0, signalsHeld: true }]);
   sender.handleFrame(opened(nextSeq), 1);
   return sender;
 }

@@ -147,6 +147,8 @@ export class StreamReceiver {
   #deliveredSeq = 0;
   #ackedSeq = 0;
   #ackSentSeq = 0;
+  /** How long an ack may wait (§7.2): the option, or this session's transport's (paceAcks). */
+  #ackDelayMs = 50;
   /** (seq, cursor) of received chunks, oldest first; the newest at or below the ack is the resume cursor. */
   #checkpoints = new Queue<{ seq: number; cursor: Uint8Array }>();
   #resumeCursor: { seq: number; cursor: Uint8Array } = { seq: 0, cursor: EMPTY_BYTES };
@@ -242,6 +244,16 @@ export class StreamReceiver {
 
   // ---- inputs ----------------------------------------------------------------
 
+  /**
+   * This session's transport pays per client frame (half duplex: a request
+   * per batch), so acks may wait `ackDelayMs` when that is longer than the
+   * receiver's own delay. Acks move the resume position only: a later ack
+   * means more resent on a resume, never a loss. Until the next connect().
+   */
+  paceAcks(ackDelayMs: number): void {
+    this.#ackDelayMs = Math.max(this.options.ackDelayMs ?? 50, ackDelayMs);
+  }
+
   /** Starts a session: queues Open (resuming after the first session). */
   connect(now: number): void {
     if (this.#finished) throw new Error("connect() after the stream finished");
@@ -250,6 +262,7 @@ export class StreamReceiver {
     if (resume) this.counters.resumes++;
     this.#state = "opening";
     this.#session = undefined;
+    this.#ackDelayMs = this.options.ackDelayMs ?? 50;
     this.#reassembler.reset();
     this.#heartbeat = new HeartbeatTracker(this.options.heartbeat ?? DEFAULT_HEARTBEAT, now);
     this.#armHeartbeat();
@@ -437,6 +450,8 @@ export class StreamReceiver {
           if (frame.sentSeq > complete) throw new SluiceError("protocol_violation", `heartbeat says seq ${frame.sentSeq} was sent, but only ${complete} arrived: a frame was lost`, { blame: "remote", retryable: true });
         }
         if (frame.ping !== 0) this.#transmit.push({ type: "heartbeat", ping: 0, pong: frame.ping });
+        // The sender holds an item for byte credit: grant once drained (§4.5 rule 2).
+        if (frame.heldBytes !== undefined && frame.heldBytes > 0 && this.#state === "streaming") this.#grant(this.#session!.senderHolds());
         if (frame.pong !== 0) {
           const rttMs = this.#heartbeat?.onPong(frame.pong, now);
           if (rttMs !== undefined) this.#events.push({ type: "rtt", rttMs });
@@ -520,7 +535,7 @@ export class StreamReceiver {
       this.#ackSentSeq = opened.nextSeq - 1;
     }
     if (opened.cursor && opened.cursor.byteLength > 0) this.#checkpointBeforeSession(opened.nextSeq - 1, opened.cursor);
-    this.#session = new ReceiveWindow({ window, firstSeq: opened.nextSeq, grantThreshold: this.options.grantThreshold });
+    this.#session = new ReceiveWindow({ window, firstSeq: opened.nextSeq, grantThreshold: this.options.grantThreshold, senderSignalsHeld: opened.signalsHeld === true });
     this.#sessionId = opened.sessionId;
     const local = this.options.maxItemBytes ?? Number.MAX_SAFE_INTEGER;
     this.#reassembler = new FragmentReassembler(Math.min(local, limits.maxItemBytes));
@@ -669,7 +684,7 @@ export class StreamReceiver {
     const windowItems = this.#session?.window.items ?? this.options.window?.items ?? DEFAULT_WINDOW.items;
     const every = this.options.ackEveryItems ?? Math.max(1, Math.floor(windowItems / 4));
     if (this.#ackedSeq - this.#ackSentSeq >= every) this.#flushAck();
-    else if (this.#inSession && this.#timers.get(Timer.ack) === undefined) this.#timers.set(Timer.ack, now + (this.options.ackDelayMs ?? 50));
+    else if (this.#inSession && this.#timers.get(Timer.ack) === undefined) this.#timers.set(Timer.ack, now + this.#ackDelayMs);
   }
 
   #flushAck(): void {

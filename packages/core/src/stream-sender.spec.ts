@@ -80,7 +80,7 @@ describe("StreamSender: opening", () => {
     sender.handleFrame(open({ heartbeatIntervalMs: 2_000 }), 0);
     sender.accept({ sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, contentType: "text/plain" }, 0);
     expect(drain(sender)).toEqual([
-      { type: "opened", sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, limits: { ...limits, heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 }, contentType: "text/plain", resume: undefined, window: { items: 4, bytes: 1_000 } },
+      { type: "opened", sessionId: "s9", sessionSecret: cursor(7), nextSeq: 42, limits: { ...limits, heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 6_000 }, contentType: "text/plain", resume: undefined, window: { items: 4, bytes: 1_000 }, signalsHeld: true },
     ]);
     expect(sender.state).toBe("streaming");
     expect(sender.nextSeq).toBe(42);
@@ -176,10 +176,28 @@ describe("StreamSender: credit", () => {
     sender.push(item(60), cursor(1), 0);
     sender.push(item(60), cursor(2), 0);
     expect(sender.demand).toBe(0);
-    expect(drain(sender)).toMatchObject([{ type: "chunk", firstSeq: 1, items: [item(60)] }]);
+    // The receiver hears at once that item 2 waits for byte credit (§4.5 rule 2), ahead of the data.
+    expect(drain(sender)).toEqual([
+      { type: "heartbeat", ping: 0, pong: 0, heldBytes: 60 },
+      expect.objectContaining({ type: "chunk", firstSeq: 1, items: [item(60)] }),
+    ]);
     sender.handleFrame({ type: "credit", maxSeq: 11, maxBytes: 160 }, 1);
     sender.handleTimeout(10);
     expect(drain(sender)).toMatchObject([{ type: "chunk", firstSeq: 2, items: [item(60)] }]);
+  });
+
+  it("repeats the held signal in each ping while it holds an item, and drops it once the item went", () => {
+    const sender = streaming({}, open({ window: { items: 10, bytes: 100 } }));
+    sender.push(item(60), cursor(1), 0);
+    sender.push(item(60), cursor(2), 0);
+    // Credit arrives before the signal went out: the signal is stale and is not sent.
+    sender.handleFrame({ type: "credit", maxSeq: 11, maxBytes: 160 }, 1);
+    sender.handleTimeout(10);
+    expect(drain(sender).map((f) => f.type)).toEqual(["chunk", "chunk"]);
+    sender.push(item(60), cursor(3), 20);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 0, pong: 0, sentSeq: 2, heldBytes: 60 }]);
+    sender.handleTimeout(sender.limits.heartbeatIntervalMs);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 1, pong: 0, sentSeq: 2, heldBytes: 60 }]);
   });
 
   it.each([
@@ -283,7 +301,7 @@ describe("StreamSender: ending", () => {
     sender.push(item(60), NO_CURSOR, 0);
     sender.push(item(60), NO_CURSOR, 0);
     sender.end(cursor(9), 1);
-    expect(drain(sender).map((f) => f.type)).toEqual(["chunk"]);
+    expect(drain(sender).map((f) => f.type)).toEqual(["heartbeat", "chunk"]);
     expect(sender.state).toBe("ending");
     sender.handleFrame({ type: "credit", maxSeq: 11, maxBytes: 160 }, 2);
     expect(drain(sender)).toMatchObject([

@@ -305,6 +305,7 @@ export class StreamSender {
       resume: args.resume,
       window: this.#window,
       ...(args.cursor && args.cursor.byteLength > 0 ? { cursor: args.cursor } : {}),
+      signalsHeld: true,
     });
     return true;
   }
@@ -326,6 +327,8 @@ export class StreamSender {
       this.#emit(seq, data, cursor, now, priority, subject);
     } else {
       this.#pending = { seq, data, cursor, priority, subject };
+      // Tell the receiver at once: it grants on drain only when told (§4.5 rule 2).
+      this.#control.push({ type: "heartbeat", ping: 0, pong: 0, heldBytes: data.byteLength });
     }
     if (this.demand === 0) this.#creditExhausted(now);
     this.#armYield();
@@ -417,10 +420,21 @@ export class StreamSender {
 
   /** The next frame to send. Heartbeats never queue behind data. */
   pollTransmit(): ServerFrame | undefined {
-    const control = this.#control.shift();
+    let control = this.#control.shift();
     // A heartbeat tells how far the data before it went (§6.1), so a receiver
-    // can tell a lost last chunk from a quiet source.
-    if (control) return control.type === "heartbeat" && this.#transmittedSeq > this.#sessionStartSeq ? { ...control, sentSeq: this.#transmittedSeq } : control;
+    // can tell a lost last chunk from a quiet source, and whether an item
+    // waits for byte credit (§4.5); a held signal whose item has gone since
+    // says nothing and is dropped.
+    while (control?.type === "heartbeat") {
+      const held = this.#pending?.data.byteLength;
+      if (control.ping === 0 && control.pong === 0 && held === undefined) {
+        control = this.#control.shift();
+        continue;
+      }
+      const { heldBytes: _stale, ...beat } = control;
+      return { ...beat, ...(this.#transmittedSeq > this.#sessionStartSeq ? { sentSeq: this.#transmittedSeq } : {}), ...(held !== undefined ? { heldBytes: held } : {}) };
+    }
+    if (control) return control;
     const frame = this.#data.shift();
     if (!frame) return undefined;
     if (frame.type === "chunk") {

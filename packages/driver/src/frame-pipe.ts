@@ -17,6 +17,12 @@ export interface FramePipe<In, Out> {
   send(frame: Out): void | Promise<void>;
   /** Ends the outbound direction (after queued frames) or aborts with an error. */
   close(error?: SluiceError): void;
+  /**
+   * How long a receiver may hold an ack on this pipe (PROTOCOL.md §7.2),
+   * when the transport wants longer than the receiver's own delay: one that
+   * pays a request for every batch of client frames (half duplex) does.
+   */
+  readonly ackDelayMs?: number;
 }
 
 /**

@@ -182,6 +182,10 @@ export interface SubscriptionStats {
   waits: number;
   /** Times the receive window filled up, so the server had to stop (the app was the bottleneck). */
   creditStalls: number;
+  /** Credit frames sent, all sessions (PROTOCOL.md §4.5): at the grant threshold, or on a drain the sender asked for. */
+  readonly creditsSent: number;
+  /** Ack frames sent, all sessions (§7.2). */
+  readonly acksSent: number;
   /** Total time the window was full, in ms. */
   creditStallMs: number;
   /** The last error that ended a session, as "code: message"; undefined until one did. */
@@ -274,7 +278,30 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         return this.#inboundEnded && receiver.state === "cancelling";
       },
     });
-    this.stats = { items: 0, bytes: 0, gaps: 0, itemsSkippedByGaps: 0, reconnects: 0, sessions: 0, rttMs: undefined, waits: 0, creditStalls: 0, creditStallMs: 0, lastError: undefined, transport: transportNameOf(options.transportName), window: undefined, lastResume: undefined, resumes: 0 };
+    const counters = receiver.counters;
+    this.stats = {
+      items: 0,
+      bytes: 0,
+      gaps: 0,
+      itemsSkippedByGaps: 0,
+      reconnects: 0,
+      sessions: 0,
+      rttMs: undefined,
+      waits: 0,
+      creditStalls: 0,
+      get creditsSent() {
+        return counters.creditFrames;
+      },
+      get acksSent() {
+        return counters.acks;
+      },
+      creditStallMs: 0,
+      lastError: undefined,
+      transport: transportNameOf(options.transportName),
+      window: undefined,
+      lastResume: undefined,
+      resumes: 0,
+    };
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.cancel("aborted");
@@ -480,6 +507,7 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
           receiver.connectionLost(asSluiceError(error), clock.now());
         }
         this.#pipe = pipe;
+        if (pipe?.ackDelayMs !== undefined) receiver.paceAcks(pipe.ackDelayMs);
         if (pipe) this.#readInbound(pipe);
         // Drive this session until it ends.
         await this.#pump.run();

@@ -37,13 +37,24 @@ import { priorityFromWire, priorityToWire } from "./priority.js";
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A heartbeat's wire value, both directions (sent_seq only when the frame has one). */
-function heartbeatToWire(frame: HeartbeatFrame): { ping: bigint; pong: bigint; sentSeq?: bigint } {
-  return { ping: BigInt(frame.ping), pong: BigInt(frame.pong), ...(frame.sentSeq ? { sentSeq: BigInt(frame.sentSeq) } : {}) };
+function heartbeatToWire(frame: HeartbeatFrame): { ping: bigint; pong: bigint; sentSeq?: bigint; heldBytes?: bigint } {
+  return {
+    ping: BigInt(frame.ping),
+    pong: BigInt(frame.pong),
+    ...(frame.sentSeq ? { sentSeq: BigInt(frame.sentSeq) } : {}),
+    ...(frame.heldBytes ? { heldBytes: BigInt(frame.heldBytes) } : {}),
+  };
 }
 
 /** A wire heartbeat as a core frame (sent_seq 0: none). */
-function heartbeatFromWire(value: { ping: bigint; pong: bigint; sentSeq: bigint }): HeartbeatFrame {
-  return { type: "heartbeat", ping: num(value.ping, "heartbeat.ping"), pong: num(value.pong, "heartbeat.pong"), ...(value.sentSeq !== 0n ? { sentSeq: num(value.sentSeq, "heartbeat.sent_seq") } : {}) };
+function heartbeatFromWire(value: { ping: bigint; pong: bigint; sentSeq: bigint; heldBytes: bigint }): HeartbeatFrame {
+  return {
+    type: "heartbeat",
+    ping: num(value.ping, "heartbeat.ping"),
+    pong: num(value.pong, "heartbeat.pong"),
+    ...(value.sentSeq !== 0n ? { sentSeq: num(value.sentSeq, "heartbeat.sent_seq") } : {}),
+    ...(value.heldBytes !== 0n ? { heldBytes: num(value.heldBytes, "heartbeat.held_bytes") } : {}),
+  };
 }
 
 /** A uint64 off the wire as a JS number; above 2^53 - 1 it is a protocol violation naming `field` (PROTOCOL.md §2). */
@@ -189,6 +200,7 @@ export function serverFrameToWire(frame: ServerFrame): WireServerFrame {
             },
             window: frame.window && { items: frame.window.items, bytes: BigInt(frame.window.bytes) },
             ...(frame.cursor ? { cursor: frame.cursor } : {}),
+            ...(frame.signalsHeld ? { signalsHeld: true } : {}),
           },
         },
       });
@@ -244,6 +256,7 @@ export function serverFrameFromWire(wire: WireServerFrame): ServerFrame {
         },
         window: o.window && { items: o.window.items, bytes: num(o.window.bytes, "opened.window.bytes") },
         ...(o.cursor.byteLength > 0 ? { cursor: o.cursor } : {}),
+        ...(o.signalsHeld ? { signalsHeld: true } : {}),
       };
     }
     case "chunk": {

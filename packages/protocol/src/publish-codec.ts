@@ -22,7 +22,16 @@ export function publishFrameToWire(frame: PublishFrame): PublishRequest {
   switch (frame.type) {
     case "publish_open":
       return create(PublishRequestSchema, {
-        kind: { case: "open", value: { stream: frame.stream, publisherId: frame.publisherId, resumeAfterSeq: BigInt(frame.resumeAfterSeq), heartbeatIntervalMs: frame.heartbeatIntervalMs } },
+        kind: {
+          case: "open",
+          value: {
+            stream: frame.stream,
+            publisherId: frame.publisherId,
+            resumeAfterSeq: BigInt(frame.resumeAfterSeq),
+            heartbeatIntervalMs: frame.heartbeatIntervalMs,
+            ...(frame.signalsHeld ? { signalsHeld: true } : {}),
+          },
+        },
       });
     case "chunk":
     case "heartbeat":
@@ -46,6 +55,7 @@ export function publishFrameFromWire(wire: PublishRequest): PublishFrame {
         publisherId: kind.value.publisherId,
         resumeAfterSeq: num(kind.value.resumeAfterSeq, "open.resume_after_seq"),
         heartbeatIntervalMs: kind.value.heartbeatIntervalMs,
+        ...(kind.value.signalsHeld ? { signalsHeld: true } : {}),
       };
     case "chunk":
     case "heartbeat":

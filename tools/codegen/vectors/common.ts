@@ -12,8 +12,18 @@ export const LIMITS: Limits = { maxFrameBytes: 4_194_304, maxItemBytes: 1_048_57
 export const SECRET = b(1, 2, 3, 4);
 export const WIN: Window = { items: 10, bytes: 1024 };
 
-export function opened(nextSeq = 1, extra: { window?: Window; resume?: ResumeResult; sessionId?: string } = {}): ServerFrame {
-  return { type: "opened", sessionId: extra.sessionId ?? "s1", sessionSecret: SECRET, nextSeq, limits: LIMITS, contentType: "application/json", ...(extra.window ? { window: extra.window } : {}), ...(extra.resume ? { resume: extra.resume } : {}) };
+export function opened(nextSeq = 1, extra: { window?: Window; resume?: ResumeResult; sessionId?: string; signalsHeld?: boolean } = {}): ServerFrame {
+  return {
+    type: "opened",
+    sessionId: extra.sessionId ?? "s1",
+    sessionSecret: SECRET,
+    nextSeq,
+    limits: LIMITS,
+    contentType: "application/json",
+    ...(extra.window ? { window: extra.window } : {}),
+    ...(extra.resume ? { resume: extra.resume } : {}),
+    ...(extra.signalsHeld ? { signalsHeld: true } : {}),
+  };
 }
 
 export function chunk(firstSeq: number, count: number, cursor: Uint8Array = NONE, extra: Partial<Extract<ServerFrame, { type: "chunk" }>> = {}): ServerFrame {

@@ -20,7 +20,7 @@ const PUBLISHER: PublisherConfig = { stream: "orders", publisherId: "p1", resume
 const INGEST: IngestConfig = { limits: LIMITS, window: { items: 10, bytes: 1024 }, ackEveryItems: 2, ackDelayMs: 5 };
 const WINDOW: Window = { items: 10, bytes: 1024 };
 
-const publishOpen = (resumeAfterSeq = 0): PublishFrame => ({ type: "publish_open", stream: "orders", publisherId: "p1", resumeAfterSeq, heartbeatIntervalMs: 0 });
+const publishOpen = (resumeAfterSeq = 0, signalsHeld = true): PublishFrame => ({ type: "publish_open", stream: "orders", publisherId: "p1", resumeAfterSeq, heartbeatIntervalMs: 0, ...(signalsHeld ? { signalsHeld } : {}) });
 /** The server's Opened to a publisher: session_secret and content_type empty (rule 1), the window it grants. */
 const opened = (nextSeq = 1, window: Window | null = WINDOW, sessionId = "s1"): IngestFrame => ({
   type: "opened",
@@ -325,7 +325,9 @@ export const PUBLISHER_VECTORS: PublisherVector[] = [
   },
 ];
 
-const OPEN_STEP = { at: 0, frame: publishOpen() };
+// The ingest vectors play a publisher without held signals (an older one), so every drain grants
+// (§4.5 rule 2); ingest-grants-on-drain-when-publisher-holds plays one that signals.
+const OPEN_STEP = { at: 0, frame: publishOpen(0, false) };
 const ACCEPT_STEP = { at: 0, accept: { sessionId: "s1", nextSeq: 1 } };
 const OPENED = { at: 0, frame: opened() };
 
@@ -340,6 +342,15 @@ const OPENED = { at: 0, frame: opened() };
 const CHUNK_WITH_PRIORITY_9 = b(0x12, 0x07, 0x08, 0x01, 0x12, 0x01, 0x31, 0x30, 0x09);
 
 export const INGEST_VECTORS: IngestVector[] = [
+  {
+    name: "ingest-grants-on-drain-when-publisher-holds",
+    description:
+      "A publisher that announced signals_held: the sink takes items 1..3, which drains the buffer but frees less than the thresholds (5 items, 512 bytes), so no credit. Its heartbeat with held_bytes 900 says it holds an item for byte credit: Credit{13, 1 027} at once (§4.5 rule 2).",
+    peer: "ingest",
+    ingest: INGEST,
+    steps: [{ at: 0, frame: publishOpen() }, ACCEPT_STEP, { at: 1, frame: chunk(1, [1, 2, 3]) }, { at: 2, read: 3 }, { at: 3, frame: { type: "heartbeat", ping: 0, pong: 0, heldBytes: 900 } }],
+    expect: { outcome: "ok", read: items(Priority.NORMAL, 1, 2, 3), transmitted: [OPENED, { at: 3, frame: credit(13, 1027) }] },
+  },
   {
     name: "ingest-basic-publish",
     description:
@@ -366,7 +377,7 @@ export const INGEST_VECTORS: IngestVector[] = [
     description: "A second PublishOpen in one session: protocol_violation (rule 1).",
     peer: "ingest",
     ingest: INGEST,
-    steps: [OPEN_STEP, ACCEPT_STEP, { at: 1, frame: publishOpen() }],
+    steps: [OPEN_STEP, ACCEPT_STEP, { at: 1, frame: publishOpen(0, false) }],
     expect: { outcome: "error", code: "ERROR_CODE_PROTOCOL_VIOLATION", retryable: false, read: [], transmitted: [OPENED, { at: 1, frame: error("protocol_violation", false) }] },
   },
   {
@@ -411,7 +422,7 @@ export const INGEST_VECTORS: IngestVector[] = [
     peer: "ingest",
     ingest: INGEST,
     steps: [
-      { at: 0, frame: publishOpen(3) },
+      { at: 0, frame: publishOpen(3, false) },
       { at: 0, accept: { sessionId: "s2", nextSeq: 8, deadLetters: [DL(2, "schema: old"), DL(5)] } },
       { at: 1, frame: chunk(8, [8]) },
       { at: 2, read: 1 },

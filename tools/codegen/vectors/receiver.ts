@@ -130,6 +130,21 @@ export const RECEIVER_VECTORS: ReceiverVector[] = [
     expect: { outcome: "ok", delivered: [{ seq: 1, data: text("0123456789") }], ended: true, transmitted: [{ at: 0, frame: openOf(with_({ window: { items: 10, bytes: 4 } })) }, { at: 2, frame: credit(11, 14) }] },
   },
   {
+    name: "receiver-grants-on-drain-when-sender-holds",
+    description:
+      "Opened.signals_held: the sender says when it holds an item for byte credit, so draining item 1 grants nothing (1 item and 1 byte are below the thresholds of 5 and 512). The heartbeat with held_bytes 2 000 finds everything consumed: credit 11 / 1 025 at once, Ack 1 riding along (§4.5 rule 2).",
+    peer: "receiver",
+    receiver: RECEIVER,
+    steps: [
+      { at: 0, connect: true },
+      { at: 1, frame: opened(1, { signalsHeld: true }) },
+      { at: 2, frame: chunk(1, 1) },
+      { at: 3, frame: { type: "heartbeat", ping: 0, pong: 0, heldBytes: 2_000 } },
+      { at: 4, frame: end(1, 1, 1) },
+    ],
+    expect: { outcome: "ok", delivered: items(1), ended: true, transmitted: [{ at: 0, frame: OPEN }, { at: 3, frame: credit(11, 1_025) }, { at: 3, frame: ack(1) }] },
+  },
+  {
     name: "receiver-fragment-over-max-item",
     description: "A fragment announcing a 2 MiB item when the max item size is 1 MiB: limit_exceeded before any allocation.",
     peer: "receiver",

@@ -25,7 +25,7 @@ const open = (window: { items: number; bytes: number } | null = { items: 2, byte
 });
 const items = (firstSeq: number, ...payloads: Uint8Array[]): ServerFrame => ({ type: "chunk", firstSeq, items: payloads, cursor: NONE });
 const error = (code: Extract<ServerFrame, { type: "error" }>["code"], retryable: boolean, field = ""): ServerFrame => ({ type: "error", code, message: "", retryable, retryAfterMs: 0, field });
-const withWindow = (window: { items: number; bytes: number }, nextSeq = 1, resume?: Extract<ServerFrame, { type: "opened" }>["resume"]) => opened(nextSeq, { window, ...(resume ? { resume } : {}) });
+const withWindow = (window: { items: number; bytes: number }, nextSeq = 1, resume?: Extract<ServerFrame, { type: "opened" }>["resume"]) => opened(nextSeq, { window, signalsHeld: true, ...(resume ? { resume } : {}) });
 
 export const SENDER_VECTORS: SenderVector[] = [
   {
@@ -226,7 +226,7 @@ export const SENDER_VECTORS: SenderVector[] = [
   {
     name: "sender-oversized-item-waits",
     description:
-      "Byte window 4: item 1 (3 bytes) goes; item 2 (6 bytes) fits neither the window nor the exception, so it waits. A credit of max_bytes 7 reports item 1 consumed (7 − 4 = 3 = its offset): the exception of §4.3 lets it go.",
+      "Byte window 4: item 1 (3 bytes) goes; item 2 (6 bytes) fits neither the window nor the exception, so it waits, and a heartbeat with held_bytes 6 says so at once, ahead of the data (§4.5 rule 2). A credit of max_bytes 7 reports item 1 consumed (7 − 4 = 3 = its offset): the exception of §4.3 lets it go.",
     peer: "sender",
     sender: SENDER,
     accept: ACCEPT,
@@ -234,7 +234,13 @@ export const SENDER_VECTORS: SenderVector[] = [
     steps: [{ at: 0, frame: open({ items: 10, bytes: 4 }) }, { at: 1, frame: { type: "credit", maxSeq: 11, maxBytes: 7 } }],
     expect: {
       outcome: "ok",
-      transmitted: [{ at: 0, frame: withWindow({ items: 10, bytes: 4 }) }, { at: 0, frame: items(1, text("aaa")) }, { at: 1, frame: items(2, text("bbbbbb")) }, { at: 1, frame: end(2, 2, 9) }],
+      transmitted: [
+        { at: 0, frame: withWindow({ items: 10, bytes: 4 }) },
+        { at: 0, frame: { type: "heartbeat", ping: 0, pong: 0, heldBytes: 6 } },
+        { at: 0, frame: items(1, text("aaa")) },
+        { at: 1, frame: items(2, text("bbbbbb")) },
+        { at: 1, frame: end(2, 2, 9) },
+      ],
     },
   },
   {
