@@ -1,7 +1,8 @@
 /**
  * Sluice over HTTP/2 against a naive connect-node server-streaming RPC (one
  * message per item, default options, no compression) and raw node:http2, and
- * Sluice on listen's default one-port mode against "h2c" (peer "default"), in
+ * Sluice on listen's default one-port mode against "h2c" (peer "default"),
+ * Sluice's direct HTTP/2 client against its connect-es client (peer "connect"), in
  * the same run, server in a child process. Reports medians of several runs,
  * and the server heap per idle subscription with 10 000 open streams.
  *
@@ -50,11 +51,12 @@ async function rawRun(size: number, count: number): Promise<number> {
 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {
-  const times: Record<string, number[]> = { sluice: [], default: [], gzip: [], naive: [], raw: [] };
+  const times: Record<string, number[]> = { sluice: [], default: [], connect: [], gzip: [], naive: [], raw: [] };
   for (let run = 0; run < RUNS; run++) {
     // Interleave peers so machine noise hits all of them alike.
     if (PEERS.has("sluice")) times.sluice!.push(await sluiceRun({ baseUrl: urls.sluice }, size, count));
     if (PEERS.has("default")) times.default!.push(await sluiceRun({ baseUrl: urls.sluiceDefault }, size, count));
+    if (PEERS.has("connect")) times.connect!.push(await sluiceRun({ baseUrl: urls.sluice, directSubscribe: false }, size, count));
     if (PEERS.has("gzip")) times.gzip!.push(await sluiceRun({ baseUrl: urls.sluiceGzip }, size, count));
     if (PEERS.has("naive")) times.naive!.push(await naiveRun(size, count));
     if (PEERS.has("raw")) times.raw!.push(await rawRun(size, count));
@@ -66,6 +68,7 @@ for (const { size, count } of CASES) {
   const r = rate(median(times.raw!));
   const g = rate(median(times.gzip!));
   const d = rate(median(times.default!));
+  const c = rate(median(times.connect!));
   rows.push({
     item: `${size} B`,
     items: count,
@@ -77,6 +80,7 @@ for (const { size, count } of CASES) {
     "sluice / raw (MB/s)": +(s / r).toFixed(2),
     "sluice+gzip items/s": Math.round(g),
     "default listener / h2c": +(d / s).toFixed(2),
+    "direct client / connect-es client": +(s / c).toFixed(2),
   });
 }
 console.table(rows);

@@ -12,6 +12,7 @@ import tls from "node:tls";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
 import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport-ws/node";
+import { directSubscribeCall } from "./direct-http2.js";
 
 export * from "@sluice/client";
 export type { NodeTlsOptions } from "@sluice/transport-ws/node";
@@ -58,6 +59,12 @@ export interface NodeClientOptions extends Credentials {
    * private CA.
    */
   readonly tls?: NodeTlsOptions;
+  /**
+   * Subscribe calls over HTTP/2 skip connect-es' generic client pipeline and
+   * read Connect envelopes straight off the stream (default true); the wire
+   * is the same. false: through connect-es, as Publish calls go.
+   */
+  readonly directSubscribe?: boolean;
 }
 
 /**
@@ -99,7 +106,13 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
     const sessionManager = tunedSessionManager(baseUrl, options);
     closers.push(() => sessionManager.abort());
     // abort() closes the HTTP/2 connection; the next call opens a new one.
-    return { transport: createConnectTransport({ baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }), transportName: "http2", resetConnection: () => sessionManager.abort() };
+    return {
+      transport: createConnectTransport({ baseUrl, httpVersion: "2", sessionManager, useBinaryFormat: true, interceptors }),
+      transportName: "http2",
+      resetConnection: () => sessionManager.abort(),
+      // Subscribe calls skip connect-es' client pipeline (Publish and half duplex still use it).
+      ...(options.directSubscribe === false ? {} : { subscribeCall: directSubscribeCall({ sessionManager, baseUrl, credentials: options }) }),
+    };
   };
   const websocketOf = (baseUrl: string, i: number): SluiceClientOptions => {
     // Sluice's own credit window bounds what a subscription buffers, so the
@@ -114,7 +127,9 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
   const overAll = (make: (baseUrl: string, i: number) => SluiceClientOptions): SluiceClientOptions => {
     const each = baseUrls.map(make);
     if (each.length === 1) return each[0]!;
-    return { ...each[0]!, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
+    // A direct call talks to one endpoint: behind several, calls go through the endpoints transport.
+    const { subscribeCall: _oneEndpoint, ...first } = each[0]!;
+    return { ...first, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
   };
   const http = () => overAll(options.httpVersion === "1.1" ? http1 : http2);
   const websocket = () => overAll(websocketOf);

@@ -17,13 +17,20 @@ export interface Credentials {
 
 /** The interceptors that add `credentials` to every call (none when there are none). */
 export function credentialInterceptors(credentials: Credentials): Interceptor[] {
-  const { token, apiKey } = credentials;
-  if (token === undefined && apiKey === undefined) return [];
+  if (credentials.token === undefined && credentials.apiKey === undefined) return [];
   return [
     (next) => async (request) => {
-      if (token !== undefined) request.header.set("authorization", `Bearer ${typeof token === "function" ? await token() : token}`);
-      if (apiKey !== undefined) request.header.set("x-api-key", apiKey);
+      for (const [name, value] of Object.entries(await credentialHeaders(credentials))) request.header.set(name, value);
       return next(request);
     },
   ];
+}
+
+/** The headers that carry `credentials` on one call (a fresh token each time when `token` is a function). */
+export async function credentialHeaders(credentials: Credentials): Promise<Record<string, string>> {
+  const { token, apiKey } = credentials;
+  const headers: Record<string, string> = {};
+  if (token !== undefined) headers["authorization"] = `Bearer ${typeof token === "function" ? await token() : token}`;
+  if (apiKey !== undefined) headers["x-api-key"] = apiKey;
+  return headers;
 }

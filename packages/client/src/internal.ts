@@ -4,3 +4,4 @@
  * its internals).
  */
 export { callError } from "./connect-pipe.js";
+export { credentialHeaders } from "./credentials.js";

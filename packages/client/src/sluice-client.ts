@@ -33,6 +33,12 @@ export interface SluiceClientOptions {
    */
   readonly mode?: "duplex" | "half-duplex";
   /**
+   * Opens a duplex Subscribe call without `transport`'s generic pipeline
+   * (client-node's direct HTTP/2 call): the same call and frames on the wire,
+   * fewer steps per message. Undefined: every call goes through `transport`.
+   */
+  readonly subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>;
+  /**
    * A second transport (e.g. transport-ws) to switch to when the first one
    * fails before delivering any server frame, or delivers none within
    * `fallbackAfterMs` (a proxy that buffers streaming responses). A
@@ -208,7 +214,7 @@ export interface SluiceClient {
  * @sluice/client-node and @sluice/client-web pick the transports.
  */
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
-  const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection);
+  const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection, options.subscribeCall);
   const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection) : undefined;
   const fallbackAfterMs = options.fallbackAfterMs ?? 5_000;
   let current = primary;
@@ -304,7 +310,7 @@ interface Route extends PublishRoute {
   open(signal: AbortSignal): FramePipe<ServerFrame, ClientFrame>;
 }
 
-function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string, resetConnection: (() => void) | undefined): Route {
+function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string, resetConnection: (() => void) | undefined, subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>): Route {
   const client = createClient(SubscribeService, transport);
   return {
     name,
@@ -314,7 +320,7 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
     open(signal) {
       const endpoints = endpointsOf(transport);
       const at = endpoints?.endpoint ?? 0;
-      const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : openSubscribeCall(client, signal);
+      const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : subscribeCall ? subscribeCall(signal) : openSubscribeCall(client, signal);
       return {
         inbound: pipe.inbound,
         ...(pipe.ackDelayMs !== undefined ? { ackDelayMs: pipe.ackDelayMs } : {}),
