@@ -10,6 +10,7 @@ import { SluiceServer, listen, type Listening } from "@sluice/server-node";
 import { startTcpProxy, type TcpProxy } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
+import { TRANSPORTS } from "./fixtures/wire.js";
 
 const encoder = new TextEncoder();
 let server: Listening;
@@ -41,12 +42,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-const TRANSPORTS = [
-  { name: "HTTP/2", transport: "http" as const, httpVersion: "2" as const },
-  { name: "HTTP/1.1 half duplex", transport: "http" as const, httpVersion: "1.1" as const },
-  { name: "WebSocket", transport: "websocket" as const, httpVersion: "2" as const },
-];
 
 describe.each(TRANSPORTS)("a frozen connection over $name", ({ transport, httpVersion }) => {
   let proxy: TcpProxy;

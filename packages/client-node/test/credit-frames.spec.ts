@@ -10,6 +10,7 @@
 import { SluiceServer, Topic, listen, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, createSluiceClient } from "../src/index.js";
+import { TRANSPORTS } from "./fixtures/wire.js";
 
 const live = new Topic("live", { historyItems: 1_000 });
 const big = new Topic("big", { historyItems: 100 });
@@ -27,12 +28,6 @@ afterAll(async () => {
   clearInterval(publisher);
   await server.close();
 });
-
-const TRANSPORTS = [
-  { name: "HTTP/2", transport: "http" as const, httpVersion: "2" as const },
-  { name: "HTTP/1.1 half duplex", transport: "http" as const, httpVersion: "1.1" as const },
-  { name: "WebSocket", transport: "websocket" as const, httpVersion: "2" as const },
-];
 
 describe.each(TRANSPORTS)("a reader that keeps up, over $name", ({ name, transport, httpVersion }) => {
   it("sends a Credit per half window of a live topic, not one per item: 200 items, window 64, at most 8 credits", async () => {

@@ -15,6 +15,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema } from "@sluice/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
+import { envelope } from "./fixtures/wire.js";
 
 const servers: http2.Http2Server[] = [];
 afterEach(async () => {
@@ -33,13 +34,6 @@ async function rawServer(answer: (stream: http2.ServerHttp2Stream, headers: http
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function envelope(flags: number, message: Uint8Array, length = message.byteLength): Uint8Array {
-  const out = new Uint8Array(5 + message.byteLength);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, length);
-  out.set(message, 5);
-  return out;
-}
 const endStream = (body: unknown) => envelope(2, new TextEncoder().encode(JSON.stringify(body)));
 const connectHeaders = { ":status": 200, "content-type": "application/connect+proto" };
 

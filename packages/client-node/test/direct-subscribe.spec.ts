@@ -25,6 +25,7 @@ import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/serv
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
+import { envelope } from "./fixtures/wire.js";
 
 const MAX_FRAME_BYTES = 64 * 1024;
 const sluice = new SluiceServer({
@@ -41,14 +42,6 @@ afterAll(() => server.close());
 
 const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
 const open = (stream: string, items = 100): ClientFrame => ({ type: "open", stream, params: { count: 50 }, window: { items, bytes: 1 << 20 }, heartbeatIntervalMs: 0, clientInfo: "raw" });
-
-function envelope(flags: number, message: Uint8Array, length = message.byteLength): Uint8Array {
-  const out = new Uint8Array(5 + message.byteLength);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, length);
-  out.set(message, 5);
-  return out;
-}
 
 interface RawResult {
   readonly status: number | undefined;

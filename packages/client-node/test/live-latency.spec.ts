@@ -9,6 +9,7 @@
 import { SluiceServer, Topic, listen, type Listening } from "@sluice/server-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSluiceClient } from "../src/index.js";
+import { TRANSPORTS } from "./fixtures/wire.js";
 
 const encoder = new TextEncoder();
 const now = () => performance.timeOrigin + performance.now();
@@ -44,12 +45,6 @@ afterAll(async () => {
   clearInterval(publisher);
   await server.close();
 });
-
-const TRANSPORTS = [
-  { name: "HTTP/2", transport: "http" as const, httpVersion: "2" as const },
-  { name: "HTTP/1.1 half duplex", transport: "http" as const, httpVersion: "1.1" as const },
-  { name: "WebSocket", transport: "websocket" as const, httpVersion: "2" as const },
-];
 
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
