@@ -10,6 +10,13 @@ import { bytes, createSluiceClient, type NodeClientOptions } from "@sluice/clien
 /** Runs per case (BENCH_RUNS, default 5). */
 export const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
+/**
+ * Runs per case before the counted ones (BENCH_WARMUP, default 1), for
+ * every peer alike: the first run of a size pays for V8 compiling the hot
+ * paths of that size, which a 0.1–0.4 s run does not amortize.
+ */
+export const WARMUP_RUNS = Number(process.env.BENCH_WARMUP ?? 1);
+
 const ALL_CASES = [
   { size: 64, count: 300_000 },
   { size: 1024, count: 100_000 },

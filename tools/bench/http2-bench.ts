@@ -15,7 +15,7 @@ import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient } from "@sluice/client-node";
 import { SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
-import { CASES, RUNS, median, sluiceRun, startBenchServer } from "./bench-common.js";
+import { CASES, RUNS, WARMUP_RUNS, median, sluiceRun, startBenchServer } from "./bench-common.js";
 
 // BENCH_PEERS=sluice,raw skips the other peers (profiling).
 const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,default,gzip,naive,raw,heap").split(","));
@@ -52,15 +52,16 @@ async function rawRun(size: number, count: number): Promise<number> {
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {
   const times: Record<string, number[]> = { sluice: [], default: [], connect: [], gzip: [], naive: [], raw: [] };
-  for (let run = 0; run < RUNS; run++) {
-    // Interleave peers so machine noise hits all of them alike.
-    if (PEERS.has("sluice")) times.sluice!.push(await sluiceRun({ baseUrl: urls.sluice }, size, count));
-    if (PEERS.has("default")) times.default!.push(await sluiceRun({ baseUrl: urls.sluiceDefault }, size, count));
-    if (PEERS.has("connect")) times.connect!.push(await sluiceRun({ baseUrl: urls.sluice, directSubscribe: false }, size, count));
-    if (PEERS.has("gzip")) times.gzip!.push(await sluiceRun({ baseUrl: urls.sluiceGzip }, size, count));
-    if (PEERS.has("naive")) times.naive!.push(await naiveRun(size, count));
-    if (PEERS.has("raw")) times.raw!.push(await rawRun(size, count));
-    process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);
+  for (let run = -WARMUP_RUNS; run < RUNS; run++) {
+    // Interleave peers so machine noise hits all of them alike; warm-up runs (run < 0) are not counted.
+    const record = (peer: string, ms: number) => run >= 0 && times[peer]!.push(ms);
+    if (PEERS.has("sluice")) record("sluice", await sluiceRun({ baseUrl: urls.sluice }, size, count));
+    if (PEERS.has("default")) record("default", await sluiceRun({ baseUrl: urls.sluiceDefault }, size, count));
+    if (PEERS.has("connect")) record("connect", await sluiceRun({ baseUrl: urls.sluice, directSubscribe: false }, size, count));
+    if (PEERS.has("gzip")) record("gzip", await sluiceRun({ baseUrl: urls.sluiceGzip }, size, count));
+    if (PEERS.has("naive")) record("naive", await naiveRun(size, count));
+    if (PEERS.has("raw")) record("raw", await rawRun(size, count));
+    process.stderr.write(`  ${size} B ${run < 0 ? "warm-up" : `run ${run + 1}/${RUNS}`}\r`);
   }
   const rate = (ms: number) => (count / ms) * 1000;
   const s = rate(median(times.sluice!));
@@ -129,6 +130,6 @@ if (PEERS.has("heap")) {
   console.log(`idle bare connect-node bidi calls: 10000, ${floorPer.toFixed(2)} KiB per call; Sluice / bare = ${(sluicePer / floorPer).toFixed(2)}x`);
   client.close();
 }
-console.log(`node ${process.version}, ${RUNS} runs per case, medians; server in a child process`);
+console.log(`node ${process.version}, ${RUNS} runs per case after ${WARMUP_RUNS} not counted, medians; server in a child process`);
 child.kill("SIGTERM");
 process.exit(0);

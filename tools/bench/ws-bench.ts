@@ -35,7 +35,7 @@ import type { ISubscription } from "rsocket-flowable";
 import rsocketWebSocketClient from "rsocket-websocket-client";
 import { io as socketIo } from "socket.io-client";
 import { WebSocket } from "ws";
-import { CASES, RUNS, median, sluiceCheckedRun, selectContenders, startBenchServer, withTimeout } from "./bench-common.js";
+import { CASES, RUNS, WARMUP_RUNS, median, sluiceCheckedRun, selectContenders, startBenchServer, withTimeout } from "./bench-common.js";
 
 type Key = "sluice" | "raw" | "rsocket" | "socketio";
 type Urls = Record<Key, string>;
@@ -148,10 +148,13 @@ const mbps = (size: number, count: number, ms: number) => (count * size) / ms / 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {
   const times = new Map<Key, number[]>(active.map((c) => [c.key, []]));
-  for (let run = 0; run < RUNS; run++) {
-    // Interleaved, so machine noise hits every peer alike.
-    for (const c of active) times.get(c.key)!.push(await c.run(size, count));
-    process.stderr.write(`  ${size} B run ${run + 1}/${RUNS}\r`);
+  for (let run = -WARMUP_RUNS; run < RUNS; run++) {
+    // Interleaved, so machine noise hits every peer alike; warm-up runs (run < 0) are not counted.
+    for (const c of active) {
+      const ms = await c.run(size, count);
+      if (run >= 0) times.get(c.key)!.push(ms);
+    }
+    process.stderr.write(`  ${size} B ${run < 0 ? "warm-up" : `run ${run + 1}/${RUNS}`}\r`);
   }
   const rate = (key: Key) => (count / median(times.get(key)!)) * 1000; // items/s
   const row: Record<string, string | number> = { item: size >= 1024 ? `${size / 1024} KiB` : `${size} B`, items: count };
@@ -167,7 +170,7 @@ for (const { size, count } of CASES) {
 process.stderr.write("\n");
 console.table(rows);
 console.log(
-  `node ${process.version}, ${RUNS} runs per case, medians; "sluice / x" is the ratio of MB/s medians; spread is the min–max MB/s of the runs; ` +
+  `node ${process.version}, ${RUNS} runs per case after ${WARMUP_RUNS} not counted, medians; "sluice / x" is the ratio of MB/s medians; spread is the min–max MB/s of the runs; ` +
     `server in a child process; peers: ${active.map((c) => c.label).join(", ")}`,
 );
 child.kill("SIGTERM");

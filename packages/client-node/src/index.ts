@@ -11,8 +11,9 @@ import net from "node:net";
 import tls from "node:tls";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
+import { directSubscribeCall, subscribePath, webSocketDirectCalls } from "@sluice/client/internal";
 import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport-ws/node";
-import { directSubscribeCall } from "./direct-http2.js";
+import { http2DirectCalls } from "./direct-http2.js";
 
 export * from "@sluice/client";
 export type { NodeTlsOptions } from "@sluice/transport-ws/node";
@@ -60,9 +61,10 @@ export interface NodeClientOptions extends Credentials {
    */
   readonly tls?: NodeTlsOptions;
   /**
-   * Subscribe calls over HTTP/2 skip connect-es' generic client pipeline and
-   * read Connect envelopes straight off the stream (default true); the wire
-   * is the same. false: through connect-es, as Publish calls go.
+   * Subscribe calls over HTTP/2 and WebSocket skip connect-es' generic
+   * client pipeline and read Connect envelopes straight off the call
+   * (default true); the wire is the same. false: through connect-es, as
+   * Publish and half-duplex calls go.
    */
   readonly directSubscribe?: boolean;
 }
@@ -111,7 +113,7 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
       transportName: "http2",
       resetConnection: () => sessionManager.abort(),
       // Subscribe calls skip connect-es' client pipeline (Publish and half duplex still use it).
-      ...(options.directSubscribe === false ? {} : { subscribeCall: directSubscribeCall({ sessionManager, baseUrl, credentials: options }) }),
+      ...(options.directSubscribe === false ? {} : { subscribeCall: directSubscribeCall(http2DirectCalls(sessionManager), { path: subscribePath(new URL(baseUrl).pathname), credentials: options }) }),
     };
   };
   const websocketOf = (baseUrl: string, i: number): SluiceClientOptions => {
@@ -121,7 +123,12 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
     const transport = createWebSocketTransport({ url: websocketUrls?.[i] ?? defaultWebSocketUrl(baseUrl), windowBytes: 4 * 1024 * 1024, interceptors, ...(options.tls ? { tls: options.tls } : {}) });
     closers.push(() => transport.close());
     // close() drops the socket; the next call opens a new one.
-    return { transport, transportName: "websocket", resetConnection: () => transport.close() };
+    return {
+      transport,
+      transportName: "websocket",
+      resetConnection: () => transport.close(),
+      ...(options.directSubscribe === false ? {} : { subscribeCall: directSubscribeCall(webSocketDirectCalls(transport), { path: subscribePath(), credentials: options }) }),
+    };
   };
   /** One transport per endpoint; several go behind an endpointsTransport. */
   const overAll = (make: (baseUrl: string, i: number) => SluiceClientOptions): SluiceClientOptions => {

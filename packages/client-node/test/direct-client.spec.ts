@@ -1,45 +1,103 @@
 /**
- * The client's direct Subscribe call over HTTP/2 (src/direct-http2.ts): the
- * same Connect call as connect-es makes, read straight off the stream.
- * Against hand-written node:http2 servers on 127.0.0.1 that answer what a
- * broken or hostile server could: the call carries the client's credentials
- * (a fresh token per call), a Connect end-of-stream error becomes that
- * Sluice error, a message longer than any frame is refused by name before it
- * is buffered, and a response that is no Connect stream is retried as
- * unavailable. The rest of client-node's tests run their HTTP/2 sessions on
- * this path too (it is the default).
+ * The client's direct Subscribe call (@sluice/client's direct-subscribe.ts)
+ * over HTTP/2 (src/direct-http2.ts) and WebSocket (transport-ws' raw
+ * calls): the same Connect call as connect-es makes, read straight off the
+ * stream. Against hand-written servers on 127.0.0.1 (node:http2, and `ws`
+ * speaking sluice.ws.v1 frame by frame) that answer what a broken or hostile
+ * server could: the call carries the client's credentials (a fresh token per
+ * call), a Connect end-of-stream error becomes that Sluice error, a message
+ * longer than any frame is refused by name before it is buffered (connect-es
+ * would refuse it by its own readMaxBytes, with other words), and a response
+ * that is no Connect stream is retried as unavailable. The rest of
+ * client-node's tests run their HTTP/2 and WebSocket sessions on this path
+ * too (it is the default).
  */
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema } from "@sluice/protocol";
+import { CallDataSchema, CallEndSchema, CallHeadSchema, PongSchema, WebSocketFrameSchema, type WebSocketFrame } from "@sluice/protocol/ws";
+import { WebSocketServer } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
-import { createSluiceClient } from "../src/index.js";
+import { createSluiceClient, type NodeClientOptions } from "../src/index.js";
 import { envelope } from "./fixtures/wire.js";
 
-const servers: http2.Http2Server[] = [];
+const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+  for (const close of closers.splice(0)) await close();
 });
 
+/** One call as a hand-written server answers it, whatever carries it. */
+interface RawCall {
+  /** The request headers, lower-case names (HTTP/2 pseudo-headers included). */
+  readonly headers: Record<string, string | undefined>;
+  respond(status: number, contentType: string): void;
+  write(bytes: Uint8Array): void;
+  /** The last bytes, and the end of the response. */
+  end(bytes?: Uint8Array | string): void;
+}
+
+/** Where a raw server listens, as client options. */
+type RawServer = (answer: (call: RawCall) => void) => Promise<NodeClientOptions>;
+
 /** An h2c server on a random port whose every stream gets `answer`. */
-async function rawServer(answer: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void): Promise<string> {
+const rawHttp2Server: RawServer = async (answer) => {
   const server = http2.createServer();
   server.on("stream", (stream, headers) => {
     stream.on("error", () => undefined); // a client that went away is no failure here
-    answer(stream, headers);
+    answer({
+      headers: headers as Record<string, string | undefined>,
+      respond: (status, contentType) => stream.respond({ ":status": status, "content-type": contentType }),
+      write: (bytes) => void stream.write(bytes),
+      end: (bytes) => void stream.end(bytes),
+    });
   });
-  servers.push(server);
+  closers.push(() => new Promise((resolve) => server.close(() => resolve())));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, transport: "http" };
+};
+
+/** A sluice.ws.v1 server on a random port (PROTOCOL.md §14), by hand: each call's start gets `answer`. */
+const rawWebSocketServer: RawServer = async (answer) => {
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: () => "sluice.ws.v1" });
+  server.on("connection", (socket) => {
+    const send = (callId: number, kind: WebSocketFrame["kind"]) => socket.send(toBinary(WebSocketFrameSchema, create(WebSocketFrameSchema, { callId, kind })));
+    socket.on("message", (data: Buffer) => {
+      const frame = fromBinary(WebSocketFrameSchema, data);
+      if (frame.kind.case === "ping") send(0, { case: "pong", value: create(PongSchema, { id: frame.kind.value.id }) });
+      if (frame.kind.case !== "start") return;
+      const { callId } = frame;
+      const headers: Record<string, string> = { ":path": frame.kind.value.path };
+      for (const { name, value } of frame.kind.value.headers) headers[name] = value;
+      answer({
+        headers,
+        respond: (status, contentType) => send(callId, { case: "head", value: create(CallHeadSchema, { status, headers: [{ name: "content-type", value: contentType }] }) }),
+        write: (bytes) => send(callId, { case: "data", value: create(CallDataSchema, { data: bytes }) }),
+        end: (bytes) => {
+          if (bytes !== undefined) send(callId, { case: "data", value: create(CallDataSchema, { data: typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes }) });
+          send(callId, { case: "end", value: create(CallEndSchema, {}) });
+        },
+      });
+    });
+  });
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        for (const client of server.clients) client.terminate();
+        server.close(() => resolve());
+      }),
+  );
+  await new Promise<void>((resolve) => server.once("listening", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return { baseUrl: `http://127.0.0.1:${port}`, transport: "websocket", websocketUrl: `ws://127.0.0.1:${port}/connect` };
+};
 
 const endStream = (body: unknown) => envelope(2, new TextEncoder().encode(JSON.stringify(body)));
-const connectHeaders = { ":status": 200, "content-type": "application/connect+proto" };
+const CONNECT_STREAM = "application/connect+proto";
 
 /** The error a subscription ends with, or undefined if it ended cleanly. */
-async function failureOf(baseUrl: string, options: { token?: () => string; apiKey?: string; directSubscribe?: boolean } = {}) {
-  const client = createSluiceClient({ baseUrl, transport: "http", ...options });
+async function failureOf(server: NodeClientOptions, options: { token?: () => string; apiKey?: string } = {}) {
+  const client = createSluiceClient({ ...server, ...options });
   try {
     for await (const _ of client.subscribe("numbers", { backoff: { initialMs: 10, maxMs: 20 } })) {
       // no item expected
@@ -52,30 +110,33 @@ async function failureOf(baseUrl: string, options: { token?: () => string; apiKe
   }
 }
 
-describe("the direct HTTP/2 Subscribe call", () => {
+describe.each([
+  { name: "HTTP/2", rawServer: rawHttp2Server },
+  { name: "WebSocket", rawServer: rawWebSocketServer },
+])("the direct Subscribe call over $name", ({ rawServer }) => {
   it("sends the Connect request headers and the credentials, with a fresh token for each call", async () => {
-    const seen: http2.IncomingHttpHeaders[] = [];
-    const baseUrl = await rawServer((stream, headers) => {
-      seen.push(headers);
-      stream.respond(connectHeaders);
-      stream.end(endStream({ error: { code: "permission_denied", message: "not you" } }));
+    const seen: RawCall["headers"][] = [];
+    const server = await rawServer((call) => {
+      seen.push(call.headers);
+      call.respond(200, CONNECT_STREAM);
+      call.end(endStream({ error: { code: "permission_denied", message: "not you" } }));
     });
     let calls = 0;
-    const error = await failureOf(baseUrl, { token: () => `t${++calls}`, apiKey: "k1" });
+    const error = await failureOf(server, { token: () => `t${++calls}`, apiKey: "k1" });
     expect(error?.code).toBe("permission_denied");
     expect(error?.message).toContain("not you");
-    expect(seen[0]).toMatchObject({ ":method": "POST", ":path": "/sluice.v1.SubscribeService/Subscribe", "content-type": "application/connect+proto", authorization: "Bearer t1", "x-api-key": "k1" });
+    expect(seen[0]).toMatchObject({ ":path": "/sluice.v1.SubscribeService/Subscribe", "content-type": "application/connect+proto", authorization: "Bearer t1", "x-api-key": "k1" });
   });
 
   it("refuses a response message longer than any frame by its length, before buffering it: protocol_violation", { timeout: 10_000 }, async () => {
     let calls = 0;
-    const baseUrl = await rawServer((stream) => {
+    const server = await rawServer((call) => {
       calls++;
-      stream.respond(connectHeaders);
+      call.respond(200, CONNECT_STREAM);
       // Announces 2 GiB, sends 3 bytes of it, and keeps the stream open.
-      stream.write(envelope(0, new Uint8Array([1, 2, 3]), 0x7fff_ffff));
+      call.write(envelope(0, new Uint8Array([1, 2, 3]), 0x7fff_ffff));
     });
-    const error = await failureOf(baseUrl);
+    const error = await failureOf(server);
     expect(error?.code).toBe("protocol_violation");
     expect(error?.message).toBe("a response message of 2147483647 bytes (at most 67108864)");
     expect(calls).toBe(1);
@@ -83,21 +144,21 @@ describe("the direct HTTP/2 Subscribe call", () => {
 
   it("retries a response that is no Connect stream (HTTP 503, text/plain) as unavailable, and a stream cut before its end", async () => {
     let calls = 0;
-    const baseUrl = await rawServer((stream) => {
+    const server = await rawServer((call) => {
       calls++;
       if (calls === 1) {
-        stream.respond({ ":status": 503, "content-type": "text/plain" });
-        stream.end("down for maintenance");
+        call.respond(503, "text/plain");
+        call.end("down for maintenance");
       } else if (calls === 2) {
-        stream.respond(connectHeaders);
+        call.respond(200, CONNECT_STREAM);
         // A message, then the stream ends without the end-of-stream message.
-        stream.end(envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, {}))).subarray(0, 5));
+        call.end(envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, {}))).subarray(0, 5));
       } else {
-        stream.respond(connectHeaders);
-        stream.end(endStream({ error: { code: "not_found", message: "no stream numbers" } }));
+        call.respond(200, CONNECT_STREAM);
+        call.end(endStream({ error: { code: "not_found", message: "no stream numbers" } }));
       }
     });
-    const error = await failureOf(baseUrl);
+    const error = await failureOf(server);
     expect(calls).toBe(3);
     expect(error?.message).toContain("no stream numbers");
   });

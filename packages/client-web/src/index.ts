@@ -17,6 +17,7 @@
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Transport } from "@connectrpc/connect";
 import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
+import { directSubscribeCall, subscribePath, webSocketDirectCalls, type RawCallOpener } from "@sluice/client/internal";
 import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
 
 export { json, bytes, protobuf, SluiceError, PublishError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type StreamState, type SubscribeOptions, type SubscriptionStats, type PublishOptions, type SluicePublisher, type PublicationState, type PublicationStats, type PublishReceipt, type PublishFailure, type PriorityName } from "@sluice/client";
@@ -43,6 +44,12 @@ export interface WebClientOptions extends Credentials {
   readonly websocketUrl?: string | readonly string[];
   /** "auto": how long connect may take to deliver the first server frame. Default 5 000 ms. */
   readonly fallbackAfterMs?: number;
+  /**
+   * Subscribe calls over WebSocket skip connect-es' generic client pipeline
+   * and read Connect envelopes straight off the call (default true); the
+   * wire is the same. false: through connect-es, as Publish calls go.
+   */
+  readonly directSubscribe?: boolean;
 }
 
 /** A browser client: a {@link SluiceClient} that also closes its WebSocket. */
@@ -69,7 +76,9 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
   const overAll = (make: (baseUrl: string, i: number) => SluiceClientOptions): SluiceClientOptions => {
     const each = baseUrls.map(make);
     if (each.length === 1) return each[0]!;
-    return { ...each[0]!, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
+    // A direct call talks to one endpoint: behind several, calls go through the endpoints transport.
+    const { subscribeCall: _oneEndpoint, ...first } = each[0]!;
+    return { ...first, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
   };
   const connect = (): SluiceClientOptions =>
     overAll((baseUrl) => ({
@@ -85,7 +94,12 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
       closers.push(() => transport.close());
       // A session that died of silence drops the socket; the next call opens a new one.
       // (fetch's connections belong to the browser, which has no such hook.)
-      return { transport, transportName: "websocket", resetConnection: () => transport.close() };
+      return {
+        transport,
+        transportName: "websocket",
+        resetConnection: () => transport.close(),
+        ...(options.directSubscribe === false ? {} : { subscribeCall: directSubscribeCall(webSocketDirectCalls(transport), { path: subscribePath(), credentials: options }) }),
+      };
     });
   const settings: SluiceClientOptions =
     choice === "connect" ? connect() : choice === "websocket" ? websocket() : { ...connect(), fallback: websocket(), ...(options.fallbackAfterMs !== undefined ? { fallbackAfterMs: options.fallbackAfterMs } : {}) };
@@ -123,12 +137,13 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
  * transport-ws, loaded on first use: most pages never fall back, and the
  * WebSocket code then stays out of their initial bundle (BENCHMARKS.md).
  */
-function lazyWebSocketTransport(options: WebSocketTransportOptions): Transport & { close(): void } {
+function lazyWebSocketTransport(options: WebSocketTransportOptions): Transport & RawCallOpener & { close(): void } {
   let loading: Promise<WebSocketTransport> | undefined;
   const load = () => (loading ??= import("@sluice/transport-ws").then(({ createWebSocketTransport }) => createWebSocketTransport(options)));
   return {
     unary: ((...args: Parameters<Transport["unary"]>) => load().then((transport) => transport.unary(...args))) as Transport["unary"],
     stream: ((...args: Parameters<Transport["stream"]>) => load().then((transport) => transport.stream(...args))) as Transport["stream"],
+    openCall: (path, headers) => load().then((transport) => transport.openCall(path, headers)),
     close: () => void loading?.then((transport) => transport.close()),
   };
 }

@@ -34,8 +34,9 @@ export interface SluiceClientOptions {
   readonly mode?: "duplex" | "half-duplex";
   /**
    * Opens a duplex Subscribe call without `transport`'s generic pipeline
-   * (client-node's direct HTTP/2 call): the same call and frames on the wire,
-   * fewer steps per message. Undefined: every call goes through `transport`.
+   * (the direct path of @sluice/client/internal, over HTTP/2 or WebSocket):
+   * the same call and frames on the wire, fewer steps per message.
+   * Undefined: every call goes through `transport`.
    */
   readonly subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>;
   /**
@@ -56,6 +57,8 @@ export interface SluiceClientOptions {
     readonly mode?: "duplex" | "half-duplex";
     /** Drops its connection(s) (see `resetConnection`). */
     readonly resetConnection?: () => void;
+    /** Its direct Subscribe calls (see `subscribeCall`). */
+    readonly subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>;
   };
   /** Default 5 000 ms. The first server frame (Opened) is due right after Open. */
   readonly fallbackAfterMs?: number;
@@ -215,7 +218,7 @@ export interface SluiceClient {
  */
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
   const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection, options.subscribeCall);
-  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection) : undefined;
+  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection, options.fallback.subscribeCall) : undefined;
   const fallbackAfterMs = options.fallbackAfterMs ?? 5_000;
   let current = primary;
   const proven = new Set<Route>();

@@ -476,6 +476,10 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
   #stop(completed: boolean): void {
     if (!completed && !this.#receiver.finished) this.cancel("iteration stopped");
     else this.#abort.abort();
+    // The app has seen the end: the state says so now, not once the runner
+    // has wound down (a transport that delivers the end sooner made the
+    // difference visible).
+    if (completed) this.#finish();
   }
 
   async #run(): Promise<void> {

@@ -48,8 +48,8 @@ export function writeEnvelopePrefix(out: Uint8Array, flags: number, length: numb
 /**
  * Reassembles envelopes from the byte pieces of a stream. `push` a piece,
  * then take whole envelopes with `next()` until it returns undefined. A
- * length above `maxMessageBytes` throws limit_exceeded (blame: remote) as
- * soon as the prefix is complete.
+ * length above `maxMessageBytes` throws (limit_exceeded, blame: remote,
+ * unless the constructor says otherwise) as soon as the prefix is complete.
  */
 export class EnvelopeReader {
   /** Largest message length accepted; a longer prefix throws limit_exceeded. */
@@ -63,8 +63,16 @@ export class EnvelopeReader {
   #length = 0;
   #copied = 0;
 
-  constructor(maxMessageBytes: number) {
+  readonly #tooLong: (length: number, max: number) => SluiceError;
+
+  /**
+   * `tooLong` makes the error for a prefix over the limit: by default
+   * limit_exceeded (a peer sending more than this side accepts); a client
+   * reading a server calls it a protocol violation instead.
+   */
+  constructor(maxMessageBytes: number, tooLong?: (length: number, max: number) => SluiceError) {
     this.maxMessageBytes = maxMessageBytes;
+    this.#tooLong = tooLong ?? ((length, max) => new SluiceError("limit_exceeded", `frame of ${length} bytes exceeds the max frame size ${max}`, { blame: "remote" }));
   }
 
   /** Bytes held that are not yet part of a returned envelope. */
@@ -104,9 +112,7 @@ export class EnvelopeReader {
       if (this.#buffered < ENVELOPE_PREFIX_BYTES) return undefined;
       const prefix = this.#take(ENVELOPE_PREFIX_BYTES);
       const length = ((prefix[1]! << 24) | (prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!) >>> 0;
-      if (length > this.maxMessageBytes) {
-        throw new SluiceError("limit_exceeded", `frame of ${length} bytes exceeds the max frame size ${this.maxMessageBytes}`, { blame: "remote" });
-      }
+      if (length > this.maxMessageBytes) throw this.#tooLong(length, this.maxMessageBytes);
       this.#flags = prefix[0]!;
       this.#length = length;
     }

@@ -18,12 +18,28 @@ export interface CallOwner {
   forget(call: MuxCall): void;
 }
 
+/** A response head: what CallHead carries (PROTOCOL.md §14.2). */
 export interface CallHeadInfo {
+  /** The HTTP status the call answered with. */
   readonly status: number;
+  /** The response headers. */
   readonly headers: Headers;
 }
 
 type Waiter = () => void;
+
+/**
+ * Where a call's body goes when it is read by push instead of by
+ * `body()`: each piece as it arrives, then the end or the failure.
+ */
+export interface CallBodySink {
+  /** The next piece of the body, as it arrived. */
+  data(piece: Uint8Array): void;
+  /** The body is complete. */
+  end(): void;
+  /** The call failed or was cancelled; no more pieces come. */
+  fail(error: ConnectError): void;
+}
 
 /** One call on a MuxConnection, seen from either side. */
 export class MuxCall {
@@ -47,6 +63,7 @@ export class MuxCall {
   #inboundDone = false;
   #inboundError: ConnectError | undefined;
   #inboundWaiter: Waiter | undefined;
+  #sink: CallBodySink | undefined;
   readonly #receiveWindow: ReceiveWindow;
   // Send side.
   readonly #sendWindow: SendWindow;
@@ -88,6 +105,20 @@ export class MuxCall {
       if (this.#inboundDone) return;
       await new Promise<void>((resolve) => (this.#inboundWaiter = resolve));
     }
+  }
+
+  /**
+   * Reads the body by push: every piece goes to `sink` as it arrives (and
+   * its window back to the peer at once), then the end or the failure. For
+   * a reader whose own flow control bounds what the peer sends (a Sluice
+   * session's credit), this saves an async hand-off per piece. Instead of
+   * `body()`, not beside it.
+   */
+  deliverTo(sink: CallBodySink): void {
+    this.#sink = sink;
+    for (let piece = this.#inbound.shift(); piece !== undefined; piece = this.#inbound.shift()) this.#deliver(piece);
+    if (this.#inboundError) sink.fail(this.#inboundError);
+    else if (this.#inboundDone) sink.end();
   }
 
   /** Sends body bytes within the peer's window; resolves when they are on the socket's buffer. */
@@ -140,8 +171,10 @@ export class MuxCall {
   fail(error: ConnectError): void {
     if (this.signal.aborted && this.#inboundError) return;
     this.#ended = true;
+    const first = !this.#inboundError && !this.#inboundDone;
     this.#inboundError ??= error;
     this.#rejectHead(error);
+    if (first) this.#sink?.fail(error);
     this.#wakeInbound();
     this.#wakeSender();
     this.#abort.abort(error);
@@ -153,6 +186,10 @@ export class MuxCall {
     if (this.#inboundDone) return `data after half-close on call ${this.id}`;
     if (!this.#receiveWindow.consume(data.byteLength)) return `window overrun on call ${this.id}: ${data.byteLength} bytes with ${this.#receiveWindow.available} left`;
     if (this.signal.aborted) return undefined; // cancelled locally: drop it
+    if (this.#sink) {
+      this.#deliver(data);
+      return undefined;
+    }
     this.#inbound.push(data);
     this.#wakeInbound();
     return undefined;
@@ -162,6 +199,7 @@ export class MuxCall {
   receiveHalfClose(): string | undefined {
     if (this.#inboundDone) return `second half-close on call ${this.id}`;
     this.#inboundDone = true;
+    this.#sink?.end();
     this.#wakeInbound();
     return undefined;
   }
@@ -177,6 +215,7 @@ export class MuxCall {
     this.#inboundDone = true;
     this.#ended = true;
     this.#resolveHead({ status: 200, headers: new Headers() }); // no-op if a head came
+    this.#sink?.end();
     this.#wakeInbound();
     this.#wakeSender();
     this.#owner.forget(this);
@@ -193,6 +232,11 @@ export class MuxCall {
     if (!this.#sendWindow.open(bytes)) return `window overflow on call ${this.id}`;
     this.#wakeSender();
     return undefined;
+  }
+
+  #deliver(piece: Uint8Array): void {
+    this.#processed(piece.byteLength);
+    this.#sink!.data(piece);
   }
 
   #processed(bytes: number): void {

@@ -7,6 +7,7 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { UniversalClientFn, UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
+import type { CallBodySink, CallHeadInfo, MuxCall } from "./call.js";
 import { CloseCode } from "./close-codes.js";
 import { keepaliveOptions } from "./keepalive.js";
 import { MuxConnection, type MuxOptions, type SocketLike } from "./mux.js";
@@ -51,8 +52,29 @@ export interface WebSocketTransportOptions {
   readonly maxFrameBytes?: number;
 }
 
+/**
+ * One raw call on the socket (PROTOCOL.md §14.2): body bytes both ways,
+ * without connect-es' pipeline. Sluice's own Subscribe calls run on it
+ * (@sluice/client's direct path), writing and reading Connect envelopes
+ * themselves.
+ */
+export interface WebSocketCall {
+  /** The response head; rejects when the call fails first. */
+  readonly head: Promise<CallHeadInfo>;
+  /** Sends request bytes within the call's window; resolves when they are on the socket's buffer. */
+  write(data: Uint8Array): Promise<void>;
+  /** Reads the response body by push (see MuxCall.deliverTo). */
+  deliverTo(sink: CallBodySink): void;
+  /** Abandons the call and tells the server. */
+  cancel(code: Code, reason: string): void;
+}
+
+export type { CallBodySink, CallHeadInfo };
+
 /** A Connect Transport whose calls share one WebSocket, opened at the first call and again after it closes. */
 export interface WebSocketTransport extends Transport {
+  /** Starts a raw call (opening the socket when there is none): for Sluice's direct paths. */
+  openCall(path: string, headers: Headers): Promise<WebSocketCall>;
   /** Closes the socket; open calls fail with unavailable. The next call opens a new socket. */
   close(): void;
   /** Calls open on the current socket. */
@@ -124,12 +146,17 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     return opening;
   };
 
+  /** The socket for a new call: a new one when the current one closed or goes away. */
+  const usableConnection = async (): Promise<MuxConnection> => {
+    const mux = await connection();
+    if (!mux.closed && !mux.goingAway) return mux;
+    connecting = undefined;
+    return connection();
+  };
+  const openCall = async (path: string, headers: Headers): Promise<MuxCall> => (await usableConnection()).openCall(path, headers);
+
   const httpClient: UniversalClientFn = async (request: UniversalClientRequest): Promise<UniversalClientResponse> => {
-    let mux = await connection();
-    if (mux.closed || mux.goingAway) {
-      connecting = undefined;
-      mux = await connection();
-    }
+    const mux = await usableConnection();
     const signal = request.signal;
     signal?.throwIfAborted();
     const call = mux.openCall(new URL(request.url).pathname, request.header);
@@ -176,6 +203,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   return {
     unary: transport.unary.bind(transport),
     stream: transport.stream.bind(transport),
+    openCall,
     close() {
       const pending = connecting;
       connecting = undefined;

@@ -5,6 +5,6 @@
  *
  * @module @sluice/transport-ws
  */
-export { createWebSocketTransport, WEBSOCKET_PROTOCOL, type WebSocketTransport, type WebSocketTransportOptions, type WebSocketConstructor } from "./client.js";
+export { createWebSocketTransport, WEBSOCKET_PROTOCOL, type WebSocketTransport, type WebSocketTransportOptions, type WebSocketConstructor, type WebSocketCall, type CallBodySink, type CallHeadInfo } from "./client.js";
 export { CloseCode } from "./close-codes.js";
 export { DEFAULT_CALL_WINDOW_BYTES } from "./call-window.js";

@@ -1,0 +1,211 @@
+/**
+ * Subscribe calls without connect-es' generic client pipeline: the client
+ * half of the server's direct path, for every transport that can carry a
+ * full-duplex call (HTTP/2 in client-node, WebSocket in both SDKs).
+ * connect-es runs every message through its async-iterable plumbing (an
+ * envelope reader built from `cons`/`head` buffers that copies each message,
+ * a promise chain per message, an AbortSignal per call); for a stream of
+ * chunks that was most of what a reader spent. Here the call's bytes go
+ * straight into Connect envelopes (@sluice/protocol's EnvelopeReader: a
+ * flag byte, a 32-bit length, a SubscribeResponse) and each becomes a core
+ * frame.
+ *
+ * It is the same Connect call on the wire (`application/connect+proto`, an
+ * end-of-stream message that carries the call's error). What differs per
+ * transport is only how a call opens, writes and ends ({@link OpenDirectCall});
+ * everything the protocol decides stays in core and the driver.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeFromHttpStatus, contentTypeStreamProto, endStreamFlag, endStreamFromJson } from "@connectrpc/connect/protocol-connect";
+import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
+import { FrameQueue, type FramePipe } from "@sluice/driver";
+import { clientFrameToWire, encodeEnvelope, EnvelopeReader, serverFrameFromWire, SubscribeRequestSchema, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
+import { callError } from "./connect-pipe.js";
+import { credentialHeaders, type Credentials } from "./credentials.js";
+
+/** A response message larger than this is a broken or hostile server (the server's frames are capped far below). */
+export const MAX_RESPONSE_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** What a transport tells the direct path about the response. */
+export interface DirectCallEvents {
+  /** Response body bytes, as they arrive. */
+  data(piece: Uint8Array): void;
+  /** The response ended. */
+  end(): void;
+  /** The call failed (a refused head, a reset, a lost connection). */
+  fail(error: unknown): void;
+}
+
+/** A call a transport opened for the direct path. */
+export interface DirectCall {
+  /** Sends request bytes; a promise when the writer should wait for it. */
+  write(bytes: Uint8Array): Promise<void> | void;
+  /** Ends the call and tears it down (the session is over, or was cancelled). */
+  close(): void;
+}
+
+/** How a transport opens a call: POST `path` with `headers`, the response going to `events`. */
+export type OpenDirectCall = (path: string, headers: Record<string, string>, events: DirectCallEvents) => Promise<DirectCall>;
+
+/** The path of Subscribe under a base URL's path (e.g. "" or "/api"). */
+export function subscribePath(basePath = ""): string {
+  return `${basePath.replace(/\/$/, "")}/${SubscribeService.typeName}/${SubscribeService.method.subscribe.name}`;
+}
+
+/**
+ * A factory of duplex Subscribe pipes on the direct path
+ * (SluiceClientOptions.subscribeCall), over calls that `open` starts.
+ */
+export function directSubscribeCall(open: OpenDirectCall, options: { readonly path: string; readonly credentials: Credentials }): (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame> {
+  return (signal) => openDirectSubscribe(open, options.path, options.credentials, signal);
+}
+
+function openDirectSubscribe(open: OpenDirectCall, path: string, credentials: Credentials, signal: AbortSignal): FramePipe<ServerFrame, ClientFrame> {
+  const inbound = new FrameQueue<ServerFrame>(Number.MAX_SAFE_INTEGER);
+  let call: DirectCall | undefined;
+  /** Frames sent before the call exists; written as soon as it does. */
+  let early: Uint8Array[] = [];
+  let finished = false;
+  const fail = (error: unknown) => {
+    if (finished) return;
+    finished = true;
+    inbound.close(callError(error));
+    call?.close();
+  };
+  const onAbort = () => fail(new ConnectError("the subscription was cancelled", Code.Canceled));
+  signal.addEventListener("abort", onAbort, { once: true });
+  const done = () => signal.removeEventListener("abort", onAbort);
+  const response = new SubscribeResponseReader(inbound);
+
+  void (async () => {
+    const headers = { "content-type": contentTypeStreamProto, "connect-protocol-version": "1", ...(await credentialHeaders(credentials)) };
+    if (finished) return;
+    const opened = await open(path, headers, {
+      data: (piece) => {
+        if (finished) return;
+        try {
+          response.push(piece);
+        } catch (error) {
+          fail(error);
+        }
+      },
+      end: () => {
+        if (finished) return;
+        try {
+          response.end();
+          finished = true;
+          inbound.close();
+        } catch (error) {
+          fail(error);
+        }
+      },
+      fail,
+    });
+    if (finished) {
+      opened.close();
+      return;
+    }
+    call = opened;
+    for (const envelope of early) void opened.write(envelope);
+    early = [];
+  })().catch(fail);
+
+  return {
+    inbound: (async function* () {
+      try {
+        yield* inbound;
+      } finally {
+        done();
+      }
+    })(),
+    send(frame) {
+      if (finished) return;
+      const envelope = encodeEnvelope(0, toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { frame: clientFrameToWire(frame) })));
+      if (!call) {
+        early.push(envelope);
+        return;
+      }
+      return call.write(envelope);
+    },
+    close() {
+      // The session is over (End, Error or lost): end our side and tear the call down.
+      if (finished) return;
+      finished = true;
+      inbound.close();
+      if (call) call.close();
+      else early = [];
+    },
+  };
+}
+
+/** A Subscribe response: envelopes of SubscribeResponse into `frames`, then the end-of-stream message. */
+class SubscribeResponseReader {
+  readonly #frames: FrameQueue<ServerFrame>;
+  readonly #envelopes = new EnvelopeReader(MAX_RESPONSE_MESSAGE_BYTES, (length, max) => new SluiceError("protocol_violation", `a response message of ${length} bytes (at most ${max})`, { blame: "remote" }));
+  #sawEnd = false;
+
+  constructor(frames: FrameQueue<ServerFrame>) {
+    this.#frames = frames;
+  }
+
+  /** The next bytes of the body; throws when they break the Connect streaming protocol or carry the call's error. */
+  push(piece: Uint8Array): void {
+    const envelopes = this.#envelopes;
+    envelopes.push(piece);
+    for (let envelope = envelopes.next(); envelope; envelope = envelopes.next()) {
+      if (this.#sawEnd) throw new SluiceError("protocol_violation", "a message after the end-of-stream message", { blame: "remote" });
+      if ((envelope.flags & endStreamFlag) === endStreamFlag) {
+        this.#sawEnd = true;
+        const end = endStreamFromJson(envelope.data);
+        if (end.error) throw end.error;
+        continue;
+      }
+      const response = fromBinary(SubscribeResponseSchema, envelope.data);
+      if (!response.frame) throw new SluiceError("protocol_violation", "response without a frame", { blame: "remote", retryable: true });
+      this.#frames.push(serverFrameFromWire(response.frame));
+    }
+  }
+
+  /** The body ended: fine only after the end-of-stream message. */
+  end(): void {
+    if (!this.#sawEnd) throw new ConnectError("the stream ended without an end-of-stream message", Code.Internal);
+  }
+}
+
+/** The error for a response head that is no Connect stream (a proxy's 503 page, a 404). */
+export function responseHeadError(status: number, contentType: string | null | undefined): ConnectError | undefined {
+  if (status === 200 && (contentType ?? "").startsWith(contentTypeStreamProto)) return undefined;
+  return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));
+}
+
+/** A WebSocket transport's raw calls (@sluice/transport-ws' WebSocketTransport.openCall), as this module needs them. */
+export interface RawCallOpener {
+  openCall(path: string, headers: Headers): Promise<{
+    readonly head: Promise<{ readonly status: number; readonly headers: Headers }>;
+    write(data: Uint8Array): Promise<void>;
+    deliverTo(sink: { data(piece: Uint8Array): void; end(): void; fail(error: ConnectError): void }): void;
+    cancel(code: Code, reason: string): void;
+  }>;
+}
+
+/** Direct calls over a WebSocket transport's raw calls. */
+export function webSocketDirectCalls(transport: RawCallOpener): OpenDirectCall {
+  return async (path, headers, events) => {
+    const call = await transport.openCall(path, new Headers(headers));
+    // The body is read once the head proved it a Connect stream (a 503
+    // page's text is no envelope); until then it waits in the call.
+    call.head.then(
+      (head) => {
+        const refused = responseHeadError(head.status, head.headers.get("content-type"));
+        if (refused) events.fail(refused);
+        else call.deliverTo(events);
+      },
+      () => call.deliverTo(events), // the call failed: the sink hears why
+    );
+    return {
+      write: (bytes) => call.write(bytes).catch(() => undefined), // a failed call fails its sink
+      close: () => call.cancel(Code.Canceled, "the subscription ended"),
+    };
+  };
+}
