@@ -101,6 +101,20 @@ if (PEERS.has("heap")) {
   await new Promise((r) => setTimeout(r, 5_000));
   const after = await heap();
   console.log(`idle subscriptions: 10000, server heap ${(before / 2 ** 20).toFixed(1)} MiB -> ${(after / 2 ** 20).toFixed(1)} MiB, ${((after - before) / 10_000 / 1024).toFixed(2)} KiB per subscription (goal < 10 KiB)`);
+  // CPU of the same 10 000 idle subscriptions (heartbeats every 5 s, the default), both processes, over 20 s.
+  const serverCpuMs = async () => {
+    for await (const e of client.subscribe<{ cpuMs: number }>("cpu")) if (e.kind === "item") return e.value.cpuMs;
+    throw new Error("no cpu");
+  };
+  const server0 = await serverCpuMs();
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 20_000));
+  const server1 = await serverCpuMs();
+  const client1 = process.cpuUsage(client0);
+  const wallMs = performance.now() - t0;
+  const share = (cpuMs: number) => `${((100 * cpuMs) / wallMs).toFixed(1)} %`;
+  console.log(`idle subscriptions: 10000 for ${(wallMs / 1000).toFixed(1)} s: server ${share(server1 - server0)} of a core, client ${share((client1.user + client1.system) / 1000)} of a core (goal < 10 % each)`);
   for (const s of streams) s.cancel();
   await Promise.allSettled(pending);
   // The floor: the same number of idle bidi calls on a bare connect-node handler.

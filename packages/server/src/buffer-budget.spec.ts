@@ -1,0 +1,76 @@
+import type { StreamCounters } from "@sluice/core";
+import type { SessionView } from "@sluice/driver";
+import { describe, expect, it } from "vitest";
+import { BufferBudget } from "./buffer-budget.js";
+
+/** Sessions whose bufferedBytes reads are counted: the cost of a walk. */
+function countedViews(n: number, bytesEach: number) {
+  const reads = { count: 0 };
+  const views: SessionView[] = Array.from({ length: n }, () => ({
+    stream: "s",
+    counters: {} as StreamCounters,
+    get bufferedBytes() {
+      reads.count++;
+      return bytesEach;
+    },
+  }));
+  return { views, reads };
+}
+
+const until = (ms: number) => {
+  const end = performance.now() + ms;
+  return () => performance.now() < end;
+};
+
+describe("BufferBudget", () => {
+  it("walks 10 000 sessions of one connection at most once per 50 ms however often they ask to pull (an idle session asks at each heartbeat)", () => {
+    const budget = new BufferBudget(2 ** 40, 2 ** 40);
+    const connection = {};
+    const { views, reads } = countedViews(10_000, 10);
+    for (const view of views) budget.add(view, connection);
+    reads.count = 0;
+    let asked = 0;
+    for (const going = until(120); going(); asked++) expect(budget.mayPull(connection)).toBe(true);
+    expect(asked).toBeGreaterThan(10_000);
+    // 120 ms: at most 3 walks of the connection (50 ms each at 5 µs a session) and 3 of the server (idem).
+    expect(reads.count).toBeLessThanOrEqual(6 * 10_000);
+    expect(reads.count).toBeGreaterThanOrEqual(2 * 10_000);
+  });
+
+  it("admits a connection's 10 001st session on the cached sum, not a walk per admission", () => {
+    const budget = new BufferBudget(2 ** 40, 2 ** 40);
+    const connection = {};
+    const { views, reads } = countedViews(10_000, 10);
+    for (const view of views) budget.add(view, connection);
+    reads.count = 0;
+    for (let i = 0; i < 300; i++) budget.admit(65_536, connection);
+    expect(reads.count).toBeLessThanOrEqual(2 * 10_000);
+  });
+
+  it("admits exactly on a connection with few sessions: what they consumed counts at once", () => {
+    const budget = new BufferBudget(2 ** 40, 1_000_000);
+    const connection = {};
+    let held = 900_000;
+    const view: SessionView = {
+      stream: "s",
+      counters: {} as StreamCounters,
+      get bufferedBytes() {
+        return held;
+      },
+    };
+    budget.add(view, connection);
+    expect(() => budget.admit(200_000, connection)).toThrow(/connection budget/);
+    held = 100_000; // the client consumed
+    expect(() => budget.admit(200_000, connection)).not.toThrow();
+  });
+
+  it("refuses on the cached sum beyond 256 sessions, which only overestimates: pulls count at once, consumption at the next walk", () => {
+    const budget = new BufferBudget(2 ** 40, 1_000_000);
+    const connection = {};
+    const { views } = countedViews(300, 1_000);
+    for (const view of views) budget.add(view, connection);
+    expect(() => budget.admit(600_000, connection)).not.toThrow(); // 300 000 held
+    budget.pulled(200_000, connection);
+    expect(() => budget.admit(600_000, connection)).toThrow(/connection budget: sessions hold 0.5 MiB/);
+  });
+});
