@@ -46,7 +46,7 @@ import {
   writeEnvelopePrefix,
 } from "@sluice/protocol";
 import type { SluiceServer } from "@sluice/server";
-import type { ServerCall } from "@sluice/transport-ws/server";
+import { DATA_FRAME_HEADROOM_BYTES, type ServerCall } from "@sluice/transport-ws/server";
 
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
 export const SUBSCRIBE_HALF_DUPLEX_PATH = "/sluice.v1.SubscribeService/SubscribeHalfDuplex";
@@ -74,8 +74,12 @@ interface DirectCall {
   readonly gone: AbortSignal;
   /** Sends the response head: 200, Connect's streaming content type. */
   begin(): void;
-  /** Sends bytes of the response body; a promise when the next write should wait for it. */
-  write(bytes: Uint8Array): Promise<void> | undefined;
+  /**
+   * Sends bytes of the response body; a promise when the next write should
+   * wait for it. `headroom`: free bytes before `bytes` in its buffer, which
+   * a transport may fill with its own header (WebSocket's CallData).
+   */
+  write(bytes: Uint8Array, headroom: number): Promise<void> | undefined;
   /** Sends the last bytes (the end-stream envelope) and ends the response. */
   finish(last: Uint8Array): void;
 }
@@ -133,7 +137,7 @@ export function serveDirectWebSocketCall(sluice: SluiceServer, call: ServerCall,
     connection: socket,
     gone: call.signal,
     begin: () => call.sendHead(200, new Headers({ "content-type": contentTypeStreamProto })),
-    write: (bytes) => written(call.write(bytes)),
+    write: (bytes, headroom) => written(call.write(bytes, headroom)),
     finish: (last) => void written(call.write(last)).then(() => call.end(new Headers())),
   });
 }
@@ -151,7 +155,8 @@ async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<
         : sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(call.body, sluice.limits.maxFrameBytes), info);
     for await (const frame of frames) {
       if (gone.aborted) break;
-      const wait = call.write(envelopeOf(frame));
+      const { envelope, headroom } = envelopeOf(frame);
+      const wait = call.write(envelope, headroom);
       if (wait) await wait;
     }
   } catch (error) {
@@ -205,13 +210,23 @@ function checkFlags(flags: number): void {
  * bytes are a SubscribeResponse, which is also a SubscribeHalfDuplexResponse
  * (both carry the frame as field 1).
  */
-function envelopeOf(frame: ServerFrame): Uint8Array {
-  const direct = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME, ENVELOPE_PREFIX_BYTES) : undefined;
+/**
+ * Free bytes left before a chunk's envelope: a WebSocket call writes its
+ * CallData header there, so the chunk leaves as one message without a copy
+ * (two fragments made the reading client join them: ~7 % of its time at
+ * 16 KiB items).
+ */
+const CHUNK_HEADROOM_BYTES = DATA_FRAME_HEADROOM_BYTES;
+
+/** The frame in its Connect envelope, and the free bytes before it (a chunk's is encoded once, with CHUNK_HEADROOM_BYTES). */
+function envelopeOf(frame: ServerFrame): { envelope: Uint8Array; headroom: number } {
+  const direct = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME, CHUNK_HEADROOM_BYTES + ENVELOPE_PREFIX_BYTES) : undefined;
   if (direct) {
-    writeEnvelopePrefix(direct, 0, direct.byteLength - ENVELOPE_PREFIX_BYTES);
-    return direct;
+    const envelope = direct.subarray(CHUNK_HEADROOM_BYTES);
+    writeEnvelopePrefix(envelope, 0, envelope.byteLength - ENVELOPE_PREFIX_BYTES);
+    return { envelope, headroom: CHUNK_HEADROOM_BYTES };
   }
-  return encodeEnvelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) })));
+  return { envelope: encodeEnvelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }))), headroom: 0 };
 }
 
 function headersOf(request: Request): Headers {

@@ -14,6 +14,8 @@ export interface CallOwner {
   readonly maxDataBytes: number;
   /** Sends one frame of this call; the promise settles when the socket buffer has room. */
   send(callId: number, kind: FrameKind): Promise<void> | void;
+  /** Sends one CallData frame; `headroom` free bytes before `data` let it be built in place. */
+  sendData(callId: number, data: Uint8Array, headroom: number): Promise<void> | void;
   /** The call is over: no more frames for it are expected. */
   forget(call: MuxCall): void;
 }
@@ -121,8 +123,14 @@ export class MuxCall {
     else if (this.#inboundDone) sink.end();
   }
 
-  /** Sends body bytes within the peer's window; resolves when they are on the socket's buffer. */
-  async write(data: Uint8Array): Promise<void> {
+  /**
+   * Sends body bytes within the peer's window; resolves when they are on the
+   * socket's buffer. `headroom`: how many bytes before `data` in its buffer
+   * are the caller's and free to overwrite (at most
+   * DATA_FRAME_HEADROOM_BYTES are used): the frame is then built around the
+   * payload in place, one WebSocket message without a copy.
+   */
+  async write(data: Uint8Array, headroom = 0): Promise<void> {
     let offset = 0;
     while (offset < data.byteLength) {
       if (!this.open || this.#halfClosed) throw this.#inboundError ?? new ConnectError("call is closed", Code.Canceled);
@@ -132,8 +140,10 @@ export class MuxCall {
         continue;
       }
       const piece = offset === 0 && n === data.byteLength ? data : data.subarray(offset, offset + n);
+      // Only the first piece has free bytes before it: the others follow bytes already queued.
+      const room = offset === 0 ? headroom : 0;
       offset += n;
-      await this.#owner.send(this.id, { case: "data", value: { data: piece } });
+      await this.#owner.sendData(this.id, piece, room);
     }
   }
 

@@ -49,6 +49,14 @@ export function dataFrameHeader(callId: number, dataLength: number): Uint8Array 
   return header;
 }
 
+/**
+ * The longest header `dataFrameHeader` makes (three tags and three 5-byte
+ * varints): a writer that leaves this many free bytes before its payload
+ * lets the frame be built in place, without a copy (MuxCall.write's
+ * `headroom`).
+ */
+export const DATA_FRAME_HEADROOM_BYTES = 18;
+
 /** The whole CallData frame in one buffer (one copy of the payload). */
 export function encodeDataFrame(callId: number, data: Uint8Array): Uint8Array {
   const header = dataFrameHeader(callId, data.byteLength);

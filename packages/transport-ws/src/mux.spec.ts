@@ -20,10 +20,13 @@ class FakeSocket implements SocketLike {
   bufferedAmount = 0;
   readyState = 1;
   readonly sent: WebSocketFrame[] = [];
+  /** The raw messages, as sent. */
+  readonly raw: Uint8Array[] = [];
   closedWith: { code: number; reason: string } | undefined;
   readonly #listeners = new Map<string, ((event: never) => void)[]>();
 
   send(data: Uint8Array): void {
+    this.raw.push(data);
     this.sent.push(fromBinary(WebSocketFrameSchema, data));
   }
   close(code?: number, reason?: string): void {
@@ -188,5 +191,46 @@ describe("MuxConnection windows and the send buffer", () => {
     start(socket, 1);
     socket.receive(1, { case: "data", value: { data: new Uint8Array(256 * 1024 + 1) } });
     expect(socket.closedWith).toEqual({ code: 1002, reason: "window overrun on call 1: 262145 bytes with 262144 left" });
+  });
+});
+
+describe("MuxCall.write with headroom", () => {
+  it("builds the data frame in the payload's own buffer: one message, no copy; without headroom, a copy", async () => {
+    const { socket, calls } = mux();
+    start(socket, 7, 1 << 20);
+    const call = calls[0]!;
+    const headroom = 18;
+    const buffer = new Uint8Array(headroom + 100_000);
+    const payload = buffer.subarray(headroom);
+    payload.fill(0xab);
+    await call.write(payload, headroom);
+    const message = socket.raw.at(-1)!;
+    expect(message.buffer).toBe(buffer.buffer);
+    expect(message.byteOffset + message.byteLength).toBe(buffer.byteLength);
+    const frame = socket.sent.at(-1)!;
+    expect(frame.callId).toBe(7);
+    expect(frame.kind.case === "data" && frame.kind.value.data).toEqual(payload);
+    await call.write(payload, 0);
+    expect(socket.raw.at(-1)!.buffer).not.toBe(buffer.buffer);
+    const copied = socket.sent.at(-1)!;
+    expect(copied.kind.case === "data" && copied.kind.value.data).toEqual(payload);
+  });
+
+  it("uses the headroom only for the first piece of a write the window splits", async () => {
+    const { socket, calls } = mux();
+    start(socket, 1, 64 * 1024);
+    const call = calls[0]!;
+    const buffer = new Uint8Array(18 + 64 * 1024 + 10);
+    const payload = buffer.subarray(18);
+    payload.forEach((_, i) => (payload[i] = i & 0xff));
+    const written = call.write(payload, 18);
+    await settle();
+    socket.receive(1, { case: "windowUpdate", value: { bytes: 64 * 1024 } });
+    await written;
+    const data = socket.sent.filter((f) => f.kind.case === "data").map((f) => (f.kind.case === "data" ? f.kind.value.data : new Uint8Array()));
+    expect(data.map((d) => d.byteLength)).toEqual([64 * 1024, 10]);
+    expect(socket.raw[socket.raw.length - 2]!.buffer).toBe(buffer.buffer);
+    expect(socket.raw.at(-1)!.buffer).not.toBe(buffer.buffer);
+    expect(new Uint8Array([...data[0]!, ...data[1]!])).toEqual(payload);
   });
 });

@@ -198,8 +198,34 @@ export class MuxConnection {
     if (this.#sendBuffer.full) return this.#sendBuffer.drained();
   }
 
-  /** With `ws`, the header and a big payload go out as two fragments of one message: the payload is not copied at all. */
-  #sendData(callId: number, data: Uint8Array): void {
+  /** Sends one CallData frame of a call; `headroom` free bytes before `data` let the frame be built in place. */
+  sendData(callId: number, data: Uint8Array, headroom: number): Promise<void> | void {
+    if (this.#closed) return;
+    this.#sendBuffer.beforeWrite();
+    try {
+      this.#sendData(callId, data, headroom);
+    } catch {
+      return;
+    }
+    if (this.#sendBuffer.full) return this.#sendBuffer.drained();
+  }
+
+  /**
+   * The header goes into the payload's headroom when it has enough (one
+   * message, no copy: the reader's WebSocket need not join fragments);
+   * else, with `ws`, the header and a big payload go out as two fragments
+   * of one message (the payload is not copied either); else one copy.
+   */
+  #sendData(callId: number, data: Uint8Array, headroom = 0): void {
+    if (data.byteLength > 0 && headroom > 0) {
+      const header = dataFrameHeader(callId, data.byteLength);
+      if (header.byteLength <= headroom) {
+        const frame = new Uint8Array(data.buffer, data.byteOffset - header.byteLength, header.byteLength + data.byteLength);
+        frame.set(header, 0);
+        this.#socket.send(frame);
+        return;
+      }
+    }
     if (this.#options.fragmentedSends && data.byteLength >= FRAGMENT_FROM_BYTES) {
       const fragmentable = this.#socket as unknown as { send(data: Uint8Array, options: { binary: boolean; fin: boolean }): void };
       fragmentable.send(dataFrameHeader(callId, data.byteLength), { binary: true, fin: false });

@@ -19,6 +19,9 @@ import { WEBSOCKET_PROTOCOL } from "./client.js";
 import { MuxConnection, type SocketLike } from "./mux.js";
 
 /** The Connect routes a {@link WebSocketHandler} serves, and its limits per socket and call. */
+/** Free bytes before a payload that let its frame be built in place (ServerCall.write's `headroom`). */
+export { DATA_FRAME_HEADROOM_BYTES } from "./frames.js";
+
 export interface WebSocketHandlerOptions {
   /** The same routes function given to connectNodeAdapter. */
   readonly routes: (router: ConnectRouter) => void;
@@ -65,8 +68,12 @@ export interface ServerCall {
   body(): AsyncIterable<Uint8Array>;
   /** Sends the response head. */
   sendHead(status: number, headers: Headers): void;
-  /** Sends response body bytes within the call's window; resolves when they are on the socket's buffer, rejects when the call is gone. */
-  write(data: Uint8Array): Promise<void>;
+  /**
+   * Sends response body bytes within the call's window; resolves when they
+   * are on the socket's buffer, rejects when the call is gone. `headroom`:
+   * free bytes of the caller's before `data` (see MuxCall.write).
+   */
+  write(data: Uint8Array, headroom?: number): Promise<void>;
   /** Ends the response with trailers. */
   end(trailers: Headers): void;
 }
