@@ -2,9 +2,10 @@
  * Sluice over HTTP/2 against a naive connect-node server-streaming RPC (one
  * message per item, default options, no compression) and raw node:http2, and
  * Sluice on listen's default one-port mode against "h2c" (peer "default"),
- * Sluice's direct HTTP/2 client against its connect-es client (peer "connect"), in
+ * Sluice's direct HTTP/2 client against its connect-es client (peer "connect"),
+ * HTTP/1.1 half duplex against HTTP/2 on the default listener (peer "half"), in
  * the same run, server in a child process. Reports medians of several runs,
- * and the server heap per idle subscription with 10 000 open streams.
+ * and the server heap and both processes' CPU for 10 000 idle subscriptions.
  *
  *   npm run bench:http2            (BENCH_RUNS=5 by default)
  */
@@ -18,7 +19,7 @@ import { SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
 import { CASES, RUNS, WARMUP_RUNS, median, sluiceRun, startBenchServer } from "./bench-common.js";
 
 // BENCH_PEERS=sluice,raw skips the other peers (profiling).
-const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,default,gzip,naive,raw,heap").split(","));
+const PEERS = new Set((process.env.BENCH_PEERS ?? "sluice,default,half,gzip,naive,raw,heap").split(","));
 
 const { child, urls } = await startBenchServer<{ sluice: string; sluiceGzip: string; sluiceDefault: string; naive: string; raw: string }>("./http2-bench-server.ts", ["--expose-gc"]);
 
@@ -51,12 +52,14 @@ async function rawRun(size: number, count: number): Promise<number> {
 
 const rows: Record<string, string | number>[] = [];
 for (const { size, count } of CASES) {
-  const times: Record<string, number[]> = { sluice: [], default: [], connect: [], gzip: [], naive: [], raw: [] };
+  const times: Record<string, number[]> = { sluice: [], default: [], half: [], connect: [], gzip: [], naive: [], raw: [] };
   for (let run = -WARMUP_RUNS; run < RUNS; run++) {
     // Interleave peers so machine noise hits all of them alike; warm-up runs (run < 0) are not counted.
     const record = (peer: string, ms: number) => run >= 0 && times[peer]!.push(ms);
     if (PEERS.has("sluice")) record("sluice", await sluiceRun({ baseUrl: urls.sluice }, size, count));
     if (PEERS.has("default")) record("default", await sluiceRun({ baseUrl: urls.sluiceDefault }, size, count));
+    // HTTP/1.1 half duplex (SubscribeHalfDuplex + Control) against the default listener, which serves HTTP/1.1.
+    if (PEERS.has("half")) record("half", await sluiceRun({ baseUrl: urls.sluiceDefault, httpVersion: "1.1" }, size, count));
     if (PEERS.has("connect")) record("connect", await sluiceRun({ baseUrl: urls.sluice, directSubscribe: false }, size, count));
     if (PEERS.has("gzip")) record("gzip", await sluiceRun({ baseUrl: urls.sluiceGzip }, size, count));
     if (PEERS.has("naive")) record("naive", await naiveRun(size, count));
@@ -70,6 +73,7 @@ for (const { size, count } of CASES) {
   const g = rate(median(times.gzip!));
   const d = rate(median(times.default!));
   const c = rate(median(times.connect!));
+  const h = rate(median(times.half!));
   rows.push({
     item: `${size} B`,
     items: count,
@@ -81,6 +85,7 @@ for (const { size, count } of CASES) {
     "sluice / raw (MB/s)": +(s / r).toFixed(2),
     "sluice+gzip items/s": Math.round(g),
     "default listener / h2c": +(d / s).toFixed(2),
+    "half duplex / HTTP/2 (default listener)": +(h / d).toFixed(2),
     "direct client / connect-es client": +(s / c).toFixed(2),
   });
 }

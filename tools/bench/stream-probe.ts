@@ -7,6 +7,7 @@
  *
  *   node --import tsx tools/bench/stream-probe.ts
  *   PROBE_SIZE=16384 PROBE_COUNT=50000 PROBE_RUNS=3 PROBE_TRANSPORT=websocket|http
+ *   PROBE_STREAM_WINDOW=<bytes>   the client's HTTP/2 stream window (default 1 MiB)
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx tools/bench/stream-probe.ts   (both processes profiled)
  */
 import { bytes, createSluiceClient } from "@sluice/client-node";
@@ -20,7 +21,7 @@ const transport = (process.env.PROBE_TRANSPORT ?? "websocket") as "websocket" | 
 const { child, urls } = await startBenchServer<{ sluice: string }>("./ws-bench-server.ts");
 try {
   for (let run = 1; run <= runs; run++) {
-    const client = createSluiceClient({ baseUrl: urls.sluice, transport });
+    const client = createSluiceClient({ baseUrl: urls.sluice, transport, ...(process.env.PROBE_STREAM_WINDOW ? { streamWindowBytes: Number(process.env.PROBE_STREAM_WINDOW) } : {}) });
     const start = performance.now();
     let items = 0;
     const stream = client.subscribe("items", { params: { count, size }, codec: bytes(), window: { items: 65_536, bytes: 8 << 20 } });
