@@ -140,6 +140,12 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
         session = { sessionId: frame.sessionId, sessionSecret: frame.sessionSecret };
         void flush();
       }
+      // The session is over on the server: a Control call now would only be
+      // refused (403 "no session", which browsers log as a failed request).
+      if (frame.type === "end" || frame.type === "error") {
+        sessionGone = true;
+        queued = [];
+      }
       yield frame;
     }
   }
