@@ -11,7 +11,7 @@
  *   the clock starts (as in ws-bench.ts); counts the server's "item" events.
  */
 import { bytes, createSluiceClient } from "@sluice/client-web";
-import { io } from "socket.io-client";
+import { socketIoRun } from "./socketio-client-run.js";
 
 export type BrowserPeer = "sluice-ws" | "sluice-fetch" | "socketio";
 
@@ -40,37 +40,6 @@ async function sluiceRun(transport: "websocket" | "connect", size: number, count
   const ms = performance.now() - start;
   if (n !== count || wrongSize) throw new Error(`sluice ${transport}: ${n} of ${count} items, ${wrongSize} not of ${size} bytes`);
   return ms;
-}
-
-async function socketIoRun(url: string, size: number, count: number, timeoutMs: number): Promise<number> {
-  const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("connect_error", reject);
-    });
-    const start = performance.now();
-    let n = 0;
-    let wrongSize = 0;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`socket.io: ${n} of ${count} items after ${timeoutMs / 1000} s`)), timeoutMs);
-      socket.on("item", (data: ArrayBuffer) => {
-        n++;
-        if (data.byteLength !== size) wrongSize++;
-        if (n === count) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      socket.once("disconnect", (reason) => reject(new Error(`socket.io: disconnected (${reason}) after ${n} of ${count} items`)));
-      socket.emit("items", { count, size });
-    });
-    const ms = performance.now() - start;
-    if (wrongSize) throw new Error(`socket.io: ${wrongSize} of ${count} items not of ${size} bytes`);
-    return ms;
-  } finally {
-    socket.disconnect();
-  }
 }
 
 window.sluiceThroughput = ({ peer, size, count, socketioUrl, timeoutMs }) =>

@@ -18,28 +18,10 @@
  *   engine socket's "drain".
  */
 import { readFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { SluiceServer, listen } from "@sluice/server-node";
-import { Server as SocketIoServer } from "socket.io";
-import { payload } from "./bench-common.js";
+import { itemsStream, startSocketIoPeer } from "./bench-peers.js";
 
-/** Bytes of items the Socket.IO producer lets queue before it waits (as in ws-bench-server.ts). */
-const HIGH_WATER = 1024 * 1024;
-
-const sluice = new SluiceServer({
-  streams: {
-    items: {
-      params: (p) => ({ count: Number(p.count), size: Number(p.size) }),
-      source: {
-        async *open(params: { count: number; size: number }) {
-          const data = payload(params.size);
-          for (let i = 0; i < params.count; i++) yield { data };
-        },
-      },
-    },
-  },
-});
+const sluice = new SluiceServer({ streams: { items: itemsStream } });
 const pageJs = process.env.PAGE_JS ? readFileSync(process.env.PAGE_JS) : undefined;
 const sluiceServer = await listen(sluice, {
   fallback: (request, response) => {
@@ -48,27 +30,7 @@ const sluiceServer = await listen(sluice, {
   },
 });
 
-const ioHttp = http.createServer();
-const io = new SocketIoServer(ioHttp, { transports: ["websocket"], perMessageDeflate: false, maxHttpBufferSize: 100 << 20, serveClient: false });
-io.on("connection", (socket) => {
-  socket.on("items", ({ count, size }: { count: number; size: number }) => {
-    const data = Buffer.from(payload(size));
-    // Two engine packets (header + attachment) per item.
-    const maxQueued = 2 * Math.max(16, Math.ceil(HIGH_WATER / size));
-    // writeBuffer is private in engine.io's typings (but plain and stable in engine.io 6).
-    const engine = socket.conn as unknown as { writeBuffer: unknown[]; once(event: "drain", listener: () => void): void };
-    let sent = 0;
-    const pump = () => {
-      while (sent < count) {
-        if (engine.writeBuffer.length >= maxQueued) return void engine.once("drain", pump);
-        socket.emit("item", data);
-        sent++;
-      }
-    };
-    pump();
-  });
-});
-const socketio = await new Promise<string>((resolve) => ioHttp.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(ioHttp.address() as AddressInfo).port}`)));
+const socketio = await startSocketIoPeer();
 
 console.log(JSON.stringify({ url: sluiceServer.url, socketio }));
 process.on("SIGTERM", () => process.exit(0));

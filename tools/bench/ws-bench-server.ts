@@ -36,25 +36,10 @@ import { SluiceServer, listen } from "@sluice/server-node";
 import { BufferEncoders, RSocketServer, type Payload } from "rsocket-core";
 import { Flowable } from "rsocket-flowable";
 import rsocketWebSocketServer from "rsocket-websocket-server";
-import { Server as SocketIoServer } from "socket.io";
 import { WebSocketServer } from "ws";
+import { HIGH_WATER, itemsStream, startSocketIoPeer } from "./bench-peers.js";
 
-/** Bytes of items a raw or Socket.IO producer lets queue before it waits. */
-const HIGH_WATER = 1024 * 1024;
-
-const sluice = new SluiceServer({
-  streams: {
-    items: {
-      params: (p) => ({ count: Number(p.count), size: Number(p.size) }),
-      source: {
-        async *open(params: { count: number; size: number }) {
-          const data = payload(params.size);
-          for (let i = 0; i < params.count; i++) yield { data };
-        },
-      },
-    },
-  },
-});
+const sluice = new SluiceServer({ streams: { items: itemsStream } });
 const sluiceServer = await listen(sluice);
 
 const rawHttp = http.createServer();
@@ -116,29 +101,8 @@ const rsocketServer = new RSocketServer<Buffer, Buffer>({
 });
 rsocketServer.start();
 
-const ioHttp = http.createServer();
-const io = new SocketIoServer(ioHttp, { transports: ["websocket"], perMessageDeflate: false, maxHttpBufferSize: 100 << 20, serveClient: false });
-io.on("connection", (socket) => {
-  socket.on("items", ({ count, size }: { count: number; size: number }) => {
-    const data = Buffer.from(payload(size));
-    // Two engine packets (header + attachment) per item.
-    const maxQueued = 2 * Math.max(16, Math.ceil(HIGH_WATER / size));
-    // writeBuffer is private in engine.io's typings (but plain and stable in engine.io 6).
-    const engine = socket.conn as unknown as { writeBuffer: unknown[]; once(event: "drain", listener: () => void): void };
-    let sent = 0;
-    const pump = () => {
-      while (sent < count) {
-        if (engine.writeBuffer.length >= maxQueued) return void engine.once("drain", pump);
-        socket.emit("item", data);
-        sent++;
-      }
-    };
-    pump();
-  });
-});
-
 const listenLocal = (server: http.Server) => new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`127.0.0.1:${(server.address() as AddressInfo).port}`)));
-const [raw, rsocket, socketio] = await Promise.all([listenLocal(rawHttp), listenLocal(rsocketHttp), listenLocal(ioHttp)]);
+const [raw, rsocket, socketio] = await Promise.all([listenLocal(rawHttp), listenLocal(rsocketHttp), startSocketIoPeer()]);
 
-console.log(JSON.stringify({ sluice: sluiceServer.url, raw: `ws://${raw}`, rsocket: `ws://${rsocket}`, socketio: `http://${socketio}` }));
+console.log(JSON.stringify({ sluice: sluiceServer.url, raw: `ws://${raw}`, rsocket: `ws://${rsocket}`, socketio }));
 process.on("SIGTERM", () => process.exit(0));

@@ -33,8 +33,8 @@ import { once } from "node:events";
 import { BufferEncoders, RSocketClient, type ReactiveSocket } from "rsocket-core";
 import type { ISubscription } from "rsocket-flowable";
 import rsocketWebSocketClient from "rsocket-websocket-client";
-import { io as socketIo } from "socket.io-client";
 import { WebSocket } from "ws";
+import { socketIoRun } from "./socketio-client-run.js";
 import { CASES, RUNS, WARMUP_RUNS, median, sluiceCheckedRun, selectContenders, startBenchServer, withTimeout } from "./bench-common.js";
 
 type Key = "sluice" | "raw" | "rsocket" | "socketio";
@@ -109,38 +109,11 @@ async function rsocketRun(size: number, count: number): Promise<number> {
   return ms;
 }
 
-async function socketIoRun(size: number, count: number): Promise<number> {
-  const socket = socketIo(urls.socketio, { transports: ["websocket"], forceNew: true, reconnection: false });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  });
-  const start = performance.now();
-  let n = 0;
-  let wrongSize = 0;
-  const done = new Promise<void>((resolve) =>
-    socket.on("item", (data: Buffer) => {
-      n++;
-      if (data.byteLength !== size) wrongSize++;
-      if (n === count) resolve();
-    }),
-  );
-  socket.emit("items", { count, size });
-  try {
-    await withTimeout(done, RUN_TIMEOUT_MS, "socket.io run");
-  } finally {
-    socket.disconnect();
-  }
-  const ms = performance.now() - start;
-  if (wrongSize) throw new Error(`socket.io: ${wrongSize} of ${count} items not of ${size} bytes`);
-  return ms;
-}
-
 const CONTENDERS = [
   { key: "sluice", label: "sluice", run: (size: number, count: number) => sluiceCheckedRun({ baseUrl: urls.sluice, transport: "websocket" }, size, count) },
   { key: "raw", label: "raw ws", run: rawRun },
   { key: "rsocket", label: "rsocket", run: rsocketRun },
-  { key: "socketio", label: "socket.io", run: socketIoRun },
+  { key: "socketio", label: "socket.io", run: (size: number, count: number) => socketIoRun(urls.socketio, size, count, RUN_TIMEOUT_MS) },
 ] as const satisfies readonly { key: Key; label: string; run: (size: number, count: number) => Promise<number> }[];
 const { active, peers } = selectContenders<Key, (typeof CONTENDERS)[number]>(CONTENDERS);
 
