@@ -80,8 +80,21 @@ function header(data: Uint8Array): { at: number; index: number; run: number } {
 }
 
 /** A subscription to "load" that reports when the server sees it, ended by `signal`. */
-function subscribe(client: SluiceClient, codec: ItemCodec<Uint8Array>, signal: AbortSignal) {
-  return client.subscribe("load", { codec, signal });
+/**
+ * Reads the "load" stream until `onItem` returns true (or `signal` aborts
+ * it): gaps are counted, items handed on. Resolves with the gapped count.
+ */
+async function readItems(client: SluiceClient, codec: ItemCodec<Uint8Array>, signal: AbortSignal, onItem: (value: Uint8Array) => boolean | void): Promise<number> {
+  let gaps = 0;
+  try {
+    for await (const event of client.subscribe("load", { codec, signal })) {
+      if (event.kind === "gap") gaps += event.count;
+      else if (event.kind === "item" && onItem(event.value)) break;
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+  return gaps;
 }
 
 /**
@@ -97,31 +110,20 @@ export async function maxRateRun(client: SluiceClient, codec: ItemCodec<Uint8Arr
   let firstAt = 0;
   let countedFrom = 0;
   let countedTo = 0;
-  const reading = (async () => {
-    try {
-      for await (const event of subscribe(client, codec, abort.signal)) {
-        if (event.kind === "gap") {
-          gaps += event.count;
-          continue;
-        }
-        if (event.kind !== "item") continue;
-        if (header(event.value).run !== options.run) continue;
-        const now = performance.now();
-        if (!firstAt) firstAt = now;
-        const t = now - firstAt;
-        if (t < options.warmupMs) continue;
-        if (!countedFrom) countedFrom = now;
-        countedTo = now;
-        items++;
-        if (t >= options.warmupMs + options.measureMs) break;
-      }
-    } catch (error) {
-      if (!abort.signal.aborted) throw error;
-    }
-  })();
+  const reading = readItems(client, codec, abort.signal, (value) => {
+    if (header(value).run !== options.run) return;
+    const now = performance.now();
+    if (!firstAt) firstAt = now;
+    const t = now - firstAt;
+    if (t < options.warmupMs) return;
+    if (!countedFrom) countedFrom = now;
+    countedTo = now;
+    items++;
+    return t >= options.warmupMs + options.measureMs;
+  });
   try {
     await getJson(`${base}/start?mode=max&run=${options.run}`);
-    await reading;
+    gaps = await reading;
   } finally {
     clearTimeout(timeout);
   }
@@ -145,29 +147,16 @@ export async function loadRun(client: SluiceClient, codec: ItemCodec<Uint8Array>
   let gaps = 0;
   const abort = new AbortController();
   const timeout = setTimeout(() => abort.abort(), options.timeoutMs);
-  const reading = (async () => {
-    try {
-      for await (const event of subscribe(client, codec, abort.signal)) {
-        if (event.kind === "gap") {
-          gaps += event.count;
-          continue;
-        }
-        if (event.kind !== "item") continue;
-        const arrived = wallClock();
-        const { at, index, run } = header(event.value);
-        if (run !== options.run) continue;
-        if (index >= warmItems) {
-          lags[received++] = arrived + offsetMs - at;
-        }
-        if (index >= total - 1) break;
-      }
-    } catch (error) {
-      if (!abort.signal.aborted) throw error;
-    }
-  })();
+  const reading = readItems(client, codec, abort.signal, (value) => {
+    const arrived = wallClock();
+    const { at, index, run } = header(value);
+    if (run !== options.run) return;
+    if (index >= warmItems) lags[received++] = arrived + offsetMs - at;
+    return index >= total - 1;
+  });
   try {
     await getJson(`${base}/start?mode=paced&run=${options.run}&rate=${options.rate}&items=${total}`);
-    await reading;
+    gaps = await reading;
   } finally {
     clearTimeout(timeout);
   }
