@@ -17,6 +17,16 @@ function countedViews(n: number, bytesEach: number) {
   return { views, reads };
 }
 
+/** A budget with `n` counted sessions on one connection (walks counted from here on). */
+function connectionOf(n: number, bytesEach: number, maxConnectionBytes = 2 ** 40) {
+  const budget = new BufferBudget(2 ** 40, maxConnectionBytes);
+  const connection = {};
+  const { views, reads } = countedViews(n, bytesEach);
+  for (const view of views) budget.add(view, connection);
+  reads.count = 0;
+  return { budget, connection, reads };
+}
+
 const until = (ms: number) => {
   const end = performance.now() + ms;
   return () => performance.now() < end;
@@ -24,11 +34,7 @@ const until = (ms: number) => {
 
 describe("BufferBudget", () => {
   it("walks 10 000 sessions of one connection at most once per 50 ms however often they ask to pull (an idle session asks at each heartbeat)", () => {
-    const budget = new BufferBudget(2 ** 40, 2 ** 40);
-    const connection = {};
-    const { views, reads } = countedViews(10_000, 10);
-    for (const view of views) budget.add(view, connection);
-    reads.count = 0;
+    const { budget, connection, reads } = connectionOf(10_000, 10);
     let asked = 0;
     for (const going = until(120); going(); asked++) expect(budget.mayPull(connection)).toBe(true);
     expect(asked).toBeGreaterThan(10_000);
@@ -38,11 +44,7 @@ describe("BufferBudget", () => {
   });
 
   it("admits a connection's 10 001st session on the cached sum, not a walk per admission", () => {
-    const budget = new BufferBudget(2 ** 40, 2 ** 40);
-    const connection = {};
-    const { views, reads } = countedViews(10_000, 10);
-    for (const view of views) budget.add(view, connection);
-    reads.count = 0;
+    const { budget, connection, reads } = connectionOf(10_000, 10);
     for (let i = 0; i < 300; i++) budget.admit(65_536, connection);
     expect(reads.count).toBeLessThanOrEqual(2 * 10_000);
   });
@@ -65,10 +67,7 @@ describe("BufferBudget", () => {
   });
 
   it("refuses on the cached sum beyond 256 sessions, which only overestimates: pulls count at once, consumption at the next walk", () => {
-    const budget = new BufferBudget(2 ** 40, 1_000_000);
-    const connection = {};
-    const { views } = countedViews(300, 1_000);
-    for (const view of views) budget.add(view, connection);
+    const { budget, connection } = connectionOf(300, 1_000, 1_000_000);
     expect(() => budget.admit(600_000, connection)).not.toThrow(); // 300 000 held
     budget.pulled(200_000, connection);
     expect(() => budget.admit(600_000, connection)).toThrow(/connection budget: sessions hold 0.5 MiB/);
