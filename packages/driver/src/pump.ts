@@ -40,6 +40,8 @@ export class Pump<Out, Event> {
   readonly #clock: Clock;
   readonly #timer: DeadlineTimer;
   readonly #wake = new WakeSignal();
+  /** stop() was called: the machine's life is over, and nothing arms the timer again. */
+  #stopped = false;
 
   constructor(options: PumpOptions<Out, Event>) {
     this.#options = options;
@@ -57,6 +59,7 @@ export class Pump<Out, Event> {
    * handle, so a million items a second cost no wake-up each.
    */
   afterInput(): void {
+    if (this.#stopped) return;
     const machine = this.#machine;
     this.#timer.arm(machine.pollTimeout());
     if (machine.hasTransmit || machine.hasEvent) this.#wake.notify();
@@ -90,8 +93,16 @@ export class Pump<Out, Event> {
     }
   }
 
-  /** Stops the timer (the loop also stops it when it ends). */
+  /**
+   * Stops the timer for good: input that still arrives (a reader or a
+   * source loop winding down) no longer arms it. Without this a served
+   * session's last afterInput armed its next heartbeat after the loop had
+   * ended, and that timer kept the whole session (its queued chunks
+   * included) reachable until it fired. run() alone stops the timer only
+   * until the next run (a subscription runs one per connection).
+   */
   stop(): void {
+    this.#stopped = true;
     this.#timer.stop();
   }
 }

@@ -277,6 +277,7 @@ export async function serveIngest(options: ServeIngestOptions): Promise<IngestOu
   try {
     await pump.run();
   } finally {
+    pump.stop(); // the session is over: late input must not arm its timer again
     options.signal?.removeEventListener("abort", onDrain);
     options.callSignal?.removeEventListener("abort", onCallGone);
     abort.abort();

@@ -408,6 +408,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   try {
     await pump.run();
   } finally {
+    pump.stop(); // the session is over: late input must not arm its timer again
     budgetRetry?.();
     options.signal?.removeEventListener("abort", onDrain);
     options.callSignal?.removeEventListener("abort", onCallGone);
