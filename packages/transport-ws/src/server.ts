@@ -18,10 +18,10 @@ import type { MuxCall } from "./call.js";
 import { WEBSOCKET_PROTOCOL } from "./client.js";
 import { MuxConnection, type SocketLike } from "./mux.js";
 
-/** The Connect routes a {@link WebSocketHandler} serves, and its limits per socket and call. */
 /** Free bytes before a payload that let its frame be built in place (ServerCall.write's `headroom`). */
 export { DATA_FRAME_HEADROOM_BYTES } from "./frames.js";
 
+/** The Connect routes a {@link WebSocketHandler} serves, and its limits per socket and call. */
 export interface WebSocketHandlerOptions {
   /** The same routes function given to connectNodeAdapter. */
   readonly routes: (router: ConnectRouter) => void;
