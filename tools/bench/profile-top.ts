@@ -3,7 +3,11 @@
  * BENCHMARKS.md reports them: where a process spent its time, idle and GC
  * included.
  *
- *   node --import tsx tools/bench/profile-top.ts <file.cpuprofile>... [--top 15]
+ *   node --import tsx tools/bench/profile-top.ts <file.cpuprofile>... [--top 15] [--last 20]
+ *
+ * `--last S` counts only the last S seconds of each profile: the steady
+ * phase of a probe whose set-up came first (the idle-CPU probe's 10 000
+ * subscriptions being opened).
  */
 import { readFileSync } from "node:fs";
 
@@ -21,15 +25,21 @@ interface Profile {
 const args = process.argv.slice(2);
 const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 15;
-const files = args.filter((a, i) => a !== "--top" && i !== topAt + 1);
+const lastAt = args.indexOf("--last");
+const lastUs = lastAt >= 0 ? Number(args[lastAt + 1]) * 1e6 : Infinity;
+const files = args.filter((a, i) => a !== "--top" && i !== topAt + 1 && a !== "--last" && i !== lastAt + 1);
 
 for (const file of files) {
   const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
+  const span = profile.timeDeltas.reduce((sum, dt) => sum + dt, 0);
+  let elapsed = 0;
   let total = 0;
   profile.samples.forEach((id, i) => {
     const dt = profile.timeDeltas[i] ?? 0;
+    elapsed += dt;
+    if (span - elapsed > lastUs) return;
     total += dt;
     const frame = byId.get(id)!.callFrame;
     const where = frame.url ? `${frame.url.replace(/^.*\/(node_modules|packages)\//, "$1/")}:${frame.lineNumber + 1}` : "";

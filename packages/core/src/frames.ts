@@ -145,6 +145,8 @@ export interface HeartbeatFrame {
   readonly sentSeq?: number;
   /** A data sender's: the size of an item it holds because the byte rule does not admit it yet (PROTOCOL.md §4.5; absent: none). */
   readonly heldBytes?: number;
+  /** With a pong: how long the peer held it, in microseconds (PROTOCOL.md §6: a data sender answers a ping that rode on a pong with its next ping; absent: at once). */
+  readonly pongDelayUs?: number;
 }
 
 /** The client no longer wants the stream; the server stops the source and answers with End. */

@@ -163,6 +163,40 @@ describe("HeartbeatTracker", () => {
       { numRuns: 200 },
     );
   });
+  it("rides a ping on the peer's when half an interval has passed since its last, and then waits 1.5 intervals on its own", () => {
+    const h = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 10_000 }, 0);
+    expect(h.onPeerPing(49)).toBeUndefined();
+    expect(h.onPeerPing(50)).toBe(1);
+    expect(h.pingAt).toBe(200);
+    expect(h.onPeerPing(99)).toBeUndefined();
+    expect(h.onPong(1, 60)).toBe(10);
+    expect(h.onPeerPing(150)).toBe(2);
+    expect(h.poll(250)).toBeUndefined();
+    expect(h.poll(300)).toEqual({ kind: "ping", id: 3 });
+    expect(h.pingAt).toBe(400);
+  });
+
+  it("pings at least every 1.5 intervals, and never twice within half an interval, whenever the peer pings (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 250 }), { maxLength: 60 }), (gaps) => {
+        const h = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 100_000 }, 0);
+        const sent: number[] = [0];
+        let now = 0;
+        for (const gap of gaps) {
+          // Our own timer fires wherever it is due before the peer's next ping.
+          for (let due = h.pingAt!; due <= now + gap; due = h.pingAt!) {
+            expect(h.poll(due)).toMatchObject({ kind: "ping" });
+            sent.push(due);
+          }
+          now += gap;
+          if (h.onPeerPing(now) !== undefined) sent.push(now);
+        }
+        for (let i = 1; i < sent.length; i++) expect(sent[i]! - sent[i - 1]!).toBeLessThanOrEqual(150);
+        for (let i = 2; i < sent.length; i++) if (sent[i]! - sent[i - 1]! < 50) expect.unreachable(`two pings ${sent[i]! - sent[i - 1]!} ms apart`);
+      }),
+    );
+  });
+
   it("measures an RTT longer than the ping interval (times the oldest unanswered ping)", () => {
     const tracker = new HeartbeatTracker({ intervalMs: 100, timeoutMs: 10_000 }, 0);
     const first = tracker.poll(100);

@@ -8,6 +8,10 @@
  *   heartbeat queued behind its data.
  * - Silence for `timeoutMs` means the peer is dead; the caller closes the
  *   connection and resumes. It is an event, never a crash.
+ * - A peer that rides its pings ({@link HeartbeatTracker.onPeerPing}) sends
+ *   its ping in the Heartbeat that answers the other's, so one round trip
+ *   carries both; its own timer then waits 1.5 intervals, a fallback for
+ *   when the other's pings stop.
  */
 import { heartbeatProblem } from "./limits.js";
 
@@ -48,6 +52,8 @@ export class HeartbeatTracker {
   readonly options: HeartbeatOptions;
   #lastInbound: number;
   #nextPingAt: number;
+  /** When our last ping left (the clock's start before any). */
+  #lastPingAt: number;
   #nextPingId = 1;
   /** Outstanding ping: id and when it left. */
   #pendingId = 0;
@@ -60,6 +66,7 @@ export class HeartbeatTracker {
     if (problem) throw new RangeError(problem);
     this.options = options;
     this.#lastInbound = now;
+    this.#lastPingAt = now;
     this.#nextPingAt = now + options.intervalMs;
   }
 
@@ -78,12 +85,30 @@ export class HeartbeatTracker {
     this.#lastInbound = now;
   }
 
-  /** A pong arrived; returns the RTT when it answers our outstanding ping. */
-  onPong(id: number, now: number): number | undefined {
+  /**
+   * A pong arrived; returns the RTT when it answers our outstanding ping:
+   * the round trip less the time the peer says it held the pong
+   * (`delayMs`, for a pong that waited for the peer's next ping).
+   */
+  onPong(id: number, now: number, delayMs = 0): number | undefined {
     if (id === 0 || id !== this.#pendingId) return undefined;
     this.#pendingId = 0;
-    this.#rttMs = now - this.#pendingSentAt;
+    this.#rttMs = Math.max(0, now - this.#pendingSentAt - delayMs);
     return this.#rttMs;
+  }
+
+  /**
+   * The peer pinged: returns the id of our own ping to send in the same
+   * Heartbeat as the pong, when at least half an interval passed since our
+   * last one (PROTOCOL.md §6); undefined to answer with the pong alone. A
+   * ping sent so moves our own next one to 1.5 intervals away: while the
+   * peer keeps pinging every interval, every ping of ours rides on a pong.
+   */
+  onPeerPing(now: number): number | undefined {
+    if (this.#timedOut || now - this.#lastPingAt < this.options.intervalMs / 2) return undefined;
+    const id = this.#ping(now);
+    this.#nextPingAt = now + this.options.intervalMs * 1.5;
+    return id;
   }
 
   /** When the next ping is due; undefined once timed out. */
@@ -112,15 +137,21 @@ export class HeartbeatTracker {
     }
     if (now >= this.#nextPingAt) {
       this.#nextPingAt = now + this.options.intervalMs;
-      const id = this.#nextPingId++;
-      // Time the oldest unanswered ping: if the RTT exceeds the interval,
-      // replacing it with each new ping would discard every pong.
-      if (this.#pendingId === 0) {
-        this.#pendingId = id;
-        this.#pendingSentAt = now;
-      }
-      return { kind: "ping", id };
+      return { kind: "ping", id: this.#ping(now) };
     }
     return undefined;
+  }
+
+  /** A ping leaves now: its id. */
+  #ping(now: number): number {
+    const id = this.#nextPingId++;
+    this.#lastPingAt = now;
+    // Time the oldest unanswered ping: if the RTT exceeds the interval,
+    // replacing it with each new ping would discard every pong.
+    if (this.#pendingId === 0) {
+      this.#pendingId = id;
+      this.#pendingSentAt = now;
+    }
+    return id;
   }
 }

@@ -391,6 +391,33 @@ describe("StreamReceiver: heartbeats", () => {
     expect(drain(r)).toEqual([{ type: "heartbeat", ping: 0, pong: 5 }]);
   });
 
+  it("rides its own ping, with the repeated credit and ack, on the pong of a server ping that comes at least half an interval after its last", () => {
+    const r = streaming({ ackEveryItems: 1 });
+    r.handleFrame(chunk(1, 1), 10);
+    r.read(20);
+    r.ack(1, 20);
+    drain(r);
+    r.handleFrame({ type: "heartbeat", ping: 7, pong: 0 }, 499);
+    expect(drain(r)).toEqual([{ type: "heartbeat", ping: 0, pong: 7 }]);
+    r.handleFrame({ type: "heartbeat", ping: 8, pong: 0 }, 500);
+    expect(drain(r)).toEqual([
+      { type: "heartbeat", ping: 1, pong: 8 },
+      { type: "credit", maxSeq: 5, maxBytes: 1_001 },
+      { type: "ack", seq: 1 },
+    ]);
+    // Its own timer now waits 1.5 intervals: the server's next ping, an interval on, takes the next one along.
+    expect(r.pollTimeout()).toBe(2_000);
+    // The server answers it with that ping, saying how long it held the pong: that is off the RTT.
+    r.handleFrame({ type: "heartbeat", ping: 9, pong: 1, pongDelayUs: 990_000 }, 1_500);
+    expect(r.rttMs).toBe(10);
+    expect(drain(r)[0]).toEqual({ type: "heartbeat", ping: 2, pong: 9 });
+    // The server's pings stop: its own timer pings on.
+    r.handleFrame({ type: "heartbeat", ping: 0, pong: 2 }, 1_501);
+    expect(r.rttMs).toBe(1);
+    r.handleTimeout(3_000);
+    expect(drain(r)[0]).toEqual({ type: "heartbeat", ping: 3, pong: 0 });
+  });
+
   it("loses the session when a heartbeat says more was sent than arrived (a lost last chunk), and not when it all arrived", () => {
     const r = streaming();
     r.handleFrame(chunk(1, 2), 1);

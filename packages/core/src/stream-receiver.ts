@@ -377,14 +377,7 @@ export class StreamReceiver {
           }
           // No pings before Opened: the first frame of a session must be Open, and
           // a missing Opened is caught by the timeout alone.
-          if (beat?.kind === "ping" && this.#state !== "opening") {
-            this.#transmit.push({ type: "heartbeat", ping: beat.id, pong: 0 });
-            this.counters.heartbeatsSent++;
-            // Credits and acks are absolute, so repeating them with each ping is
-            // free and heals any that a lossy path dropped.
-            if (this.#session && this.#state === "streaming") this.#transmit.push({ type: "credit", ...this.#session.granted });
-            if (this.#ackSentSeq > 0 && this.#state === "streaming") this.#transmit.push({ type: "ack", seq: this.#ackSentSeq });
-          }
+          if (beat?.kind === "ping" && this.#state !== "opening") this.#ping(beat.id, 0);
           this.#armHeartbeat();
           break;
         }
@@ -449,13 +442,22 @@ export class StreamReceiver {
           const complete = partial !== 0 ? partial - 1 : this.#session!.receivedSeq;
           if (frame.sentSeq > complete) throw new SluiceError("protocol_violation", `heartbeat says seq ${frame.sentSeq} was sent, but only ${complete} arrived: a frame was lost`, { blame: "remote", retryable: true });
         }
-        if (frame.ping !== 0) this.#transmit.push({ type: "heartbeat", ping: 0, pong: frame.ping });
-        // The sender holds an item for byte credit: grant once drained (§4.5 rule 2).
-        if (frame.heldBytes !== undefined && frame.heldBytes > 0 && this.#state === "streaming") this.#grant(this.#session!.senderHolds());
+        // The pong first: it answers our outstanding ping, so a ping riding on our pong below is the next one timed.
         if (frame.pong !== 0) {
-          const rttMs = this.#heartbeat?.onPong(frame.pong, now);
+          const rttMs = this.#heartbeat?.onPong(frame.pong, now, (frame.pongDelayUs ?? 0) / 1000);
           if (rttMs !== undefined) this.#events.push({ type: "rtt", rttMs });
         }
+        if (frame.ping !== 0) {
+          // Our own ping rides on the pong when one is about due (§6): one round trip carries both.
+          const ping = this.#state !== "opening" ? this.#heartbeat?.onPeerPing(now) : undefined;
+          if (ping === undefined) this.#transmit.push({ type: "heartbeat", ping: 0, pong: frame.ping });
+          else {
+            this.#ping(ping, frame.ping);
+            this.#armHeartbeat();
+          }
+        }
+        // The sender holds an item for byte credit: grant once drained (§4.5 rule 2).
+        if (frame.heldBytes !== undefined && frame.heldBytes > 0 && this.#state === "streaming") this.#grant(this.#session!.senderHolds());
         return;
       case "end":
         if (this.#state === "streaming") {
@@ -703,6 +705,16 @@ export class StreamReceiver {
   /** A session is open: its timers run. */
   get #inSession(): boolean {
     return this.#state === "opening" || this.#state === "streaming" || this.#state === "cancelling";
+  }
+
+  /** Sends our ping `id` (with the pong of the peer's, when non-zero), and repeats credit and ack with it (§4.8). */
+  #ping(id: number, pong: number): void {
+    this.#transmit.push({ type: "heartbeat", ping: id, pong });
+    this.counters.heartbeatsSent++;
+    // Credits and acks are absolute, so repeating them with each ping is
+    // free and heals any that a lossy path dropped.
+    if (this.#session && this.#state === "streaming") this.#transmit.push({ type: "credit", ...this.#session.granted });
+    if (this.#ackSentSeq > 0 && this.#state === "streaming") this.#transmit.push({ type: "ack", seq: this.#ackSentSeq });
   }
 
   #armHeartbeat(): void {

@@ -253,6 +253,32 @@ describe("StreamSender: ending", () => {
     expect(sender.pollTimeout()).toBe(10); // item 3's chunk, opened at 5
   });
 
+  it("answers a ping that rode on a pong with its next ping, saying how long it held the pong, and a lone ping at once", () => {
+    const sender = streaming();
+    sender.handleTimeout(1_000);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 1, pong: 0 }]);
+    sender.handleFrame({ type: "heartbeat", ping: 7, pong: 1 }, 1_001.5);
+    expect(sender.hasTransmit).toBe(false);
+    sender.handleTimeout(2_000);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 2, pong: 7, pongDelayUs: 998_500 }]);
+    sender.handleFrame({ type: "heartbeat", ping: 8, pong: 0 }, 2_001);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 0, pong: 8 }]);
+    // A second rider before the next ping: the pong held for the first goes at once.
+    sender.handleFrame({ type: "heartbeat", ping: 9, pong: 2 }, 2_002);
+    sender.handleFrame({ type: "heartbeat", ping: 10, pong: 2 }, 2_010);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 0, pong: 9, pongDelayUs: 8_000 }]);
+    sender.handleTimeout(3_000);
+    expect(drain(sender)).toEqual([{ type: "heartbeat", ping: 3, pong: 10, pongDelayUs: 990_000 }]);
+  });
+
+  it("takes the peer's hold time off the RTT its pong measures", () => {
+    const sender = streaming();
+    sender.handleTimeout(1_000);
+    drain(sender);
+    sender.handleFrame({ type: "heartbeat", ping: 0, pong: 1, pongDelayUs: 900_000 }, 1_930);
+    expect(sender.rttMs).toBe(30);
+  });
+
   it("tells in each heartbeat how far its items went out (sentSeq), once one has this session", () => {
     const sender = streaming();
     sender.handleTimeout(1_000);

@@ -133,6 +133,8 @@ export class StreamSender {
   #credit: SendCredit | undefined;
   #assembler: ChunkAssembler;
   #heartbeat: HeartbeatTracker | undefined;
+  /** The receiver's ping that rode on its pong, answered with our next ping (§6). */
+  #heldPong: HeldPong | undefined;
   #replay: ReplayBuffer | undefined;
   /** Opened, pings and pongs: they never wait behind data (§6). */
   readonly #control = new Queue<ServerFrame>();
@@ -391,7 +393,10 @@ export class StreamSender {
             return;
           }
           if (beat?.kind === "ping") {
-            this.#control.push({ type: "heartbeat", ping: beat.id, pong: 0 });
+            // A pong held for this ping goes with it (§6).
+            const held = this.#heldPong;
+            this.#heldPong = undefined;
+            this.#control.push(held ? { type: "heartbeat", ping: beat.id, ...heldPong(held, now) } : { type: "heartbeat", ping: beat.id, pong: 0 });
             this.counters.heartbeatsSent++;
           }
           this.#armHeartbeat();
@@ -498,9 +503,18 @@ export class StreamSender {
       }
       case "heartbeat": {
         this.counters.heartbeatsReceived++;
-        if (frame.ping !== 0) this.#control.push({ type: "heartbeat", ping: 0, pong: frame.ping });
+        if (frame.ping !== 0) {
+          if (frame.pong !== 0 && this.#heartbeat) {
+            // A ping that rode on a pong is answered with our next ping, at
+            // most an interval away, its wait in pong_delay_us (§6): one
+            // message each way a round, where an answer at once made it three.
+            // A pong still held from before goes now.
+            if (this.#heldPong) this.#control.push({ type: "heartbeat", ping: 0, ...heldPong(this.#heldPong, now) });
+            this.#heldPong = { id: frame.ping, at: now };
+          } else this.#control.push({ type: "heartbeat", ping: 0, pong: frame.ping });
+        }
         if (frame.pong !== 0) {
-          const rttMs = this.#heartbeat?.onPong(frame.pong, now);
+          const rttMs = this.#heartbeat?.onPong(frame.pong, now, (frame.pongDelayUs ?? 0) / 1000);
           if (rttMs !== undefined) this.#events.push({ type: "rtt", rttMs });
         }
         return;
@@ -621,4 +635,16 @@ export class StreamSender {
     this.#timers.stopAll();
     this.#events.push(error ? { type: "closed", error } : { type: "closed" });
   }
+}
+
+/** A ping whose pong waits for our next ping: its id, and when it came. */
+interface HeldPong {
+  readonly id: number;
+  readonly at: number;
+}
+
+/** The pong fields answering `held` at `now`: its id, and how long it waited (omitted when it did not). */
+function heldPong(held: HeldPong, now: number): { pong: number; pongDelayUs?: number } {
+  const delayUs = Math.round((now - held.at) * 1000);
+  return delayUs > 0 ? { pong: held.id, pongDelayUs: delayUs } : { pong: held.id };
 }

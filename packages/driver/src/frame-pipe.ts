@@ -25,6 +25,41 @@ export interface FramePipe<In, Out> {
   readonly ackDelayMs?: number;
 }
 
+/** What the driver's consumeFrames hands a pipe's inbound frames to. */
+export interface FrameSink<T> {
+  /** One frame; `false` stops the reading (what follows is dropped, and `end` is not called). */
+  frame(frame: T): boolean | void;
+  /** The frames ended: cleanly, or with what the transport failed with, or what `frame` threw. */
+  end(error?: unknown): void;
+}
+
+/**
+ * Reads `inbound` into `sink` until it ends or the sink stops it. A
+ * FrameQueue (what the direct transports fill) hands each frame over as it
+ * is pushed, in the transport's own callback; anything else is iterated,
+ * an async hop a frame. With 10 000 idle sessions those hops (a promise and
+ * an iterator result per frame, on both sides) were a good part of what
+ * their heartbeats cost.
+ */
+export function consumeFrames<T>(inbound: AsyncIterable<T>, sink: FrameSink<T>): void {
+  if (inbound instanceof FrameQueue) {
+    // Attached a microtask later, as an iteration would start: what is queued
+    // (or a close) never reaches the sink inside the caller's own setup.
+    const queue = inbound as FrameQueue<T>;
+    void Promise.resolve().then(() => queue.deliverTo(sink));
+    return;
+  }
+  void (async () => {
+    try {
+      for await (const frame of inbound) if (sink.frame(frame) === false) return;
+    } catch (error) {
+      sink.end(error);
+      return;
+    }
+    sink.end();
+  })();
+}
+
 /**
  * An unbounded-by-design outbound queue exposed as an async iterable, for
  * transports (Connect handlers and clients) that pull the messages they
@@ -38,6 +73,10 @@ export class FrameQueue<T> implements AsyncIterable<T> {
   #waiter: (() => void) | undefined;
   /** Resolvers of senders waiting for the consumer to drain below `highWater`. */
   #drained: (() => void)[] = [];
+  /** The consumer items are handed to as they come ({@link FrameQueue.deliverTo}), instead of an iterator. */
+  #sink: FrameSink<T> | undefined;
+  /** An iterator or a sink has taken the queue: it has one consumer. */
+  #consumed = false;
   /** Queued items at which push() starts returning a promise (default 64). */
   readonly highWater: number;
 
@@ -56,6 +95,10 @@ export class FrameQueue<T> implements AsyncIterable<T> {
    */
   push(item: T): void | Promise<void> {
     if (this.#closed) return;
+    if (this.#sink) {
+      this.#hand(this.#sink, item);
+      return;
+    }
     this.#items.push(item);
     this.#wake();
     if (this.size >= this.highWater) return new Promise<void>((resolve) => this.#drained.push(resolve));
@@ -68,10 +111,57 @@ export class FrameQueue<T> implements AsyncIterable<T> {
     this.#error = error;
     this.#wake();
     this.#releaseSenders();
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.end(error);
+  }
+
+  /**
+   * Hands the queued items, then each one pushed, to `sink` synchronously
+   * instead of queueing it for an iterator, and the close to `sink.end`.
+   * What `sink.frame` throws ends the delivery: `end` gets it. Use
+   * the driver's consumeFrames, which takes any inbound.
+   */
+  deliverTo(sink: FrameSink<T>): void {
+    if (this.#consumed) throw new Error("this FrameQueue has a consumer already");
+    this.#consumed = true;
+    this.#sink = sink;
+    while (this.#sink === sink && this.#items.length > 0) this.#hand(sink, this.#items.shift()!);
+    this.#releaseSenders();
+    if (this.#closed && this.#sink === sink) {
+      this.#sink = undefined;
+      sink.end(this.#error);
+    }
+  }
+
+  #hand(sink: FrameSink<T>, item: T): void {
+    let more: boolean | void;
+    try {
+      more = sink.frame(item);
+    } catch (error) {
+      if (this.#sink !== sink) return;
+      this.#sink = undefined;
+      this.#stop();
+      sink.end(error);
+      return;
+    }
+    if (more === false && this.#sink === sink) {
+      this.#sink = undefined;
+      this.#stop();
+    }
+  }
+
+  /** The consumer is gone: nothing more is taken. */
+  #stop(): void {
+    this.#closed = true;
+    this.#items.clear();
+    this.#releaseSenders();
   }
 
   /** Yields the queued items as they come; ending the iteration closes the queue. */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    if (this.#consumed) throw new Error("this FrameQueue has a consumer already");
+    this.#consumed = true;
     try {
       for (;;) {
         if (this.#items.length > 0) {

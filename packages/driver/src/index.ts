@@ -8,7 +8,7 @@
 export { serveSession, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView } from "./serve-session.js";
 export { DEFAULT_WINDOW } from "@sluice/core";
 export { Subscription, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats, type SubscriptionState } from "./subscription.js";
-export { FrameQueue, type FramePipe } from "./frame-pipe.js";
+export { FrameQueue, type FramePipe, type FrameSink } from "./frame-pipe.js";
 export { createMemoryLink, type MemoryLink } from "./memory-link.js";
 export { systemClock, type Clock } from "./clock.js";
 export { serveIngest, type ServeIngestOptions, type ResolvedIngest, type IngestSink, type IngestItem, type IngestFate, type IngestOutcome } from "./serve-ingest.js";

@@ -48,8 +48,16 @@ export class Pump<Out, Event> {
     this.#machine = options.machine;
     this.#clock = options.clock;
     this.#timer = new DeadlineTimer(options.clock, () => {
-      this.#machine.handleTimeout(this.#clock.now());
-      this.#wake.notify();
+      const machine = this.#machine;
+      machine.handleTimeout(this.#clock.now());
+      // A deadline that moved on since the timer was set (a ping that rode on
+      // a pong, a timeout that traffic postponed) leaves nothing to do: re-arm
+      // without running the loop (with 10 000 idle sessions, one wake-up each
+      // per heartbeat interval).
+      // No deadline left may mean the machine closed: the loop looks.
+      const next = machine.pollTimeout();
+      if (machine.hasTransmit || machine.hasEvent || next === undefined) this.#wake.notify();
+      else if (!this.#stopped) this.#timer.arm(next);
     });
   }
 

@@ -71,6 +71,11 @@ export interface InboundHandlers<In> {
 /**
  * Feeds one session's inbound frames to the runner's machine until the pipe
  * ends or is replaced: the read loop Subscription and Publication share.
+ * It iterates (an async hop a frame) rather than taking frames pushed in the
+ * transport's callback as a served session does (consumeFrames): the hop
+ * lets the app read the items of a chunk before a retryable Error or the
+ * end of the call right behind it in the same read loses the session, and
+ * with it the items not yet delivered.
  */
 export function readInbound<In>(inbound: AsyncIterable<In>, handlers: InboundHandlers<In>): void {
   void (async () => {

@@ -8,7 +8,7 @@
  */
 import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkFrame, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type SenderEvent, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
-import type { FramePipe } from "./frame-pipe.js";
+import { consumeFrames, type FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
 
 /**
@@ -233,26 +233,27 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
   options.callSignal?.addEventListener("abort", onCallGone, { once: true });
   if (options.callSignal?.aborted) onCallGone();
 
-  void (async () => {
-    try {
-      for await (const frame of pipe.inbound) {
-        sender.handleFrame(frame, clock.now());
-        pump.afterInput();
+  consumeFrames(pipe.inbound, {
+    frame(frame) {
+      sender.handleFrame(frame, clock.now());
+      pump.afterInput();
+    },
+    end(error) {
+      if (error === undefined) {
+        // Half-closed before any Open: there is nothing to serve, and no
+        // heartbeat runs before Opened to end it later.
+        if (sender.state === "awaiting_open") sender.fail(new SluiceError("protocol_violation", "the request ended before its Open", { blame: "remote" }), clock.now());
+      } else {
+        inboundError = error;
+        // A frame that failed to decode is the client's fault: tell it why.
+        // Anything else is the transport failing: the call is gone.
+        if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, clock.now());
+        else callGone = true;
       }
-      // Half-closed before any Open: there is nothing to serve, and no
-      // heartbeat runs before Opened to end it later.
-      if (sender.state === "awaiting_open") sender.fail(new SluiceError("protocol_violation", "the request ended before its Open", { blame: "remote" }), clock.now());
-    } catch (error) {
-      inboundError = error;
-      // A frame that failed to decode is the client's fault: tell it why.
-      // Anything else is the transport failing: the call is gone.
-      if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, clock.now());
-      else callGone = true;
-    } finally {
       pump.afterInput();
       pump.wake();
-    }
-  })();
+    },
+  });
 
   /**
    * Work one session does before it lets the event loop serve others (issue

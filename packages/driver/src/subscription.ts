@@ -563,7 +563,9 @@ export class Subscription<T = Uint8Array> implements AsyncIterable<SubscriptionE
         receiver.handleFrame(frame, clock.now());
         this.#trackStall();
         this.#pump.afterInput();
-        this.#wakeApp.notify();
+        // A heartbeat brings the app nothing to read (a session it breaks is the runner's to resume): waking the
+        // app's reader for each would cost every idle subscription a wake-up per interval.
+        if (frame.type !== "heartbeat") this.#wakeApp.notify();
       },
       lost: (error) => receiver.connectionLost(error, clock.now()),
       ended: () => {

@@ -21,6 +21,7 @@
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { ChunkFrame } from "@sluice/core";
+import { allocUninitialised } from "./alloc.js";
 import { priorityToWire } from "./priority.js";
 import { varintSize, writeVarint } from "./varint.js";
 
@@ -63,7 +64,7 @@ export function encodeChunkFrameField(frame: ChunkFrame, fieldTag?: number, head
   chunkSize += varintFieldSize(priority);
   const serverFrameSize = lengthDelimitedSize(chunkSize);
   const lead = headroom + (fieldTag === undefined ? 0 : 1);
-  const out = new Uint8Array(lead + varintSize(serverFrameSize) + serverFrameSize);
+  const out = allocUninitialised(lead + varintSize(serverFrameSize) + serverFrameSize);
   if (fieldTag !== undefined) out[headroom] = fieldTag;
   let pos = writeVarint(out, lead, serverFrameSize);
   out[pos++] = TAG_SERVER_FRAME_CHUNK;

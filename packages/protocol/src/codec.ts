@@ -32,28 +32,31 @@ import {
 } from "./gen/sluice/v1/frames_pb.js";
 import { SubscribeRequestSchema, SubscribeResponseSchema } from "./gen/sluice/v1/service_pb.js";
 import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
+import { decodeControlMessage, encodeControlMessage } from "./control-encoding.js";
 import { priorityFromWire, priorityToWire } from "./priority.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A heartbeat's wire value, both directions (sent_seq only when the frame has one). */
-function heartbeatToWire(frame: HeartbeatFrame): { ping: bigint; pong: bigint; sentSeq?: bigint; heldBytes?: bigint } {
+function heartbeatToWire(frame: HeartbeatFrame): { ping: bigint; pong: bigint; sentSeq?: bigint; heldBytes?: bigint; pongDelayUs?: bigint } {
   return {
     ping: BigInt(frame.ping),
     pong: BigInt(frame.pong),
     ...(frame.sentSeq ? { sentSeq: BigInt(frame.sentSeq) } : {}),
     ...(frame.heldBytes ? { heldBytes: BigInt(frame.heldBytes) } : {}),
+    ...(frame.pongDelayUs ? { pongDelayUs: BigInt(frame.pongDelayUs) } : {}),
   };
 }
 
 /** A wire heartbeat as a core frame (sent_seq 0: none). */
-function heartbeatFromWire(value: { ping: bigint; pong: bigint; sentSeq: bigint; heldBytes: bigint }): HeartbeatFrame {
+function heartbeatFromWire(value: { ping: bigint; pong: bigint; sentSeq: bigint; heldBytes: bigint; pongDelayUs: bigint }): HeartbeatFrame {
   return {
     type: "heartbeat",
     ping: num(value.ping, "heartbeat.ping"),
     pong: num(value.pong, "heartbeat.pong"),
     ...(value.sentSeq !== 0n ? { sentSeq: num(value.sentSeq, "heartbeat.sent_seq") } : {}),
     ...(value.heldBytes !== 0n ? { heldBytes: num(value.heldBytes, "heartbeat.held_bytes") } : {}),
+    ...(value.pongDelayUs !== 0n ? { pongDelayUs: num(value.pongDelayUs, "heartbeat.pong_delay_us") } : {}),
   };
 }
 
@@ -323,12 +326,16 @@ export function malformedFrame(what: string, cause: unknown): SluiceError {
 
 /** Encodes a client frame as a SubscribeRequest message (the bytes on the wire). */
 export function encodeClientFrame(frame: ClientFrame): Uint8Array {
+  const control = encodeControlMessage(frame, "client");
+  if (control) return control;
   return toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { frame: clientFrameToWire(frame) }));
 }
 
 /** Decodes a SubscribeRequest; checks the size first, then the frame's contents. */
 export function decodeClientFrame(bytes: Uint8Array, maxFrameBytes: number): ClientFrame {
   checkFrameSize(bytes, maxFrameBytes);
+  const control = decodeControlMessage(bytes, "client");
+  if (control) return control;
   let message;
   try {
     message = fromBinary(SubscribeRequestSchema, bytes, { readUnknownFields: false });
@@ -347,12 +354,16 @@ export function decodeClientFrame(bytes: Uint8Array, maxFrameBytes: number): Cli
 export function encodeServerFrame(frame: ServerFrame): Uint8Array {
   const chunk = frame.type === "chunk" ? encodeChunkFrameField(frame, TAG_RESPONSE_FRAME) : undefined;
   if (chunk) return chunk;
+  const control = encodeControlMessage(frame, "server");
+  if (control) return control;
   return toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }));
 }
 
 /** Decodes a SubscribeResponse; checks the size first, then the frame's contents. */
 export function decodeServerFrame(bytes: Uint8Array, maxFrameBytes: number): ServerFrame {
   checkFrameSize(bytes, maxFrameBytes);
+  const control = decodeControlMessage(bytes, "server");
+  if (control) return control;
   let message;
   try {
     message = fromBinary(SubscribeResponseSchema, bytes, { readUnknownFields: false });

@@ -12,6 +12,7 @@
  * ms/MiB for 4 MiB messages against 4.5 for 64 KiB ones).
  */
 import { Queue, SluiceError } from "@sluice/core";
+import { allocUninitialised } from "./alloc.js";
 
 /** Size of the prefix: flags (1 byte) and length (4 bytes, big-endian). */
 export const ENVELOPE_PREFIX_BYTES = 5;
@@ -30,7 +31,7 @@ export interface Envelope {
 
 /** One envelope: prefix and message in one buffer. */
 export function encodeEnvelope(flags: number, message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ENVELOPE_PREFIX_BYTES + message.byteLength);
+  const out = allocUninitialised(ENVELOPE_PREFIX_BYTES + message.byteLength);
   writeEnvelopePrefix(out, flags, message.byteLength);
   out.set(message, ENVELOPE_PREFIX_BYTES);
   return out;
@@ -132,7 +133,7 @@ export class EnvelopeReader {
       this.#advance(n);
       return view;
     }
-    const out = new Uint8Array(n);
+    const out = allocUninitialised(n);
     this.#copied += n;
     let filled = 0;
     while (filled < n) {

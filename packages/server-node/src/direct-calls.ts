@@ -32,9 +32,11 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { contentTypeStreamProto, endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
 import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
+import { FrameQueue } from "@sluice/driver";
 import {
   decodeClientFrame,
   encodeChunkFrameField,
+  encodeControlMessage,
   encodeEnvelope,
   EnvelopeReader,
   ENVELOPE_FLAG_COMPRESSED,
@@ -68,6 +70,8 @@ interface DirectCall {
   readonly requestHeaders: Headers;
   /** The request body, as it arrives. */
   readonly body: AsyncIterable<Uint8Array>;
+  /** The request's client frames, decoded as they arrive (a bad envelope or frame ends them with a SluiceError blaming the client). */
+  frames(maxFrameBytes: number): AsyncIterable<ClientFrame>;
   /** The connection, for the per-connection budget. */
   readonly connection: object | undefined;
   /** Aborted when the client is gone. */
@@ -108,6 +112,7 @@ export function serveDirectHttpCall(sluice: SluiceServer, request: Request, resp
     path: request.url ?? "",
     requestHeaders: headersOf(request),
     body: request as AsyncIterable<Buffer>,
+    frames: (maxFrameBytes) => pushedClientFrames(request, maxFrameBytes),
     // The HTTP/2 session, or the HTTP/1.1 socket.
     connection: request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket,
     gone: gone.signal,
@@ -133,7 +138,10 @@ export function serveDirectWebSocketCall(sluice: SluiceServer, call: ServerCall,
   return serveDirectCall(sluice, {
     path: call.path,
     requestHeaders: call.requestHeaders,
-    body: call.body(),
+    get body() {
+      return call.body();
+    },
+    frames: (maxFrameBytes) => readClientFrames(call.body(), maxFrameBytes),
     connection: socket,
     gone: call.signal,
     begin: () => call.sendHead(200, new Headers({ "content-type": contentTypeStreamProto })),
@@ -148,16 +156,19 @@ async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<
   call.begin();
   const info = { requestHeader: call.requestHeaders, signal: gone, ...(call.connection ? { connection: call.connection } : {}) };
   let failure: ConnectError | undefined;
+  const send = (frame: ServerFrame) => {
+    if (gone.aborted) return;
+    const { envelope, headroom } = envelopeOf(frame);
+    return call.write(envelope, headroom);
+  };
   try {
-    const frames =
-      call.path === SUBSCRIBE_PATH
-        ? sluice.subscribeFrames(readClientFrames(call.body, sluice.limits.maxFrameBytes), info)
-        : sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(call.body, sluice.limits.maxFrameBytes), info);
-    for await (const frame of frames) {
-      if (gone.aborted) break;
-      const { envelope, headroom } = envelopeOf(frame);
-      const wait = call.write(envelope, headroom);
-      if (wait) await wait;
+    if (call.path === SUBSCRIBE_PATH) await sluice.serveSubscribe(call.frames(sluice.limits.maxFrameBytes), info, send);
+    else {
+      for await (const frame of sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(call.body, sluice.limits.maxFrameBytes), info)) {
+        if (gone.aborted) break;
+        const wait = send(frame);
+        if (wait) await wait;
+      }
     }
   } catch (error) {
     failure = error instanceof SluiceError ? new ConnectError(error.message, error.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument) : ConnectError.from(error);
@@ -165,6 +176,45 @@ async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<
   if (gone.aborted) return;
   const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
   call.finish(encodeEnvelope(endStreamFlag, endStream));
+}
+
+/**
+ * An HTTP request's client frames, decoded in its 'data' events: pushed,
+ * where iterating the request took a stream iterator's promise and an
+ * async generator's for every piece. The request pauses while the session
+ * has a queue's worth of frames unread, so a flood of frames waits in the
+ * client's flow-control window, not here.
+ */
+function pushedClientFrames(request: Request, maxFrameBytes: number): AsyncIterable<ClientFrame> {
+  const frames = new FrameQueue<ClientFrame>(64);
+  const reader = new EnvelopeReader(maxFrameBytes);
+  const resume = () => void request.resume();
+  const stop = (error?: unknown) => {
+    request.off("data", onData);
+    frames.close(error);
+  };
+  const onData = (piece: Buffer) => {
+    try {
+      reader.push(piece);
+      let wait: Promise<void> | void = undefined;
+      for (let envelope = reader.next(); envelope; envelope = reader.next()) {
+        checkFlags(envelope.flags);
+        wait = frames.push(decodeClientFrame(envelope.data, maxFrameBytes)) ?? wait;
+      }
+      if (wait) {
+        request.pause();
+        void wait.then(resume);
+      }
+    } catch (error) {
+      stop(error);
+    }
+  };
+  request.on("data", onData);
+  request.once("end", () => stop(reader.atBoundary ? undefined : new SluiceError("protocol_violation", `request ended inside an envelope (${reader.partialBytes} bytes left over)`, { blame: "remote" })));
+  // Closed without its end: the client reset the call or the connection went (a no-op after the end).
+  request.once("close", () => stop(new Error("the request closed before it ended")));
+  request.once("error", stop);
+  return frames;
 }
 
 /** Client frames from request envelopes; a bad envelope or frame ends the stream with a SluiceError blaming the client. */
@@ -225,6 +275,11 @@ function envelopeOf(frame: ServerFrame): { envelope: Uint8Array; headroom: numbe
     const envelope = direct.subarray(CHUNK_HEADROOM_BYTES);
     writeEnvelopePrefix(envelope, 0, envelope.byteLength - ENVELOPE_PREFIX_BYTES);
     return { envelope, headroom: CHUNK_HEADROOM_BYTES };
+  }
+  const control = encodeControlMessage(frame, "server", ENVELOPE_PREFIX_BYTES);
+  if (control) {
+    writeEnvelopePrefix(control, 0, control.byteLength - ENVELOPE_PREFIX_BYTES);
+    return { envelope: control, headroom: 0 };
   }
   return { envelope: encodeEnvelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }))), headroom: 0 };
 }

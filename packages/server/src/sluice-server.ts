@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, SluiceError, acceptOpen, type Priority, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
-import { FrameQueue, serveSession, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
+import { FrameQueue, serveSession, type FramePipe, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
   ingestFrameToWire,
@@ -390,15 +390,45 @@ export class SluiceServer {
     }
   }
 
+  /**
+   * One full-duplex session whose frames go straight to `send` (its promise
+   * is the transport's backpressure), for a transport that writes them
+   * itself: listen's direct path. No iterable stands between the session and
+   * the socket, which took two async hops a frame (issue 20: most of what
+   * 10 000 idle sessions cost was such per-frame plumbing). Resolves when the
+   * session is over; rejects when the call went away before it was.
+   */
+  async serveSubscribe(inbound: AsyncIterable<ClientFrame>, call: CallInfo, send: (frame: ServerFrame) => void | Promise<void>): Promise<void> {
+    let closeError: SluiceError | undefined;
+    await this.#run(inbound, newSessionKeys(), call, {
+      send,
+      close: (error) => {
+        closeError = error;
+      },
+    });
+    if (closeError) throw closeError;
+  }
+
   /** Runs one session over any inbound frame source; yields wire server frames. */
   async *#serve(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: CallInfo): AsyncIterable<ServerFrame> {
     const outbound = new FrameQueue<ServerFrame>(32);
+    const session = this.#run(inbound, keys, context, { send: (frame) => outbound.push(frame), close: (error) => outbound.close(error) });
+    try {
+      for await (const frame of outbound) yield frame;
+    } finally {
+      outbound.close();
+    }
+    await session;
+  }
+
+  /** Runs one session, its frames going to `out`; resolves once it is over and accounted for. */
+  #run(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: CallInfo, out: Pick<FramePipe<ClientFrame, ServerFrame>, "send" | "close">): Promise<void> {
     let liveView: SessionView | undefined;
     const drainer = new AbortController();
     if (this.#draining) drainer.abort();
     else this.#drainSignals.add(drainer);
     const session = serveSession({
-      pipe: { inbound, send: (frame) => outbound.push(frame), close: () => outbound.close() },
+      pipe: { inbound, send: out.send, close: out.close },
       resolve: (open, signal) => this.#resolve(open, keys, signal, context.requestHeader, context.connection),
       sender: { limits: this.limits, ...(this.#options.defaultWindow ? { defaultWindow: this.#options.defaultWindow } : {}) },
       signal: drainer.signal,
@@ -414,7 +444,7 @@ export class SluiceServer {
       ...(this.#options.onItemLatency ? { onItemLatency: (stage: "sent" | "acked", latencyMs: number) => this.#options.onItemLatency?.(liveView?.stream ?? "", stage, latencyMs) } : {}),
     });
     this.#active.add(session);
-    void session.then((outcome) => {
+    return session.then((outcome) => {
       this.#active.delete(session);
       this.#drainSignals.delete(drainer);
       if (liveView) {
@@ -423,12 +453,6 @@ export class SluiceServer {
       }
       this.#options.onSessionEnd?.(outcome);
     });
-    try {
-      for await (const frame of outbound) yield frame;
-    } finally {
-      outbound.close();
-    }
-    await session;
   }
 
   async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers, connection: object | undefined): Promise<ResolvedStream> {

@@ -268,6 +268,36 @@ export const RECEIVER_VECTORS: ReceiverVector[] = [
     },
   },
   {
+    name: "receiver-ping-rides-on-pong",
+    description:
+      "A server ping that comes at least half an interval after the receiver's last ping (or Opened) takes the receiver's own ping along in the pong's Heartbeat, with its current credit (§6); its own timer then waits 1.5 intervals. The server's next ping carries the pong and how long it was held; the receiver pings alone once the server falls silent, and loses the session after 15 s of silence.",
+    peer: "receiver",
+    receiver: RECEIVER,
+    steps: [
+      { at: 0, connect: true },
+      { at: 1, frame: opened() },
+      { at: 3_001, frame: ping(7) },
+      { at: 8_001, frame: { type: "heartbeat", ping: 8, pong: 1, pongDelayUs: 4_999_000 } },
+      { at: 15_501, timeout: true },
+      { at: 23_001, timeout: true },
+    ],
+    expect: {
+      outcome: "error",
+      code: "ERROR_CODE_HEARTBEAT_TIMEOUT",
+      retryable: true,
+      delivered: [],
+      transmitted: [
+        { at: 0, frame: OPEN },
+        { at: 3_001, frame: { type: "heartbeat", ping: 1, pong: 7 } },
+        { at: 3_001, frame: credit(10, 1_024) },
+        { at: 8_001, frame: { type: "heartbeat", ping: 2, pong: 8 } },
+        { at: 8_001, frame: credit(10, 1_024) },
+        { at: 15_501, frame: ping(3) },
+        { at: 15_501, frame: credit(10, 1_024) },
+      ],
+    },
+  },
+  {
     name: "receiver-resume-after-loss",
     description:
       "Items 1..4 are delivered and processed, then the connection drops. The next session resumes after seq 4 with the cursor of the chunk that ended there (c4) and the old session's id; it continues at 5.",

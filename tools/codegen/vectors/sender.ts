@@ -167,6 +167,34 @@ export const SENDER_VECTORS: SenderVector[] = [
     },
   },
   {
+    name: "sender-holds-pong-for-riding-ping",
+    description:
+      "A client ping that rides on a pong (one Heartbeat with both) is answered with the sender's next ping, carrying the pong and how long it was held in pong_delay_us (§6); a ping alone is answered at once.",
+    peer: "sender",
+    sender: SENDER,
+    accept: ACCEPT,
+    source: [],
+    sourceEnds: false,
+    steps: [
+      { at: 0, frame: open({ items: 10, bytes: 1024 }) },
+      { at: 5_000, timeout: true },
+      { at: 5_001, frame: { type: "heartbeat", ping: 9, pong: 1 } },
+      { at: 10_000, timeout: true },
+      { at: 10_001, frame: ping(10) },
+      { at: 25_001, timeout: true },
+    ],
+    expect: {
+      outcome: "error",
+      transmitted: [
+        { at: 0, frame: withWindow({ items: 10, bytes: 1024 }) },
+        { at: 5_000, frame: ping(1) },
+        { at: 10_000, frame: { type: "heartbeat", ping: 2, pong: 9, pongDelayUs: 4_999_000 } },
+        { at: 10_001, frame: pong(10) },
+        { at: 25_001, frame: error("heartbeat_timeout", true) },
+      ],
+    },
+  },
+  {
     name: "sender-resume",
     description: "An Open resuming after seq 4: the session starts at next_seq 5 and announces the ResumeResult; End reports the stream's last seq and this session's counts.",
     peer: "sender",
