@@ -61,13 +61,19 @@ export class HeartbeatTracker {
   #rttMs: number | undefined;
   #timedOut = false;
 
-  constructor(options: HeartbeatOptions, now: number) {
+  /**
+   * `rides`: this peer rides its pings on the other's (the data receiver,
+   * PROTOCOL.md §6), so its first own ping waits 1.5 intervals: both clocks
+   * start at Opened, and a first ping due at one interval would race the
+   * other's first ping at every interval after, never riding.
+   */
+  constructor(options: HeartbeatOptions, now: number, rides = false) {
     const problem = heartbeatProblem(options.intervalMs, options.timeoutMs);
     if (problem) throw new RangeError(problem);
     this.options = options;
     this.#lastInbound = now;
     this.#lastPingAt = now;
-    this.#nextPingAt = now + options.intervalMs;
+    this.#nextPingAt = now + options.intervalMs * (rides ? 1.5 : 1);
   }
 
   /** Latest measured round-trip time, if any. */

@@ -337,7 +337,7 @@ describe("StreamReceiver: acks", () => {
     expect(drain(r)).toEqual([]);
     r.handleTimeout(54);
     expect(drain(r)).toEqual([{ type: "ack", seq: 3 }]);
-    expect(r.pollTimeout()).toBe(1_000); // the next ping
+    expect(r.pollTimeout()).toBe(1_500); // its first ping: 1.5 intervals after Opened (§6)
   });
 
   it("lets a pending ack ride along with a credit frame", () => {
@@ -361,14 +361,14 @@ describe("StreamReceiver: acks", () => {
 });
 
 describe("StreamReceiver: heartbeats", () => {
-  it("pings at the session's interval, repeating the current credit and ack with the ping", () => {
+  it("pings on its own 1.5 intervals after Opened (the server's first ping is due at one), repeating the current credit and ack with the ping", () => {
     const r = streaming({ ackEveryItems: 1 });
     r.handleFrame(chunk(1, 1), 10);
     r.read(20);
     r.ack(1, 20);
     drain(r);
-    expect(r.pollTimeout()).toBe(1_000);
-    r.handleTimeout(1_000);
+    expect(r.pollTimeout()).toBe(1_500);
+    r.handleTimeout(1_500);
     expect(drain(r)).toEqual([
       { type: "heartbeat", ping: 1, pong: 0 },
       { type: "credit", maxSeq: 5, maxBytes: 1_001 },
@@ -378,9 +378,9 @@ describe("StreamReceiver: heartbeats", () => {
 
   it("measures the RTT from the server's pong", () => {
     const r = streaming();
-    r.handleTimeout(1_000);
+    r.handleTimeout(1_500);
     drain(r);
-    r.handleFrame({ type: "heartbeat", ping: 0, pong: 1 }, 1_025);
+    r.handleFrame({ type: "heartbeat", ping: 0, pong: 1 }, 1_525);
     expect(events(r)).toEqual([{ type: "rtt", rttMs: 25 }]);
     expect(r.rttMs).toBe(25);
   });

@@ -541,7 +541,7 @@ export class StreamReceiver {
     this.#sessionId = opened.sessionId;
     const local = this.options.maxItemBytes ?? Number.MAX_SAFE_INTEGER;
     this.#reassembler = new FragmentReassembler(Math.min(local, limits.maxItemBytes));
-    this.#heartbeat = new HeartbeatTracker({ intervalMs: limits.heartbeatIntervalMs, timeoutMs: limits.heartbeatTimeoutMs }, this.#heartbeat?.lastInbound ?? 0);
+    this.#heartbeat = new HeartbeatTracker({ intervalMs: limits.heartbeatIntervalMs, timeoutMs: limits.heartbeatTimeoutMs }, this.#heartbeat?.lastInbound ?? 0, true);
     this.#state = "streaming";
     this.#armHeartbeat();
     this.#events.push({ type: "opened", opened });

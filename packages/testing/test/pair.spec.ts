@@ -42,7 +42,7 @@ describe("createPair: the driver on a virtual clock", () => {
     live.end();
   });
 
-  it("pings at the negotiated interval on an idle session, and answers the client's pings", async () => {
+  it("pings at the negotiated interval on an idle session, and answers the client's pings with its next ones", async () => {
     const live = pushSource();
     const pair = createPair({ source: () => live.items, subscription: { heartbeatIntervalMs: 1_000 } });
     consume(pair);
@@ -51,10 +51,13 @@ describe("createPair: the driver on a virtual clock", () => {
     const pings = beats.filter((b) => b.ping !== 0).map((b) => b.at);
     expect(pings).toHaveLength(10);
     for (let i = 1; i < pings.length; i++) expect(pings[i]! - pings[i - 1]!).toBe(1_000);
-    // Every ping of the client got a pong.
-    const clientPings = pair.sent.client.flatMap((s) => (s.frame.type === "heartbeat" && s.frame.ping !== 0 ? [s.frame.ping] : []));
-    expect(clientPings.length).toBeGreaterThanOrEqual(9);
-    for (const ping of clientPings) expect(beats.some((b) => b.pong === ping)).toBe(true);
+    // The client's pings ride on its pongs (PROTOCOL.md §6), and each got its pong in the server's next ping,
+    // but for the last, which waits for the server's ping after the 10.5 s.
+    const clientBeats = pair.sent.client.flatMap((s) => (s.frame.type === "heartbeat" && s.frame.ping !== 0 ? [s.frame] : []));
+    expect(clientBeats.length).toBeGreaterThanOrEqual(9);
+    for (const beat of clientBeats) expect(beat.pong).not.toBe(0);
+    for (const beat of clientBeats.slice(0, -1)) expect(beats.some((b) => b.pong === beat.ping && b.ping !== 0 && (b.pongDelayUs ?? 0) > 0)).toBe(true);
+    expect(beats.some((b) => b.pong === clientBeats.at(-1)!.ping)).toBe(false);
     expect(pair.sessions).toHaveLength(1);
     live.end();
   });

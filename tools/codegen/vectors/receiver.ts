@@ -247,24 +247,24 @@ export const RECEIVER_VECTORS: ReceiverVector[] = [
   {
     name: "receiver-heartbeats",
     description:
-      "The receiver answers the server's ping at once, pings every 5 s from Opened (the session's interval) with its current credit, and loses the session after 15 s of silence (heartbeat_timeout, retryable).",
+      "The receiver answers the server's ping at once (it came too soon after Opened for a ping to ride on the pong), pings on its own 7.5 s after Opened (1.5 of the session's 5 s intervals, §6) and every 5 s after, each time with its current credit, and loses the session after 15 s of silence (heartbeat_timeout, retryable).",
     peer: "receiver",
     receiver: RECEIVER,
     steps: [
       { at: 0, connect: true },
       { at: 1, frame: opened() },
       { at: 2, frame: ping(7) },
-      { at: 5_001, timeout: true },
-      { at: 5_002, frame: pong(1) },
-      { at: 10_001, timeout: true },
-      { at: 20_002, timeout: true },
+      { at: 7_501, timeout: true },
+      { at: 7_502, frame: pong(1) },
+      { at: 12_501, timeout: true },
+      { at: 22_502, timeout: true },
     ],
     expect: {
       outcome: "error",
       code: "ERROR_CODE_HEARTBEAT_TIMEOUT",
       retryable: true,
       delivered: [],
-      transmitted: [{ at: 0, frame: OPEN }, { at: 2, frame: pong(7) }, { at: 5_001, frame: ping(1) }, { at: 5_001, frame: credit(10, 1_024) }, { at: 10_001, frame: ping(2) }, { at: 10_001, frame: credit(10, 1_024) }],
+      transmitted: [{ at: 0, frame: OPEN }, { at: 2, frame: pong(7) }, { at: 7_501, frame: ping(1) }, { at: 7_501, frame: credit(10, 1_024) }, { at: 12_501, frame: ping(2) }, { at: 12_501, frame: credit(10, 1_024) }],
     },
   },
   {
