@@ -348,15 +348,17 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
  */
 function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: number, timeoutMessage: string, on: { onFirstFrame(): void; onGiveUp(): void }): FramePipe<ServerFrame, ClientFrame> {
   const { onFirstFrame, onGiveUp } = on;
-  async function* inbound(): AsyncIterable<ServerFrame> {
-    const frames = pipe.inbound[Symbol.asyncIterator]();
+  const frames = pipe.inbound[Symbol.asyncIterator]();
+  /** The first frame, watched; undefined until asked for. */
+  let first: Promise<IteratorResult<ServerFrame>> | undefined;
+  async function watchFirst(): Promise<IteratorResult<ServerFrame>> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SluiceError("unavailable", timeoutMessage, { retryable: true, retryAfterMs: 0 })), timeoutMs);
     });
-    let first: IteratorResult<ServerFrame>;
+    let result: IteratorResult<ServerFrame>;
     try {
-      first = await Promise.race([frames.next(), timeout]);
+      result = await Promise.race([frames.next(), timeout]);
     } catch (error) {
       onGiveUp();
       pipe.close();
@@ -365,13 +367,16 @@ function watchFirstFrame(pipe: FramePipe<ServerFrame, ClientFrame>, timeoutMs: n
     } finally {
       clearTimeout(timer);
     }
-    if (first.done) {
-      onGiveUp();
-      return;
-    }
-    onFirstFrame();
-    yield first.value;
-    for (let next = await frames.next(); !next.done; next = await frames.next()) yield next.value;
+    if (result.done) onGiveUp();
+    else onFirstFrame();
+    return result;
   }
-  return { inbound: inbound(), ...(pipe.ackDelayMs !== undefined ? { ackDelayMs: pipe.ackDelayMs } : {}), send: (frame) => pipe.send(frame), close: (error) => pipe.close(error) };
+  // After the first frame the pipe's own iterator answers: no generator of
+  // this watcher's stands between the frames and the reader for the rest of
+  // the session (an async hop a frame, a heartbeat of every idle session).
+  const iterator: AsyncIterator<ServerFrame> = {
+    next: () => (first ? frames.next() : (first = watchFirst())),
+    return: (value?: unknown) => Promise.resolve({ done: true, value }),
+  };
+  return { inbound: { [Symbol.asyncIterator]: () => iterator }, ...(pipe.ackDelayMs !== undefined ? { ackDelayMs: pipe.ackDelayMs } : {}), send: (frame) => pipe.send(frame), close: (error) => pipe.close(error) };
 }
