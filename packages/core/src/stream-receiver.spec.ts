@@ -361,12 +361,18 @@ describe("StreamReceiver: acks", () => {
 });
 
 describe("StreamReceiver: heartbeats", () => {
-  it("pings on its own 1.5 intervals after Opened (the server's first ping is due at one), repeating the current credit and ack with the ping", () => {
+  /** A session whose item 1 arrived, was read and acked, with what that sent drained: a ping repeats credit and ack 1. */
+  const ackedFirstItem = () => {
     const r = streaming({ ackEveryItems: 1 });
     r.handleFrame(chunk(1, 1), 10);
     r.read(20);
     r.ack(1, 20);
     drain(r);
+    return r;
+  };
+
+  it("pings on its own 1.5 intervals after Opened (the server's first ping is due at one), repeating the current credit and ack with the ping", () => {
+    const r = ackedFirstItem();
     expect(r.pollTimeout()).toBe(1_500);
     r.handleTimeout(1_500);
     expect(drain(r)).toEqual([
@@ -392,11 +398,7 @@ describe("StreamReceiver: heartbeats", () => {
   });
 
   it("rides its own ping, with the repeated credit and ack, on the pong of a server ping that comes at least half an interval after its last", () => {
-    const r = streaming({ ackEveryItems: 1 });
-    r.handleFrame(chunk(1, 1), 10);
-    r.read(20);
-    r.ack(1, 20);
-    drain(r);
+    const r = ackedFirstItem();
     r.handleFrame({ type: "heartbeat", ping: 7, pong: 0 }, 499);
     expect(drain(r)).toEqual([{ type: "heartbeat", ping: 0, pong: 7 }]);
     r.handleFrame({ type: "heartbeat", ping: 8, pong: 0 }, 500);
