@@ -38,8 +38,22 @@ export const CASES = (() => {
 export async function startBenchServer<T>(script: string, nodeArgs: string[] = []): Promise<{ child: ChildProcess; urls: T }> {
   const path = fileURLToPath(new URL(script, import.meta.url));
   const child = spawn(process.execPath, [...nodeArgs, ...(process.env.BENCH_SERVER_ARGS?.split(" ") ?? []), ...process.execArgv, path], { stdio: ["ignore", "pipe", "inherit"] });
-  const [line] = (await once(child.stdout!, "data")) as [Buffer];
-  return { child, urls: JSON.parse(line.toString()) as T };
+  // The first line that is a JSON object is the server's answer; anything else it prints (node's
+  // --trace-gc, say) goes on to stderr, and stdout is read to the end so the server never blocks on it.
+  let text = "";
+  for (;;) {
+    const [piece] = (await once(child.stdout!, "data")) as [Buffer];
+    text += piece.toString();
+    const lines = text.split("\n");
+    text = lines.pop()!;
+    const answer = lines.find((line) => line.startsWith("{"));
+    for (const line of lines) if (line !== answer) process.stderr.write(`${line}\n`);
+    if (answer) {
+      if (text) process.stderr.write(text);
+      child.stdout!.on("data", (more: Buffer) => process.stderr.write(more));
+      return { child, urls: JSON.parse(answer) as T };
+    }
+  }
 }
 
 /** JSON-like text rows cut to `size`, so compression sees realistic (not all-zero) data. */

@@ -20,7 +20,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, contentTypeStreamProto, endStreamFlag, endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { decodeControlMessage, encodeClientFrame, encodeEnvelope, EnvelopeReader, serverFrameFromWire, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
+import { decodeChunkMessage, decodeControlMessage, encodeClientFrame, encodeEnvelope, EnvelopeReader, serverFrameFromWire, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
 import { callError } from "./connect-pipe.js";
 import { credentialHeaders, type Credentials } from "./credentials.js";
 
@@ -183,9 +183,9 @@ class SubscribeResponseReader {
         if (end.error) throw end.error;
         continue;
       }
-      const control = decodeControlMessage(envelope.data, "server");
-      if (control) {
-        this.#frames.push(control);
+      const frame = decodeControlMessage(envelope.data, "server") ?? decodeChunkMessage(envelope.data);
+      if (frame) {
+        this.#frames.push(frame);
         continue;
       }
       const response = fromBinary(SubscribeResponseSchema, envelope.data);

@@ -25,6 +25,26 @@ import { EMPTY_BYTES, type ChunkFrame, type Gap } from "./frames.js";
 import { Priority } from "./priority-queue.js";
 import { Queue } from "./queue.js";
 
+/**
+ * A closed chunk of whole items. A class, and its items array made by
+ * Array.of, not literals: V8 pretenures a literal's allocation site once
+ * most of what it made survives scavenges (chunks queued while a
+ * subscriber has no credit), and a chunk born in the old generation keeps
+ * its young items alive through every scavenge until the next
+ * mark-compact (see QueuedItem in subscriber-queue.ts).
+ */
+class AssembledChunk implements ChunkFrame {
+  readonly type = "chunk" as const;
+  constructor(
+    readonly firstSeq: number,
+    readonly items: readonly Uint8Array[],
+    readonly cursor: Uint8Array,
+    readonly gap: Gap | undefined,
+    readonly priority: Priority | undefined,
+    readonly subjects: readonly string[] | undefined,
+  ) {}
+}
+
 /** When a chunk closes (PROTOCOL.md §5.1); the thresholds are the sender's choice. */
 export interface ChunkOptions {
   /** Close a chunk at this many items. */
@@ -50,7 +70,7 @@ export class ChunkAssembler {
   /** The thresholds in force, defaults filled in. */
   readonly options: ChunkOptions;
   readonly #ready = new Queue<ChunkFrame>();
-  #items: Uint8Array[] = [];
+  #items: Uint8Array[] = Array.of();
   #firstSeq = 0;
   #bytes = 0;
   #cursor: Uint8Array = EMPTY_BYTES;
@@ -133,18 +153,10 @@ export class ChunkAssembler {
   /** Closes the open chunk now. A pending gap with no items goes out alone. */
   close(): void {
     if (this.#items.length > 0) {
-      this.#ready.push({
-        type: "chunk",
-        firstSeq: this.#firstSeq,
-        items: this.#items,
-        cursor: this.#cursor,
-        gap: this.#gap,
-        ...(this.#priority !== Priority.NORMAL ? { priority: this.#priority } : {}),
-        ...(this.#subjects ? { subjects: this.#subjects } : {}),
-      });
+      this.#ready.push(new AssembledChunk(this.#firstSeq, this.#items, this.#cursor, this.#gap, this.#priority !== Priority.NORMAL ? this.#priority : undefined, this.#subjects));
       this.#gap = undefined;
       this.#subjects = undefined;
-      this.#items = [];
+      this.#items = Array.of();
       this.#bytes = 0;
       this.#cursor = EMPTY_BYTES;
     } else if (this.#gap) {
@@ -168,7 +180,7 @@ export class ChunkAssembler {
   /** Drops everything not yet taken (cancel). */
   discard(): void {
     this.#ready.clear();
-    this.#items = [];
+    this.#items = Array.of();
     this.#subjects = undefined;
     this.#bytes = 0;
     this.#gap = undefined;

@@ -62,6 +62,24 @@ export interface StreamReceiverOptions {
   };
 }
 
+/**
+ * An item delivery. A class, not an object literal: V8 pretenures the
+ * objects of a literal's allocation site once most of them survive a
+ * scavenge (a window's worth of items queued in a burst), and from then on
+ * every item of that site was born in the old generation, so a client that
+ * had once been behind ran mark-compacts every second at half its maximum
+ * rate (BENCHMARKS.md, "Latency under load"). Instances of a class are not
+ * tracked that way.
+ */
+class ItemDelivery {
+  readonly kind = "item" as const;
+  constructor(
+    readonly seq: number,
+    readonly data: Uint8Array,
+    readonly subject: string | undefined,
+  ) {}
+}
+
 /** What {@link StreamReceiver.read} hands the app, in seq order; told apart by `kind`. */
 export type Delivery =
   /** The next item. */
@@ -72,8 +90,8 @@ export type Delivery =
       readonly seq: number;
       /** The item's payload. */
       readonly data: Uint8Array;
-      /** The subject it was published to, on a filtered stream (a subject pattern, PROTOCOL.md §7.10). */
-      readonly subject?: string;
+      /** The subject it was published to, on a filtered stream (a subject pattern, PROTOCOL.md §7.10); undefined otherwise. */
+      readonly subject?: string | undefined;
     }
   /** Seqs the server skipped; they will never come. */
   | {
@@ -650,7 +668,7 @@ export class StreamReceiver {
       this.counters.duplicatesIgnored++;
       return;
     }
-    this.#queue.push(subject === undefined ? { kind: "item", seq, data } : { kind: "item", seq, data, subject });
+    this.#queue.push(new ItemDelivery(seq, data, subject));
   }
 
   /** A chunk consumed resent items on arrival: one grant check for all of them. */

@@ -43,6 +43,22 @@ export type QueuedEntry<T> =
  * What {@link SubscriberQueue.offer} did: "queued", "dropped" (a drop policy made
  * room or made a gap), or "overflowed" (disconnect: fail the subscriber).
  */
+/**
+ * A queued item. A class, not an object literal: V8 pretenures a literal's
+ * allocation site once most of what it made survives scavenges (a queue
+ * filled by a burst), and an entry born in the old generation keeps its
+ * young item, and the item its bytes, alive through every scavenge until
+ * the next mark-compact: at a steady half of the maximum rate the server
+ * then promoted every item and ran mark-compacts every half second
+ * (BENCHMARKS.md, "Latency under load"). A class's instances are not tracked that way.
+ */
+class QueuedItem<T> {
+  constructor(
+    readonly seq: number,
+    readonly item: T,
+  ) {}
+}
+
 export type OfferOutcome = "queued" | "dropped" | "overflowed";
 
 /**
@@ -75,7 +91,7 @@ export class SubscriberQueue<T> {
 
   /** Queues an item for replay, ignoring the capacity (history replayed on resume is bounded by the history, not the queue). */
   replay(seq: number, item: T): void {
-    this.#entries.push({ seq, item });
+    this.#entries.push(new QueuedItem(seq, item));
   }
 
   /**
@@ -85,7 +101,7 @@ export class SubscriberQueue<T> {
   offer(seq: number, item: T): OfferOutcome {
     if (this.overflowed) return "overflowed";
     if (this.size < this.capacity) {
-      this.#push({ seq, item });
+      this.#push(new QueuedItem(seq, item));
       return "queued";
     }
     switch (this.policy) {
@@ -94,7 +110,7 @@ export class SubscriberQueue<T> {
         return "dropped";
       case "drop_oldest":
         this.#dropOldest();
-        this.#push({ seq, item });
+        this.#push(new QueuedItem(seq, item));
         return "dropped";
       case "disconnect":
         this.overflowed = true;

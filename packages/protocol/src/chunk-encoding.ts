@@ -20,7 +20,7 @@
  */
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import type { ChunkFrame } from "@sluice/core";
+import { EMPTY_BYTES, type ChunkFrame, type Fragment } from "@sluice/core";
 import { allocUninitialised } from "./alloc.js";
 import { priorityToWire } from "./priority.js";
 import { varintSize, writeVarint } from "./varint.js";
@@ -123,4 +123,125 @@ export function preEncodedChunkResponse<Desc extends DescMessage>(schema: Desc, 
   const message = create(schema);
   (message as { $unknown?: { no: number; wireType: WireType; data: Uint8Array }[] }).$unknown = [{ no: 1, wireType: WireType.LengthDelimited, data }];
   return message;
+}
+
+/**
+ * A decoded chunk. A class, not an object literal, and its items array is
+ * made by Array.of, not `[]`: V8 pretenures what a literal's allocation
+ * site makes once most of it survives scavenges (a burst of chunks queued
+ * for a slow app), and a pretenured chunk in the old generation keeps its
+ * young items alive through every scavenge until the next mark-compact. A
+ * client that had once been behind then promoted every item it received
+ * and ran a mark-compact every half second (BENCHMARKS.md, "Latency under
+ * load"). Neither a class's instances nor a builtin's arrays are tracked
+ * that way.
+ */
+class DecodedChunk implements ChunkFrame {
+  readonly type = "chunk" as const;
+  constructor(
+    readonly firstSeq: number,
+    readonly items: readonly Uint8Array[],
+    readonly fragment: Fragment | undefined,
+    readonly cursor: Uint8Array,
+  ) {}
+}
+
+class DecodedFragment implements Fragment {
+  constructor(
+    readonly totalBytes: number,
+    readonly offset: number,
+    readonly data: Uint8Array,
+  ) {}
+}
+
+/** Where a decoder stands: the position after the last value read (kept in one object, reused). */
+const at = { pos: 0 };
+
+/** A varint at `at.pos` below 2^53 (at most 8 bytes, minimal); -1 for anything a canonical encoder would not write. */
+function readVarint(bytes: Uint8Array, end: number): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (at.pos >= end) return -1;
+    const byte = bytes[at.pos++]!;
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (byte < 0x80) return (byte === 0 && i > 0) || value > Number.MAX_SAFE_INTEGER ? -1 : value;
+  }
+  return -1;
+}
+
+/** A length prefix at `at.pos` whose bytes fit before `end`: their end, or -1. */
+function readLength(bytes: Uint8Array, end: number): number {
+  const length = readVarint(bytes, end);
+  return length < 0 || at.pos + length > end ? -1 : at.pos + length;
+}
+
+/**
+ * The chunk in a response wrapper of the shape encodeChunkFrameField writes
+ * (`SubscribeResponse{frame: ServerFrame{chunk}}`, canonical: fields in
+ * number order, no defaults, minimal varints, no gap, subjects or
+ * priority), or undefined: then the caller decodes it with protobuf-es,
+ * which also names whatever is wrong with it. The items are views into
+ * `bytes`, as protobuf-es' are. A property test checks it against protobuf-es.
+ */
+export function decodeChunkMessage(bytes: Uint8Array): ChunkFrame | undefined {
+  const length = bytes.byteLength;
+  if (length < 2 || bytes[0] !== TAG_RESPONSE_FRAME) return undefined;
+  at.pos = 1;
+  if (readLength(bytes, length) !== length || bytes[at.pos++] !== TAG_SERVER_FRAME_CHUNK) return undefined;
+  if (readLength(bytes, length) !== length) return undefined;
+  let firstSeq = 0;
+  if (bytes[at.pos] === TAG_FIRST_SEQ) {
+    at.pos++;
+    firstSeq = readVarint(bytes, length);
+    if (firstSeq <= 0) return undefined;
+  }
+  const items: Uint8Array[] = Array.of();
+  while (at.pos < length && bytes[at.pos] === TAG_ITEM) {
+    at.pos++;
+    const end = readLength(bytes, length);
+    if (end < 0) return undefined;
+    items.push(bytes.subarray(at.pos, end));
+    at.pos = end;
+  }
+  let fragment: Fragment | undefined;
+  if (at.pos < length && bytes[at.pos] === TAG_FRAGMENT) {
+    if (items.length > 0) return undefined;
+    at.pos++;
+    const end = readLength(bytes, length);
+    if (end < 0) return undefined;
+    let totalBytes = 0;
+    let offset = 0;
+    let data = EMPTY_BYTES;
+    if (at.pos < end && bytes[at.pos] === TAG_TOTAL_BYTES) {
+      at.pos++;
+      totalBytes = readVarint(bytes, end);
+      if (totalBytes <= 0) return undefined;
+    }
+    if (at.pos < end && bytes[at.pos] === TAG_OFFSET) {
+      at.pos++;
+      offset = readVarint(bytes, end);
+      if (offset <= 0) return undefined;
+    }
+    if (at.pos < end && bytes[at.pos] === TAG_DATA) {
+      at.pos++;
+      const dataEnd = readLength(bytes, end);
+      if (dataEnd < 0 || dataEnd === at.pos) return undefined;
+      data = bytes.subarray(at.pos, dataEnd);
+      at.pos = dataEnd;
+    }
+    if (at.pos !== end) return undefined;
+    fragment = new DecodedFragment(totalBytes, offset, data);
+  }
+  let cursor = EMPTY_BYTES;
+  if (at.pos < length && bytes[at.pos] === TAG_CURSOR) {
+    at.pos++;
+    const end = readLength(bytes, length);
+    if (end < 0 || end === at.pos) return undefined;
+    cursor = bytes.subarray(at.pos, end);
+    at.pos = end;
+  }
+  if (at.pos !== length) return undefined;
+  return new DecodedChunk(firstSeq, items, fragment, cursor);
 }

@@ -31,7 +31,7 @@ import {
   type ServerFrame as WireServerFrame,
 } from "./gen/sluice/v1/frames_pb.js";
 import { SubscribeRequestSchema, SubscribeResponseSchema } from "./gen/sluice/v1/service_pb.js";
-import { encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
+import { decodeChunkMessage, encodeChunkFrameField, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 import { decodeControlMessage, encodeControlMessage } from "./control-encoding.js";
 import { priorityFromWire, priorityToWire } from "./priority.js";
 
@@ -364,6 +364,8 @@ export function decodeServerFrame(bytes: Uint8Array, maxFrameBytes: number): Ser
   checkFrameSize(bytes, maxFrameBytes);
   const control = decodeControlMessage(bytes, "server");
   if (control) return control;
+  const chunk = decodeChunkMessage(bytes);
+  if (chunk) return chunk;
   let message;
   try {
     message = fromBinary(SubscribeResponseSchema, bytes, { readUnknownFields: false });

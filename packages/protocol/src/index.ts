@@ -20,7 +20,7 @@ export {
 export { encodePublishFrame, decodePublishFrame, encodeIngestFrame, decodeIngestFrame, publishFrameToWire, publishFrameFromWire, ingestFrameToWire, ingestFrameFromWire, publishAckToWire, publishAckFromWire } from "./publish-codec.js";
 export { CONNECT_CODE_NUMBERS, CONNECT_FAILURES, connectCodeNumberOf, errorFromConnect, type AnyConnectCodeName } from "./connect-errors.js";
 export { EnvelopeReader, encodeEnvelope, writeEnvelopePrefix, ENVELOPE_PREFIX_BYTES, ENVELOPE_FLAG_COMPRESSED, ENVELOPE_FLAG_END_STREAM, type Envelope } from "./envelope.js";
-export { encodeChunkFrameField, preEncodedChunkResponse, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
+export { decodeChunkMessage, encodeChunkFrameField, preEncodedChunkResponse, TAG_RESPONSE_FRAME } from "./chunk-encoding.js";
 export { decodeControlMessage, encodeControlMessage, type ControlFrame, type ControlSide } from "./control-encoding.js";
 export { priorityFromWire, priorityToWire } from "./priority.js";
 export * from "./gen/sluice/v1/frames_pb.js";

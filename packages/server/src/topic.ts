@@ -19,9 +19,10 @@
  * resumeExpired policy decides: resume_position_lost, or a gap with reason
  * "restarted".
  */
-import { patternProblem, patternUnder, Queue, SluiceError, SubjectFilter, subjectProblem, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
+import { patternProblem, patternUnder, SluiceError, SubjectFilter, subjectProblem, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
 import type { SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
+import { TopicHistory } from "./topic-history.js";
 import type { HistoryBounds, PublishAck, RetainedRange, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
 
 /** What a {@link Topic} does to a subscriber that falls behind (core's SubscriberOverflowPolicy). */
@@ -59,8 +60,20 @@ export interface TopicOptions {
   readonly now?: () => number;
 }
 
-/** A published item (one object, shared by the history and every subscriber's queue); `at` is the clock at publish. */
-type Published = { readonly seq: number; readonly data: Uint8Array; readonly at: number; readonly subject: string };
+/**
+ * A published item (one object, shared by every subscriber's queue; the
+ * history keeps its bytes apart); `at` is the clock at publish. A class,
+ * not a literal, for the reason core's SubscriberQueue gives: a literal's
+ * site gets pretenured after a burst, and then every item is born old.
+ */
+class Published {
+  constructor(
+    readonly seq: number,
+    readonly data: Uint8Array,
+    readonly at: number,
+    readonly subject: string,
+  ) {}
+}
 
 /** Checks that `subject` is the topic's name or a subject under it (publish), naming what is wrong. */
 export function checkTopicSubject(topic: string, subject: string): void {
@@ -125,8 +138,7 @@ export class Topic implements TopicEngine {
   readonly resumeExpired: "fail" | "gap";
   /** Live counters. */
   readonly stats: TopicStats = { published: 0, subscribers: 0, dropped: 0, disconnected: 0, maxQueued: 0 };
-  readonly #history = new Queue<Published>();
-  #historyBytes = 0;
+  readonly #history: TopicHistory;
   #nextSeq: number;
   /** The first seq this incarnation of the topic numbers (its epoch): anything below is from before a restart. */
   readonly firstSeq: number;
@@ -150,6 +162,7 @@ export class Topic implements TopicEngine {
       maxBytes: bound("historyBytes", options.historyBytes, Infinity),
       maxAgeMs: bound("historyMaxAgeMs", options.historyMaxAgeMs, Infinity),
     };
+    this.#history = new TopicHistory(this.history, name);
     this.queueItems = bound("subscriberQueueItems", options.subscriberQueueItems, 1_024);
     this.overflow = options.overflow ?? "drop_oldest";
     this.resumeExpired = options.resumeExpired ?? "fail";
@@ -174,8 +187,8 @@ export class Topic implements TopicEngine {
 
   /** Oldest seq still retained for resume (nextSeq when the history is empty). */
   get oldestRetained(): number {
-    this.#trimHistory(this.#now());
-    return this.#history.peek()?.seq ?? this.#nextSeq;
+    this.#history.trim(this.#now());
+    return this.#history.oldestSeq ?? this.#nextSeq;
   }
 
   /** The oldest retained seq and the next seq (TopicEngine.retainedRange). */
@@ -190,8 +203,8 @@ export class Topic implements TopicEngine {
     /** Their payload bytes. */
     bytes: number;
   } {
-    this.#trimHistory(this.#now());
-    return { items: this.#history.length, bytes: this.#historyBytes };
+    this.#history.trim(this.#now());
+    return { items: this.#history.length, bytes: this.#history.bytes };
   }
 
   /**
@@ -214,10 +227,9 @@ export class Topic implements TopicEngine {
       this.#keys.set(options.key, { seq, at });
     }
     this.stats.published++;
-    const entry: Published = { seq, data, at, subject };
-    this.#history.push(entry);
-    this.#historyBytes += data.byteLength;
-    this.#trimHistory(at);
+    // The history keeps a copy of the bytes; this object lives only until every subscriber's session took it.
+    this.#history.push(seq, data, at, subject);
+    const entry = new Published(seq, data, at, subject);
     for (const sub of this.#subscribers) this.#deliver(sub, entry);
     return { seq, duplicate: false };
   }
@@ -259,12 +271,10 @@ export class Topic implements TopicEngine {
       }
       nextSeq = from + 1;
       sub.taken = from;
-      for (const entry of this.#history) {
-        if (entry.seq > from && (!filter || filter.matches(entry.subject))) {
-          sub.queue.replay(filter ? ++sub.matched : entry.seq, entry);
-          replayed++;
-        }
-      }
+      this.#history.forEachAfter(from, filter && ((subject) => filter.matches(subject)), (entry) => {
+        sub.queue.replay(filter ? ++sub.matched : entry.seq, entry);
+        replayed++;
+      });
     }
     this.#subscribers.add(sub);
     this.stats.subscribers = this.#subscribers.size;
@@ -338,17 +348,6 @@ export class Topic implements TopicEngine {
       this.stats.disconnected++;
     }
     sub.notify();
-  }
-
-  /** Drops history past any bound: count, bytes (the newest item always stays), age. */
-  #trimHistory(now: number): void {
-    const { maxItems, maxBytes, maxAgeMs } = this.history;
-    for (let oldest = this.#history.peek(); oldest; oldest = this.#history.peek()) {
-      const over = this.#history.length > maxItems || (this.#historyBytes > maxBytes && this.#history.length > 1) || now - oldest.at > maxAgeMs;
-      if (!over) break;
-      this.#history.shift();
-      this.#historyBytes -= oldest.data.byteLength;
-    }
   }
 
   /** Forgets keys older than the dedupe window (oldest first, so the walk stops at the first young one). */
