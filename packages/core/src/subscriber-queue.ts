@@ -40,10 +40,6 @@ export type QueuedEntry<T> =
     };
 
 /**
- * What {@link SubscriberQueue.offer} did: "queued", "dropped" (a drop policy made
- * room or made a gap), or "overflowed" (disconnect: fail the subscriber).
- */
-/**
  * A queued item. A class, not an object literal: V8 pretenures a literal's
  * allocation site once most of what it made survives scavenges (a queue
  * filled by a burst), and an entry born in the old generation keeps its
@@ -59,6 +55,10 @@ class QueuedItem<T> {
   ) {}
 }
 
+/**
+ * What {@link SubscriberQueue.offer} did: "queued", "dropped" (a drop policy made
+ * room or made a gap), or "overflowed" (disconnect: fail the subscriber).
+ */
 export type OfferOutcome = "queued" | "dropped" | "overflowed";
 
 /**

@@ -177,6 +177,25 @@ function readLength(bytes: Uint8Array, end: number): number {
   return length < 0 || at.pos + length > end ? -1 : at.pos + length;
 }
 
+/** An optional varint field `tag` at `at.pos`: its value, 0 when absent, -1 when not canonical (a zero written out). */
+function optionalVarint(bytes: Uint8Array, tag: number, end: number): number {
+  if (at.pos >= end || bytes[at.pos] !== tag) return 0;
+  at.pos++;
+  const value = readVarint(bytes, end);
+  return value === 0 ? -1 : value;
+}
+
+/** An optional bytes field `tag` at `at.pos` (a view): empty when absent, undefined when not canonical (empty written out) or cut. */
+function optionalBytes(bytes: Uint8Array, tag: number, end: number): Uint8Array | undefined {
+  if (at.pos >= end || bytes[at.pos] !== tag) return EMPTY_BYTES;
+  at.pos++;
+  const fieldEnd = readLength(bytes, end);
+  if (fieldEnd < 0 || fieldEnd === at.pos) return undefined;
+  const value = bytes.subarray(at.pos, fieldEnd);
+  at.pos = fieldEnd;
+  return value;
+}
+
 /**
  * The chunk in a response wrapper of the shape encodeChunkFrameField writes
  * (`SubscribeResponse{frame: ServerFrame{chunk}}`, canonical: fields in
@@ -191,12 +210,8 @@ export function decodeChunkMessage(bytes: Uint8Array): ChunkFrame | undefined {
   at.pos = 1;
   if (readLength(bytes, length) !== length || bytes[at.pos++] !== TAG_SERVER_FRAME_CHUNK) return undefined;
   if (readLength(bytes, length) !== length) return undefined;
-  let firstSeq = 0;
-  if (bytes[at.pos] === TAG_FIRST_SEQ) {
-    at.pos++;
-    firstSeq = readVarint(bytes, length);
-    if (firstSeq <= 0) return undefined;
-  }
+  const firstSeq = optionalVarint(bytes, TAG_FIRST_SEQ, length);
+  if (firstSeq < 0) return undefined;
   const items: Uint8Array[] = Array.of();
   while (at.pos < length && bytes[at.pos] === TAG_ITEM) {
     at.pos++;
@@ -211,37 +226,13 @@ export function decodeChunkMessage(bytes: Uint8Array): ChunkFrame | undefined {
     at.pos++;
     const end = readLength(bytes, length);
     if (end < 0) return undefined;
-    let totalBytes = 0;
-    let offset = 0;
-    let data = EMPTY_BYTES;
-    if (at.pos < end && bytes[at.pos] === TAG_TOTAL_BYTES) {
-      at.pos++;
-      totalBytes = readVarint(bytes, end);
-      if (totalBytes <= 0) return undefined;
-    }
-    if (at.pos < end && bytes[at.pos] === TAG_OFFSET) {
-      at.pos++;
-      offset = readVarint(bytes, end);
-      if (offset <= 0) return undefined;
-    }
-    if (at.pos < end && bytes[at.pos] === TAG_DATA) {
-      at.pos++;
-      const dataEnd = readLength(bytes, end);
-      if (dataEnd < 0 || dataEnd === at.pos) return undefined;
-      data = bytes.subarray(at.pos, dataEnd);
-      at.pos = dataEnd;
-    }
-    if (at.pos !== end) return undefined;
+    const totalBytes = optionalVarint(bytes, TAG_TOTAL_BYTES, end);
+    const offset = totalBytes < 0 ? -1 : optionalVarint(bytes, TAG_OFFSET, end);
+    const data = offset < 0 ? undefined : optionalBytes(bytes, TAG_DATA, end);
+    if (!data || at.pos !== end) return undefined;
     fragment = new DecodedFragment(totalBytes, offset, data);
   }
-  let cursor = EMPTY_BYTES;
-  if (at.pos < length && bytes[at.pos] === TAG_CURSOR) {
-    at.pos++;
-    const end = readLength(bytes, length);
-    if (end < 0 || end === at.pos) return undefined;
-    cursor = bytes.subarray(at.pos, end);
-    at.pos = end;
-  }
-  if (at.pos !== length) return undefined;
+  const cursor = optionalBytes(bytes, TAG_CURSOR, length);
+  if (!cursor || at.pos !== length) return undefined;
   return new DecodedChunk(firstSeq, items, fragment, cursor);
 }
