@@ -11,8 +11,9 @@ import net from "node:net";
 import tls from "node:tls";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
-import { directSubscribeCall, subscribePath, webSocketDirectCalls } from "@sluice/client/internal";
+import { directHalfDuplexFrames, directSubscribeCall, subscribeHalfDuplexPath, subscribePath, webSocketDirectCalls } from "@sluice/client/internal";
 import { createWebSocketTransport, type NodeTlsOptions } from "@sluice/transport-ws/node";
+import { http1DirectPosts } from "./direct-http1.js";
 import { http2DirectCalls } from "./direct-http2.js";
 
 export * from "@sluice/client";
@@ -61,10 +62,11 @@ export interface NodeClientOptions extends Credentials {
    */
   readonly tls?: NodeTlsOptions;
   /**
-   * Subscribe calls over HTTP/2 and WebSocket skip connect-es' generic
-   * client pipeline and read Connect envelopes straight off the call
-   * (default true); the wire is the same. false: through connect-es, as
-   * Publish and half-duplex calls go.
+   * Subscribe calls over HTTP/2 and WebSocket, and half-duplex
+   * SubscribeHalfDuplex calls over HTTP/1.1, skip connect-es' generic client
+   * pipeline and read Connect envelopes straight off the call (default
+   * true); the wire is the same. false: through connect-es, as Publish and
+   * Control calls go.
    */
   readonly directSubscribe?: boolean;
 }
@@ -102,7 +104,14 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
       (nodeOptions.agent as HttpAgent).destroy();
       nodeOptions.agent = newAgent();
     };
-    return { transport, transportName: "http1.1", mode: "half-duplex", resetConnection };
+    return {
+      transport,
+      transportName: "http1.1",
+      mode: "half-duplex",
+      resetConnection,
+      // The session's response stream skips connect-es' client pipeline (its Control calls still use it).
+      ...(options.directSubscribe === false ? {} : { halfDuplexStream: directHalfDuplexFrames(http1DirectPosts(baseUrl, () => nodeOptions), { path: subscribeHalfDuplexPath(new URL(baseUrl).pathname), credentials: options }) }),
+    };
   };
   const http2 = (baseUrl: string): SluiceClientOptions => {
     const sessionManager = tunedSessionManager(baseUrl, options);
@@ -135,7 +144,7 @@ export function createSluiceClient(options: NodeClientOptions): SluiceClient & {
     const each = baseUrls.map(make);
     if (each.length === 1) return each[0]!;
     // A direct call talks to one endpoint: behind several, calls go through the endpoints transport.
-    const { subscribeCall: _oneEndpoint, ...first } = each[0]!;
+    const { subscribeCall: _oneEndpoint, halfDuplexStream: _oneEndpointToo, ...first } = each[0]!;
     return { ...first, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
   };
   const http = () => overAll(options.httpVersion === "1.1" ? http1 : http2);

@@ -8,14 +8,17 @@
  * call), a Connect end-of-stream error becomes that Sluice error, a message
  * longer than any frame is refused by name before it is buffered (connect-es
  * would refuse it by its own readMaxBytes, with other words), and a response
- * that is no Connect stream is retried as unavailable. The rest of
- * client-node's tests run their HTTP/2 and WebSocket sessions on this path
- * too (it is the default).
+ * that is no Connect stream is retried as unavailable. Over HTTP/1.1 the
+ * half-duplex session's SubscribeHalfDuplex POST (src/direct-http1.ts) is
+ * checked the same way, and its one request message. The rest of
+ * client-node's tests run their HTTP/2, HTTP/1.1 and WebSocket sessions on
+ * this path too (it is the default).
  */
+import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { SubscribeResponseSchema } from "@sluice/protocol";
+import { SubscribeHalfDuplexRequestSchema, SubscribeResponseSchema } from "@sluice/protocol";
 import { CallDataSchema, CallEndSchema, CallHeadSchema, PongSchema, WebSocketFrameSchema, type WebSocketFrame } from "@sluice/protocol/ws";
 import { WebSocketServer } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
@@ -29,8 +32,10 @@ afterEach(async () => {
 
 /** One call as a hand-written server answers it, whatever carries it. */
 interface RawCall {
-  /** The request headers, lower-case names (HTTP/2 pseudo-headers included). */
+  /** The request headers, lower-case names (HTTP/2 pseudo-headers included; `:path` over HTTP/1.1 too). */
   readonly headers: Record<string, string | undefined>;
+  /** The whole request body, where the server reads it before answering (HTTP/1.1). */
+  readonly body?: Uint8Array;
   respond(status: number, contentType: string): void;
   write(bytes: Uint8Array): void;
   /** The last bytes, and the end of the response. */
@@ -55,6 +60,32 @@ const rawHttp2Server: RawServer = async (answer) => {
   closers.push(() => new Promise((resolve) => server.close(() => resolve())));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, transport: "http" };
+};
+
+/** An HTTP/1.1 server on a random port whose every request gets `answer` once its body is in: half-duplex sessions (SubscribeHalfDuplex). */
+const rawHttp1Server: RawServer = async (answer) => {
+  const server = http.createServer((request, response) => {
+    const pieces: Buffer[] = [];
+    request.on("data", (piece: Buffer) => pieces.push(piece));
+    request.on("end", () => {
+      answer({
+        headers: { ...(request.headers as Record<string, string | undefined>), ":path": request.url },
+        body: Buffer.concat(pieces),
+        respond: (status, contentType) => response.writeHead(status, { "content-type": contentType }),
+        write: (bytes) => void response.write(bytes),
+        end: (bytes) => void response.end(bytes),
+      });
+    });
+  });
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, transport: "http", httpVersion: "1.1" };
 };
 
 /** A sluice.ws.v1 server on a random port (PROTOCOL.md §14), by hand: each call's start gets `answer`. */
@@ -111,9 +142,10 @@ async function failureOf(server: NodeClientOptions, options: { token?: () => str
 }
 
 describe.each([
-  { name: "HTTP/2", rawServer: rawHttp2Server },
-  { name: "WebSocket", rawServer: rawWebSocketServer },
-])("the direct Subscribe call over $name", ({ rawServer }) => {
+  { name: "HTTP/2", rawServer: rawHttp2Server, path: "/sluice.v1.SubscribeService/Subscribe" },
+  { name: "WebSocket", rawServer: rawWebSocketServer, path: "/sluice.v1.SubscribeService/Subscribe" },
+  { name: "HTTP/1.1 (half duplex)", rawServer: rawHttp1Server, path: "/sluice.v1.SubscribeService/SubscribeHalfDuplex" },
+])("the direct Subscribe call over $name", ({ rawServer, path }) => {
   it("sends the Connect request headers and the credentials, with a fresh token for each call", async () => {
     const seen: RawCall["headers"][] = [];
     const server = await rawServer((call) => {
@@ -125,7 +157,7 @@ describe.each([
     const error = await failureOf(server, { token: () => `t${++calls}`, apiKey: "k1" });
     expect(error?.code).toBe("permission_denied");
     expect(error?.message).toContain("not you");
-    expect(seen[0]).toMatchObject({ ":path": "/sluice.v1.SubscribeService/Subscribe", "content-type": "application/connect+proto", authorization: "Bearer t1", "x-api-key": "k1" });
+    expect(seen[0]).toMatchObject({ ":path": path, "content-type": "application/connect+proto", authorization: "Bearer t1", "x-api-key": "k1" });
   });
 
   it("refuses a response message longer than any frame by its length, before buffering it: protocol_violation", { timeout: 10_000 }, async () => {
@@ -161,5 +193,23 @@ describe.each([
     const error = await failureOf(server);
     expect(calls).toBe(3);
     expect(error?.message).toContain("no stream numbers");
+  });
+});
+
+describe("the direct half-duplex call over HTTP/1.1", () => {
+  it("sends the Open as the one message of its SubscribeHalfDuplex request", async () => {
+    const bodies: Uint8Array[] = [];
+    const server = await rawHttp1Server((call) => {
+      bodies.push(call.body!);
+      call.respond(200, CONNECT_STREAM);
+      call.end(endStream({ error: { code: "not_found", message: "no such stream" } }));
+    });
+    expect((await failureOf(server))?.code).toBe("stream_not_found");
+    const body = bodies[0]!;
+    // One envelope (flags 0, a 32-bit length) and nothing after it.
+    expect(body[0]).toBe(0);
+    expect(new DataView(body.buffer, body.byteOffset).getUint32(1)).toBe(body.byteLength - 5);
+    const request = fromBinary(SubscribeHalfDuplexRequestSchema, body.subarray(5));
+    expect(request.open?.stream).toBe("numbers");
   });
 });

@@ -17,7 +17,7 @@
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Transport } from "@connectrpc/connect";
 import { createSluiceClient as createClient, credentialInterceptors, endpointsTransport, type Credentials, type SluiceClient, type SluiceClientOptions } from "@sluice/client";
-import { directSubscribeCall, subscribePath, webSocketDirectCalls, type RawCallOpener } from "@sluice/client/internal";
+import { directHalfDuplexFrames, directSubscribeCall, fetchDirectPosts, subscribeHalfDuplexPath, subscribePath, webSocketDirectCalls, type RawCallOpener } from "@sluice/client/internal";
 import type { WebSocketTransport, WebSocketTransportOptions } from "@sluice/transport-ws";
 
 export { json, bytes, protobuf, SluiceError, PublishError, type Credentials, type ItemCodec, type SluiceClient, type SluiceStream, type StreamEvent, type StreamItem, type StreamGap, type StreamState, type SubscribeOptions, type SubscriptionStats, type PublishOptions, type SluicePublisher, type PublicationState, type PublicationStats, type PublishReceipt, type PublishFailure, type PriorityName } from "@sluice/client";
@@ -45,9 +45,10 @@ export interface WebClientOptions extends Credentials {
   /** "auto": how long connect may take to deliver the first server frame. Default 5 000 ms. */
   readonly fallbackAfterMs?: number;
   /**
-   * Subscribe calls over WebSocket skip connect-es' generic client pipeline
-   * and read Connect envelopes straight off the call (default true); the
-   * wire is the same. false: through connect-es, as Publish calls go.
+   * Subscribe calls over WebSocket, and half-duplex SubscribeHalfDuplex
+   * calls over fetch, skip connect-es' generic client pipeline and read
+   * Connect envelopes straight off the call (default true); the wire is the
+   * same. false: through connect-es, as Publish and Control calls go.
    */
   readonly directSubscribe?: boolean;
 }
@@ -77,7 +78,7 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
     const each = baseUrls.map(make);
     if (each.length === 1) return each[0]!;
     // A direct call talks to one endpoint: behind several, calls go through the endpoints transport.
-    const { subscribeCall: _oneEndpoint, ...first } = each[0]!;
+    const { subscribeCall: _oneEndpoint, halfDuplexStream: _oneEndpointToo, ...first } = each[0]!;
     return { ...first, transport: endpointsTransport(each.map((e) => e.transport)), resetConnection: () => each.forEach((e) => e.resetConnection?.()) };
   };
   const connect = (): SluiceClientOptions =>
@@ -85,6 +86,8 @@ export function createSluiceClient(options: WebClientOptions = {}): WebSluiceCli
       transport: createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors }),
       transportName: "connect",
       mode: "half-duplex",
+      // The session's response stream skips connect-es' client pipeline (its Control calls still use it).
+      ...(options.directSubscribe === false ? {} : { halfDuplexStream: directHalfDuplexFrames(fetchDirectPosts(baseUrl), { path: subscribeHalfDuplexPath(new URL(baseUrl).pathname), credentials: options }) }),
     }));
   const websocket = (): SluiceClientOptions =>
     overAll((baseUrl, i) => {

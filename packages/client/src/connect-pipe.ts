@@ -89,7 +89,7 @@ export const HALF_DUPLEX_ACK_DELAY_MS = 250;
  * One Control call is in flight at a time, so frames arrive in order; frames
  * queued meanwhile travel together in the next call.
  */
-export function openHalfDuplexCall(client: Client<typeof SubscribeService>, signal: AbortSignal): FramePipe<ServerFrame, ClientFrame> {
+export function openHalfDuplexCall(client: Client<typeof SubscribeService>, signal: AbortSignal, stream: HalfDuplexStream = connectHalfDuplexStream(client)): FramePipe<ServerFrame, ClientFrame> {
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal.addEventListener("abort", onAbort, { once: true });
@@ -133,20 +133,22 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
 
   async function* inbound(): AsyncIterable<ServerFrame> {
     const open = await opening;
-    const wireOpen = clientFrameToWire(open).kind.value as SubscribeHalfDuplexRequest["open"];
-    const responses = client.subscribeHalfDuplex({ open: wireOpen }, { signal: abort.signal });
-    for await (const frame of serverFrames(responses, () => signal.removeEventListener("abort", onAbort))) {
-      if (frame.type === "opened") {
-        session = { sessionId: frame.sessionId, sessionSecret: frame.sessionSecret };
-        void flush();
+    try {
+      for await (const frame of stream(open, abort.signal)) {
+        if (frame.type === "opened") {
+          session = { sessionId: frame.sessionId, sessionSecret: frame.sessionSecret };
+          void flush();
+        }
+        // The session is over on the server: a Control call now would only be
+        // refused (403 "no session", which browsers log as a failed request).
+        if (frame.type === "end" || frame.type === "error") {
+          sessionGone = true;
+          queued = [];
+        }
+        yield frame;
       }
-      // The session is over on the server: a Control call now would only be
-      // refused (403 "no session", which browsers log as a failed request).
-      if (frame.type === "end" || frame.type === "error") {
-        sessionGone = true;
-        queued = [];
-      }
-      yield frame;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
@@ -171,6 +173,21 @@ export function openHalfDuplexCall(client: Client<typeof SubscribeService>, sign
       if (pending) void pending.finally(() => abort.abort());
       else queueMicrotask(() => abort.abort());
     },
+  };
+}
+
+/**
+ * Where a half-duplex session's server frames come from, given its Open:
+ * connect-es' SubscribeHalfDuplex call, or the direct path's
+ * (direct-subscribe.ts' directHalfDuplexFrames). Call failures are SluiceErrors.
+ */
+export type HalfDuplexStream = (open: OpenFrame, signal: AbortSignal) => AsyncIterable<ServerFrame>;
+
+/** SubscribeHalfDuplex through connect-es. */
+function connectHalfDuplexStream(client: Client<typeof SubscribeService>): HalfDuplexStream {
+  return (open, signal) => {
+    const wireOpen = clientFrameToWire(open).kind.value as SubscribeHalfDuplexRequest["open"];
+    return serverFrames(client.subscribeHalfDuplex({ open: wireOpen }, { signal }), () => undefined);
   };
 }
 

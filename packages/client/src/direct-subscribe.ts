@@ -1,7 +1,9 @@
 /**
  * Subscribe calls without connect-es' generic client pipeline: the client
  * half of the server's direct path, for every transport that can carry a
- * full-duplex call (HTTP/2 in client-node, WebSocket in both SDKs).
+ * full-duplex call (HTTP/2 in client-node, WebSocket in both SDKs), and the
+ * response stream of half-duplex sessions (HTTP/1.1 in client-node, fetch in
+ * client-web; their Control calls still go through connect-es).
  * connect-es runs every message through its async-iterable plumbing (an
  * envelope reader built from `cons`/`head` buffers that copies each message,
  * a promise chain per message, an AbortSignal per call); for a stream of
@@ -15,12 +17,12 @@
  * transport is only how a call opens, writes and ends ({@link OpenDirectCall});
  * everything the protocol decides stays in core and the driver.
  */
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, contentTypeStreamProto, endStreamFlag, endStreamFromJson } from "@connectrpc/connect/protocol-connect";
-import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
+import { SluiceError, type ClientFrame, type OpenFrame, type ServerFrame } from "@sluice/core";
 import { FrameQueue, type FramePipe } from "@sluice/driver";
-import { decodeChunkMessage, decodeControlMessage, encodeClientFrame, encodeEnvelope, EnvelopeReader, serverFrameFromWire, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
+import { clientFrameToWire, decodeChunkMessage, decodeControlMessage, encodeClientFrame, encodeEnvelope, EnvelopeReader, serverFrameFromWire, SubscribeHalfDuplexRequestSchema, SubscribeResponseSchema, SubscribeService, type SubscribeHalfDuplexRequest } from "@sluice/protocol";
 import { callError } from "./connect-pipe.js";
 import { credentialHeaders, type Credentials } from "./credentials.js";
 
@@ -102,28 +104,12 @@ function openDirectSubscribe(open: OpenDirectCall, path: string, credentials: Cr
   void (async () => {
     const headers = { "content-type": contentTypeStreamProto, "connect-protocol-version": "1", ...(await credentialHeaders(credentials)) };
     if (finished) return;
-    const opened = await open(path, headers, {
-      data: (piece) => {
-        if (finished) return;
-        try {
-          response.push(piece);
-        } catch (error) {
-          fail(error);
-        }
-      },
-      end: () => {
-        if (finished) return;
-        try {
-          response.end();
-          finished = true;
-          done();
-          inbound.close();
-        } catch (error) {
-          fail(error);
-        }
-      },
-      fail,
-    });
+    const ended = () => {
+      finished = true;
+      done();
+      inbound.close();
+    };
+    const opened = await open(path, headers, responseEvents(response, () => finished, ended, fail));
     if (finished) {
       opened.close();
       return;
@@ -158,6 +144,125 @@ function openDirectSubscribe(open: OpenDirectCall, path: string, credentials: Cr
       if (call) call.close();
       else early = [];
     },
+  };
+}
+
+/** What a transport tells the direct half-duplex path: the same as a direct call's events. */
+export type DirectPostEvents = DirectCallEvents;
+
+/**
+ * How a transport sends one POST of `body` to `path` with `headers` and hands
+ * the response to `events` (a half-duplex call: the request is whole before
+ * the response starts, as fetch and HTTP/1.1 need). `close()` tears it down.
+ */
+export type OpenDirectPost = (path: string, headers: Record<string, string>, body: Uint8Array, events: DirectPostEvents) => Promise<{ close(): void }>;
+
+/** The path of SubscribeHalfDuplex under a base URL's path. */
+export function subscribeHalfDuplexPath(basePath = ""): string {
+  return `${basePath.replace(/\/$/, "")}/${SubscribeService.typeName}/${SubscribeService.method.subscribeHalfDuplex.name}`;
+}
+
+/**
+ * A half-duplex session's server frames on the direct path: one POST
+ * carrying the Open (a SubscribeHalfDuplexRequest envelope), its response
+ * read as the duplex direct path reads one (a SubscribeHalfDuplexResponse is
+ * a SubscribeResponse on the wire: the frame is field 1 of both). The
+ * session's later client frames go out in Control calls, as with connect-es
+ * (connect-pipe.ts' openHalfDuplexCall, which takes this as its stream).
+ */
+export function directHalfDuplexFrames(post: OpenDirectPost, options: { readonly path: string; readonly credentials: Credentials }): (open: OpenFrame, signal: AbortSignal) => AsyncIterable<ServerFrame> {
+  return (open, signal) => {
+    const inbound = new FrameQueue<ServerFrame>(Number.MAX_SAFE_INTEGER);
+    const response = new SubscribeResponseReader(inbound);
+    let call: { close(): void } | undefined;
+    let finished = false;
+    const finish = (error?: unknown) => {
+      if (finished) return;
+      finished = true;
+      signal.removeEventListener("abort", onAbort);
+      inbound.close(error === undefined ? undefined : callError(error));
+      call?.close();
+    };
+    const onAbort = () => finish(new ConnectError("the subscription was cancelled", Code.Canceled));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    const wireOpen = clientFrameToWire(open).kind.value as SubscribeHalfDuplexRequest["open"];
+    const body = encodeEnvelope(0, toBinary(SubscribeHalfDuplexRequestSchema, create(SubscribeHalfDuplexRequestSchema, { open: wireOpen })));
+    void (async () => {
+      const headers = { "content-type": contentTypeStreamProto, "connect-protocol-version": "1", ...(await credentialHeaders(options.credentials)) };
+      if (finished) return;
+      const opened = await post(options.path, headers, body, responseEvents(response, () => finished, finish, finish));
+      if (finished) opened.close();
+      else call = opened;
+    })().catch(finish);
+    return inbound;
+  };
+}
+
+/** Half-duplex POSTs with fetch (browsers): to `baseUrl`'s origin, `path` whole; the response body read as it streams. */
+export function fetchDirectPosts(baseUrl: string): OpenDirectPost {
+  const origin = new URL(baseUrl).origin;
+  return async (path, headers, body, events) => {
+    const abort = new AbortController();
+    let done = false;
+    const fail = (error: unknown) => {
+      if (done) return;
+      done = true;
+      events.fail(error instanceof ConnectError ? error : ConnectError.from(error, Code.Unavailable));
+    };
+    const response = await fetch(`${origin}${path}`, { method: "POST", headers, body: body as Uint8Array<ArrayBuffer>, signal: abort.signal });
+    const refused = responseHeadError(response.status, response.headers.get("content-type"));
+    if (refused || !response.body) {
+      fail(refused ?? new ConnectError("a response without a body", Code.Internal));
+      abort.abort();
+    } else {
+      const reader = response.body.getReader();
+      void (async () => {
+        try {
+          for (;;) {
+            const { done: ended, value } = await reader.read();
+            if (done) return;
+            if (ended) {
+              done = true;
+              return events.end();
+            }
+            events.data(value);
+          }
+        } catch (error) {
+          fail(error);
+        }
+      })();
+    }
+    return {
+      close: () => {
+        done = true;
+        abort.abort();
+      },
+    };
+  };
+}
+
+/** A direct call's events feeding `response`: a body that breaks the protocol goes to `fail`, a proper end to `ended`; nothing once `isOver()`. */
+function responseEvents(response: SubscribeResponseReader, isOver: () => boolean, ended: () => void, fail: (error: unknown) => void): DirectCallEvents {
+  return {
+    data: (piece) => {
+      if (isOver()) return;
+      try {
+        response.push(piece);
+      } catch (error) {
+        fail(error);
+      }
+    },
+    end: () => {
+      if (isOver()) return;
+      try {
+        response.end();
+        ended();
+      } catch (error) {
+        fail(error);
+      }
+    },
+    fail,
   };
 }
 

@@ -9,5 +9,6 @@ export { PublishError, type PublicationState, type PublicationStats, type Public
 export { json, bytes, protobuf, type ItemCodec } from "./codec.js";
 export { credentialInterceptors, type Credentials } from "./credentials.js";
 export { endpointsTransport, type EndpointsTransport } from "./endpoints.js";
+export type { HalfDuplexStream } from "./connect-pipe.js";
 export { SluiceError, type ErrorCode } from "@sluice/core";
 export type { SubscriptionStats } from "@sluice/driver";

@@ -5,4 +5,4 @@
  */
 export { callError } from "./connect-pipe.js";
 export { credentialHeaders } from "./credentials.js";
-export { directSubscribeCall, webSocketDirectCalls, subscribePath, responseHeadError, MAX_RESPONSE_MESSAGE_BYTES, type DirectCall, type DirectCallEvents, type OpenDirectCall, type RawCallOpener } from "./direct-subscribe.js";
+export { directSubscribeCall, directHalfDuplexFrames, fetchDirectPosts, webSocketDirectCalls, subscribePath, subscribeHalfDuplexPath, responseHeadError, type OpenDirectPost, type DirectPostEvents, MAX_RESPONSE_MESSAGE_BYTES, type DirectCall, type DirectCallEvents, type OpenDirectCall, type RawCallOpener } from "./direct-subscribe.js";

@@ -7,7 +7,7 @@ import { SluiceError, type ClientFrame, type JsonObject, type ServerFrame, type 
 import { Subscription, type FramePipe, type PublicationState, type PublicationStats, type PublishBatchOptions, type PublishQueueOptions, type PublishReceipt, type PriorityName, type SubscriptionEvent, type SubscriptionGap, type SubscriptionItem, type SubscriptionState, type SubscriptionStats } from "@sluice/driver";
 import { SubscribeService } from "@sluice/protocol";
 import { json, type ItemCodec } from "./codec.js";
-import { openHalfDuplexCall, openSubscribeCall } from "./connect-pipe.js";
+import { openHalfDuplexCall, openSubscribeCall, type HalfDuplexStream } from "./connect-pipe.js";
 import { LazyPublisher, randomPublisherId } from "./lazy-publisher.js";
 import type { PublishRoute } from "./publishing.js";
 
@@ -40,6 +40,13 @@ export interface SluiceClientOptions {
    */
   readonly subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>;
   /**
+   * In "half-duplex" mode: where a session's server frames come from, given
+   * its Open, without `transport`'s generic pipeline (the direct path's
+   * half-duplex POST, @sluice/client/internal); Control calls still go
+   * through `transport`. Undefined: SubscribeHalfDuplex through `transport`.
+   */
+  readonly halfDuplexStream?: HalfDuplexStream;
+  /**
    * A second transport (e.g. transport-ws) to switch to when the first one
    * fails before delivering any server frame, or delivers none within
    * `fallbackAfterMs` (a proxy that buffers streaming responses). A
@@ -59,6 +66,8 @@ export interface SluiceClientOptions {
     readonly resetConnection?: () => void;
     /** Its direct Subscribe calls (see `subscribeCall`). */
     readonly subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>;
+    /** Its direct half-duplex frames (see `halfDuplexStream`). */
+    readonly halfDuplexStream?: HalfDuplexStream;
   };
   /** Default 5 000 ms. The first server frame (Opened) is due right after Open. */
   readonly fallbackAfterMs?: number;
@@ -217,8 +226,8 @@ export interface SluiceClient {
  * @sluice/client-node and @sluice/client-web pick the transports.
  */
 export function createSluiceClient(options: SluiceClientOptions): SluiceClient {
-  const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection, options.subscribeCall);
-  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection, options.fallback.subscribeCall) : undefined;
+  const primary = route(options.transport, options.mode, options.transportName ?? "connect", options.resetConnection, options);
+  const fallback = options.fallback ? route(options.fallback.transport, options.fallback.mode, options.fallback.transportName ?? "fallback", options.fallback.resetConnection, options.fallback) : undefined;
   const fallbackAfterMs = options.fallbackAfterMs ?? 5_000;
   let current = primary;
   const proven = new Set<Route>();
@@ -313,7 +322,14 @@ interface Route extends PublishRoute {
   open(signal: AbortSignal): FramePipe<ServerFrame, ClientFrame>;
 }
 
-function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined, name: string, resetConnection: (() => void) | undefined, subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>): Route {
+function route(
+  transport: Transport,
+  mode: "duplex" | "half-duplex" | undefined,
+  name: string,
+  resetConnection: (() => void) | undefined,
+  direct: { readonly subscribeCall?: (signal: AbortSignal) => FramePipe<ServerFrame, ClientFrame>; readonly halfDuplexStream?: HalfDuplexStream },
+): Route {
+  const { subscribeCall, halfDuplexStream } = direct;
   const client = createClient(SubscribeService, transport);
   return {
     name,
@@ -323,7 +339,7 @@ function route(transport: Transport, mode: "duplex" | "half-duplex" | undefined,
     open(signal) {
       const endpoints = endpointsOf(transport);
       const at = endpoints?.endpoint ?? 0;
-      const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal) : subscribeCall ? subscribeCall(signal) : openSubscribeCall(client, signal);
+      const pipe = mode === "half-duplex" ? openHalfDuplexCall(client, signal, halfDuplexStream) : subscribeCall ? subscribeCall(signal) : openSubscribeCall(client, signal);
       return {
         inbound: pipe.inbound,
         ...(pipe.ackDelayMs !== undefined ? { ackDelayMs: pipe.ackDelayMs } : {}),
