@@ -80,17 +80,18 @@ export class Pump<Out, Event> {
 
   /** Runs until `done()`; the timer stops with it. */
   async run(): Promise<void> {
-    const { onEvent, send, afterSend, done } = this.#options;
+    // Called as methods: the options may be a class instance (a served session is).
+    const options = this.#options;
     const machine = this.#machine;
     try {
       for (;;) {
-        for (let event = machine.pollEvent(); event !== undefined; event = machine.pollEvent()) onEvent(event);
+        for (let event = machine.pollEvent(); event !== undefined; event = machine.pollEvent()) options.onEvent(event);
         for (let frame = machine.pollTransmit(); frame !== undefined; frame = machine.pollTransmit()) {
-          const pending = send(frame);
+          const pending = options.send(frame);
           if (pending) await pending;
-          afterSend?.(frame);
+          options.afterSend?.(frame);
         }
-        if (done()) return;
+        if (options.done()) return;
         // Sending may have taken time (backpressure) while input arrived.
         if (machine.hasEvent || machine.hasTransmit) continue;
         this.#timer.arm(machine.pollTimeout());

@@ -8,8 +8,8 @@
  */
 import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkFrame, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type SenderEvent, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
-import { consumeFrames, type FramePipe } from "./frame-pipe.js";
-import { Pump } from "./pump.js";
+import { consumeFrames, type FramePipe, type FrameSink } from "./frame-pipe.js";
+import { Pump, type PumpOptions } from "./pump.js";
 
 /**
  * What a source yields: an item (with the cursor after it), or a gap of
@@ -96,7 +96,7 @@ export interface ServeSessionOptions {
   /** Time and timers (default systemClock; tests pass a virtual clock). */
   readonly clock?: Clock;
   /** Aborting ends the session with `unavailable` (server draining). */
-  readonly signal?: AbortSignal;
+  readonly signal?: SessionSignal;
   /** Aborted when the client's call is gone (it disconnected or was cancelled): ends the session as a disconnect. */
   readonly callSignal?: AbortSignal;
   /** Called once the session has its sender: live counters for metrics. */
@@ -119,6 +119,18 @@ export interface ServeSessionOptions {
    * window is never acked). See LatencySampler.
    */
   readonly onItemLatency?: (stage: "sent" | "acked", latencyMs: number) => void;
+}
+
+/**
+ * What a session needs of its drain signal: an AbortSignal has it, and so
+ * may one object a server shares between all its sessions (Node's
+ * EventTarget scans its listeners on every add and remove: one AbortSignal
+ * for n sessions made opening them O(n²)).
+ */
+export interface SessionSignal {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
 }
 
 /** A running session, for metrics and budgets: its stream (once Open arrived), live counters and what it holds. */
@@ -167,102 +179,55 @@ export function sourceError(error: unknown): SluiceError {
  * disconnect, and reports how it ended. A refused Open, a failing source or a
  * broken rule ends the session with an Error frame, reported in the outcome.
  */
-export async function serveSession(options: ServeSessionOptions): Promise<SessionOutcome> {
-  const clock = options.clock ?? systemClock;
-  const { pipe } = options;
-  const sender = new StreamSender(options.sender);
-  const onItemLatency = options.onItemLatency;
-  const sentLatency = onItemLatency ? new LatencySampler() : undefined;
-  const ackedLatency = onItemLatency ? new LatencySampler() : undefined;
-  const reportSent = (ms: number) => onItemLatency!("sent", ms);
-  const reportAcked = (ms: number) => onItemLatency!("acked", ms);
-  const abort = new AbortController();
+export function serveSession(options: ServeSessionOptions): Promise<SessionOutcome> {
+  return new ServedSession(options).run();
+}
+
+/**
+ * Work one session does before it lets the event loop serve others (issue
+ * 14): pulling from a source that never waits runs as microtasks, which
+ * starved timers, I/O and every other session (a 50/s topic published
+ * 15/s next to eight bulk streams, /healthz took 250 ms).
+ */
+const TURN_ITEMS = 256;
+const TURN_MS = 1;
+/** At most one idle flush a millisecond: a busy topic that catches up every turn still sends chunks of some size. */
+const IDLE_FLUSH_INTERVAL_MS = 1;
+/** How long a pull waits when the memory budget says no, before it asks again. */
+const BUDGET_RETRY_MS = 50;
+
+/**
+ * One served session: the pump's options, the inbound frames' sink and the
+ * server's view of it in one object. A class, not a function of closures:
+ * an idle session is held for as long as its client stays, and its state
+ * as fields of one object (methods on the prototype) took about a third of
+ * the heap the closures and their contexts did (BENCHMARKS.md, idle
+ * sessions).
+ */
+class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<ClientFrame>, SessionView {
+  readonly #options: ServeSessionOptions;
+  readonly clock: Clock;
+  readonly #pipe: FramePipe<ClientFrame, ServerFrame>;
+  readonly #sender: StreamSender;
+  readonly machine: StreamSender;
+  readonly #sentLatency: LatencySampler | undefined;
+  readonly #ackedLatency: LatencySampler | undefined;
+  /** Aborted when the session is over: the signal resolve() gets. */
+  readonly #abort = new AbortController();
+  readonly #pump: Pump<ServerFrame, SenderEvent>;
   /**
    * The client's call is gone (reset, connection lost, a transport error).
    * A client that only half-closed its request has nothing more to send; the
    * session goes on within the credit it has, until End, Error or the
    * heartbeat timeout (PROTOCOL.md §3.2).
    */
-  let callGone = false;
-  let inboundError: unknown;
-  let iterator: AsyncIterator<SourceYield> | undefined;
+  #callGone = false;
+  #iterator: AsyncIterator<SourceYield> | undefined;
   /** The part of a gap that straddled the resume point: sent before the next item. */
-  let carriedGap: { readonly gap: number; readonly reason: GapReason } | undefined;
-  let pulling = false;
-  let sessionId = "";
-  let cancelled = false;
-  options.onStart?.({
-    get stream() {
-      return sender.open?.stream ?? "";
-    },
-    counters: sender.counters,
-    get bufferedBytes() {
-      return sender.bufferedBytes;
-    },
-  });
-
-  const pump: Pump<ServerFrame, SenderEvent> = new Pump<ServerFrame, SenderEvent>({
-    machine: sender,
-    clock,
-    onEvent(event) {
-      if (event.type === "open") void resolve(event.open);
-      else if (event.type === "credit") maybePull();
-      else if (event.type === "cancelled") cancelled = true;
-      else if (event.type === "rtt") options.onRtt?.(event.rttMs);
-      else if (event.type === "acked" && ackedLatency) ackedLatency.acked(event.seq, clock.now(), reportAcked);
-    },
-    send: (frame) => pipe.send(frame),
-    ...(sentLatency ? { afterSend: (frame: ServerFrame) => frame.type === "chunk" && sentLatency.acked(chunkLastSeq(frame), clock.now(), reportSent) } : {}),
-    done() {
-      // Closed, or the client half-closed / the connection died without Cancel.
-      return sender.state === "closed" || callGone;
-    },
-  });
-
-  const onDrain = () => {
-    sender.fail(new SluiceError("unavailable", "server is draining; resume elsewhere", { retryAfterMs: 0 }), clock.now());
-    pump.afterInput();
-  };
-  options.signal?.addEventListener("abort", onDrain, { once: true });
-  if (options.signal?.aborted) onDrain();
-  const onCallGone = () => {
-    callGone = true;
-    inboundError ??= new SluiceError("cancelled", "the client's call is gone");
-    pump.wake();
-  };
-  options.callSignal?.addEventListener("abort", onCallGone, { once: true });
-  if (options.callSignal?.aborted) onCallGone();
-
-  consumeFrames(pipe.inbound, {
-    frame(frame) {
-      sender.handleFrame(frame, clock.now());
-      pump.afterInput();
-    },
-    end(error) {
-      if (error === undefined) {
-        // Half-closed before any Open: there is nothing to serve, and no
-        // heartbeat runs before Opened to end it later.
-        if (sender.state === "awaiting_open") sender.fail(new SluiceError("protocol_violation", "the request ended before its Open", { blame: "remote" }), clock.now());
-      } else {
-        inboundError = error;
-        // A frame that failed to decode is the client's fault: tell it why.
-        // Anything else is the transport failing: the call is gone.
-        if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, clock.now());
-        else callGone = true;
-      }
-      pump.afterInput();
-      pump.wake();
-    },
-  });
-
-  /**
-   * Work one session does before it lets the event loop serve others (issue
-   * 14): pulling from a source that never waits runs as microtasks, which
-   * starved timers, I/O and every other session (a 50/s topic published
-   * 15/s next to eight bulk streams, /healthz took 250 ms).
-   */
-  const TURN_ITEMS = 256;
-  const TURN_MS = 1;
+  #carriedGap: { readonly gap: number; readonly reason: GapReason } | undefined;
+  #pulling = false;
+  #sessionId = "";
+  #cancelled = false;
   /**
    * A source that says it has nothing ready (a topic caught up) gets its
    * open chunk flushed at the end of this turn of the event loop instead of
@@ -270,39 +235,169 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
    * whole batch) still joins the chunk, and nothing waits 5 ms for company
    * that is not coming.
    */
-  let sourceReady: (() => boolean) | undefined;
-  let flushScheduled = false;
-  let lastIdleFlush = -Infinity;
-  /** At most one idle flush a millisecond: a busy topic that catches up every turn still sends chunks of some size. */
-  const IDLE_FLUSH_INTERVAL_MS = 1;
-  const idleFlush = () => {
-    flushScheduled = false;
-    if (sourceReady && !sourceReady() && sender.state === "streaming") {
-      lastIdleFlush = clock.now();
-      sender.flush(lastIdleFlush);
-      pump.afterInput();
+  #sourceReady: (() => boolean) | undefined;
+  #flushScheduled = false;
+  #lastIdleFlush = -Infinity;
+  #budgetRetry: (() => void) | undefined;
+
+  constructor(options: ServeSessionOptions) {
+    this.#options = options;
+    this.clock = options.clock ?? systemClock;
+    this.#pipe = options.pipe;
+    this.machine = this.#sender = new StreamSender(options.sender);
+    if (options.onItemLatency) {
+      this.#sentLatency = new LatencySampler();
+      this.#ackedLatency = new LatencySampler();
+    }
+    this.#pump = new Pump<ServerFrame, SenderEvent>(this);
+  }
+
+  // SessionView: what the server's metrics and budgets read.
+  get stream(): string {
+    return this.#sender.open?.stream ?? "";
+  }
+
+  get counters(): Readonly<StreamCounters> {
+    return this.#sender.counters;
+  }
+
+  get bufferedBytes(): number {
+    return this.#sender.bufferedBytes;
+  }
+
+  async run(): Promise<SessionOutcome> {
+    const options = this.#options;
+    const sender = this.#sender;
+    const pump = this.#pump;
+    options.onStart?.(this);
+    options.signal?.addEventListener("abort", this.#onDrain, { once: true });
+    if (options.signal?.aborted) this.#onDrain();
+    options.callSignal?.addEventListener("abort", this.#onCallGone, { once: true });
+    if (options.callSignal?.aborted) this.#onCallGone();
+    consumeFrames(this.#pipe.inbound, this);
+    try {
+      await pump.run();
+    } finally {
+      pump.stop(); // the session is over: late input must not arm its timer again
+      this.#budgetRetry?.();
+      options.signal?.removeEventListener("abort", this.#onDrain);
+      options.callSignal?.removeEventListener("abort", this.#onCallGone);
+      this.#abort.abort();
+      // Stop the source: its finally runs now (or when its pending next() settles).
+      void this.#iterator?.return?.()?.catch(() => undefined);
+      const closing = sender.state === "closed";
+      this.#pipe.close(closing ? undefined : new SluiceError("cancelled", "client went away"));
+    }
+    const error = sender.error;
+    const open = sender.open;
+    return {
+      stream: open?.stream ?? "",
+      sessionId: this.#sessionId,
+      clientInfo: open?.clientInfo ?? "",
+      resumed: open?.resume !== undefined,
+      items: sender.counters.itemsSent,
+      bytes: sender.counters.bytesSent,
+      counters: sender.counters,
+      ...(error ? { error } : {}),
+      cancelled: this.#cancelled,
+      disconnected: this.#callGone && sender.error === undefined,
+    };
+  }
+
+  // PumpOptions: the pump runs the sender with these.
+  onEvent(event: SenderEvent): void {
+    if (event.type === "open") void this.#resolve(event.open);
+    else if (event.type === "credit") this.#maybePull();
+    else if (event.type === "cancelled") this.#cancelled = true;
+    else if (event.type === "rtt") this.#options.onRtt?.(event.rttMs);
+    else if (event.type === "acked" && this.#ackedLatency) this.#ackedLatency.acked(event.seq, this.clock.now(), this.#reportAcked);
+  }
+
+  send(frame: ServerFrame): void | Promise<void> {
+    return this.#pipe.send(frame);
+  }
+
+  afterSend(frame: ServerFrame): void {
+    if (this.#sentLatency && frame.type === "chunk") this.#sentLatency.acked(chunkLastSeq(frame), this.clock.now(), this.#reportSent);
+  }
+
+  done(): boolean {
+    // Closed, or the client half-closed / the connection died without Cancel.
+    return this.#sender.state === "closed" || this.#callGone;
+  }
+
+  // FrameSink: the client's frames.
+  frame(frame: ClientFrame): void {
+    this.#sender.handleFrame(frame, this.clock.now());
+    this.#pump.afterInput();
+  }
+
+  end(error?: unknown): void {
+    const sender = this.#sender;
+    if (error === undefined) {
+      // Half-closed before any Open: there is nothing to serve, and no
+      // heartbeat runs before Opened to end it later.
+      if (sender.state === "awaiting_open") sender.fail(new SluiceError("protocol_violation", "the request ended before its Open", { blame: "remote" }), this.clock.now());
+    } else {
+      // A frame that failed to decode is the client's fault: tell it why.
+      // Anything else is the transport failing: the call is gone.
+      if (error instanceof SluiceError && error.blame === "remote") sender.fail(error, this.clock.now());
+      else this.#callGone = true;
+    }
+    this.#pump.afterInput();
+    this.#pump.wake();
+  }
+
+  readonly #reportSent = (ms: number) => this.#options.onItemLatency!("sent", ms);
+  readonly #reportAcked = (ms: number) => this.#options.onItemLatency!("acked", ms);
+
+  readonly #onDrain = () => {
+    this.#sender.fail(new SluiceError("unavailable", "server is draining; resume elsewhere", { retryAfterMs: 0 }), this.clock.now());
+    this.#pump.afterInput();
+  };
+
+  readonly #onCallGone = () => {
+    this.#callGone = true;
+    this.#pump.wake();
+  };
+
+  readonly #idleFlush = () => {
+    this.#flushScheduled = false;
+    const sender = this.#sender;
+    if (this.#sourceReady && !this.#sourceReady() && sender.state === "streaming") {
+      this.#lastIdleFlush = this.clock.now();
+      sender.flush(this.#lastIdleFlush);
+      this.#pump.afterInput();
     }
   };
-  const flushAtTurnEnd = () => {
-    if (flushScheduled) return;
-    flushScheduled = true;
-    const at = lastIdleFlush + IDLE_FLUSH_INTERVAL_MS;
-    if (clock.now() >= at) void clock.yield().then(idleFlush);
-    else clock.schedule(at, idleFlush);
-  };
-  const pull = async () => {
-    pulling = true;
+
+  #flushAtTurnEnd(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    const at = this.#lastIdleFlush + IDLE_FLUSH_INTERVAL_MS;
+    if (this.clock.now() >= at) void this.clock.yield().then(this.#idleFlush);
+    else this.clock.schedule(at, this.#idleFlush);
+  }
+
+  async #pull(): Promise<void> {
+    const { clock } = this;
+    const sender = this.#sender;
+    const pump = this.#pump;
+    const { mayPull, onPulled } = this.#options;
+    const sentLatency = this.#sentLatency;
+    this.#pulling = true;
     let turnStart = clock.now();
     let inTurn = 0;
     try {
+      const carriedGap = this.#carriedGap;
       if (carriedGap && sender.demand > 0) {
         sender.pushGap(carriedGap.gap, carriedGap.reason, clock.now());
-        carriedGap = undefined;
+        this.#carriedGap = undefined;
         pump.afterInput();
       }
-      while (iterator && sender.demand > 0) {
+      for (let iterator = this.#iterator; iterator && sender.demand > 0; iterator = this.#iterator) {
         if (mayPull && !mayPull()) {
-          waitForBudget();
+          this.#waitForBudget();
           break;
         }
         if (++inTurn >= TURN_ITEMS || clock.now() - turnStart >= TURN_MS) {
@@ -311,7 +406,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           inTurn = 0;
           turnStart = clock.now();
         }
-        if (sourceReady && !sourceReady()) flushAtTurnEnd();
+        if (this.#sourceReady && !this.#sourceReady()) this.#flushAtTurnEnd();
         const result = await iterator.next();
         if (sender.state !== "streaming") break;
         const now = clock.now();
@@ -327,7 +422,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           if (sentLatency) {
             const at = value.producedAt !== undefined && value.producedAt < now ? value.producedAt : now;
             sentLatency.pushed(sender.nextSeq - 1, at);
-            ackedLatency!.pushed(sender.nextSeq - 1, at);
+            this.#ackedLatency!.pushed(sender.nextSeq - 1, at);
           }
         }
         // Every item may open a chunk whose flush deadline must be armed now:
@@ -337,31 +432,32 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
     } catch (error) {
       sender.fail(sourceError(error), clock.now());
     } finally {
-      pulling = false;
+      this.#pulling = false;
       pump.afterInput();
     }
-  };
+  }
 
   /** Pulls from the source while there is demand (credit) and the budget allows, one pull loop at a time. */
-  const mayPull = options.mayPull;
-  const onPulled = options.onPulled;
-  let budgetRetry: (() => void) | undefined;
-  const maybePull = () => {
-    if (pulling || !iterator || sender.demand <= 0 || budgetRetry) return;
-    if (mayPull && !mayPull()) return waitForBudget();
-    void pull();
-  };
-  const waitForBudget = () => {
-    budgetRetry = clock.schedule(clock.now() + 50, () => {
-      budgetRetry = undefined;
-      maybePull();
-    });
-  };
+  #maybePull(): void {
+    if (this.#pulling || !this.#iterator || this.#sender.demand <= 0 || this.#budgetRetry) return;
+    const mayPull = this.#options.mayPull;
+    if (mayPull && !mayPull()) return this.#waitForBudget();
+    void this.#pull();
+  }
 
-  const resolve = async (open: OpenFrame) => {
+  #waitForBudget(): void {
+    this.#budgetRetry = this.clock.schedule(this.clock.now() + BUDGET_RETRY_MS, () => {
+      this.#budgetRetry = undefined;
+      this.#maybePull();
+    });
+  }
+
+  async #resolve(open: OpenFrame): Promise<void> {
+    const { clock } = this;
+    const sender = this.#sender;
     try {
-      const resolved = await options.resolve(open, abort.signal);
-      sessionId = resolved.sessionId;
+      const resolved = await this.#options.resolve(open, this.#abort.signal);
+      this.#sessionId = resolved.sessionId;
       const items = resolved.items[Symbol.asyncIterator]();
       let resume = resolved.resume;
       let startCursor = resolved.startCursor;
@@ -372,7 +468,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           const requested = resume?.requestedSeq ?? resolved.nextSeq - 1;
           throw new SluiceError("invalid_argument", `resume.seq: ${requested} is beyond the end of the stream (it ends after seq ${requested - resolved.skip + skipped.seqs})`, { field: "resume.seq", blame: "remote" });
         }
-        carriedGap = skipped.gap;
+        this.#carriedGap = skipped.gap;
         // After a skipped gap the position is unknown; after an item, it is the item's cursor.
         if (skipped.sawGap) startCursor = undefined;
         else if (skipped.cursor) startCursor = skipped.cursor;
@@ -386,7 +482,7 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
           contentType: resolved.contentType,
           ...(resume ? { resume } : {}),
           // A gap carried past the skip starts before next_seq: the skipped items' cursor is not the position at next_seq − 1.
-          ...(startCursor && !carriedGap ? { cursor: startCursor } : {}),
+          ...(startCursor && !this.#carriedGap ? { cursor: startCursor } : {}),
           ...(resolved.chunk ? { chunk: resolved.chunk } : {}),
           ...(resolved.stallTimeoutMs !== undefined ? { stallTimeoutMs: resolved.stallTimeoutMs } : {}),
           ...(resolved.yieldTimeoutMs !== undefined ? { yieldTimeoutMs: resolved.yieldTimeoutMs } : {}),
@@ -395,44 +491,16 @@ export async function serveSession(options: ServeSessionOptions): Promise<Sessio
         },
         clock.now(),
       );
-      iterator = items;
-      sourceReady = resolved.ready;
-      if (!accepted) void iterator.return?.();
-      else maybePull();
+      this.#iterator = items;
+      this.#sourceReady = resolved.ready;
+      if (!accepted) void items.return?.();
+      else this.#maybePull();
     } catch (error) {
       sender.fail(error instanceof SluiceError ? error : sourceError(error), clock.now());
     }
-    pump.afterInput();
-    pump.wake();
-  };
-
-  try {
-    await pump.run();
-  } finally {
-    pump.stop(); // the session is over: late input must not arm its timer again
-    budgetRetry?.();
-    options.signal?.removeEventListener("abort", onDrain);
-    options.callSignal?.removeEventListener("abort", onCallGone);
-    abort.abort();
-    // Stop the source: its finally runs now (or when its pending next() settles).
-    void iterator?.return?.()?.catch(() => undefined);
-    const closing = sender.state === "closed";
-    pipe.close(closing ? undefined : new SluiceError("cancelled", "client went away"));
+    this.#pump.afterInput();
+    this.#pump.wake();
   }
-  const error = sender.error;
-  const open = sender.open;
-  return {
-    stream: open?.stream ?? "",
-    sessionId,
-    clientInfo: open?.clientInfo ?? "",
-    resumed: open?.resume !== undefined,
-    items: sender.counters.itemsSent,
-    bytes: sender.counters.bytesSent,
-    counters: sender.counters,
-    ...(error ? { error } : {}),
-    cancelled,
-    disconnected: callGone && sender.error === undefined,
-  };
 }
 
 /** Items read per slice while skipping, and the most time a slice may take, before yielding to the event loop. */

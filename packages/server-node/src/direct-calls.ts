@@ -47,7 +47,7 @@ import {
   TAG_RESPONSE_FRAME,
   writeEnvelopePrefix,
 } from "@sluice/protocol";
-import type { SluiceServer } from "@sluice/server";
+import type { CallInfo, SluiceServer } from "@sluice/server";
 import { DATA_FRAME_HEADROOM_BYTES, type ServerCall } from "@sluice/transport-ws/server";
 
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
@@ -106,23 +106,69 @@ export function isDirectCall(request: Request): boolean {
 
 /** Serves one direct HTTP call until its session ends or the client goes. */
 export function serveDirectHttpCall(sluice: SluiceServer, request: Request, response: Response): Promise<void> {
-  const gone = new AbortController();
-  response.once("close", () => gone.abort());
-  return serveDirectCall(sluice, {
-    path: request.url ?? "",
-    requestHeaders: headersOf(request),
-    body: request as AsyncIterable<Buffer>,
-    frames: (maxFrameBytes) => pushedClientFrames(request, maxFrameBytes),
-    // The HTTP/2 session, or the HTTP/1.1 socket.
-    connection: request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket,
-    gone: gone.signal,
-    begin: () => void response.writeHead(200, { "content-type": contentTypeStreamProto }),
+  return serveDirectCall(sluice, new HttpDirectCall(request, response));
+}
+
+/**
+ * A direct call on an HTTP request and its response (HTTP/2 or HTTP/1.1).
+ * One object, not a record of closures: it lives as long as the
+ * subscription, and an idle session's heap is mostly what it holds.
+ */
+class HttpDirectCall implements DirectCall {
+  readonly #request: Request;
+  readonly #response: Response;
+  readonly #gone = new AbortController();
+  #headers: Headers | undefined;
+
+  constructor(request: Request, response: Response) {
+    this.#request = request;
+    this.#response = response;
+    response.once("close", this.#onClose);
+  }
+
+  readonly #onClose = () => this.#gone.abort();
+
+  get path(): string {
+    return this.#request.url ?? "";
+  }
+
+  /** Built when asked (by `authorize`): most sessions never read them. */
+  get requestHeaders(): Headers {
+    return (this.#headers ??= headersOf(this.#request));
+  }
+
+  get body(): AsyncIterable<Uint8Array> {
+    return this.#request as AsyncIterable<Buffer>;
+  }
+
+  frames(maxFrameBytes: number): AsyncIterable<ClientFrame> {
+    return pushedClientFrames(this.#request, maxFrameBytes);
+  }
+
+  /** The HTTP/2 session, or the HTTP/1.1 socket. */
+  get connection(): object | undefined {
+    const request = this.#request;
+    return request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket;
+  }
+
+  get gone(): AbortSignal {
+    return this.#gone.signal;
+  }
+
+  begin(): void {
+    this.#response.writeHead(200, { "content-type": contentTypeStreamProto });
+  }
+
+  write(bytes: Uint8Array): Promise<void> | undefined {
     // Not response.destroyed: http2's compat response has no such flag, and
     // a write to a closed stream never drains, which kept every session of
     // a reset stream alive with its window of chunks (issue 14).
-    write: (bytes) => (response.write(bytes) ? undefined : drainedOrClosed(response, gone.signal)),
-    finish: (last) => void response.end(last),
-  });
+    return this.#response.write(bytes) ? undefined : drainedOrClosed(this.#response, this.#gone.signal);
+  }
+
+  finish(last: Uint8Array): void {
+    this.#response.end(last);
+  }
 }
 
 /** Whether a WebSocket call is one this path serves (else: connect's router). */
@@ -154,7 +200,7 @@ export function serveDirectWebSocketCall(sluice: SluiceServer, call: ServerCall,
 async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<void> {
   const gone = call.gone;
   call.begin();
-  const info = { requestHeader: call.requestHeaders, signal: gone, ...(call.connection ? { connection: call.connection } : {}) };
+  const info = new DirectCallInfo(call);
   let failure: ConnectError | undefined;
   const send = (frame: ServerFrame) => {
     if (gone.aborted) return;
@@ -176,6 +222,24 @@ async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<
   if (gone.aborted) return;
   const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
   call.finish(encodeEnvelope(endStreamFlag, endStream));
+}
+
+/** A direct call as the server's CallInfo; its request headers are built when read (only an `authorize` hook reads them). */
+class DirectCallInfo implements CallInfo {
+  readonly #call: DirectCall;
+  readonly signal: AbortSignal;
+  readonly connection?: object;
+
+  constructor(call: DirectCall) {
+    this.#call = call;
+    this.signal = call.gone;
+    const connection = call.connection;
+    if (connection) this.connection = connection;
+  }
+
+  get requestHeader(): Headers {
+    return this.#call.requestHeaders;
+  }
 }
 
 /**

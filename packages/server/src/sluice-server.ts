@@ -6,7 +6,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { DEFAULT_LIMITS, SluiceError, acceptOpen, type Priority, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type Window } from "@sluice/core";
+import { DEFAULT_LIMITS, SluiceError, acceptOpen, type Priority, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type StreamSenderOptions, type Window } from "@sluice/core";
 import { FrameQueue, serveSession, type FramePipe, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
@@ -32,6 +32,7 @@ import {
 } from "@sluice/protocol";
 import { BufferBudget } from "./buffer-budget.js";
 import { callInfoOf, type CallInfo } from "./call-context.js";
+import { DrainSignal } from "./drain-signal.js";
 import type { ControlRelay, ControlStats } from "./control-relay.js";
 import { HalfDuplexSessions } from "./half-duplex-sessions.js";
 import { Ingest, type PublishBatch, type PublishBatchResult, type PublishDefinition } from "./ingest.js";
@@ -174,14 +175,9 @@ export class SluiceServer {
   /** The server-wide limits in force (DEFAULT_LIMITS with the options' over them). */
   readonly limits: Limits;
   readonly #options: SluiceServerOptions;
-  /**
-   * One drain signal per session, not one shared by all: Node's EventTarget
-   * scans its listener list on every add and remove, so one signal with a
-   * listener per session made opening n sessions cost O(n²) (7 % of the
-   * server's CPU with 10 000 sessions open, and growing).
-   */
-  readonly #drainSignals = new Set<AbortController>();
-  #draining = false;
+  readonly #drain = new DrainSignal();
+  /** What every session's sender starts from (one object for all: it is only read). */
+  readonly #senderOptions: StreamSenderOptions;
   readonly #active = new Set<Promise<SessionOutcome>>();
   readonly #halfDuplex: HalfDuplexSessions;
   readonly #views = new Set<SessionView>();
@@ -199,6 +195,7 @@ export class SluiceServer {
     // Refused here, not at the first Open: limits no session can run under
     // (a heartbeat timeout at or below its interval) would fail every one.
     checkLimits(this.limits);
+    this.#senderOptions = { limits: this.limits, ...(options.defaultWindow ? { defaultWindow: options.defaultWindow } : {}) };
     for (const [name, definition] of Object.entries(options.streams)) {
       if (definition.limits) checkLimits({ ...this.limits, ...definition.limits }, `streams.${name}.limits`);
       if (definition.publish && !definition.publish.sink && !definition.topic) throw new SluiceError("invalid_argument", `streams.${name}.publish: needs a sink, or a topic to publish into`);
@@ -291,9 +288,7 @@ export class SluiceServer {
 
   /** Tells every session to go elsewhere (unavailable, retryable) and resolves when they have ended. */
   async drain(): Promise<void> {
-    this.#draining = true;
-    for (const drainer of this.#drainSignals) drainer.abort();
-    this.#drainSignals.clear();
+    this.#drain.abort();
     await Promise.allSettled([...this.#active, this.#ingest.drain()]);
   }
 
@@ -424,45 +419,44 @@ export class SluiceServer {
   /** Runs one session, its frames going to `out`; resolves once it is over and accounted for. */
   #run(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: CallInfo, out: Pick<FramePipe<ClientFrame, ServerFrame>, "send" | "close">): Promise<void> {
     let liveView: SessionView | undefined;
-    const drainer = new AbortController();
-    if (this.#draining) drainer.abort();
-    else this.#drainSignals.add(drainer);
+    const connection = context.connection;
+    const budget = this.#budget;
     const session = serveSession({
       pipe: { inbound, send: out.send, close: out.close },
-      resolve: (open, signal) => this.#resolve(open, keys, signal, context.requestHeader, context.connection),
-      sender: { limits: this.limits, ...(this.#options.defaultWindow ? { defaultWindow: this.#options.defaultWindow } : {}) },
-      signal: drainer.signal,
+      resolve: (open, signal) => this.#resolve(open, keys, signal, context),
+      sender: this.#senderOptions,
+      signal: this.#drain,
       callSignal: context.signal,
       onStart: (view) => {
         liveView = view;
         this.#views.add(view);
-        this.#budget.add(view, context.connection);
+        budget.add(view, connection);
       },
-      mayPull: () => this.#budget.mayPull(context.connection),
-      onPulled: (bytes) => this.#budget.pulled(bytes, context.connection),
+      mayPull: () => budget.mayPull(connection),
+      onPulled: (bytes) => budget.pulled(bytes, connection),
       ...(this.#options.onRtt ? { onRtt: (rttMs: number) => this.#options.onRtt?.(liveView?.stream ?? "", rttMs) } : {}),
       ...(this.#options.onItemLatency ? { onItemLatency: (stage: "sent" | "acked", latencyMs: number) => this.#options.onItemLatency?.(liveView?.stream ?? "", stage, latencyMs) } : {}),
     });
     this.#active.add(session);
     return session.then((outcome) => {
       this.#active.delete(session);
-      this.#drainSignals.delete(drainer);
       if (liveView) {
         this.#views.delete(liveView);
-        this.#budget.remove(liveView, context.connection);
+        budget.remove(liveView, connection);
       }
       this.#options.onSessionEnd?.(outcome);
     });
   }
 
-  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, headers: Headers, connection: object | undefined): Promise<ResolvedStream> {
+  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, call: CallInfo): Promise<ResolvedStream> {
+    const connection = call.connection;
     // Authorization comes before the stream lookup: an unauthenticated caller
     // must not learn which streams exist.
     let principal: string | undefined;
     if (this.#options.authorize) {
       // Not `keys.onPrincipal?.(await authorize(...))`: an optional call skips
       // evaluating its arguments, and so would skip the check itself.
-      principal = await this.#options.authorize({ stream: open.stream, headers, action: "subscribe" });
+      principal = await this.#options.authorize({ stream: open.stream, headers: call.requestHeader, action: "subscribe" });
       keys.onPrincipal?.(principal);
     }
     const found = findStream(this.#options.streams, open.stream);
