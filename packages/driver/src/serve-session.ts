@@ -36,6 +36,19 @@ export type SourceYield =
       readonly reason: GapReason;
     };
 
+/**
+ * A source's items read without waiting, where it has them in memory (a
+ * topic's queue). A session reads these instead of iterating, so an idle
+ * one holds no pending `next()` (an async frame and a promise each side)
+ * and a busy one allocates no iterator result per item.
+ */
+export interface PolledItems {
+  /** The next item or gap; undefined when none is ready now; null once the items ended. Throws what the source failed with. */
+  take(): SourceYield | null | undefined;
+  /** Calls `wake` once, when take() has something again (an item, the end or a failure); a later call replaces it. */
+  whenReady(wake: () => void): void;
+}
+
 /** What the server resolved an Open to. */
 export interface ResolvedStream {
   /** The source: items and gaps from `nextSeq` on. Its return() runs when the session ends. */
@@ -46,6 +59,11 @@ export interface ResolvedStream {
    * this turn of the event loop rather than at its flush deadline.
    */
   readonly ready?: () => boolean;
+  /**
+   * The same items, read without waiting: used instead of iterating
+   * `items` once a skip is done (`items`' return() still ends both).
+   */
+  readonly polled?: PolledItems;
   /** Seq of the first item `items` yields (announced in Opened). */
   readonly nextSeq: number;
   /** MIME type of the items, announced in Opened. */
@@ -236,6 +254,7 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
    * that is not coming.
    */
   #sourceReady: (() => boolean) | undefined;
+  #polled: PolledItems | undefined;
   #flushScheduled = false;
   #lastIdleFlush = -Infinity;
   #budgetRetry: (() => void) | undefined;
@@ -371,6 +390,8 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
     }
   };
 
+  readonly #onSourceReady = () => this.#maybePull();
+
   #flushAtTurnEnd(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
@@ -406,15 +427,27 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
           inTurn = 0;
           turnStart = clock.now();
         }
-        if (this.#sourceReady && !this.#sourceReady()) this.#flushAtTurnEnd();
-        const result = await iterator.next();
-        if (sender.state !== "streaming") break;
+        let value: SourceYield | null | undefined;
+        const polled = this.#polled;
+        if (polled) {
+          value = polled.take();
+          if (value === undefined) {
+            // Nothing ready: the pull ends here, and the source wakes the next one.
+            if (this.#sourceReady) this.#flushAtTurnEnd();
+            polled.whenReady(this.#onSourceReady);
+            break;
+          }
+        } else {
+          if (this.#sourceReady && !this.#sourceReady()) this.#flushAtTurnEnd();
+          const result = await iterator.next();
+          if (sender.state !== "streaming") break;
+          value = result.done ? null : result.value;
+        }
         const now = clock.now();
-        if (result.done) {
+        if (value === null) {
           sender.end(EMPTY_BYTES, now);
           break;
         }
-        const value = result.value;
         if ("gap" in value) sender.pushGap(value.gap, value.reason, now);
         else {
           sender.push(value.data, value.cursor ?? EMPTY_BYTES, now, undefined, value.subject);
@@ -493,6 +526,7 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
       );
       this.#iterator = items;
       this.#sourceReady = resolved.ready;
+      this.#polled = resolved.polled;
       if (!accepted) void items.return?.();
       else this.#maybePull();
     } catch (error) {

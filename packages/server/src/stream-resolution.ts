@@ -7,7 +7,7 @@
  * way the session gets its items, its first seq, and one ResumeResult.
  */
 import { SluiceError, type Gap, type OpenFrame, type ResumeResult } from "@sluice/core";
-import type { SourceYield } from "@sluice/driver";
+import type { PolledItems, SourceYield } from "@sluice/driver";
 import { indexCursor, readIndexCursor, type Source } from "./source.js";
 import type { TopicEngine } from "./topic-engine.js";
 
@@ -16,6 +16,8 @@ export interface StreamStart {
   readonly items: AsyncIterable<SourceYield>;
   /** Whether `items` would yield now without waiting (topics). */
   readonly ready?: () => boolean;
+  /** The same items, read without waiting (topics that have them in memory). */
+  readonly polled?: PolledItems;
   readonly nextSeq: number;
   /** Items to read and drop before the first one is sent (a source reopened at an older cursor). */
   readonly skip?: number;
@@ -78,21 +80,21 @@ function started(open: OpenFrame, items: AsyncIterable<SourceYield>, nextSeq: nu
  */
 export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: AbortSignal, consumer: string | undefined, filter?: string): Promise<StreamStart> {
   if (filter === undefined) {
-    const { nextSeq, replayed, gap, items, ready } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal, consumer !== undefined ? { consumer } : {});
-    return { ...started(open, items, nextSeq, replayed, 0, gap), ...(ready ? { ready } : {}) };
+    const { nextSeq, replayed, gap, items, ready, polled } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal, consumer !== undefined ? { consumer } : {});
+    return { ...started(open, items, nextSeq, replayed, 0, gap), ...(ready ? { ready } : {}), ...(polled ? { polled } : {}) };
   }
   const options = { filter, ...(consumer !== undefined ? { consumer } : {}) };
   const resume = open.resume;
   if (!resume) {
-    const { nextSeq, items, ready } = await topic.subscribe(undefined, signal, options);
+    const { nextSeq, items, ready, polled } = await topic.subscribe(undefined, signal, options);
     // Opened carries where the topic was, so a session lost before its first chunk resumes from there.
-    return { ...started(open, items, 1, 0, 0), startCursor: indexCursor(nextSeq - 1), ...(ready ? { ready } : {}) };
+    return { ...started(open, items, 1, 0, 0), startCursor: indexCursor(nextSeq - 1), ...(ready ? { ready } : {}), ...(polled ? { polled } : {}) };
   }
   if (resume.cursor.byteLength === 0) {
     throw new SluiceError("invalid_argument", `resume.cursor: stream ${open.stream} (a subject pattern) resumes from a cursor, and Opened gave the first one; this position has none`, { field: "resume.cursor", blame: "remote" });
   }
   const position = readIndexCursor(resume.cursor);
-  const { nextSeq, replayed, gap, items, ready } = await topic.subscribe(position, signal, options);
+  const { nextSeq, replayed, gap, items, ready, polled } = await topic.subscribe(position, signal, options);
   if (gap) {
     // History after the cursor is gone: how many matching items it held is
     // unknown, so the gap spans the topic seqs lost (at most that many
@@ -104,10 +106,10 @@ export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: Ab
     // the history no longer has.
     const skip = Math.min(resume.seq - resume.cursorSeq, replayed);
     const streamGap: Gap = { fromSeq: resume.seq + 1, count: gap.count, reason: gap.reason };
-    return { ...started(open, items, resume.seq + 1 + gap.count, replayed, skip, streamGap), startCursor: indexCursor(nextSeq - 1), ...(ready ? { ready } : {}) };
+    return { ...started(open, items, resume.seq + 1 + gap.count, replayed, skip, streamGap), startCursor: indexCursor(nextSeq - 1), ...(ready ? { ready } : {}), ...(polled ? { polled } : {}) };
   }
   const skip = resume.seq - resume.cursorSeq;
-  return { ...started(open, items, resume.seq + 1, replayed, skip), startCursor: resume.cursor, ...(ready ? { ready } : {}) };
+  return { ...started(open, items, resume.seq + 1, replayed, skip), startCursor: resume.cursor, ...(ready ? { ready } : {}), ...(polled ? { polled } : {}) };
 }
 
 export function startSource<P>(source: Source<P>, params: P, open: OpenFrame, options: OpenSourceOptions): StreamStart {

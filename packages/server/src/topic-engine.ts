@@ -10,7 +10,7 @@
  * position exactly once, as an item or inside a gap, in order.
  */
 import type { Gap, SubscriberOverflowPolicy } from "@sluice/core";
-import type { SourceYield } from "@sluice/driver";
+import type { PolledItems, SourceYield } from "@sluice/driver";
 
 /** How an item is published. */
 export interface PublishOptions {
@@ -67,6 +67,8 @@ export interface TopicSubscription {
   readonly items: AsyncIterable<SourceYield>;
   /** Whether `items` would yield now without waiting (lets the session flush a chunk as soon as the topic is caught up). */
   readonly ready?: () => boolean;
+  /** The same items read without waiting, for an engine that has them in memory (the in-memory Topic). */
+  readonly polled?: PolledItems;
 }
 
 /** What a topic did, for metrics; counted as it happens. */

@@ -20,7 +20,7 @@
  * "restarted".
  */
 import { patternProblem, patternUnder, SluiceError, SubjectFilter, subjectProblem, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
-import type { SourceYield } from "@sluice/driver";
+import type { PolledItems, SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
 import { TopicHistory } from "./topic-history.js";
 import type { HistoryBounds, PublishAck, RetainedRange, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
@@ -90,7 +90,7 @@ export function checkTopicPattern(topic: string, pattern: string): SubjectFilter
   return new SubjectFilter(pattern);
 }
 
-class TopicSubscriber {
+class TopicSubscriber implements PolledItems {
   readonly queue: SubscriberQueue<Published>;
   wake: (() => void) | undefined;
   failed: SluiceError | undefined;
@@ -118,6 +118,28 @@ class TopicSubscriber {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
+  }
+
+  // PolledItems: what its session reads.
+  take(): SourceYield | null | undefined {
+    if (this.failed) throw this.failed;
+    const entry = this.queue.shift();
+    if (entry) {
+      if ("gapFrom" in entry) {
+        // A filtered queue's gap counts matching items, not topic seqs: where it ends is the next item's business.
+        if (!this.filter) this.taken = entry.gapFrom + entry.count - 1;
+        return { gap: entry.count, reason: entry.reason };
+      }
+      const item = entry.item;
+      this.taken = item.seq;
+      // A filtered stream tells each item's subject (PROTOCOL.md §7.10); the whole topic does not.
+      return this.filter ? { data: item.data, cursor: indexCursor(item.seq), producedAt: item.at, subject: item.subject } : { data: item.data, cursor: indexCursor(item.seq), producedAt: item.at };
+    }
+    return this.closed ? null : undefined;
+  }
+
+  whenReady(wake: () => void): void {
+    this.wake = wake;
   }
 }
 
@@ -288,23 +310,10 @@ export class Topic implements TopicEngine {
     const iterator: AsyncIterator<SourceYield> = {
       next: async () => {
         for (;;) {
-          if (sub.failed) throw sub.failed;
-          const entry = sub.queue.shift();
-          if (entry) {
-            if ("gapFrom" in entry) {
-              // A filtered queue's gap counts matching items, not topic seqs: where it ends is the next item's business.
-              if (!filter) sub.taken = entry.gapFrom + entry.count - 1;
-              return { done: false, value: { gap: entry.count, reason: entry.reason } };
-            }
-            sub.taken = entry.item.seq;
-            const item = entry.item;
-            // A filtered stream tells each item's subject (PROTOCOL.md §7.10); the whole topic does not.
-            return { done: false, value: filter ? { data: item.data, cursor: indexCursor(item.seq), producedAt: item.at, subject: item.subject } : { data: item.data, cursor: indexCursor(item.seq), producedAt: item.at } };
-          }
-          if (sub.closed) return { done: true, value: undefined };
-          await new Promise<void>((resolve) => {
-            sub.wake = resolve;
-          });
+          const value = sub.take();
+          if (value) return { done: false, value };
+          if (value === null) return { done: true, value: undefined };
+          await new Promise<void>((resolve) => sub.whenReady(resolve));
         }
       },
       // Ends a waiting next() at once: cancelling an idle topic stream must not hang.
@@ -313,7 +322,7 @@ export class Topic implements TopicEngine {
         return { done: true, value: undefined };
       },
     };
-    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator }, ready: () => sub.queue.size > 0 || sub.failed !== undefined || sub.closed };
+    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator }, ready: () => sub.queue.size > 0 || sub.failed !== undefined || sub.closed, polled: sub };
   }
 
   /**
