@@ -146,8 +146,11 @@ export interface ServeSessionOptions {
  * for n sessions made opening them O(n²)).
  */
 export interface SessionSignal {
+  /** True once the signal fired: a session started after that ends at once. */
   readonly aborted: boolean;
+  /** Calls `listener` when the signal fires (the session ends as the server going away). */
   addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  /** Forgets a listener: a session that ended on its own stops being told. */
   removeEventListener(type: "abort", listener: () => void): void;
 }
 
