@@ -18,7 +18,7 @@ import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
 import { createSluiceClient as createIsomorphic } from "@sluice/client";
 import type { ClientFrame, ServerFrame } from "@sluice/core";
-import { clientFrameToWire, decodeServerFrame, encodeClientFrame, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
+import { clientFrameToWire, decodeServerFrame, encodeClientFrame, SubscribeHalfDuplexRequestSchema, SubscribeRequestSchema, SubscribeService } from "@sluice/protocol";
 import { WebSocketFrameSchema } from "@sluice/protocol/ws";
 import { WebSocket } from "ws";
 import { SluiceServer, fromIterable, listen, type Listening } from "@sluice/server-node";
@@ -235,5 +235,70 @@ describe("calls the direct path leaves to connect-node", () => {
       manager.abort();
     }
     expect(values).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+});
+
+describe("HTTP/2 streams served bare (no compat request and response)", () => {
+  let cors: Listening;
+  beforeAll(async () => {
+    cors = await listen(sluice, { corsOrigins: ["https://app.example.com"] });
+  });
+  afterAll(() => cors.close());
+
+  /** The response headers of one HTTP/2 request to `url`, its body read to the end. */
+  async function responseHeaders(url: string, headers: http2.OutgoingHttpHeaders, body?: Uint8Array): Promise<http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader> {
+    const session = http2.connect(url);
+    try {
+      const stream = session.request(headers);
+      const response = new Promise<http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader>((resolve) => stream.once("response", resolve));
+      stream.end(body);
+      for await (const _ of stream as AsyncIterable<Buffer>) void _;
+      return await response;
+    } finally {
+      session.close();
+    }
+  }
+
+  it("answers an allowed origin's direct Subscribe with CORS headers, and another origin's without", async () => {
+    const request = (origin: string) => responseHeaders(cors.url, { ":method": "POST", ":path": SUBSCRIBE_PATH, "content-type": "application/connect+proto", origin }, envelope(0, encodeClientFrame(open("numbers"))));
+    const allowed = await request("https://app.example.com");
+    expect(allowed[":status"]).toBe(200);
+    expect(allowed["access-control-allow-origin"]).toBe("https://app.example.com");
+    expect(allowed["vary"]).toBe("Origin");
+    expect(allowed["access-control-expose-headers"]).toMatch(/Connect-Protocol-Version|Grpc-Status/i);
+    const other = await request("https://evil.example.com");
+    expect(other[":status"]).toBe(200);
+    expect(other["access-control-allow-origin"]).toBeUndefined();
+  });
+
+  it("answers a preflight over HTTP/2 (through connect-node's side) as over HTTP/1.1", async () => {
+    const preflight = await responseHeaders(cors.url, { ":method": "OPTIONS", ":path": SUBSCRIBE_PATH, origin: "https://app.example.com", "access-control-request-method": "POST" });
+    expect(preflight[":status"]).toBe(204);
+    expect(preflight["access-control-allow-origin"]).toBe("https://app.example.com");
+    expect(preflight["access-control-allow-methods"]).toMatch(/POST/);
+  });
+
+  it.each([
+    ["CONNECT", { ":method": "CONNECT", ":authority": "127.0.0.1:1" }, 405],
+    ["an expectation it cannot meet", { ":method": "POST", ":path": "/sluice.v1.SubscribeService/Control", "content-type": "application/json", expect: "something-else" }, 417],
+  ] as const)("answers %s as Node's own HTTP/2 dispatch does", async (_name, headers, status) => {
+    expect((await responseHeaders(server.url, headers))[":status"]).toBe(status);
+  });
+
+  it("keeps serving after a client resets a half-duplex call with an error code mid-response (no unhandled stream error)", async () => {
+    const session = http2.connect(server.url);
+    const request = create(SubscribeHalfDuplexRequestSchema, { open: clientFrameToWire({ type: "open", stream: "numbers", params: { count: 1_000 }, window: { items: 4, bytes: 1 << 20 }, heartbeatIntervalMs: 0, clientInfo: "raw" }).kind.value as never });
+    const stream = session.request({ ":method": "POST", ":path": "/sluice.v1.SubscribeService/SubscribeHalfDuplex", "content-type": "application/connect+proto" });
+    // This side's stream errors too when it resets with a code.
+    stream.on("error", () => undefined);
+    const closed = new Promise((resolve) => stream.once("close", resolve));
+    stream.end(envelope(0, toBinary(SubscribeHalfDuplexRequestSchema, request)));
+    await new Promise((resolve) => stream.once("data", resolve));
+    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    await closed;
+    session.close();
+    const result = await rawSubscribe(envelope(0, encodeClientFrame(open("numbers"))));
+    expect(result.frames.at(-1)?.type).toBe("end");
+    expect(result.endStream).toEqual({});
   });
 });

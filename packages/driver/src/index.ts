@@ -5,7 +5,8 @@
  *
  * @module @sluice/driver
  */
-export { serveSession, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView, type SessionSignal, type PolledItems } from "./serve-session.js";
+export { serveSession, type ServeSessionOptions, type ResolvedStream, type SourceYield, type SessionOutcome, type SessionView, type PolledItems } from "./serve-session.js";
+export { OnceSignal, abortSignalOf, type SessionSignal } from "./once-signal.js";
 export { DEFAULT_WINDOW } from "@sluice/core";
 export { Subscription, type SubscriptionOptions, type SubscriptionEvent, type SubscriptionItem, type SubscriptionGap, type SubscriptionStats, type SubscriptionState } from "./subscription.js";
 export { FrameQueue, type FramePipe, type FrameSink } from "./frame-pipe.js";

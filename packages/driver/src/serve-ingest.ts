@@ -13,6 +13,7 @@ import { IngestReceiver, Priority, SluiceError, type DeadLetter, type IngestEven
 import { systemClock, type Clock } from "./clock.js";
 import type { FramePipe } from "./frame-pipe.js";
 import { Pump } from "./pump.js";
+import type { SessionSignal } from "./once-signal.js";
 
 /** One published item as the sink gets it. */
 export interface IngestItem {
@@ -89,7 +90,7 @@ export interface ServeIngestOptions {
   /** Aborting ends the session: with the abort reason when it is a SluiceError, else `unavailable` (server draining). */
   readonly signal?: AbortSignal;
   /** Aborted when the publisher's call is gone. */
-  readonly callSignal?: AbortSignal;
+  readonly callSignal?: SessionSignal;
   /** Called once the session has its machine (live state for metrics). */
   readonly onStart?: (receiver: IngestReceiver) => void;
 }

@@ -10,6 +10,7 @@ import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkFrame
 import { systemClock, type Clock } from "./clock.js";
 import { consumeFrames, type FramePipe, type FrameSink } from "./frame-pipe.js";
 import { Pump, type PumpOptions } from "./pump.js";
+import { OnceSignal, type SessionSignal } from "./once-signal.js";
 
 /**
  * What a source yields: an item (with the cursor after it), or a gap of
@@ -43,10 +44,16 @@ export type SourceYield =
  * and a busy one allocates no iterator result per item.
  */
 export interface PolledItems {
-  /** The next item or gap; undefined when none is ready now; null once the items ended. Throws what the source failed with. */
+  /**
+   * The next item or gap; undefined when none is ready now (the open chunk
+   * then goes out at the end of this turn, as with `ready`); null once the
+   * items ended. Throws what the source failed with.
+   */
   take(): SourceYield | null | undefined;
   /** Calls `wake` once, when take() has something again (an item, the end or a failure); a later call replaces it. */
   whenReady(wake: () => void): void;
+  /** Whether take() would give something now (an item, a gap, the end or a failure). */
+  ready(): boolean;
 }
 
 /** What the server resolved an Open to. */
@@ -108,7 +115,8 @@ export interface ServeSessionOptions {
   /** The session's transport: client frames in, server frames out. */
   readonly pipe: FramePipe<ClientFrame, ServerFrame>;
   /** Authorise and open the source. Throw a SluiceError (not found, bad params, ...) to refuse. */
-  resolve(open: OpenFrame, signal: AbortSignal): Promise<ResolvedStream>;
+  /** `ended` fires when the session is over: what the source holds for it can go. */
+  resolve(open: OpenFrame, ended: SessionSignal): Promise<ResolvedStream>;
   /** The server-wide sender settings (limits, default window, chunks, timeouts, replay). */
   readonly sender?: StreamSenderOptions;
   /** Time and timers (default systemClock; tests pass a virtual clock). */
@@ -116,7 +124,7 @@ export interface ServeSessionOptions {
   /** Aborting ends the session with `unavailable` (server draining). */
   readonly signal?: SessionSignal;
   /** Aborted when the client's call is gone (it disconnected or was cancelled): ends the session as a disconnect. */
-  readonly callSignal?: AbortSignal;
+  readonly callSignal?: SessionSignal;
   /** Called once the session has its sender: live counters for metrics. */
   readonly onStart?: (view: SessionView) => void;
   /** A heartbeat round trip was measured. */
@@ -137,21 +145,6 @@ export interface ServeSessionOptions {
    * window is never acked). See LatencySampler.
    */
   readonly onItemLatency?: (stage: "sent" | "acked", latencyMs: number) => void;
-}
-
-/**
- * What a session needs of its drain signal: an AbortSignal has it, and so
- * may one object a server shares between all its sessions (Node's
- * EventTarget scans its listeners on every add and remove: one AbortSignal
- * for n sessions made opening them O(n²)).
- */
-export interface SessionSignal {
-  /** True once the signal fired: a session started after that ends at once. */
-  readonly aborted: boolean;
-  /** Calls `listener` when the signal fires (the session ends as the server going away). */
-  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
-  /** Forgets a listener: a session that ended on its own stops being told. */
-  removeEventListener(type: "abort", listener: () => void): void;
 }
 
 /** A running session, for metrics and budgets: its stream (once Open arrived), live counters and what it holds. */
@@ -233,8 +226,8 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
   readonly machine: StreamSender;
   readonly #sentLatency: LatencySampler | undefined;
   readonly #ackedLatency: LatencySampler | undefined;
-  /** Aborted when the session is over: the signal resolve() gets. */
-  readonly #abort = new AbortController();
+  /** Fires when the session is over: the signal resolve() gets. */
+  readonly #ended = new OnceSignal();
   readonly #pump: Pump<ServerFrame, SenderEvent>;
   /**
    * The client's call is gone (reset, connection lost, a transport error).
@@ -287,29 +280,41 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
     return this.#sender.bufferedBytes;
   }
 
-  async run(): Promise<SessionOutcome> {
+  /** Runs the session; resolves with how it ended. Not an async function: an idle session would hold its suspended frame. */
+  run(): Promise<SessionOutcome> {
+    const options = this.#options;
+    try {
+      options.onStart?.(this);
+      options.signal?.addEventListener("abort", this.#onDrain, { once: true });
+      if (options.signal?.aborted) this.#onDrain();
+      options.callSignal?.addEventListener("abort", this.#onCallGone, { once: true });
+      if (options.callSignal?.aborted) this.#onCallGone();
+      consumeFrames(this.#pipe.inbound, this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#pump.run().then(
+      () => this.#end(),
+      (error: unknown) => {
+        this.#end();
+        throw error;
+      },
+    );
+  }
+
+  /** The pump stopped: lets go of everything the session holds, and says how it ended. */
+  #end(): SessionOutcome {
     const options = this.#options;
     const sender = this.#sender;
-    const pump = this.#pump;
-    options.onStart?.(this);
-    options.signal?.addEventListener("abort", this.#onDrain, { once: true });
-    if (options.signal?.aborted) this.#onDrain();
-    options.callSignal?.addEventListener("abort", this.#onCallGone, { once: true });
-    if (options.callSignal?.aborted) this.#onCallGone();
-    consumeFrames(this.#pipe.inbound, this);
-    try {
-      await pump.run();
-    } finally {
-      pump.stop(); // the session is over: late input must not arm its timer again
-      this.#budgetRetry?.();
-      options.signal?.removeEventListener("abort", this.#onDrain);
-      options.callSignal?.removeEventListener("abort", this.#onCallGone);
-      this.#abort.abort();
-      // Stop the source: its finally runs now (or when its pending next() settles).
-      void this.#iterator?.return?.()?.catch(() => undefined);
-      const closing = sender.state === "closed";
-      this.#pipe.close(closing ? undefined : new SluiceError("cancelled", "client went away"));
-    }
+    this.#pump.stop(); // the session is over: late input must not arm its timer again
+    this.#budgetRetry?.();
+    options.signal?.removeEventListener("abort", this.#onDrain);
+    options.callSignal?.removeEventListener("abort", this.#onCallGone);
+    this.#ended.abort();
+    // Stop the source: its finally runs now (or when its pending next() settles).
+    void this.#iterator?.return?.()?.catch(() => undefined);
+    const closing = sender.state === "closed";
+    this.#pipe.close(closing ? undefined : new SluiceError("cancelled", "client went away"));
     const error = sender.error;
     const open = sender.open;
     return {
@@ -386,7 +391,8 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
   readonly #idleFlush = () => {
     this.#flushScheduled = false;
     const sender = this.#sender;
-    if (this.#sourceReady && !this.#sourceReady() && sender.state === "streaming") {
+    const ready = this.#polled ? this.#polled.ready() : this.#sourceReady?.();
+    if (ready === false && sender.state === "streaming") {
       this.#lastIdleFlush = this.clock.now();
       sender.flush(this.#lastIdleFlush);
       this.#pump.afterInput();
@@ -436,7 +442,7 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
           value = polled.take();
           if (value === undefined) {
             // Nothing ready: the pull ends here, and the source wakes the next one.
-            if (this.#sourceReady) this.#flushAtTurnEnd();
+            this.#flushAtTurnEnd();
             polled.whenReady(this.#onSourceReady);
             break;
           }
@@ -492,7 +498,7 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
     const { clock } = this;
     const sender = this.#sender;
     try {
-      const resolved = await this.#options.resolve(open, this.#abort.signal);
+      const resolved = await this.#options.resolve(open, this.#ended);
       this.#sessionId = resolved.sessionId;
       const items = resolved.items[Symbol.asyncIterator]();
       let resume = resolved.resume;

@@ -27,12 +27,12 @@
  * error.
  */
 import type http from "node:http";
-import http2 from "node:http2";
+import type http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { contentTypeStreamProto, endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
 import { SluiceError, type ClientFrame, type ServerFrame } from "@sluice/core";
-import { FrameQueue } from "@sluice/driver";
+import { FrameQueue, OnceSignal, type FramePipe, type SessionSignal } from "@sluice/driver";
 import {
   decodeClientFrame,
   encodeChunkFrameField,
@@ -53,15 +53,17 @@ import { DATA_FRAME_HEADROOM_BYTES, type ServerCall } from "@sluice/transport-ws
 export const SUBSCRIBE_PATH = "/sluice.v1.SubscribeService/Subscribe";
 export const SUBSCRIBE_HALF_DUPLEX_PATH = "/sluice.v1.SubscribeService/SubscribeHalfDuplex";
 
-type Request = http.IncomingMessage | http2.Http2ServerRequest;
-
-/** What the direct path needs of a response: http's and http2's both have it. */
-interface Response {
-  writeHead(status: number, headers: Record<string, string>): unknown;
+/** What the direct path needs of a response body: an http ServerResponse and an HTTP/2 stream both have it. */
+interface ResponseBody {
   write(chunk: Uint8Array): boolean;
   end(chunk: Uint8Array): unknown;
   once(event: "close" | "drain", listener: () => void): unknown;
   off(event: "close" | "drain", listener: () => void): unknown;
+}
+
+/** An HTTP/1.1 response: a body with a head. */
+interface Http1Response extends ResponseBody {
+  writeHead(status: number, headers: Record<string, string>): unknown;
 }
 
 /** One call as the direct path sees it, whatever carries it. */
@@ -75,7 +77,7 @@ interface DirectCall {
   /** The connection, for the per-connection budget. */
   readonly connection: object | undefined;
   /** Aborted when the client is gone. */
-  readonly gone: AbortSignal;
+  readonly gone: SessionSignal;
   /** Sends the response head: 200, Connect's streaming content type. */
   begin(): void;
   /**
@@ -98,77 +100,169 @@ function isDirectRequest(path: string | undefined, contentType: string | null | 
   );
 }
 
-/** Whether an HTTP request is a call this path serves (else: connect-node's handler). */
-export function isDirectCall(request: Request): boolean {
+/** Whether an HTTP/1.1 request is a call this path serves (else: connect-node's handler). */
+export function isDirectCall(request: http.IncomingMessage): boolean {
   const headers = request.headers;
-  return request.method === "POST" && isDirectRequest(request.url, headers["content-type"], headers["connect-content-encoding"], headers["connect-timeout-ms"], request instanceof http2.Http2ServerRequest);
+  return request.method === "POST" && isDirectRequest(request.url, headers["content-type"], headers["connect-content-encoding"], headers["connect-timeout-ms"], false);
 }
 
-/** Serves one direct HTTP call until its session ends or the client goes. */
-export function serveDirectHttpCall(sluice: SluiceServer, request: Request, response: Response): Promise<void> {
-  return serveDirectCall(sluice, new HttpDirectCall(request, response));
+/** Whether an HTTP/2 stream's request (its headers as Node's 'stream' event gives them) is a call this path serves. */
+export function isDirectHttp2Stream(headers: http2.IncomingHttpHeaders): boolean {
+  return headers[":method"] === "POST" && isDirectRequest(headers[":path"], headers["content-type"], headers["connect-content-encoding"], headers["connect-timeout-ms"], true);
+}
+
+/** Serves one direct HTTP/1.1 call until its session ends or the client goes. */
+export function serveDirectHttpCall(sluice: SluiceServer, request: http.IncomingMessage, response: Http1Response): Promise<void> {
+  return serveDirectCall(sluice, new Http1DirectCall(request, response));
 }
 
 /**
- * A direct call on an HTTP request and its response (HTTP/2 or HTTP/1.1).
- * One object, not a record of closures: it lives as long as the
- * subscription, and an idle session's heap is mostly what it holds.
+ * Serves one direct call on a bare HTTP/2 stream (no compat request and
+ * response in between: they held ~1 KiB of an idle session), with
+ * `responseHeaders` (CORS) beside the status and content type.
  */
-class HttpDirectCall implements DirectCall {
-  readonly #request: Request;
-  readonly #response: Response;
-  readonly #gone = new AbortController();
-  #headers: Headers | undefined;
+export function serveDirectHttp2Stream(sluice: SluiceServer, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, responseHeaders?: Record<string, string>): Promise<void> {
+  return serveDirectCall(sluice, new Http2DirectCall(stream, headers, responseHeaders));
+}
 
-  constructor(request: Request, response: Response) {
-    this.#request = request;
-    this.#response = response;
-    response.once("close", this.#onClose);
+/** What a request body is to the direct path: an IncomingMessage and an HTTP/2 stream both are it. */
+interface RequestBody extends AsyncIterable<Buffer> {
+  on(event: "data", listener: (piece: Buffer) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  off(event: "data", listener: (piece: Buffer) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
+ * A direct call on an HTTP/1.1 request and its response, or on an HTTP/2
+ * stream: what the two share. One object, not a record of closures: it
+ * lives as long as the subscription, and an idle session's heap is mostly
+ * what it holds.
+ */
+abstract class NodeDirectCall implements DirectCall {
+  readonly #body: RequestBody;
+  readonly #out: ResponseBody;
+  readonly #gone = new OnceSignal();
+
+  constructor(body: RequestBody, out: ResponseBody) {
+    this.#body = body;
+    this.#out = out;
+    out.once("close", this.#onClose);
   }
 
   readonly #onClose = () => this.#gone.abort();
+
+  abstract readonly path: string;
+  abstract readonly connection: object | undefined;
+  protected abstract readHeaders(): Headers;
+  abstract begin(): void;
+
+  /** Built when asked (by `authorize`, once a session): most sessions never read them. */
+  get requestHeaders(): Headers {
+    return this.readHeaders();
+  }
+
+  get body(): AsyncIterable<Uint8Array> {
+    return this.#body;
+  }
+
+  frames(maxFrameBytes: number): AsyncIterable<ClientFrame> {
+    return new PushedClientFrames(this.#body, maxFrameBytes);
+  }
+
+  get gone(): SessionSignal {
+    return this.#gone;
+  }
+
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    // A write to a closed stream never drains, which kept every session of
+    // a reset stream alive with its window of chunks (issue 14): the call
+    // being gone ends the wait too.
+    return this.#out.write(bytes) ? undefined : drainedOrClosed(this.#out, this.#gone);
+  }
+
+  finish(last: Uint8Array): void {
+    this.#out.end(last);
+  }
+}
+
+class Http1DirectCall extends NodeDirectCall {
+  readonly #request: http.IncomingMessage;
+  readonly #response: Http1Response;
+
+  constructor(request: http.IncomingMessage, response: Http1Response) {
+    super(request, response);
+    this.#request = request;
+    this.#response = response;
+  }
 
   get path(): string {
     return this.#request.url ?? "";
   }
 
-  /** Built when asked (by `authorize`): most sessions never read them. */
-  get requestHeaders(): Headers {
-    return (this.#headers ??= headersOf(this.#request));
-  }
-
-  get body(): AsyncIterable<Uint8Array> {
-    return this.#request as AsyncIterable<Buffer>;
-  }
-
-  frames(maxFrameBytes: number): AsyncIterable<ClientFrame> {
-    return pushedClientFrames(this.#request, maxFrameBytes);
-  }
-
-  /** The HTTP/2 session, or the HTTP/1.1 socket. */
   get connection(): object | undefined {
-    const request = this.#request;
-    return request instanceof http2.Http2ServerRequest ? request.stream.session : request.socket;
+    return this.#request.socket;
   }
 
-  get gone(): AbortSignal {
-    return this.#gone.signal;
+  protected readHeaders(): Headers {
+    return headersOf(this.#request.headers);
   }
 
   begin(): void {
     this.#response.writeHead(200, { "content-type": contentTypeStreamProto });
   }
+}
 
-  write(bytes: Uint8Array): Promise<void> | undefined {
-    // Not response.destroyed: http2's compat response has no such flag, and
-    // a write to a closed stream never drains, which kept every session of
-    // a reset stream alive with its window of chunks (issue 14).
-    return this.#response.write(bytes) ? undefined : drainedOrClosed(this.#response, this.#gone.signal);
+class Http2DirectCall extends NodeDirectCall {
+  readonly #stream: http2.ServerHttp2Stream;
+  readonly path: string;
+  /**
+   * Until the response's first frame: the session's Open is resolved (and
+   * authorized) before it, and an idle session should not hold ~0.5 KiB of
+   * header strings for nothing.
+   */
+  #headers: http2.IncomingHttpHeaders | undefined;
+  readonly #responseHeaders: Record<string, string> | undefined;
+
+  constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, responseHeaders: Record<string, string> | undefined) {
+    super(stream, stream);
+    this.#stream = stream;
+    this.path = headers[":path"] ?? "";
+    this.#headers = headers;
+    this.#responseHeaders = responseHeaders;
+    // A reset stream emits 'error' (any code but NO_ERROR and CANCEL): the
+    // session sees it as the call gone ('close'); unhandled, it would throw.
+    stream.on("error", ignoreError);
   }
 
-  finish(last: Uint8Array): void {
-    this.#response.end(last);
+  get connection(): object | undefined {
+    return this.#stream.session;
   }
+
+  protected readHeaders(): Headers {
+    return headersOf(this.#headers ?? {});
+  }
+
+  override write(bytes: Uint8Array): Promise<void> | undefined {
+    this.#headers = undefined;
+    return super.write(bytes);
+  }
+
+  begin(): void {
+    const stream = this.#stream;
+    if (stream.destroyed || stream.closed || stream.headersSent) return;
+    stream.respond({ ":status": 200, "content-type": contentTypeStreamProto, ...this.#responseHeaders });
+  }
+
+  override finish(last: Uint8Array): void {
+    if (!this.#stream.destroyed) super.finish(last);
+  }
+}
+
+function ignoreError(): void {
+  // Seen as the stream's close.
 }
 
 /** Whether a WebSocket call is one this path serves (else: connect's router). */
@@ -197,48 +291,91 @@ export function serveDirectWebSocketCall(sluice: SluiceServer, call: ServerCall,
 }
 
 /** Serves one direct call until its session ends or the client goes. */
-async function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<void> {
-  const gone = call.gone;
+function serveDirectCall(sluice: SluiceServer, call: DirectCall): Promise<void> {
   call.begin();
-  const info = new DirectCallInfo(call);
-  let failure: ConnectError | undefined;
-  const send = (frame: ServerFrame) => {
-    if (gone.aborted) return;
-    const { envelope, headroom } = envelopeOf(frame);
-    return call.write(envelope, headroom);
-  };
+  if (call.path !== SUBSCRIBE_PATH) return serveHalfDuplex(sluice, call);
+  // No async function waits here for the session: an idle one would hold its frame.
+  // The call ends once the session is accounted for (its outcome reported).
+  const session = new DirectSubscribe(call, sluice.limits.maxFrameBytes);
+  return sluice.serveSubscribe(session, session).then(
+    () => endCall(call, session.failure),
+    (error: unknown) => endCall(call, error),
+  );
+}
+
+/** A SubscribeHalfDuplex call: its one Open, then the session's frames. */
+async function serveHalfDuplex(sluice: SluiceServer, call: DirectCall): Promise<void> {
+  const gone = call.gone;
+  let failure: unknown;
   try {
-    if (call.path === SUBSCRIBE_PATH) await sluice.serveSubscribe(call.frames(sluice.limits.maxFrameBytes), info, send);
-    else {
-      for await (const frame of sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(call.body, sluice.limits.maxFrameBytes), info)) {
-        if (gone.aborted) break;
-        const wait = send(frame);
-        if (wait) await wait;
-      }
+    for await (const frame of sluice.subscribeHalfDuplexFrames(await readHalfDuplexOpen(call.body, sluice.limits.maxFrameBytes), new DirectCallInfo(call))) {
+      if (gone.aborted) break;
+      const wait = writeFrame(call, frame);
+      if (wait) await wait;
     }
   } catch (error) {
-    failure = error instanceof SluiceError ? new ConnectError(error.message, error.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument) : ConnectError.from(error);
+    failure = error;
   }
-  if (gone.aborted) return;
-  const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), failure, undefined)));
+  endCall(call, failure);
+}
+
+/** Writes a server frame to the call as one envelope, unless the call is gone. */
+function writeFrame(call: DirectCall, frame: ServerFrame): Promise<void> | undefined {
+  if (call.gone.aborted) return;
+  const { envelope, headroom } = envelopeOf(frame);
+  return call.write(envelope, headroom);
+}
+
+/** Ends the call with Connect's end-stream message: `{}`, or the error `failure` is as Connect sees it. Nothing when the call is gone. */
+function endCall(call: DirectCall, failure: unknown): void {
+  if (call.gone.aborted) return;
+  const error = failure === undefined ? undefined : failure instanceof SluiceError ? new ConnectError(failure.message, failure.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument) : ConnectError.from(failure);
+  const endStream = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), error, undefined)));
   call.finish(encodeEnvelope(endStreamFlag, endStream));
 }
 
 /** A direct call as the server's CallInfo; its request headers are built when read (only an `authorize` hook reads them). */
 class DirectCallInfo implements CallInfo {
-  readonly #call: DirectCall;
-  readonly signal: AbortSignal;
+  protected readonly call: DirectCall;
   readonly connection?: object;
 
   constructor(call: DirectCall) {
-    this.#call = call;
-    this.signal = call.gone;
+    this.call = call;
     const connection = call.connection;
     if (connection) this.connection = connection;
   }
 
+  get signal(): SessionSignal {
+    return this.call.gone;
+  }
+
   get requestHeader(): Headers {
-    return this.#call.requestHeaders;
+    return this.call.requestHeaders;
+  }
+}
+
+/**
+ * A direct Subscribe call as its session's pipe (and CallInfo): client
+ * frames from the request, server frames written to the response as
+ * envelopes, and the session's end as the call's end-stream message.
+ */
+class DirectSubscribe extends DirectCallInfo implements FramePipe<ClientFrame, ServerFrame> {
+  readonly inbound: AsyncIterable<ClientFrame>;
+  /** Why the session stopped, when not as the protocol says (the call went away). */
+  failure: SluiceError | undefined;
+
+  constructor(call: DirectCall, maxFrameBytes: number) {
+    super(call);
+    this.inbound = call.frames(maxFrameBytes);
+  }
+
+  send(frame: ServerFrame): Promise<void> | undefined {
+    return writeFrame(this.call, frame);
+  }
+
+  /** The session is over: undefined when it ended as the protocol says, else why it stopped. */
+  close(error?: SluiceError): void {
+    this.failure = error;
   }
 }
 
@@ -247,38 +384,58 @@ class DirectCallInfo implements CallInfo {
  * where iterating the request took a stream iterator's promise and an
  * async generator's for every piece. The request pauses while the session
  * has a queue's worth of frames unread, so a flood of frames waits in the
- * client's flow-control window, not here.
+ * client's flow-control window, not here. Its listeners are plain `on`
+ * (each `once` costs a wrapper, and this lives as long as the session);
+ * a second end or close does nothing, the queue being closed.
  */
-function pushedClientFrames(request: Request, maxFrameBytes: number): AsyncIterable<ClientFrame> {
-  const frames = new FrameQueue<ClientFrame>(64);
-  const reader = new EnvelopeReader(maxFrameBytes);
-  const resume = () => void request.resume();
-  const stop = (error?: unknown) => {
-    request.off("data", onData);
-    frames.close(error);
-  };
-  const onData = (piece: Buffer) => {
+class PushedClientFrames extends FrameQueue<ClientFrame> {
+  readonly #body: RequestBody;
+  readonly #reader: EnvelopeReader;
+  readonly #maxFrameBytes: number;
+
+  constructor(body: RequestBody, maxFrameBytes: number) {
+    super(64);
+    this.#body = body;
+    this.#maxFrameBytes = maxFrameBytes;
+    this.#reader = new EnvelopeReader(maxFrameBytes);
+    body.on("data", this.#onData);
+    body.on("end", this.#onEnd);
+    // Closed without its end: the client reset the call or the connection went (a no-op after the end).
+    body.on("close", this.#onClose);
+    body.on("error", this.#stop);
+  }
+
+  readonly #onData = (piece: Buffer) => {
+    const reader = this.#reader;
     try {
       reader.push(piece);
       let wait: Promise<void> | void = undefined;
       for (let envelope = reader.next(); envelope; envelope = reader.next()) {
         checkFlags(envelope.flags);
-        wait = frames.push(decodeClientFrame(envelope.data, maxFrameBytes)) ?? wait;
+        wait = this.push(decodeClientFrame(envelope.data, this.#maxFrameBytes)) ?? wait;
       }
       if (wait) {
-        request.pause();
-        void wait.then(resume);
+        this.#body.pause();
+        void wait.then(this.#resume);
       }
     } catch (error) {
-      stop(error);
+      this.#stop(error);
     }
   };
-  request.on("data", onData);
-  request.once("end", () => stop(reader.atBoundary ? undefined : new SluiceError("protocol_violation", `request ended inside an envelope (${reader.partialBytes} bytes left over)`, { blame: "remote" })));
-  // Closed without its end: the client reset the call or the connection went (a no-op after the end).
-  request.once("close", () => stop(new Error("the request closed before it ended")));
-  request.once("error", stop);
-  return frames;
+
+  readonly #resume = () => void this.#body.resume();
+
+  readonly #onEnd = () => {
+    const reader = this.#reader;
+    this.#stop(reader.atBoundary ? undefined : new SluiceError("protocol_violation", `request ended inside an envelope (${reader.partialBytes} bytes left over)`, { blame: "remote" }));
+  };
+
+  readonly #onClose = () => this.#stop(new Error("the request closed before it ended"));
+
+  readonly #stop = (error?: unknown) => {
+    this.#body.off("data", this.#onData);
+    this.close(error);
+  };
 }
 
 /** Client frames from request envelopes; a bad envelope or frame ends the stream with a SluiceError blaming the client. */
@@ -348,9 +505,9 @@ function envelopeOf(frame: ServerFrame): { envelope: Uint8Array; headroom: numbe
   return { envelope: encodeEnvelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { frame: serverFrameToWire(frame) }))), headroom: 0 };
 }
 
-function headersOf(request: Request): Headers {
+function headersOf(incoming: http.IncomingHttpHeaders): Headers {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(request.headers)) {
+  for (const [name, value] of Object.entries(incoming)) {
     if (name.startsWith(":") || value === undefined) continue;
     headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
@@ -358,7 +515,7 @@ function headersOf(request: Request): Headers {
 }
 
 /** Resolves when the response can take more, or the call is gone (also when it went before we asked). */
-function drainedOrClosed(response: Response, gone: AbortSignal): Promise<void> {
+function drainedOrClosed(response: ResponseBody, gone: SessionSignal): Promise<void> {
   return new Promise((resolve) => {
     if (gone.aborted) return resolve();
     const done = () => {

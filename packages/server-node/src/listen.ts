@@ -29,7 +29,7 @@ import type { AddressInfo } from "node:net";
 import { cors as connectCors, createContextValues, type ConnectError } from "@connectrpc/connect";
 import { compressionGzip } from "@connectrpc/connect-node";
 import { connectAdapter } from "./connect-adapter.js";
-import { isDirectCall, isDirectWebSocketCall, serveDirectHttpCall, serveDirectWebSocketCall } from "./direct-calls.js";
+import { isDirectCall, isDirectHttp2Stream, isDirectWebSocketCall, serveDirectHttp2Stream, serveDirectHttpCall, serveDirectWebSocketCall } from "./direct-calls.js";
 import { createWebSocketHandler, type WebSocketHandler } from "@sluice/transport-ws/server";
 import { CONNECTION, type SluiceServer } from "@sluice/server";
 
@@ -151,7 +151,7 @@ export interface Listening {
   readonly url: string;
   /** The port it listens on (the one picked when the options said 0). */
   readonly port: number;
-  /** The HTTP/2 server connections are routed to. */
+  /** The HTTP/2 server connections are routed to. listen dispatches its "stream" events itself: it emits no "request". */
   readonly http2Server: http2.Http2Server;
   /** The HTTP/1.1 server connections are routed to (WebSocket upgrades included). */
   readonly http1Server: http.Server;
@@ -178,15 +178,24 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 type NodeHandler = ReturnType<typeof connectAdapter>;
 
-/** Adds CORS for the allowed origins in front of a Connect handler. */
-function corsHandler(handler: NodeHandler, origins: readonly string[]): NodeHandler {
+/** The CORS response headers for a request from `origin`: undefined when it is not allowed (or there is none). */
+type CorsRule = (origin: unknown) => Record<string, string> | undefined;
+
+function corsRule(origins: readonly string[]): CorsRule {
   const allowAll = origins.includes("*");
+  const exposed = connectCors.exposedHeaders.join(", ");
+  return (origin) =>
+    typeof origin === "string" && (allowAll || origins.includes(origin))
+      ? { "access-control-allow-origin": allowAll ? "*" : origin, vary: "Origin", "access-control-expose-headers": exposed }
+      : undefined;
+}
+
+/** Adds CORS by `cors` in front of a Connect handler, answering preflights itself. */
+function corsHandler(handler: NodeHandler, cors: CorsRule): NodeHandler {
   return (request, response) => {
-    const origin = request.headers.origin;
-    if (typeof origin === "string" && (allowAll || origins.includes(origin))) {
-      response.setHeader("access-control-allow-origin", allowAll ? "*" : origin);
-      response.setHeader("vary", "Origin");
-      response.setHeader("access-control-expose-headers", connectCors.exposedHeaders.join(", "));
+    const headers = cors(request.headers.origin);
+    if (headers) {
+      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
       if (request.method === "OPTIONS") {
         response.setHeader("access-control-allow-methods", connectCors.allowedMethods.join(", "));
         response.setHeader("access-control-allow-headers", [...connectCors.allowedHeaders, "Authorization", "X-API-Key"].join(", "));
@@ -198,6 +207,29 @@ function corsHandler(handler: NodeHandler, origins: readonly string[]): NodeHand
     }
     handler(request, response);
   };
+}
+
+/**
+ * An HTTP/2 stream as Node's compat request and response, handed to
+ * `handler`: what Node's own "request" dispatch does (lib/internal/http2/
+ * compat.js, onServerStream), for the streams listen does not serve itself.
+ */
+function serveCompat(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[], handler: NodeHandler): void {
+  const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
+  const response = new http2.Http2ServerResponse(stream);
+  if (headers[":method"] === "CONNECT") {
+    response.statusCode = 405;
+    return void response.end();
+  }
+  const expect = headers.expect;
+  if (expect !== undefined) {
+    if (expect !== "100-continue") {
+      response.writeHead(417);
+      return void response.end();
+    }
+    response.writeContinue();
+  }
+  handler(request, response);
 }
 
 /**
@@ -221,23 +253,34 @@ export async function listen(sluice: SluiceServer, options: ListenOptions = {}):
   const direct = (options.directSubscribe ?? true) && !options.compression;
   const routed: NodeHandler = direct
     ? (request, response) => {
-        if (isDirectCall(request)) void serveDirectHttpCall(sluice, request, response as unknown as Parameters<typeof serveDirectHttpCall>[2]);
+        // HTTP/2's direct calls never get here (see the "stream" listener).
+        if (request instanceof http.IncomingMessage && isDirectCall(request)) void serveDirectHttpCall(sluice, request, response as http.ServerResponse);
         else handler(request, response);
       }
     : handler;
   const origins = options.corsOrigins ?? [];
-  const withCors = origins.length === 0 ? routed : corsHandler(routed, origins);
+  const cors = origins.length === 0 ? undefined : corsRule(origins);
+  const withCors = cors ? corsHandler(routed, cors) : routed;
   const maxStreams = options.maxStreamsPerConnection ?? 1_000;
-  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } }, withCors);
+  // No request listener: Node would build its compat request and response
+  // for every stream, and the "stream" listener below builds them only for
+  // the calls connect-node's handler serves.
+  const http2Server = http2.createServer({ settings: { initialWindowSize: options.streamWindowBytes ?? 1024 * 1024, ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {}) } });
   // Streams whose response is complete but whose client never ended its
   // request side (a bidi Subscribe) keep a GOAWAY'd session open; a
   // graceful close resets them with NO_ERROR (RFC 9113 §8.1). Not at once
   // when the response finishes: nghttp2 may still owe the trailers then, and
   // closing the stream under it aborts the process (node_http2.cc OnTrailers).
   const http2Streams = new Set<http2.ServerHttp2Stream>();
-  http2Server.on("stream", (stream: http2.ServerHttp2Stream) => {
+  const forgetStream = function (this: http2.ServerHttp2Stream) {
+    http2Streams.delete(this);
+  };
+  http2Server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     http2Streams.add(stream);
-    stream.once("close", () => http2Streams.delete(stream));
+    stream.once("close", forgetStream);
+    // Sluice's own calls are served on the bare stream.
+    if (direct && isDirectHttp2Stream(headers)) return void serveDirectHttp2Stream(sluice, stream, headers, cors?.(headers.origin));
+    serveCompat(stream, headers, rawHeaders, withCors);
   });
   const resetFinishedStreams = () => {
     for (const stream of http2Streams) if (!stream.closed && stream.writableFinished && stream.sentTrailers !== undefined) stream.close(http2.constants.NGHTTP2_NO_ERROR);

@@ -4,6 +4,7 @@
  * path and WebSocket server).
  */
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { SessionSignal } from "@sluice/driver";
 
 /**
  * What a server needs of one Connect call, whatever adapter carries it: its
@@ -12,8 +13,8 @@ import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 export interface CallInfo {
   /** Request headers (credentials for `authorize`). */
   readonly requestHeader: Headers;
-  /** Aborts when the call is gone (the client left, the connection dropped). */
-  readonly signal: AbortSignal;
+  /** Aborts when the call is gone (the client left, the connection dropped); an AbortSignal will do. */
+  readonly signal: SessionSignal;
   /** The connection the call runs on (any object that identifies it), for the per-connection budget. */
   readonly connection?: object;
 }

@@ -15,6 +15,6 @@ export { SinkQueue, type SinkQueueOptions, type SinkQueueResult } from "./sink-q
 export { PublisherRegistry, type PublisherRegistryOptions, type PublisherPosition } from "./publishers.js";
 export type { IngestSink, IngestItem, IngestFate, IngestOutcome } from "@sluice/driver";
 export type { TopicEngine, TopicSubscription, TopicSubscribeOptions, TopicStats, PublishAck, PublishOptions, HistoryBounds, RetainedRange } from "./topic-engine.js";
-export type { SessionOutcome, SessionView } from "@sluice/driver";
+export type { SessionOutcome, SessionView, SessionSignal } from "@sluice/driver";
 // Sources and authorize hooks refuse with these (as the client reports them).
 export { SluiceError, type ErrorCode } from "@sluice/core";

@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_LIMITS, SluiceError, acceptOpen, type Priority, checkLimits, type LagThrottle, type ChunkOptions, type ClientFrame, type IngestFrame, type JsonObject, type Limits, type OpenFrame, type PublishFrame, type ServerFrame, type StreamSenderOptions, type Window } from "@sluice/core";
-import { FrameQueue, serveSession, type FramePipe, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
+import { FrameQueue, OnceSignal, serveSession, type FramePipe, type SessionSignal, type IngestOutcome, type ResolvedStream, type SessionOutcome, type SessionView } from "@sluice/driver";
 import {
   clientFrameFromWire,
   ingestFrameToWire,
@@ -32,7 +32,6 @@ import {
 } from "@sluice/protocol";
 import { BufferBudget } from "./buffer-budget.js";
 import { callInfoOf, type CallInfo } from "./call-context.js";
-import { DrainSignal } from "./drain-signal.js";
 import type { ControlRelay, ControlStats } from "./control-relay.js";
 import { HalfDuplexSessions } from "./half-duplex-sessions.js";
 import { Ingest, type PublishBatch, type PublishBatchResult, type PublishDefinition } from "./ingest.js";
@@ -175,7 +174,7 @@ export class SluiceServer {
   /** The server-wide limits in force (DEFAULT_LIMITS with the options' over them). */
   readonly limits: Limits;
   readonly #options: SluiceServerOptions;
-  readonly #drain = new DrainSignal();
+  readonly #drain = new OnceSignal();
   /** What every session's sender starts from (one object for all: it is only read). */
   readonly #senderOptions: StreamSenderOptions;
   readonly #active = new Set<Promise<SessionOutcome>>();
@@ -386,28 +385,24 @@ export class SluiceServer {
   }
 
   /**
-   * One full-duplex session whose frames go straight to `send` (its promise
-   * is the transport's backpressure), for a transport that writes them
-   * itself: listen's direct path. No iterable stands between the session and
-   * the socket, which took two async hops a frame (issue 20: most of what
-   * 10 000 idle sessions cost was such per-frame plumbing). Resolves when the
-   * session is over; rejects when the call went away before it was.
+   * One full-duplex session over `pipe`, for a transport that writes the
+   * frames itself (listen's direct path): `pipe.send` writes one (its
+   * promise is the transport's backpressure), and `pipe.close` is the end
+   * of the session: undefined when it ended as the protocol says (End or
+   * Error sent), else the error it stopped with (the call went away). No
+   * iterable stands between the session and the socket, which took two
+   * async hops a frame (issue 20: most of what 10 000 idle sessions cost
+   * was such per-frame plumbing). Resolves once the session is accounted
+   * for.
    */
-  async serveSubscribe(inbound: AsyncIterable<ClientFrame>, call: CallInfo, send: (frame: ServerFrame) => void | Promise<void>): Promise<void> {
-    let closeError: SluiceError | undefined;
-    await this.#run(inbound, newSessionKeys(), call, {
-      send,
-      close: (error) => {
-        closeError = error;
-      },
-    });
-    if (closeError) throw closeError;
+  serveSubscribe(pipe: FramePipe<ClientFrame, ServerFrame>, call: CallInfo): Promise<void> {
+    return this.#run(pipe, newSessionKeys(), call);
   }
 
   /** Runs one session over any inbound frame source; yields wire server frames. */
   async *#serve(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: CallInfo): AsyncIterable<ServerFrame> {
     const outbound = new FrameQueue<ServerFrame>(32);
-    const session = this.#run(inbound, keys, context, { send: (frame) => outbound.push(frame), close: (error) => outbound.close(error) });
+    const session = this.#run({ inbound, send: (frame) => outbound.push(frame), close: (error) => outbound.close(error) }, keys, context);
     try {
       for await (const frame of outbound) yield frame;
     } finally {
@@ -416,13 +411,13 @@ export class SluiceServer {
     await session;
   }
 
-  /** Runs one session, its frames going to `out`; resolves once it is over and accounted for. */
-  #run(inbound: AsyncIterable<ClientFrame>, keys: SessionKeys, context: CallInfo, out: Pick<FramePipe<ClientFrame, ServerFrame>, "send" | "close">): Promise<void> {
+  /** Runs one session over `pipe`; resolves once it is over and accounted for. */
+  #run(pipe: FramePipe<ClientFrame, ServerFrame>, keys: SessionKeys, context: CallInfo): Promise<void> {
     let liveView: SessionView | undefined;
     const connection = context.connection;
     const budget = this.#budget;
     const session = serveSession({
-      pipe: { inbound, send: out.send, close: out.close },
+      pipe,
       resolve: (open, signal) => this.#resolve(open, keys, signal, context),
       sender: this.#senderOptions,
       signal: this.#drain,
@@ -448,7 +443,7 @@ export class SluiceServer {
     });
   }
 
-  async #resolve(open: OpenFrame, keys: SessionKeys, signal: AbortSignal, call: CallInfo): Promise<ResolvedStream> {
+  async #resolve(open: OpenFrame, keys: SessionKeys, signal: SessionSignal, call: CallInfo): Promise<ResolvedStream> {
     const connection = call.connection;
     // Authorization comes before the stream lookup: an unauthenticated caller
     // must not learn which streams exist.

@@ -7,7 +7,7 @@
  * way the session gets its items, its first seq, and one ResumeResult.
  */
 import { SluiceError, type Gap, type OpenFrame, type ResumeResult } from "@sluice/core";
-import type { PolledItems, SourceYield } from "@sluice/driver";
+import { abortSignalOf, type PolledItems, type SessionSignal, type SourceYield } from "@sluice/driver";
 import { indexCursor, readIndexCursor, type Source } from "./source.js";
 import type { TopicEngine } from "./topic-engine.js";
 
@@ -30,7 +30,8 @@ export interface OpenSourceOptions {
   readonly stream: string;
   /** The most items a resume may re-read (maxResumeSkip). */
   readonly maxSkip: number;
-  readonly signal: AbortSignal;
+  /** Fires when the session is over. */
+  readonly signal: SessionSignal;
 }
 
 /** A stream name resolved to its definition: the stream itself, or a subject (pattern) under a topic stream. */
@@ -78,7 +79,7 @@ function started(open: OpenFrame, items: AsyncIterable<SourceYield>, nextSeq: nu
  * the topic's seqs: a resume reopens the topic at the cursor and skips
  * the matching items up to the position, as a cursor source does.
  */
-export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: AbortSignal, consumer: string | undefined, filter?: string): Promise<StreamStart> {
+export async function startTopic(topic: TopicEngine, open: OpenFrame, signal: SessionSignal, consumer: string | undefined, filter?: string): Promise<StreamStart> {
   if (filter === undefined) {
     const { nextSeq, replayed, gap, items, ready, polled } = await topic.subscribe(open.resume ? open.resume.seq : undefined, signal, consumer !== undefined ? { consumer } : {});
     return { ...started(open, items, nextSeq, replayed, 0, gap), ...(ready ? { ready } : {}), ...(polled ? { polled } : {}) };
@@ -134,7 +135,8 @@ export function startSource<P>(source: Source<P>, params: P, open: OpenFrame, op
   if (skip > options.maxSkip) {
     throw new SluiceError("resume_position_lost", `stream ${options.stream}: resuming after seq ${resume!.seq} from ${cursorSeq > 0 ? `the cursor at seq ${cursorSeq}` : "the start"} would re-read ${skip} items, over the limit of ${options.maxSkip}`);
   }
-  const items = source.open(params, cursor, { signal: options.signal, cursorSeq });
+  // A source gets a real AbortSignal (it may hand it to fetch or a driver); a topic does not need one.
+  const items = source.open(params, cursor, { signal: abortSignalOf(options.signal), cursorSeq });
   // The skipped items are re-read, so they are what the resume replayed.
   return started(open, items, (resume ? resume.seq : 0) + 1, skip, skip);
 }

@@ -10,7 +10,7 @@
  * position exactly once, as an item or inside a gap, in order.
  */
 import type { Gap, SubscriberOverflowPolicy } from "@sluice/core";
-import type { PolledItems, SourceYield } from "@sluice/driver";
+import type { PolledItems, SessionSignal, SourceYield } from "@sluice/driver";
 
 /** How an item is published. */
 export interface PublishOptions {
@@ -67,7 +67,7 @@ export interface TopicSubscription {
   readonly items: AsyncIterable<SourceYield>;
   /** Whether `items` would yield now without waiting (lets the session flush a chunk as soon as the topic is caught up). */
   readonly ready?: () => boolean;
-  /** The same items read without waiting, for an engine that has them in memory (the in-memory Topic). */
+  /** The same items read without waiting, for an engine that has them in memory (the in-memory Topic); it stands in for `ready`. */
   readonly polled?: PolledItems;
 }
 
@@ -126,7 +126,7 @@ export interface TopicEngine {
    * topic) fails with resume_position_lost, or continues with a gap when the
    * engine's resume policy says so.
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal, options?: TopicSubscribeOptions): TopicSubscription | Promise<TopicSubscription>;
+  subscribe(afterSeq: number | undefined, signal?: SessionSignal, options?: TopicSubscribeOptions): TopicSubscription | Promise<TopicSubscription>;
 }
 
 /** Who subscribes to a topic. */

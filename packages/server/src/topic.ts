@@ -20,7 +20,7 @@
  * "restarted".
  */
 import { patternProblem, patternUnder, SluiceError, SubjectFilter, subjectProblem, SubscriberQueue, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
-import type { PolledItems, SourceYield } from "@sluice/driver";
+import type { PolledItems, SessionSignal, SourceYield } from "@sluice/driver";
 import { indexCursor } from "./source.js";
 import { TopicHistory } from "./topic-history.js";
 import type { HistoryBounds, PublishAck, RetainedRange, PublishOptions, TopicEngine, TopicStats, TopicSubscribeOptions, TopicSubscription } from "./topic-engine.js";
@@ -90,7 +90,13 @@ export function checkTopicPattern(topic: string, pattern: string): SubjectFilter
   return new SubjectFilter(pattern);
 }
 
-class TopicSubscriber implements PolledItems {
+/**
+ * One subscription: its queue, and the items both as PolledItems (what a
+ * session reads) and as an async iterator over them (what anything else
+ * reads). One object, not closures around it: an idle subscription's heap
+ * is what it holds (BENCHMARKS.md, idle sessions).
+ */
+class TopicSubscriber implements PolledItems, AsyncIterator<SourceYield>, AsyncIterable<SourceYield> {
   readonly queue: SubscriberQueue<Published>;
   wake: (() => void) | undefined;
   failed: SluiceError | undefined;
@@ -110,9 +116,22 @@ class TopicSubscriber implements PolledItems {
     readonly consumer: string | undefined,
     /** Only items of matching subjects reach it (undefined: all). */
     readonly filter: SubjectFilter | undefined,
+    /** Takes it out of its topic (one function per topic). */
+    readonly unsubscribe: (sub: TopicSubscriber) => void,
   ) {
     this.queue = new SubscriberQueue(capacity, policy);
   }
+
+  /** Ends it: out of the topic, and a waiting reader wakes to the end. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe(this);
+    this.notify();
+  }
+
+  /** The session's signal fired. */
+  readonly onAbort = (): void => this.close();
 
   notify(): void {
     const wake = this.wake;
@@ -141,6 +160,30 @@ class TopicSubscriber implements PolledItems {
   whenReady(wake: () => void): void {
     this.wake = wake;
   }
+
+  ready(): boolean {
+    return this.queue.size > 0 || this.failed !== undefined || this.closed;
+  }
+
+  // AsyncIterator: the same items, waiting when none is ready.
+  async next(): Promise<IteratorResult<SourceYield>> {
+    for (;;) {
+      const value = this.take();
+      if (value) return { done: false, value };
+      if (value === null) return { done: true, value: undefined };
+      await new Promise<void>((resolve) => this.whenReady(resolve));
+    }
+  }
+
+  /** Ends a waiting next() at once: cancelling an idle topic stream must not hang. */
+  async return(): Promise<IteratorResult<SourceYield>> {
+    this.close();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SourceYield> {
+    return this;
+  }
 }
 
 /**
@@ -165,6 +208,10 @@ export class Topic implements TopicEngine {
   /** The first seq this incarnation of the topic numbers (its epoch): anything below is from before a restart. */
   readonly firstSeq: number;
   readonly #subscribers = new Set<TopicSubscriber>();
+  readonly #unsubscribe = (sub: TopicSubscriber): void => {
+    this.#subscribers.delete(sub);
+    this.stats.subscribers = this.#subscribers.size;
+  };
   readonly #now: () => number;
   readonly #dedupeWindowMs: number;
   readonly #maxDedupeKeys: number;
@@ -261,9 +308,9 @@ export class Topic implements TopicEngine {
    * still in history are replayed; older positions fail, or continue with a
    * gap under resumeExpired "gap".
    */
-  subscribe(afterSeq: number | undefined, signal?: AbortSignal, options: TopicSubscribeOptions = {}): TopicSubscription {
+  subscribe(afterSeq: number | undefined, signal?: SessionSignal, options: TopicSubscribeOptions = {}): TopicSubscription {
     const filter = options.filter !== undefined && options.filter !== this.name ? checkTopicPattern(this.name, options.filter) : undefined;
-    const sub = new TopicSubscriber(this.queueItems, this.overflow, options.consumer, filter);
+    const sub = new TopicSubscriber(this.queueItems, this.overflow, options.consumer, filter, this.#unsubscribe);
     let nextSeq = this.#nextSeq;
     sub.taken = this.#nextSeq - 1;
     if (afterSeq !== undefined && afterSeq >= this.#nextSeq) {
@@ -300,29 +347,8 @@ export class Topic implements TopicEngine {
     }
     this.#subscribers.add(sub);
     this.stats.subscribers = this.#subscribers.size;
-    const remove = () => {
-      sub.closed = true;
-      this.#subscribers.delete(sub);
-      this.stats.subscribers = this.#subscribers.size;
-      sub.notify();
-    };
-    signal?.addEventListener("abort", remove, { once: true });
-    const iterator: AsyncIterator<SourceYield> = {
-      next: async () => {
-        for (;;) {
-          const value = sub.take();
-          if (value) return { done: false, value };
-          if (value === null) return { done: true, value: undefined };
-          await new Promise<void>((resolve) => sub.whenReady(resolve));
-        }
-      },
-      // Ends a waiting next() at once: cancelling an idle topic stream must not hang.
-      return: async () => {
-        remove();
-        return { done: true, value: undefined };
-      },
-    };
-    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: { [Symbol.asyncIterator]: () => iterator }, ready: () => sub.queue.size > 0 || sub.failed !== undefined || sub.closed, polled: sub };
+    signal?.addEventListener("abort", sub.onAbort, { once: true });
+    return { nextSeq, replayed, ...(gap ? { gap } : {}), items: sub, polled: sub };
   }
 
   /**

@@ -6,7 +6,7 @@
  * sends is logged with its virtual send time.
  */
 import type { ChunkOptions, ClientFrame, OpenFrame, ServerFrame, StreamSenderOptions } from "@sluice/core";
-import { createMemoryLink, serveSession, Subscription, type FramePipe, type MemoryLink, type SessionOutcome, type SourceYield, type SubscriptionOptions } from "@sluice/driver";
+import { abortSignalOf, createMemoryLink, serveSession, Subscription, type FramePipe, type MemoryLink, type SessionOutcome, type SourceYield, type SubscriptionOptions } from "@sluice/driver";
 import { VirtualClock } from "./virtual-clock.js";
 
 export interface PairOptions<T> {
@@ -62,7 +62,7 @@ export function createPair<T = Uint8Array>(options: PairOptions<T>): Pair<T> {
         resolve: async (open, signal) => {
           const nextSeq = open.resume ? open.resume.seq + 1 : (options.firstSeq ?? 1);
           return {
-            items: options.source(open, signal),
+            items: options.source(open, abortSignalOf(signal)),
             nextSeq,
             contentType: "application/octet-stream",
             sessionId: `pair-${n}`,

@@ -28,7 +28,7 @@
 import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Queue, SluiceError, type Gap, type SubscriberOverflowPolicy } from "@sluice/core";
-import type { SourceYield } from "@sluice/driver";
+import type { SessionSignal, SourceYield } from "@sluice/driver";
 import { checkTopicPattern, checkTopicSubject, indexCursor, type HistoryBounds, type PublishAck, type PublishOptions, type RetainedRange, type TopicEngine, type TopicStats, type TopicSubscribeOptions, type TopicSubscription } from "@sluice/server";
 
 /** A {@link NatsTopic}'s connection, stream, retention, subscriber policy and deduplication window. */
@@ -312,7 +312,7 @@ export class NatsTopic implements TopicEngine {
    * behind it, or one that falls behind, reads through a consumer of its own
    * until it has caught up, then joins the tail again.
    */
-  async subscribe(afterSeq: number | undefined, signal?: AbortSignal, options: TopicSubscribeOptions = {}): Promise<TopicSubscription> {
+  async subscribe(afterSeq: number | undefined, signal?: SessionSignal, options: TopicSubscribeOptions = {}): Promise<TopicSubscription> {
     const filter = options.filter !== undefined && options.filter !== this.name ? this.#natsSubject(options.filter, true) : undefined;
     const key = filter ?? "";
     const tail = this.#tails.get(key);
