@@ -229,6 +229,15 @@ export class StreamSender {
     return Math.max(0, this.#sessionBytes - consumed) + (this.#pending?.data.byteLength ?? 0);
   }
 
+  /**
+   * Payload pushed in this session that has not left through pollTransmit
+   * (closed chunks waiting, the open chunk) plus a held item: what a driver
+   * holds ahead of its transport.
+   */
+  get untransmittedBytes(): number {
+    return this.#sessionBytes - this.#transmittedBytes + (this.#pending?.data.byteLength ?? 0);
+  }
+
   /** How many items the caller may push now. */
   get demand(): number {
     if (this.#state !== "streaming" || this.#pending || this.#endCursor || !this.#credit) return 0;

@@ -6,7 +6,7 @@
  * sender's deadlines, and stops the source (its return()/finally) on cancel,
  * error or disconnect.
  */
-import { EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkFrame, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type SenderEvent, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
+import { DEFAULT_CHUNK_OPTIONS, EMPTY_BYTES, LatencySampler, SluiceError, StreamSender, type ChunkFrame, type ChunkOptions, type ClientFrame, type GapReason, type Limits, type OpenFrame, type ResumeResult, type SenderEvent, type ServerFrame, type StreamCounters, type StreamSenderOptions, type Window } from "@sluice/core";
 import { systemClock, type Clock } from "./clock.js";
 import { consumeFrames, type FramePipe, type FrameSink } from "./frame-pipe.js";
 import { Pump, type PumpOptions } from "./pump.js";
@@ -209,6 +209,8 @@ const TURN_MS = 1;
 const IDLE_FLUSH_INTERVAL_MS = 1;
 /** How long a pull waits when the memory budget says no, before it asks again. */
 const BUDGET_RETRY_MS = 50;
+/** Chunks of items a session pulls ahead of a transport whose write is pending (see ServedSession.#writePending). */
+const PULL_AHEAD_CHUNKS = 4;
 
 /**
  * One served session: the pump's options, the inbound frames' sink and the
@@ -254,6 +256,18 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
   #flushScheduled = false;
   #lastIdleFlush = -Infinity;
   #budgetRetry: (() => void) | undefined;
+  /**
+   * The transport has not taken the last frame yet (its write is pending):
+   * the source is pulled only until PULL_AHEAD_CHUNKS chunks' worth waits
+   * behind it (enough to keep a transport whose every write is a promise,
+   * as WebSocket's is, streaming at full speed). The
+   * window's credit says what the client will buffer, not that the server
+   * should: against a client that stopped reading, the rest of the window
+   * stays in the source (for a topic, in its queue) instead of in this
+   * session as items of their own.
+   */
+  #writePending = false;
+  #pullAheadBytes = PULL_AHEAD_CHUNKS * DEFAULT_CHUNK_OPTIONS.maxBytes;
 
   constructor(options: ServeSessionOptions) {
     this.#options = options;
@@ -341,10 +355,16 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
   }
 
   send(frame: ServerFrame): void | Promise<void> {
-    return this.#pipe.send(frame);
+    const pending = this.#pipe.send(frame);
+    if (pending) this.#writePending = true;
+    return pending;
   }
 
   afterSend(frame: ServerFrame): void {
+    if (this.#writePending) {
+      this.#writePending = false;
+      this.#maybePull();
+    }
     if (this.#sentLatency && frame.type === "chunk") this.#sentLatency.acked(chunkLastSeq(frame), this.clock.now(), this.#reportSent);
   }
 
@@ -426,6 +446,8 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
         pump.afterInput();
       }
       for (let iterator = this.#iterator; iterator && sender.demand > 0; iterator = this.#iterator) {
+        // afterSend pulls again once the transport took the frame.
+        if (this.#writePending && sender.untransmittedBytes >= this.#pullAheadBytes) break;
         if (mayPull && !mayPull()) {
           this.#waitForBudget();
           break;
@@ -482,6 +504,7 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
   /** Pulls from the source while there is demand (credit) and the budget allows, one pull loop at a time. */
   #maybePull(): void {
     if (this.#pulling || !this.#iterator || this.#sender.demand <= 0 || this.#budgetRetry) return;
+    if (this.#writePending && this.#sender.untransmittedBytes >= this.#pullAheadBytes) return;
     const mayPull = this.#options.mayPull;
     if (mayPull && !mayPull()) return this.#waitForBudget();
     void this.#pull();
@@ -534,6 +557,7 @@ class ServedSession implements PumpOptions<ServerFrame, SenderEvent>, FrameSink<
         clock.now(),
       );
       this.#iterator = items;
+      if (resolved.chunk?.maxBytes) this.#pullAheadBytes = PULL_AHEAD_CHUNKS * resolved.chunk.maxBytes;
       this.#sourceReady = resolved.ready;
       this.#polled = resolved.polled;
       if (!accepted) void items.return?.();
