@@ -27,7 +27,8 @@ const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 15;
 const lastAt = args.indexOf("--last");
 const lastUs = lastAt >= 0 ? Number(args[lastAt + 1]) * 1e6 : Infinity;
-const files = args.filter((a, i) => a !== "--top" && i !== topAt + 1 && a !== "--last" && i !== lastAt + 1);
+// A flag and the value after it are not files (an absent flag excludes nothing).
+const files = args.filter((a, i) => a !== "--top" && a !== "--last" && (topAt < 0 || i !== topAt + 1) && (lastAt < 0 || i !== lastAt + 1));
 
 for (const file of files) {
   const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
