@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SubscribeHalfDuplexResponseSchema, SubscribeResponseSchema, SubscribeService } from "@sluice/protocol";
-import { payload } from "./bench-common.js";
+import { collectGarbage, payload } from "./bench-common.js";
 import { SluiceServer, Topic, listen } from "@sluice/server-node";
 
 const idle = new Topic("idle");
@@ -45,10 +45,7 @@ const sluice = new SluiceServer({
     heap: {
       source: {
         async *open() {
-          for (let i = 0; i < 3; i++) {
-            (globalThis as { gc?: () => void }).gc?.();
-            await new Promise((r) => setTimeout(r, 50));
-          }
+          await collectGarbage();
           yield { data: new TextEncoder().encode(JSON.stringify({ heapUsed: process.memoryUsage().heapUsed })) };
         },
       },

@@ -9,11 +9,11 @@
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { SluiceServer, Topic, listen } from "@sluice/server-node";
+import { collectGarbage } from "./bench-common.js";
 
 const inspector = new Session();
 inspector.connect();
 let sampling = false;
-const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const heapUsed = () => new TextEncoder().encode(JSON.stringify({ heapUsed: process.memoryUsage().heapUsed }));
 
 const sluice = new SluiceServer({
@@ -22,10 +22,7 @@ const sluice = new SluiceServer({
     prof: {
       source: {
         async *open() {
-          for (let i = 0; i < 3; i++) {
-            gc();
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
+          await collectGarbage();
           if (!sampling) {
             // Every 32 bytes on average: fine enough for objects of a few dozen bytes.
             await inspector.post("HeapProfiler.startSampling", { samplingInterval: 32 });
